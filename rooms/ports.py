@@ -1,0 +1,79 @@
+"""What the rooms package needs from the rest of the system, as small Protocols.
+
+``server`` implements these (SQL storage, ticketing's gate) and wires them in; rooms
+never imports another package of ours (see DESIGN.md, "Modules and the direction of imports").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signed-in user as the server authenticated them."""
+
+    user_id: int
+    username: str
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room's durable facts: who owns it, who hosts it, whether it is free."""
+
+    id: int
+    slug: str
+    title: str
+    owner_id: int
+    host_ids: frozenset[int] = field(default_factory=frozenset)
+    free: bool = True
+
+
+@dataclass(frozen=True)
+class Song:
+    id: int
+    title: str
+    artist: str
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The gate's answer for one user and one room."""
+
+    may_join: bool
+    may_chat: bool
+    reason: str = ""
+
+
+class RoomStore(Protocol):
+    """Durable room state the server keeps in its database."""
+
+    async def room(self, slug: str) -> RoomInfo | None: ...
+
+    async def user_id(self, username: str) -> int | None: ...
+
+    async def banned_user_ids(self, room_id: int) -> set[int]: ...
+
+    async def set_ban(self, room_id: int, user_id: int, by_user_id: int, banned: bool) -> None: ...
+
+    async def song(self, room_id: int, song_id: int) -> Song | None: ...
+
+    async def load_settings(self, room_id: int) -> dict[str, Any]: ...
+
+    async def save_settings(self, room_id: int, settings: dict[str, Any]) -> None: ...
+
+
+class Gate(Protocol):
+    """Decides who may join a room's socket and who may chat in it."""
+
+    async def admit(self, room: RoomInfo, identity: Identity | None) -> Admission: ...
+
+
+class FreeRoomGate:
+    """Today's gate: free rooms admit everyone; guests watch, signed-in users chat."""
+
+    async def admit(self, room: RoomInfo, identity: Identity | None) -> Admission:
+        if not room.free:
+            return Admission(False, False, "this room needs a ticket")
+        return Admission(True, identity is not None)

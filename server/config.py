@@ -1,0 +1,119 @@
+"""Settings: every one has a command-line flag, a ``NOTALABEL_*`` environment variable and a default.
+
+Precedence is flag, then environment, then default. The table of settings is ``SETTINGS``;
+``notalabel serve --help`` prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6) into its parts."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: str = field(default="127.0.0.1:8080", metadata={"help": "HTTP listen address HOST:PORT"})
+    rtmp: str = field(default="127.0.0.1:1935", metadata={"help": "RTMP listen address HOST:PORT"})
+    data_dir: str = field(default="./var", metadata={"help": "directory for the SQLite file and other data"})
+    database: str = field(
+        default="",
+        metadata={"help": "sqlite:///PATH or postgresql://user@host:port/db (default: SQLite in the data dir)"},
+    )
+    redis: str = field(default="", metadata={"help": "redis://host:port/db for the shared event bus (default: in-process)"})
+    redis_prefix: str = field(default="nal", metadata={"help": "key prefix for everything this server keeps in Redis"})
+    public_url: str = field(default="", metadata={"help": "base URL as users reach it (default: http://HTTP)"})
+    public_rtmp: str = field(default="", metadata={"help": "RTMP base URL as OBS reaches it (default: rtmp://RTMP/live)"})
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    log_format: str = field(default="json", metadata={"help": "json or text"})
+    cookie_secure: bool = field(default=False, metadata={"help": "mark session cookies Secure (behind HTTPS)"})
+    session_ttl_s: int = field(default=30 * 24 * 3600, metadata={"help": "session lifetime in seconds"})
+    max_ws_frame: int = field(default=16 * 1024, metadata={"help": "largest room socket frame accepted, bytes"})
+    ws_buffer: int = field(default=512, metadata={"help": "outbound frames queued per room socket before it is a slow consumer"})
+    ws_heartbeat_s: float = field(default=20.0, metadata={"help": "room socket ping interval, seconds"})
+    history_events: int = field(default=1000, metadata={"help": "room events kept for reconnect recovery"})
+    history_s: int = field(default=120, metadata={"help": "seconds of room events kept for reconnect recovery"})
+    drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
+
+    @property
+    def http_bind(self) -> tuple[str, int]:
+        return parse_hostport(self.http)
+
+    @property
+    def rtmp_bind(self) -> tuple[str, int]:
+        return parse_hostport(self.rtmp)
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite:///{Path(self.data_dir) / 'notalabel.sqlite3'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = self.http_bind
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+
+    @property
+    def rtmp_url(self) -> str:
+        if self.public_rtmp:
+            return self.public_rtmp.rstrip("/")
+        host, port = self.rtmp_bind
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"rtmp://{host}:{port}/live"
+
+
+def env_name(name: str) -> str:
+    return "NOTALABEL_" + name.upper()
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per setting; the environment supplies the default."""
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} [env {env_name(f.name)}, default {f.default!r}]"
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, help=help_text)
+
+
+def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from parsed flags, then the environment, then defaults."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = getattr(args, f.name, None) if args is not None else None
+        if raw is None:
+            raw = environ.get(env_name(f.name))
+        if raw is not None:
+            values[f.name] = raw if isinstance(raw, bool) else _coerce(f.type, str(raw))
+    settings = Settings(**values)
+    settings.http_bind  # noqa: B018 - validate early
+    settings.rtmp_bind  # noqa: B018
+    return settings
