@@ -1,0 +1,235 @@
+"""Rooms over HTTP: create, list, read, rotate the stream key, hosts and the song catalog.
+
+Authorization: anyone may read a room; only signed-in users create rooms; only the owner
+rotates keys and manages hosts; the owner and hosts manage the song catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from rooms.ports import Identity
+from server import auth
+from server.errors import BadRequest, Forbidden, NotFound
+from server.httputil import BAD_INPUT, field_int, field_str, json_response, read_json
+from server.keys import RUNTIME, SETTINGS
+from server.store import RoomRow
+
+ISWC_RE = re.compile(r"^T-?\d{3}\.?\d{3}\.?\d{3}-?\d$")
+LATENCY_CLASSES = ("standard", "realtime")
+
+
+def _runtime(request: web.Request) -> Any:
+    return request.app[RUNTIME]
+
+
+async def _room(request: web.Request) -> RoomRow:
+    row: RoomRow | None = await _runtime(request).store.room_row(request.match_info["slug"])
+    if row is None:
+        raise NotFound("no such room", "no_room")
+    return row
+
+
+def room_urls(request: web.Request, slug: str) -> dict[str, Any]:
+    settings = request.app[SETTINGS]
+    base = settings.base_url
+    ws_base = base.replace("http", "ws", 1)
+    return {
+        "ingest": {
+            "rtmp": {"server": settings.rtmp_url, "url": settings.rtmp_url},
+            "whip": {"url": f"{base}/whip/{slug}"},
+        },
+        "playback": {
+            "watch": f"{base}/watch/{slug}",
+            "hls": f"{base}/live/{slug}/index.m3u8",
+            "whep": f"{base}/whep/{slug}",
+            "socket": f"{ws_base}/ws/rooms/{slug}",
+        },
+        "studio": f"{base}/studio/{slug}",
+        "moderate": f"{base}/moderate/{slug}",
+    }
+
+
+def room_json(request: web.Request, row: RoomRow) -> dict[str, Any]:
+    return {"slug": row.slug, "title": row.title, "owner": row.owner, "latency_class": row.latency_class,
+            "created_at": row.created_at, **room_urls(request, row.slug)}
+
+
+async def create_room(request: web.Request) -> web.Response:
+    identity = await auth.require_user(request)
+    data = await read_json(request)
+    title = field_str(data, "title", max_len=200)
+    latency = data.get("latency_class", "standard")
+    if latency not in LATENCY_CLASSES:
+        BAD_INPUT.labels("bad_field").inc()
+        raise BadRequest("latency_class must be 'standard' or 'realtime'", "bad_field")
+    row, key = await _runtime(request).store.create_room(identity.user_id, title, latency)
+    body = room_json(request, row)
+    body["stream_key"] = key
+    body["ingest"]["rtmp"]["stream_key"] = key
+    body["ingest"]["whip"]["token"] = key
+    return json_response(body, status=201)
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    rows = await _runtime(request).store.list_rooms()
+    return json_response({"rooms": [room_json(request, r) for r in rows]})
+
+
+async def get_room(request: web.Request) -> web.Response:
+    row = await _room(request)
+    identity = await auth.identify(request)
+    body = room_json(request, row)
+    body["role"] = await _role(request, row, identity)
+    return json_response(body)
+
+
+async def _role(request: web.Request, row: RoomRow, identity: Identity | None) -> str:
+    if identity is None:
+        return "guest"
+    if identity.user_id == row.owner_id:
+        return "owner"
+    if identity.user_id in await _runtime(request).store.host_ids(row.id):
+        return "host"
+    return "fan"
+
+
+async def _require_role(request: web.Request, row: RoomRow, allowed: tuple[str, ...]) -> Identity:
+    identity = await auth.require_user(request)
+    role = await _role(request, row, identity)
+    if role not in allowed:
+        raise Forbidden(f"only the room's {' or '.join(allowed)} may do this")
+    return identity
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner",))
+    key = await _runtime(request).store.rotate_key(row.id)
+    return json_response({"stream_key": key})
+
+
+async def list_hosts(request: web.Request) -> web.Response:
+    row = await _room(request)
+    return json_response({"hosts": await _runtime(request).store.host_names(row.id)})
+
+
+async def add_host(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner",))
+    data = await read_json(request)
+    username = field_str(data, "username", max_len=32)
+    store = _runtime(request).store
+    user_id = await store.user_id(username)
+    if user_id is None:
+        raise NotFound("no such user", "no_user")
+    if user_id == row.owner_id:
+        raise BadRequest("the owner is already in charge of the room", "is_owner")
+    created = await store.add_host(row.id, user_id)
+    await _runtime(request).room_changed(row.slug)
+    return json_response({"hosts": await store.host_names(row.id)}, status=201 if created else 200)
+
+
+async def remove_host(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner",))
+    store = _runtime(request).store
+    user_id = await store.user_id(request.match_info["username"])
+    if user_id is None or not await store.remove_host(row.id, user_id):
+        raise NotFound("that user is not a host here", "not_host")
+    await _runtime(request).room_changed(row.slug)
+    return web.Response(status=204)
+
+
+def parse_song(data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+    """Validate a catalog entry; writers' shares are basis points summing to 10,000."""
+    song: dict[str, Any] = {}
+    if not partial or "title" in data:
+        song["title"] = field_str(data, "title", max_len=200)
+    if not partial or "artist" in data:
+        song["artist"] = field_str(data, "artist", min_len=0, max_len=200, required=False)
+    if not partial or "iswc" in data:
+        iswc = data.get("iswc")
+        if iswc is not None and (not isinstance(iswc, str) or not ISWC_RE.match(iswc)):
+            BAD_INPUT.labels("bad_field").inc()
+            raise BadRequest("iswc must look like T-345.246.800-1", "bad_field")
+        song["iswc"] = iswc
+    if not partial or "writers" in data:
+        song["writers"] = _writers(data.get("writers", []))
+    return song
+
+
+def _writers(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or len(raw) > 50:
+        BAD_INPUT.labels("bad_field").inc()
+        raise BadRequest("writers must be a list of at most 50 entries", "bad_field")
+    writers: list[dict[str, Any]] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise BadRequest("each writer is an object", "bad_field")
+        writer: dict[str, Any] = {"name": field_str(item, "name", max_len=200),
+                  "share_bps": field_int(item, "share_bps", lo=1, hi=10_000)}
+        for opt in ("ipi", "pro", "publisher", "role"):
+            if item.get(opt) is not None:
+                writer[opt] = field_str(item, opt, max_len=200)
+        writers.append(writer)
+    if writers and sum(w["share_bps"] for w in writers) != 10_000:
+        BAD_INPUT.labels("bad_field").inc()
+        raise BadRequest("writers' share_bps must sum to 10000", "bad_split")
+    return writers
+
+
+async def list_songs(request: web.Request) -> web.Response:
+    row = await _room(request)
+    return json_response({"songs": await _runtime(request).store.songs(row.id)})
+
+
+async def add_song(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner", "host"))
+    song = parse_song(await read_json(request))
+    created = await _runtime(request).store.add_song(row.id, song)
+    return json_response(created, status=201)
+
+
+def _song_id(request: web.Request) -> int:
+    raw = request.match_info["song_id"]
+    if not raw.isdigit():
+        raise NotFound("no such song", "no_song")
+    return int(raw)
+
+
+async def update_song(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner", "host"))
+    song = parse_song(await read_json(request), partial=True)
+    updated = await _runtime(request).store.update_song(row.id, _song_id(request), song)
+    if updated is None:
+        raise NotFound("no such song", "no_song")
+    return json_response(updated)
+
+
+async def delete_song(request: web.Request) -> web.Response:
+    row = await _room(request)
+    await _require_role(request, row, ("owner", "host"))
+    if not await _runtime(request).store.delete_song(row.id, _song_id(request)):
+        raise NotFound("no such song", "no_song")
+    return web.Response(status=204)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/rooms", create_room)
+    r.add_get("/api/rooms", list_rooms)
+    r.add_get("/api/rooms/{slug}", get_room)
+    r.add_post("/api/rooms/{slug}/stream-key", rotate_key)
+    r.add_get("/api/rooms/{slug}/hosts", list_hosts)
+    r.add_post("/api/rooms/{slug}/hosts", add_host)
+    r.add_delete("/api/rooms/{slug}/hosts/{username}", remove_host)
+    r.add_get("/api/rooms/{slug}/songs", list_songs)
+    r.add_post("/api/rooms/{slug}/songs", add_song)
+    r.add_patch("/api/rooms/{slug}/songs/{song_id}", update_song)
+    r.add_delete("/api/rooms/{slug}/songs/{song_id}", delete_song)

@@ -1,0 +1,171 @@
+"""Accounts and sessions.
+
+Passwords are argon2id hashes. A session is one random token: the browser holds it in an
+HttpOnly SameSite=Lax cookie, scripts and sockets send it as ``Authorization: Bearer``
+(or ``?token=`` on the room socket). Only its SHA-256 is stored.
+
+CSRF: a request authenticated by the cookie that changes state (POST, PUT, PATCH, DELETE)
+must echo the session's CSRF token in ``X-CSRF-Token``; the token is readable by the page in
+the ``nal_csrf`` cookie (double submit, bound to the session). Bearer requests need no CSRF
+token because browsers never attach them on their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from rooms.ports import Identity
+from server import tables as t
+from server.errors import Conflict, Forbidden, Unauthorized
+from server.httputil import BAD_INPUT
+from server.keys import ENGINE, SETTINGS
+
+SESSION_COOKIE = "nal_session"
+CSRF_COOKIE = "nal_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+_hasher = PasswordHasher()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+async def create_account(request: web.Request, username: str, password: str) -> int:
+    engine = request.app[ENGINE]
+    pw_hash = hash_password(password)
+    async with engine.begin() as conn:
+        taken = await conn.scalar(sa.select(t.users.c.id).where(sa.func.lower(t.users.c.username) == username.lower()))
+        if taken is not None:
+            raise Conflict("that username is taken", "username_taken")
+        result = await conn.execute(
+            t.users.insert().values(username=username, password_hash=pw_hash, created_at=time.time())
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+async def login(request: web.Request, username: str, password: str) -> tuple[Identity, str, str]:
+    """Check the password and open a session: (identity, token, csrf)."""
+    engine = request.app[ENGINE]
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            sa.select(t.users.c.id, t.users.c.username, t.users.c.password_hash)
+            .where(t.users.c.username == username)
+        )).first()
+    if row is None:
+        verify_password(_DUMMY_HASH, password)
+        BAD_INPUT.labels("bad_login").inc()
+        raise Unauthorized("wrong username or password", "bad_login")
+    if not verify_password(row.password_hash, password):
+        BAD_INPUT.labels("bad_login").inc()
+        raise Unauthorized("wrong username or password", "bad_login")
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    now = time.time()
+    ttl = request.app[SETTINGS].session_ttl_s
+    async with engine.begin() as conn:
+        await conn.execute(t.sessions.insert().values(
+            token_hash=token_hash(token), user_id=row.id, csrf=csrf, created_at=now, expires_at=now + ttl,
+        ))
+    return Identity(row.id, row.username), token, csrf
+
+
+async def logout(request: web.Request) -> None:
+    token = request_token(request, allow_query=False)
+    if token:
+        async with request.app[ENGINE].begin() as conn:
+            await conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == token_hash(token)))
+
+
+def request_token(request: web.Request, allow_query: bool) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    if allow_query and request.query.get("token"):
+        return request.query["token"]
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def session_for(request: web.Request, token: str) -> tuple[Identity, str] | None:
+    async with request.app[ENGINE].connect() as conn:
+        row = (await conn.execute(
+            sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at)
+            .select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
+            .where(t.sessions.c.token_hash == token_hash(token))
+        )).first()
+    if row is None or row.expires_at < time.time():
+        return None
+    return Identity(row.id, row.username), row.csrf
+
+
+async def identify(request: web.Request, allow_query: bool = False) -> Identity | None:
+    """The signed-in user of this request, or None for a guest. Checks CSRF for cookies."""
+    if _IDENTITY in request:
+        cached: Identity | None = request[_IDENTITY]
+        return cached
+    token = request_token(request, allow_query)
+    identity = None
+    if token:
+        found = await session_for(request, token)
+        if found is not None:
+            identity, csrf = found
+            if _needs_csrf(request) and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf):
+                BAD_INPUT.labels("csrf").inc()
+                raise Forbidden("missing or wrong X-CSRF-Token header", "csrf")
+    request[_IDENTITY] = identity
+    return identity
+
+
+def _needs_csrf(request: web.Request) -> bool:
+    if request.method not in UNSAFE:
+        return False
+    return not request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+async def require_user(request: web.Request) -> Identity:
+    identity = await identify(request)
+    if identity is None:
+        raise Unauthorized("sign in first")
+    return identity
+
+
+def set_session_cookies(response: web.StreamResponse, request: web.Request, token: str, csrf: str) -> None:
+    settings = request.app[SETTINGS]
+    common: dict[str, Any] = {"path": "/", "samesite": "Lax", "secure": settings.cookie_secure,
+                              "max_age": settings.session_ttl_s}
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, **common)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
+
+
+def clear_session_cookies(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")

@@ -1,0 +1,109 @@
+"""``notalabel``: the command line.
+
+    notalabel serve [flags]     run the server (flags and NOTALABEL_* variables: --help)
+    notalabel ledger ...        ledger checks and statements
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from server import config
+from server.keys import RUNTIME
+
+log = logging.getLogger("notalabel")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="notalabel", description="Not a Label Live server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    config.add_arguments(serve)
+    if importlib.util.find_spec("server.ledger_cli") is not None:
+        importlib.import_module("server.ledger_cli").add_parser(sub)
+    return parser
+
+
+def banner(settings: config.Settings) -> str:
+    base = settings.base_url
+    return "\n".join([
+        "",
+        "  Not a Label Live is running.",
+        f"    Rooms and sign-up:   {base}/",
+        f"    API description:     {base}/api/openapi.json",
+        f"    Metrics:             {base}/metrics",
+        "",
+        "  Go live from OBS: Settings > Stream > Service: Custom",
+        f"    Server:      {settings.rtmp_url}",
+        "    Stream Key:  the stream_key you got when you created the room (POST /api/rooms)",
+        f"  Or from a browser: {base}/studio/<room>",
+        f"  Database: {settings.database_url.split('@')[-1]}   Event bus: {'redis' if settings.redis else 'in-process'}",
+        "  Payments: sandbox (test payments only)",
+        "",
+    ])
+
+
+async def serve(settings: config.Settings) -> int:
+    from server.app import make_app
+
+    app = await make_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    host, port = settings.http_bind
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    runtime = app[RUNTIME]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    for start in runtime.extra.get("on_started", []):
+        await start()
+    print(banner(settings), file=sys.stderr, flush=True)
+    log.info("serving", extra={"http": settings.http, "rtmp": settings.rtmp})
+    await stop.wait()
+    await drain(runner, site, app, settings)
+    return 0
+
+
+async def drain(runner: web.AppRunner, site: web.TCPSite, app: web.Application, settings: config.Settings) -> None:
+    """Stop accepting, ask sockets to reconnect elsewhere (1012), finish writes, exit."""
+    runtime = app[RUNTIME]
+    runtime.draining = True
+    log.info("draining")
+    await site.stop()
+    for stopper in runtime.extra.get("on_draining", []):
+        await stopper()
+    if runtime.gateway is not None:
+        await runtime.gateway.close(code=1012)
+    await asyncio.wait_for(runner.cleanup(), timeout=settings.drain_s)
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        settings = config.load(args)
+        from server.logs import configure
+
+        configure(settings.log_level, settings.log_format)
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
+            return asyncio.run(serve(settings))
+        return uvloop.run(serve(settings))
+    if args.command == "ledger":
+        return int(importlib.import_module("server.ledger_cli").run(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

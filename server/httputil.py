@@ -1,0 +1,69 @@
+"""Small helpers shared by the JSON API handlers: bodies, answers, bad-input counting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from server.errors import ApiError, BadRequest, PayloadTooLarge
+
+BAD_INPUT = Counter("nal_bad_input_total", "Requests refused for bad input", ["kind"])
+MAX_JSON_BODY = 64 * 1024
+
+
+def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json", **kwargs)
+
+
+async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dict[str, Any]:
+    """Read a JSON object body; oversized, non-JSON or non-object bodies are 4xx and counted."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        BAD_INPUT.labels("too_large").inc()
+        raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        BAD_INPUT.labels("too_large").inc()
+        raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        BAD_INPUT.labels("bad_json").inc()
+        raise BadRequest(f"body is not valid JSON: {exc}", "bad_json") from None
+    if not isinstance(data, dict):
+        BAD_INPUT.labels("bad_json").inc()
+        raise BadRequest("body must be a JSON object", "bad_json")
+    return data
+
+
+def field_str(data: dict[str, Any], name: str, *, min_len: int = 1, max_len: int = 200,
+              required: bool = True, default: str = "") -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return default
+    if not isinstance(value, str) or not (min_len <= len(value.strip()) <= max_len):
+        BAD_INPUT.labels("bad_field").inc()
+        raise BadRequest(f"{name!r} must be a string of {min_len} to {max_len} characters", "bad_field")
+    return value.strip()
+
+
+def field_int(data: dict[str, Any], name: str, *, lo: int, hi: int) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        BAD_INPUT.labels("bad_field").inc()
+        raise BadRequest(f"{name!r} must be an integer from {lo} to {hi}", "bad_field")
+    return value
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as err:
+        return err.response()
+    except web.HTTPRequestEntityTooLarge:
+        BAD_INPUT.labels("too_large").inc()
+        return PayloadTooLarge("request body too large").response()

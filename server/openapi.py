@@ -1,0 +1,82 @@
+"""The OpenAPI 3.1 document for ``/api``, served at ``/api/openapi.json``.
+
+Each route is one line in ``ROUTES``: method, path, summary, request schema, answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server.httputil import json_response
+
+_obj = {"type": "object"}
+CREDENTIALS = {"type": "object", "required": ["username", "password"],
+               "properties": {"username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
+                              "password": {"type": "string", "minLength": 8, "maxLength": 256}}}
+ROOM_NEW = {"type": "object", "required": ["title"],
+            "properties": {"title": {"type": "string", "maxLength": 200},
+                           "latency_class": {"enum": ["standard", "realtime"]}}}
+WRITER = {"type": "object", "required": ["name", "share_bps"],
+          "properties": {"name": {"type": "string"}, "share_bps": {"type": "integer", "minimum": 1, "maximum": 10000},
+                         "ipi": {"type": "string"}, "pro": {"type": "string"}, "publisher": {"type": "string"}}}
+SONG = {"type": "object", "required": ["title"],
+        "properties": {"title": {"type": "string"}, "artist": {"type": "string"},
+                       "iswc": {"type": "string", "example": "T-345.246.800-1"},
+                       "writers": {"type": "array", "items": WRITER}}}
+USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
+
+# (method, path, summary, request body schema or None, {status: description})
+ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
+    ("post", "/api/accounts", "Sign up", CREDENTIALS, {201: "created", 400: "bad input", 409: "username taken"}),
+    ("post", "/api/sessions", "Log in: token and cookie", CREDENTIALS, {200: "signed in", 401: "wrong credentials"}),
+    ("delete", "/api/sessions", "Log out", None, {204: "signed out", 401: "not signed in"}),
+    ("get", "/api/me", "The signed-in user", None, {200: "the user", 401: "not signed in"}),
+    ("post", "/api/rooms", "Create a room (you own it); the stream key is shown once", ROOM_NEW,
+     {201: "the room with its stream key", 401: "not signed in"}),
+    ("get", "/api/rooms", "List rooms", None, {200: "rooms"}),
+    ("get", "/api/rooms/{slug}", "A room with its URLs and your role", None, {200: "the room", 404: "no such room"}),
+    ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner)", None, {200: "the new key", 403: "not the owner"}),
+    ("get", "/api/rooms/{slug}/hosts", "List hosts", None, {200: "hosts"}),
+    ("post", "/api/rooms/{slug}/hosts", "Add a host (owner)", USERNAME, {201: "added", 403: "not the owner"}),
+    ("delete", "/api/rooms/{slug}/hosts/{username}", "Remove a host (owner)", None, {204: "removed", 404: "not a host"}),
+    ("get", "/api/rooms/{slug}/songs", "The room's song catalog", None, {200: "songs"}),
+    ("post", "/api/rooms/{slug}/songs", "Add a song (owner, host)", SONG, {201: "added", 400: "bad split"}),
+    ("patch", "/api/rooms/{slug}/songs/{song_id}", "Edit a song (owner, host)", SONG, {200: "updated"}),
+    ("delete", "/api/rooms/{slug}/songs/{song_id}", "Remove a song (owner, host)", None, {204: "removed"}),
+    ("get", "/api/rooms/{slug}/stream", "Live stream state", None, {200: "state", 404: "no such room"}),
+]
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary, body, answers in ROUTES:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "responses": {str(code): {"description": text} for code, text in answers.items()},
+        }
+        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                                for p in params]
+        if body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Not a Label Live", "version": "0.1.0"},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "nal_session"}}},
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": paths,
+    }
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi)

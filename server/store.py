@@ -1,0 +1,209 @@
+"""SQL storage of rooms, hosts, songs and bans; implements rooms.ports.RoomStore."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rooms.ports import RoomInfo, Song
+from server import tables as t
+
+STREAM_KEY_PREFIX = "live_"
+
+
+def new_stream_key() -> str:
+    return STREAM_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def slugify(title: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "room"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RoomRow:
+    id: int
+    slug: str
+    title: str
+    owner_id: int
+    owner: str
+    latency_class: str
+    created_at: float
+
+
+class SqlStore:
+    """Rooms and their people, in the foundation tables."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- rooms ---------------------------------------------------------------
+
+    async def create_room(self, owner_id: int, title: str, latency_class: str) -> tuple[RoomRow, str]:
+        key = new_stream_key()
+        now = time.time()
+        async with self.engine.begin() as conn:
+            slug = slugify(title)
+            result = await conn.execute(t.rooms.insert().values(
+                slug=slug, title=title, owner_id=owner_id, stream_key_hash=key_hash(key),
+                latency_class=latency_class, created_at=now,
+            ))
+            key_row = result.inserted_primary_key
+            assert key_row is not None
+        row = await self.room_row(slug)
+        assert row is not None
+        return row, key
+
+    async def rotate_key(self, room_id: int) -> str:
+        key = new_stream_key()
+        async with self.engine.begin() as conn:
+            await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(stream_key_hash=key_hash(key)))
+        return key
+
+    def _room_select(self) -> sa.Select[Any]:
+        return sa.select(
+            t.rooms.c.id, t.rooms.c.slug, t.rooms.c.title, t.rooms.c.owner_id,
+            t.users.c.username.label("owner"), t.rooms.c.latency_class, t.rooms.c.created_at,
+        ).select_from(t.rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id))
+
+    async def room_row(self, slug: str) -> RoomRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._room_select().where(t.rooms.c.slug == slug))).first()
+        return RoomRow(**row._mapping) if row else None
+
+    async def room_by_stream_key(self, key: str) -> RoomRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                self._room_select().where(t.rooms.c.stream_key_hash == key_hash(key))
+            )).first()
+        return RoomRow(**row._mapping) if row else None
+
+    async def list_rooms(self, limit: int = 100) -> list[RoomRow]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(self._room_select().order_by(t.rooms.c.id.desc()).limit(limit))).all()
+        return [RoomRow(**r._mapping) for r in rows]
+
+    # -- RoomStore protocol ----------------------------------------------------
+
+    async def room(self, slug: str) -> RoomInfo | None:
+        row = await self.room_row(slug)
+        if row is None:
+            return None
+        hosts = await self.host_ids(row.id)
+        return RoomInfo(row.id, row.slug, row.title, row.owner_id, frozenset(hosts), True)
+
+    async def user_id(self, username: str) -> int | None:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(sa.select(t.users.c.id).where(t.users.c.username == username))
+        return int(value) if value is not None else None
+
+    async def banned_user_ids(self, room_id: int) -> set[int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.scalars(sa.select(t.room_bans.c.user_id).where(t.room_bans.c.room_id == room_id))
+            return set(rows)
+
+    async def set_ban(self, room_id: int, user_id: int, by_user_id: int, banned: bool) -> None:
+        where = (t.room_bans.c.room_id == room_id) & (t.room_bans.c.user_id == user_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(t.room_bans.delete().where(where))
+            if banned:
+                await conn.execute(t.room_bans.insert().values(
+                    room_id=room_id, user_id=user_id, banned_by=by_user_id, created_at=time.time()))
+
+    async def song(self, room_id: int, song_id: int) -> Song | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.songs.c.id, t.songs.c.title, t.songs.c.artist).where(
+                (t.songs.c.room_id == room_id) & (t.songs.c.id == song_id)))).first()
+        return Song(row.id, row.title, row.artist) if row else None
+
+    async def load_settings(self, room_id: int) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            raw = await conn.scalar(sa.select(t.rooms.c.settings).where(t.rooms.c.id == room_id))
+        value = json.loads(raw or "{}")
+        return value if isinstance(value, dict) else {}
+
+    async def save_settings(self, room_id: int, settings: dict[str, Any]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(settings=json.dumps(settings)))
+
+    # -- hosts -------------------------------------------------------------------
+
+    async def host_ids(self, room_id: int) -> set[int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.scalars(sa.select(t.room_hosts.c.user_id).where(t.room_hosts.c.room_id == room_id))
+            return set(rows)
+
+    async def host_names(self, room_id: int) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.scalars(
+                sa.select(t.users.c.username)
+                .select_from(t.room_hosts.join(t.users, t.users.c.id == t.room_hosts.c.user_id))
+                .where(t.room_hosts.c.room_id == room_id).order_by(t.users.c.username))
+            return list(rows)
+
+    async def add_host(self, room_id: int, user_id: int) -> bool:
+        async with self.engine.begin() as conn:
+            exists = await conn.scalar(sa.select(t.room_hosts.c.user_id).where(
+                (t.room_hosts.c.room_id == room_id) & (t.room_hosts.c.user_id == user_id)))
+            if exists is not None:
+                return False
+            await conn.execute(t.room_hosts.insert().values(room_id=room_id, user_id=user_id, created_at=time.time()))
+            return True
+
+    async def remove_host(self, room_id: int, user_id: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(t.room_hosts.delete().where(
+                (t.room_hosts.c.room_id == room_id) & (t.room_hosts.c.user_id == user_id)))
+            return bool(result.rowcount)
+
+    # -- song catalog ------------------------------------------------------------
+
+    async def songs(self, room_id: int) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(t.songs).where(t.songs.c.room_id == room_id).order_by(t.songs.c.id))).all()
+        return [_song_dict(r._mapping) for r in rows]
+
+    async def add_song(self, room_id: int, song: dict[str, Any]) -> dict[str, Any]:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(t.songs.insert().values(
+                room_id=room_id, title=song["title"], artist=song["artist"], iswc=song["iswc"],
+                writers=json.dumps(song["writers"]), created_at=time.time()))
+            key = result.inserted_primary_key
+            assert key is not None
+            row = (await conn.execute(sa.select(t.songs).where(t.songs.c.id == key[0]))).one()
+        return _song_dict(row._mapping)
+
+    async def update_song(self, room_id: int, song_id: int, song: dict[str, Any]) -> dict[str, Any] | None:
+        values = {k: (json.dumps(v) if k == "writers" else v) for k, v in song.items()}
+        where = (t.songs.c.room_id == room_id) & (t.songs.c.id == song_id)
+        async with self.engine.begin() as conn:
+            if values:
+                await conn.execute(t.songs.update().where(where).values(**values))
+            row = (await conn.execute(sa.select(t.songs).where(where))).first()
+        return _song_dict(row._mapping) if row else None
+
+    async def delete_song(self, room_id: int, song_id: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(t.songs.delete().where(
+                (t.songs.c.room_id == room_id) & (t.songs.c.id == song_id)))
+            return bool(result.rowcount)
+
+
+def _song_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"], "title": row["title"], "artist": row["artist"], "iswc": row["iswc"],
+        "writers": json.loads(row["writers"] or "[]"),
+    }
