@@ -1,0 +1,25 @@
+"""The real ``notalabel serve`` process: start, serve, drain on SIGTERM and exit 0."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+
+def test_help_lists_every_setting() -> None:
+    out = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--help"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    for flag in ("--http", "--rtmp", "--data-dir", "--database", "--redis"):
+        assert flag in out
+    assert "NOTALABEL_HTTP" in out
+
+
+def test_serve_then_sigterm_drains_and_exits_zero(server_process: Any, database_url: str) -> None:
+    srv = server_process(database=database_url)
+    with urllib.request.urlopen(srv.url + "/readyz", timeout=5) as answer:
+        assert json.load(answer)["status"] == "ok"
+    assert srv.terminate() == 0
+    assert "draining" in srv.log()
