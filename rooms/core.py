@@ -1,0 +1,429 @@
+"""One room's rules and replica state, Sans-I/O.
+
+``RoomState.decide(actor, command, ctx)`` checks an op against the room's rules and returns
+a ``Decision``: the events to publish and the durable effects (store a ban, save settings)
+the adapter performs first. It raises ``Refused`` (or ``BadField``) instead. ``decide``
+changes only node-local bookkeeping (rate-limit buckets, slow-mode clocks, pending marks);
+the replica itself changes only in ``apply(type, data)``, called for every event of the
+room in seq order, so every node that applies the same events holds the same state.
+
+Roles: owner (``room.owner_id``), host (in ``room.host_ids``), fan (any other signed-in
+user), guest (not signed in). Who may do what is the table ``ALLOWED``; everything else is
+refused with code ``forbidden``.
+
+Refusal codes: ``forbidden``, ``banned``, ``timed_out``, ``empty``, ``too_long``,
+``blocked_term``, ``slow_mode``, ``rate_limited``, ``not_found``, ``already_requested``,
+``already_voted``, ``queue_full``; bad values raise ``BadField`` (code ``bad_field``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms.errors import BadField, Refused
+from rooms.moderation import MAX_TIMEOUT_S, Moderation, RoomSettings
+from rooms.ports import Identity, RoomInfo, Song
+from rooms.protocol import (
+    ChatDelete,
+    ChatPin,
+    ChatSend,
+    Command,
+    ModBan,
+    ModTimeout,
+    ModUnban,
+    RoomSettingsOp,
+    SongDone,
+    SongPlay,
+    SongRequest,
+    SongSkip,
+    SongVote,
+)
+from rooms.ratelimit import FAN_RATE, STAFF_RATE, Buckets, Rate
+from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
+from rooms.terms import find_blocked
+
+MAX_TEXT = 500
+RECENT_CHAT = 100
+PENDING_S = 10.0
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    HOST = "host"
+    FAN = "fan"
+    GUEST = "guest"
+
+
+STAFF = frozenset({Role.OWNER, Role.HOST})
+MEMBERS = frozenset({Role.OWNER, Role.HOST, Role.FAN})
+
+ALLOWED: dict[type, frozenset[Role]] = {
+    ChatSend: MEMBERS,
+    ChatDelete: STAFF,
+    ChatPin: STAFF,
+    ModTimeout: STAFF,
+    ModBan: STAFF,
+    ModUnban: STAFF,
+    RoomSettingsOp: STAFF,
+    SongRequest: MEMBERS,
+    SongVote: MEMBERS,
+    SongPlay: STAFF,
+    SongSkip: STAFF,
+    SongDone: STAFF,
+}
+
+
+def role_of(room: RoomInfo, user_id: int | None) -> Role:
+    if user_id is None:
+        return Role.GUEST
+    if user_id == room.owner_id:
+        return Role.OWNER
+    if user_id in room.host_ids:
+        return Role.HOST
+    return Role.FAN
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    name: str
+    role: Role
+    may_chat: bool = True
+    """The gate's answer (a ticket tier may watch without chatting)."""
+
+    @classmethod
+    def of(cls, room: RoomInfo, identity: Identity | None, may_chat: bool = True) -> Actor:
+        if identity is None:
+            return cls(None, "guest", Role.GUEST, False)
+        return cls(identity.user_id, identity.username, role_of(room, identity.user_id), may_chat)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the adapter looked up before deciding, and the clock."""
+
+    now: float
+    new_id: Callable[[], str]
+    target_id: int | None = None
+    """For mod.* ops: the user id of ``command.user``, None when no such user."""
+    song: Song | None = None
+    """For song.request: the song, None when the room has no such song."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SaveBan:
+    user_id: int
+    by_user_id: int
+    banned: bool
+
+
+@dataclass(frozen=True)
+class SaveSettings:
+    settings: dict[str, Any]
+
+
+Effect = SaveBan | SaveSettings
+
+
+@dataclass(frozen=True)
+class Decision:
+    events: tuple[Outgoing, ...] = ()
+    effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_text: int = MAX_TEXT
+    recent_chat: int = RECENT_CHAT
+    fan_rate: Rate = FAN_RATE
+    staff_rate: Rate = STAFF_RATE
+
+
+@dataclass
+class _Local:
+    """Node-local bookkeeping that ``decide`` may change (never replicated)."""
+
+    buckets: Buckets = field(default_factory=Buckets)
+    last_sent: dict[int, float] = field(default_factory=dict)
+    pending: dict[tuple[Any, ...], float] = field(default_factory=dict)
+
+    def is_pending(self, key: tuple[Any, ...], now: float) -> bool:
+        at = self.pending.get(key)
+        return at is not None and now - at < PENDING_S
+
+
+class RoomState:
+    def __init__(
+        self,
+        info: RoomInfo,
+        *,
+        settings: RoomSettings | None = None,
+        banned: set[int] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.info = info
+        self.limits = limits or Limits()
+        self.settings = settings or RoomSettings()
+        self._terms: re.Pattern[str] | None = self.settings.terms_pattern()
+        self.moderation = Moderation(banned)
+        self.chat: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.pinned: dict[str, Any] | None = None
+        self.songs = SongQueue()
+        self.stream: dict[str, Any] = {"live": False}
+        self.viewers = 0
+        self._local = _Local()
+
+    # --- deciding ------------------------------------------------------------------------
+
+    def decide(self, actor: Actor, command: Command, ctx: Context) -> Decision:
+        if actor.role not in ALLOWED[type(command)]:
+            raise Refused(_forbidden_message(actor, command), "forbidden")
+        if self.moderation.is_banned(actor.user_id):
+            raise Refused("you are banned from this room", "banned")
+        handler: Callable[[Actor, Any, Context], Decision] = getattr(self, _HANDLERS[type(command)])
+        return handler(actor, command, ctx)
+
+    def _chat_send(self, actor: Actor, cmd: ChatSend, ctx: Context) -> Decision:
+        uid = actor.user_id
+        if uid is None or not actor.may_chat:
+            raise Refused("you may watch this room but not chat in it", "forbidden")
+        until = self.moderation.timed_out_until(uid, ctx.now)
+        if until is not None:
+            raise Refused(f"you are timed out for {until - ctx.now:.0f} more seconds", "timed_out")
+        text = cmd.text.strip()
+        self._check_text(text)
+        self._check_pace(actor, uid, ctx.now)
+        message = {
+            "id": ctx.new_id(),
+            "user": {"id": uid, "name": actor.name, "role": str(actor.role)},
+            "text": text,
+            "ts": ctx.now,
+        }
+        return Decision((Outgoing("chat.message", message),))
+
+    def _check_text(self, text: str) -> None:
+        if not text:
+            raise Refused("message is empty", "empty")
+        if len(text) > self.limits.max_text:
+            raise Refused(f"message is longer than {self.limits.max_text} characters", "too_long")
+        term = find_blocked(self._terms, text)
+        if term is not None:
+            raise Refused(f"message contains a blocked term ({term!r})", "blocked_term")
+
+    def _check_pace(self, actor: Actor, uid: int, now: float) -> None:
+        slow = self.settings.slow_mode_s
+        last = self._local.last_sent.get(uid)
+        if actor.role is Role.FAN and slow and last is not None and now - last < slow:
+            raise Refused(f"slow mode: wait {slow - (now - last):.0f} more seconds", "slow_mode")
+        rate = self.limits.fan_rate if actor.role is Role.FAN else self.limits.staff_rate
+        bucket = self._local.buckets.get(uid, rate, now)
+        if not bucket.take(now):
+            wait = bucket.retry_after(now)
+            raise Refused(f"too many messages: wait {wait:.1f} seconds", "rate_limited")
+        self._local.last_sent[uid] = now
+
+    def _chat_delete(self, actor: Actor, cmd: ChatDelete, ctx: Context) -> Decision:
+        if cmd.message_id not in self.chat:
+            raise Refused("no such message (it may be too old)", "not_found")
+        return Decision(self._hide_events([cmd.message_id]))
+
+    def _hide_events(self, ids: list[str]) -> tuple[Outgoing, ...]:
+        if not ids:
+            return ()
+        events = [Outgoing("chat.hidden", {"message_ids": ids})]
+        if self.pinned is not None and self.pinned.get("id") in ids:
+            events.append(Outgoing("chat.pinned", {"message": None}))
+        return tuple(events)
+
+    def _chat_pin(self, actor: Actor, cmd: ChatPin, ctx: Context) -> Decision:
+        if cmd.message_id is None:
+            return Decision((Outgoing("chat.pinned", {"message": None}),))
+        message = self.chat.get(cmd.message_id)
+        if message is None:
+            raise Refused("no such message (it may be too old)", "not_found")
+        return Decision((Outgoing("chat.pinned", {"message": message}),))
+
+    def _target(self, user: str, ctx: Context) -> int:
+        target = ctx.target_id
+        if target is None:
+            raise Refused(f"no user named {user!r}", "not_found")
+        if role_of(self.info, target) in STAFF:
+            raise Refused("the owner and hosts cannot be moderated", "forbidden")
+        return target
+
+    def _notice(self, action: str, user: str, target: int, actor: Actor, **extra: Any) -> Outgoing:
+        data = {"action": action, "user": user, "user_id": target, "by": actor.name, **extra}
+        return Outgoing("mod.notice", data)
+
+    def _mod_timeout(self, actor: Actor, cmd: ModTimeout, ctx: Context) -> Decision:
+        target = self._target(cmd.user, ctx)
+        if not 1 <= cmd.seconds <= MAX_TIMEOUT_S:
+            raise BadField(f"seconds must be 1 to {MAX_TIMEOUT_S}")
+        until = ctx.now + cmd.seconds
+        notice = self._notice("timeout", cmd.user, target, actor, seconds=cmd.seconds, until=until)
+        return Decision((notice,))
+
+    def _mod_ban(self, actor: Actor, cmd: ModBan, ctx: Context) -> Decision:
+        target = self._target(cmd.user, ctx)
+        assert actor.user_id is not None  # staff are signed in
+        ids = [mid for mid, m in self.chat.items() if m["user"]["id"] == target]
+        events = (self._notice("ban", cmd.user, target, actor), *self._hide_events(ids))
+        return Decision(events, (SaveBan(target, actor.user_id, True),))
+
+    def _mod_unban(self, actor: Actor, cmd: ModUnban, ctx: Context) -> Decision:
+        target = self._target(cmd.user, ctx)
+        assert actor.user_id is not None
+        notice = self._notice("unban", cmd.user, target, actor)
+        return Decision((notice,), (SaveBan(target, actor.user_id, False),))
+
+    def _room_settings(self, actor: Actor, cmd: RoomSettingsOp, ctx: Context) -> Decision:
+        data = self.settings.updated(cmd).serialize()
+        return Decision((Outgoing("room.settings", data),), (SaveSettings(data),))
+
+    def _song_request(self, actor: Actor, cmd: SongRequest, ctx: Context) -> Decision:
+        uid = actor.user_id
+        assert uid is not None  # guests are refused by ALLOWED
+        song = ctx.song
+        if song is None:
+            raise Refused(f"this room has no song {cmd.song_id}", "not_found")
+        if self.songs.open_request_of(uid) or self._local.is_pending(("request", uid), ctx.now):
+            raise Refused("you already have a song in the queue", "already_requested")
+        if len(self.songs) >= MAX_OPEN_REQUESTS:
+            raise Refused("the song queue is full", "queue_full")
+        request = {
+            "id": ctx.new_id(),
+            "song_id": song.id,
+            "title": song.title,
+            "artist": song.artist,
+            "user_id": uid,
+            "user_name": actor.name,
+            "ts": ctx.now,
+            "boost_minor": 0,
+        }
+        self._local.pending[("request", uid)] = ctx.now
+        return self._queue_decision({"op": "request", "request": request})
+
+    def _queue_decision(self, change: dict[str, Any]) -> Decision:
+        preview = copy_queue(self.songs)
+        preview.apply(change)
+        return Decision((Outgoing("song.queue", {"queue": preview.wire(), "change": change}),))
+
+    def _request(self, request_id: str) -> None:
+        if self.songs.get(request_id) is None:
+            raise Refused("no such song request", "not_found")
+
+    def _song_vote(self, actor: Actor, cmd: SongVote, ctx: Context) -> Decision:
+        uid = actor.user_id
+        assert uid is not None
+        self._request(cmd.request_id)
+        entry = self.songs.get(cmd.request_id)
+        key = ("vote", cmd.request_id, uid)
+        if entry is not None and uid in entry.voters or self._local.is_pending(key, ctx.now):
+            raise Refused("you already voted for this request", "already_voted")
+        self._local.pending[key] = ctx.now
+        return self._queue_decision({"op": "vote", "request_id": cmd.request_id, "user_id": uid})
+
+    def _song_status(
+        self, actor: Actor, cmd: SongPlay | SongSkip | SongDone, ctx: Context
+    ) -> Decision:
+        self._request(cmd.request_id)
+        op = {SongPlay: "play", SongSkip: "skip", SongDone: "done"}[type(cmd)]
+        return self._queue_decision({"op": op, "request_id": cmd.request_id})
+
+    # --- applying ------------------------------------------------------------------------
+
+    def apply(self, type_: str, data: dict[str, Any]) -> None:
+        """Apply one published event to the replica (call in seq order)."""
+        handler = _APPLY.get(type_)
+        if handler is not None:
+            getattr(self, handler)(data)
+
+    def _apply_message(self, data: dict[str, Any]) -> None:
+        self.chat[str(data["id"])] = data
+        while len(self.chat) > self.limits.recent_chat:
+            self.chat.popitem(last=False)
+
+    def _apply_hidden(self, data: dict[str, Any]) -> None:
+        ids = set(data.get("message_ids", ()))
+        for mid in ids:
+            self.chat.pop(mid, None)
+        if self.pinned is not None and self.pinned.get("id") in ids:
+            self.pinned = None
+
+    def _apply_pinned(self, data: dict[str, Any]) -> None:
+        self.pinned = data.get("message")
+
+    def _apply_settings(self, data: dict[str, Any]) -> None:
+        self.settings = RoomSettings.parse(data)
+        self._terms = self.settings.terms_pattern()
+
+    def _apply_notice(self, data: dict[str, Any]) -> None:
+        self.moderation.apply_notice(data)
+
+    def _apply_queue(self, data: dict[str, Any]) -> None:
+        change = data.get("change") or {}
+        self.songs.apply(change)
+        if change.get("op") == "request":
+            self._local.pending.pop(("request", change["request"]["user_id"]), None)
+        elif change.get("op") == "vote":
+            self._local.pending.pop(("vote", change["request_id"], change["user_id"]), None)
+
+    def _apply_stream(self, data: dict[str, Any]) -> None:
+        self.stream = data
+
+    def _apply_presence(self, data: dict[str, Any]) -> None:
+        self.viewers = int(data.get("viewers", 0))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "chat": list(self.chat.values()),
+            "queue": self.songs.wire(),
+            "pinned": self.pinned,
+            "settings": self.settings.serialize(),
+            "viewers": self.viewers,
+        }
+
+
+def _forbidden_message(actor: Actor, command: Command) -> str:
+    if actor.role is Role.GUEST:
+        return "sign in to do that"
+    return "only the owner and hosts may do that"
+
+
+_HANDLERS: dict[type, str] = {
+    ChatSend: "_chat_send",
+    ChatDelete: "_chat_delete",
+    ChatPin: "_chat_pin",
+    ModTimeout: "_mod_timeout",
+    ModBan: "_mod_ban",
+    ModUnban: "_mod_unban",
+    RoomSettingsOp: "_room_settings",
+    SongRequest: "_song_request",
+    SongVote: "_song_vote",
+    SongPlay: "_song_status",
+    SongSkip: "_song_status",
+    SongDone: "_song_status",
+}
+
+_APPLY: dict[str, str] = {
+    "chat.message": "_apply_message",
+    "chat.hidden": "_apply_hidden",
+    "chat.pinned": "_apply_pinned",
+    "room.settings": "_apply_settings",
+    "mod.notice": "_apply_notice",
+    "song.queue": "_apply_queue",
+    "stream.state": "_apply_stream",
+    "presence": "_apply_presence",
+}

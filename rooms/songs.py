@@ -1,0 +1,166 @@
+"""The song-request queue of one room, Sans-I/O.
+
+Rules (enforced by ``core`` before publishing and again here when a change is applied, so
+every replica that applies the same changes in the same order ends in the same queue):
+
+- one open request (queued or playing) per requester;
+- one vote per user per request;
+- order: ``boost_minor`` descending (paid boosts, 0 until payments fill it in), then votes
+  descending, then request time ascending, then id;
+- at most one request is ``playing``; ``play`` moves the previous one out of the queue;
+  ``skip`` and ``done`` remove a request.
+
+Changes travel inside ``song.queue`` events as ``change``: ``{"op": "request", "request":
+{...}}``, ``{"op": "vote", "request_id", "user_id"}``, ``{"op": "play"|"skip"|"done",
+"request_id"}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_OPEN_REQUESTS = 200
+
+
+@dataclass
+class SongRequestEntry:
+    id: str
+    song_id: int
+    title: str
+    artist: str
+    user_id: int
+    user_name: str
+    ts: float
+    boost_minor: int = 0
+    status: str = "queued"
+    voters: set[int] = field(default_factory=set)
+
+    def order_key(self) -> tuple[int, int, int, float, str]:
+        playing_first = 0 if self.status == "playing" else 1
+        return (playing_first, -self.boost_minor, -len(self.voters), self.ts, self.id)
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "song": {"id": self.song_id, "title": self.title, "artist": self.artist},
+            "by": {"name": self.user_name},
+            "votes": len(self.voters),
+            "boost_minor": self.boost_minor,
+            "status": self.status,
+            "ts": self.ts,
+        }
+
+    def change(self) -> dict[str, Any]:
+        """The ``request`` change that recreates this entry on another replica."""
+        return {
+            "id": self.id,
+            "song_id": self.song_id,
+            "title": self.title,
+            "artist": self.artist,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "ts": self.ts,
+            "boost_minor": self.boost_minor,
+        }
+
+    @classmethod
+    def from_change(cls, c: dict[str, Any]) -> SongRequestEntry:
+        return cls(
+            id=str(c["id"]),
+            song_id=int(c["song_id"]),
+            title=str(c["title"]),
+            artist=str(c["artist"]),
+            user_id=int(c["user_id"]),
+            user_name=str(c["user_name"]),
+            ts=float(c["ts"]),
+            boost_minor=int(c.get("boost_minor", 0)),
+        )
+
+
+class SongQueue:
+    def __init__(self) -> None:
+        self.requests: dict[str, SongRequestEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def ordered(self) -> list[SongRequestEntry]:
+        return sorted(self.requests.values(), key=SongRequestEntry.order_key)
+
+    def wire(self) -> list[dict[str, Any]]:
+        return [r.wire() for r in self.ordered()]
+
+    def open_request_of(self, user_id: int) -> SongRequestEntry | None:
+        return next((r for r in self.requests.values() if r.user_id == user_id), None)
+
+    def get(self, request_id: str) -> SongRequestEntry | None:
+        return self.requests.get(request_id)
+
+    # --- applying changes (idempotent, validated) --------------------------------------
+
+    def apply(self, change: dict[str, Any]) -> bool:
+        """Apply one change; return False when the rules make it a no-op here."""
+        op = change.get("op")
+        if op == "request":
+            return self._add(SongRequestEntry.from_change(change["request"]))
+        entry = self.requests.get(str(change.get("request_id")))
+        if entry is None:
+            return False
+        if op == "vote":
+            return self._vote(entry, int(change["user_id"]))
+        if op == "play":
+            return self._play(entry)
+        if op in ("skip", "done"):
+            del self.requests[entry.id]
+            return True
+        return False
+
+    def _add(self, entry: SongRequestEntry) -> bool:
+        if entry.id in self.requests or self.open_request_of(entry.user_id) is not None:
+            return False
+        if len(self.requests) >= MAX_OPEN_REQUESTS:
+            return False
+        self.requests[entry.id] = entry
+        return True
+
+    @staticmethod
+    def _vote(entry: SongRequestEntry, user_id: int) -> bool:
+        if user_id in entry.voters:
+            return False
+        entry.voters.add(user_id)
+        return True
+
+    def _play(self, entry: SongRequestEntry) -> bool:
+        for other in [r for r in self.requests.values() if r.status == "playing"]:
+            if other is not entry:
+                del self.requests[other.id]
+        entry.status = "playing"
+        return True
+
+    def set_boost(self, request_id: str, boost_minor: int) -> bool:
+        """For payments later: a paid boost raises a request in the order."""
+        entry = self.requests.get(request_id)
+        if entry is None:
+            return False
+        entry.boost_minor = boost_minor
+        return True
+
+
+def copy_queue(queue: SongQueue) -> SongQueue:
+    """A deep copy, to preview what a change will do before it is published."""
+    other = SongQueue()
+    for r in queue.requests.values():
+        other.requests[r.id] = SongRequestEntry(
+            r.id,
+            r.song_id,
+            r.title,
+            r.artist,
+            r.user_id,
+            r.user_name,
+            r.ts,
+            r.boost_minor,
+            r.status,
+            set(r.voters),
+        )
+    return other
