@@ -158,7 +158,7 @@ async def test_redis_restart_loses_no_acknowledged_message(server_process: Any, 
                 if (await late.op("chat.send", text="after"))["type"] == "ack":
                     break
                 await late.close()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.2)
         assert late is not None
