@@ -1,0 +1,379 @@
+"""The event bus over Redis: many processes, one order per room.
+
+Keys (``P`` is the prefix, ``{room}`` a hash tag so a room's keys share a cluster slot)::
+
+    P:room:{room}:epoch       the room's epoch; set once, new when Redis lost the room's keys
+    P:room:{room}:seq         INCR counter
+    P:room:{room}:stream      Stream of events, entry id "SEQ-0", fields type/data/ts/epoch,
+                              capped with MAXLEN ~ history_events
+    P:room:{room}:idem:KEY    "SEQ|EPOCH" of a publish with idempotency key KEY (with a TTL)
+    P:room:{room}:presence    set of node ids counting viewers in the room
+    P:room:{room}:presence:N  node N's viewer count (with a TTL, refreshed while alive)
+    channel P:room:{room}     pub/sub, message "SEQ|EPOCH|TS|TYPE|DATA_JSON"
+
+Publishing is one Lua script (atomic in Redis): check the idempotency key, make sure the
+room has an epoch, INCR seq, XADD, PUBLISH. Delivery: one pub/sub connection per bus; for
+each room the bus remembers the last seq it delivered and delivers strictly in order: a
+message with a seq gap is preceded by the missing events read with XRANGE, duplicates are
+dropped, a new epoch starts the room over. After a connection error the reader backs off
+(0.1 s doubling to 5 s), opens a new pub/sub connection, resubscribes and catches every
+room up from the stream; it also checks every room's seq when idle, so an event whose
+pub/sub message was lost is still delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from rooms.bus import BusSettings, EventCallback, Recent, new_epoch
+from rooms.errors import BusUnavailable
+from rooms.events import Event, dumps_json
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_ENSURE_EPOCH = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+return epoch
+"""
+
+# KEYS: epoch, seq, stream, idem   ARGV: channel, type, data, ts, new epoch, maxlen, ttl, has_idem
+_PUBLISH = (
+    "local function ensure()\n"
+    + _ENSURE_EPOCH.replace("ARGV[1]", "ARGV[5]")
+    + "end\n"
+    + """
+if ARGV[8] == '1' then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then return {0, seen} end
+end
+local epoch = ensure()
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], seq .. '-0',
+           'type', ARGV[2], 'data', ARGV[3], 'ts', ARGV[4], 'epoch', epoch)
+redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[4] .. '|' .. ARGV[2] .. '|' .. ARGV[3])
+if ARGV[8] == '1' then
+  redis.call('SET', KEYS[4], seq .. '|' .. epoch, 'PX', ARGV[7])
+end
+return {1, seq .. '|' .. epoch}
+"""
+)
+
+# KEYS: nodes set   ARGV: node key prefix, node id, count, ttl ms
+_PRESENCE = """
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
+redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local total = 0
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('GET', ARGV[1] .. node)
+  if v then total = total + tonumber(v) else redis.call('SREM', KEYS[1], node) end
+end
+return total
+"""
+
+CATCH_UP_IDLE_S = 1.0
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass
+class _Sub:
+    callbacks: list[EventCallback] = field(default_factory=list)
+    epoch: str | None = None
+    last: int = 0
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
+    f = {_s(k): _s(v) for k, v in fields.items()}
+    seq = int(_s(entry_id).split("-", 1)[0])
+    return Event(f["type"], seq, f["epoch"], json.loads(f["data"]), float(f["ts"]))
+
+
+class RedisBus:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "nal",
+        settings: BusSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or BusSettings()
+        self.prefix = prefix
+        self.node_id = secrets.token_hex(6)
+        self._clock = clock
+        self._redis: Any = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2.0, socket_timeout=None
+        )
+        self._publish = self._redis.register_script(_PUBLISH)
+        self._ensure = self._redis.register_script(_ENSURE_EPOCH)
+        self._presence = self._redis.register_script(_PRESENCE)
+        self._subs: dict[str, _Sub] = {}
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+        self.reconnects = 0
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def _key(self, room: str, name: str = "") -> str:
+        base = f"{self.prefix}:room:{{{room}}}"
+        return f"{base}:{name}" if name else base
+
+    def _room_of(self, channel: str) -> str:
+        return channel[len(self.prefix) + 7 : -1]
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await make()
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"event bus unavailable: {exc}") from exc
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_forever(), name="redisbus-reader")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._close_pubsub()
+        await self._redis.aclose()
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+    # --- publishing ----------------------------------------------------------------------
+
+    async def publish(
+        self, room: str, type: str, data: dict[str, Any], idempotency_key: str | None = None
+    ) -> Event:
+        now = self._clock()
+        data_json = dumps_json(data)
+        keys = [
+            self._key(room, "epoch"),
+            self._key(room, "seq"),
+            self._key(room, "stream"),
+            self._key(room, f"idem:{idempotency_key or ''}"),
+        ]
+        args: list[str | int] = [
+            self._key(room),
+            type,
+            data_json,
+            repr(now),
+            new_epoch(),
+            self.settings.history_events,
+            int(self.settings.idempotency_ttl_s * 1000),
+            "1" if idempotency_key else "0",
+        ]
+        _, where = await self._call(lambda: self._publish(keys=keys, args=args))
+        seq, epoch = _s(where).split("|", 1)
+        return Event(type, int(seq), epoch, data, now)
+
+    # --- subscribing and delivery --------------------------------------------------------
+
+    async def subscribe(self, room: str, callback: EventCallback) -> None:
+        """Deliver the room's events published from now on (after this returns), in order."""
+        await self.start()
+        sub = self._subs.get(room)
+        if sub is not None:
+            sub.callbacks.append(callback)
+            return
+        sub = self._subs[room] = _Sub([callback])
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.subscribe(self._key(room))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sub.confirmed.wait(), 5.0)
+        await self._call(lambda: self._start_from_now(room, sub))
+
+    async def _start_from_now(self, room: str, sub: _Sub) -> None:
+        epoch, seq = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
+        if sub.epoch is None:
+            sub.epoch = _s(epoch) if epoch else None
+            sub.last = int(seq) if seq and epoch else 0
+
+    async def unsubscribe(self, room: str, callback: EventCallback) -> None:
+        sub = self._subs.get(room)
+        if sub is None:
+            return
+        if callback in sub.callbacks:
+            sub.callbacks.remove(callback)
+        if not sub.callbacks:
+            del self._subs[room]
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(self._key(room))
+
+    async def _read_forever(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while not self._closed:
+            try:
+                await self._connect_and_read()
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "redis bus reader lost its connection (%s); retrying in %.1fs", exc, backoff
+                )
+                await self._close_pubsub()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                self.reconnects += 1
+            else:
+                backoff = BACKOFF_MIN_S
+
+    async def _connect_and_read(self) -> None:
+        pubsub = self._redis.pubsub()
+        self._pubsub = pubsub
+        await pubsub.subscribe(self._key("\x00keepalive"))
+        rooms = list(self._subs)
+        if rooms:
+            await pubsub.subscribe(*[self._key(r) for r in rooms])
+        for room in rooms:
+            await self._catch_up(room)
+        idle_since = time.monotonic()
+        while not self._closed:
+            message = await pubsub.get_message(timeout=CATCH_UP_IDLE_S)
+            if message is not None:
+                await self._on_message(message)
+            if time.monotonic() - idle_since >= CATCH_UP_IDLE_S:
+                for room in list(self._subs):
+                    await self._catch_up(room)
+                idle_since = time.monotonic()
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = _s(message["type"])
+        room = self._room_of(_s(message["channel"]))
+        sub = self._subs.get(room)
+        if sub is None:
+            return
+        if kind == "subscribe":
+            sub.confirmed.set()
+            return
+        if kind != "message":
+            return
+        seq_s, epoch, ts, type_, data = _s(message["data"]).split("|", 4)
+        event = Event(type_, int(seq_s), epoch, json.loads(data), float(ts))
+        await self._deliver_in_order(room, sub, event)
+
+    async def _deliver_in_order(self, room: str, sub: _Sub, event: Event) -> None:
+        if sub.epoch != event.epoch:
+            sub.epoch, sub.last = event.epoch, 0
+        if event.seq <= sub.last:
+            return
+        if event.seq > sub.last + 1:
+            await self._fill(room, sub, event.seq - 1)
+        self._deliver(sub, event)
+
+    async def _catch_up(self, room: str) -> None:
+        sub = self._subs.get(room)
+        if sub is None:
+            return
+        epoch_b, seq_b = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
+        if not epoch_b:
+            return  # nothing published since Redis lost the room; the next publish makes an epoch
+        epoch = _s(epoch_b)
+        if sub.epoch != epoch:
+            sub.epoch, sub.last = epoch, 0
+        if seq_b and int(seq_b) > sub.last:
+            await self._fill(room, sub, int(seq_b))
+
+    async def _fill(self, room: str, sub: _Sub, upto: int) -> None:
+        entries = await self._redis.xrange(
+            self._key(room, "stream"), f"{sub.last + 1}-0", f"{upto}-0"
+        )
+        for entry_id, fields in entries:
+            event = _entry_event(entry_id, fields)
+            if event.epoch == sub.epoch and event.seq > sub.last:
+                self._deliver(sub, event)
+        if sub.last < upto:
+            log.warning("room %s: events %d..%d are no longer in history", room, sub.last + 1, upto)
+
+    @staticmethod
+    def _deliver(sub: _Sub, event: Event) -> None:
+        sub.last = event.seq
+        for callback in list(sub.callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("room event subscriber failed")
+
+    # --- history -------------------------------------------------------------------------
+
+    async def history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None:
+        return await self._call(lambda: self._history_since(room, seq, epoch))
+
+    async def _history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None:
+        epoch_now, seq_now = await self._redis.mget(
+            self._key(room, "epoch"), self._key(room, "seq")
+        )
+        current = int(seq_now or 0)
+        if not epoch_now or _s(epoch_now) != epoch or seq > current or seq < 0:
+            return None
+        if seq == current:
+            return []
+        entries = await self._redis.xrange(
+            self._key(room, "stream"), f"{seq + 1}-0", f"{current}-0"
+        )
+        events = [_entry_event(i, f) for i, f in entries]
+        cutoff = self._clock() - self.settings.history_s
+        expected = list(range(seq + 1, current + 1))
+        if [e.seq for e in events] != expected or events[0].ts < cutoff:
+            return None
+        return events
+
+    async def recent(self, room: str) -> Recent:
+        return await self._call(lambda: self._recent(room))
+
+    async def _recent(self, room: str) -> Recent:
+        keys = [self._key(room, "epoch"), self._key(room, "seq"), self._key(room, "stream")]
+        epoch = _s(await self._ensure(keys=keys, args=[new_epoch()]))
+        entries = await self._redis.xrevrange(keys[2], count=self.settings.history_events)
+        seq = int(await self._redis.get(keys[1]) or 0)
+        cutoff = self._clock() - self.settings.history_s
+        events = [e for e in (_entry_event(i, f) for i, f in reversed(entries)) if e.epoch == epoch]
+        kept: list[Event] = []
+        for e in events:  # keep the contiguous, recent tail that ends at seq
+            if e.ts >= cutoff and e.seq <= seq and (not kept or e.seq == kept[-1].seq + 1):
+                kept.append(e)
+            elif e.ts >= cutoff and e.seq <= seq:
+                kept = [e]
+        return Recent(epoch, kept[-1].seq if kept else seq, kept)
+
+    # --- presence ------------------------------------------------------------------------
+
+    async def set_presence(self, room: str, count: int) -> int:
+        ttl_ms = int(self.settings.presence_ttl_s * 1000)
+        keys = [self._key(room, "presence")]
+        args: list[str | int] = [self._key(room, "presence:"), self.node_id, count, ttl_ms]
+        total = await self._call(lambda: self._presence(keys=keys, args=args))
+        return int(total)

@@ -1,0 +1,146 @@
+"""The bus contract, run against MemoryBus and against RedisBus on the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from rooms.bus import BusSettings, EventBus, MemoryBus
+from rooms.events import Event
+from rooms.history import History
+from rooms.redisbus import RedisBus
+
+from .conftest import REDIS_URL, eventually
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus_and_clock(request: Any, redis_prefix: str) -> AsyncIterator[tuple[EventBus, Clock]]:
+    clock = Clock()
+    settings = BusSettings(history_events=50, history_s=120)
+    bus: EventBus
+    if request.param == "memory":
+        bus = MemoryBus(settings, clock)
+    else:
+        bus = RedisBus(REDIS_URL, redis_prefix, settings, clock)
+    await bus.start()
+    yield bus, clock
+    await bus.close()
+
+
+async def test_seq_assigned_in_order_and_delivered(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    got: list[Event] = []
+    await bus.subscribe("r1", got.append)
+    events = [await bus.publish("r1", "chat.message", {"n": i}) for i in range(5)]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert len({e.epoch for e in events}) == 1
+    await eventually(lambda: len(got) == 5)
+    assert [(e.seq, e.data) for e in got] == [(i + 1, {"n": i}) for i in range(5)]
+    other = await bus.publish("r2", "x", {})
+    assert other.seq == 1  # seqs are per room
+
+
+async def test_concurrent_publishes_get_distinct_seqs(
+    bus_and_clock: tuple[EventBus, Clock],
+) -> None:
+    bus, _ = bus_and_clock
+    events = await asyncio.gather(*(bus.publish("r", "x", {"i": i}) for i in range(40)))
+    assert sorted(e.seq for e in events) == list(range(1, 41))
+
+
+async def test_idempotency_key(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    got: list[Event] = []
+    await bus.subscribe("r", got.append)
+    first = await bus.publish("r", "tip", {"amount": 5}, idempotency_key="pay-1")
+    again = await bus.publish("r", "tip", {"amount": 5}, idempotency_key="pay-1")
+    other = await bus.publish("r", "tip", {"amount": 7}, idempotency_key="pay-2")
+    assert (first.seq, again.seq, other.seq) == (1, 1, 2)
+    assert again.epoch == first.epoch
+    await eventually(lambda: len(got) == 2)
+    await asyncio.sleep(0.05)
+    assert [e.seq for e in got] == [1, 2]
+
+
+async def test_history_since_exact(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    events = [await bus.publish("r", "x", {"i": i}) for i in range(10)]
+    epoch = events[0].epoch
+    since = await bus.history_since("r", 6, epoch)
+    assert since is not None and [e.seq for e in since] == [7, 8, 9, 10]
+    assert [e.data for e in since] == [{"i": 6}, {"i": 7}, {"i": 8}, {"i": 9}]
+    assert await bus.history_since("r", 10, epoch) == []
+    assert await bus.history_since("r", 0, epoch) is not None
+    assert await bus.history_since("r", 11, epoch) is None  # from the future
+    assert await bus.history_since("r", 3, "other-epoch") is None
+
+
+async def test_history_bounded_by_count_and_age(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, clock = bus_and_clock
+    events = [await bus.publish("r", "x", {"i": i}) for i in range(300)]
+    epoch = events[0].epoch
+    assert (
+        await bus.history_since("r", 1, epoch) is None
+    )  # pushed out (cap 50, approximate in Redis)
+    recent = await bus.history_since("r", 290, epoch)
+    assert recent is not None and [e.seq for e in recent] == list(range(291, 301))
+    clock.now += 121
+    assert await bus.history_since("r", 290, epoch) is None  # older than two minutes
+    assert await bus.history_since("r", 300, epoch) == []
+
+
+async def test_recent_gives_epoch_seq_and_events(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    empty = await bus.recent("fresh")
+    assert empty.seq == 0 and empty.events == [] and empty.epoch
+    first = await bus.publish("fresh", "x", {})
+    assert first.epoch == empty.epoch  # the epoch is stable once made
+    await bus.publish("fresh", "y", {})
+    recent = await bus.recent("fresh")
+    assert (recent.epoch, recent.seq, [e.type for e in recent.events]) == (
+        first.epoch,
+        2,
+        ["x", "y"],
+    )
+
+
+async def test_unsubscribe(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    got: list[Event] = []
+    await bus.subscribe("r", got.append)
+    await bus.publish("r", "x", {})
+    await eventually(lambda: len(got) == 1)
+    await bus.unsubscribe("r", got.append)
+    await bus.publish("r", "x", {})
+    await asyncio.sleep(0.1)
+    assert len(got) == 1
+
+
+async def test_presence_count(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, _ = bus_and_clock
+    assert await bus.set_presence("r", 3) == 3
+    assert await bus.set_presence("r", 1) == 1
+
+
+def test_history_unit() -> None:
+    h = History(max_events=3, max_age_s=10)
+    h.reset("e")
+    for i in range(1, 6):
+        h.append(Event("x", i, "e", {}, float(i)))
+    assert [e.seq for e in h.events(5.0)] == [3, 4, 5]
+    assert h.since(1, "e", 5.0) is None
+    assert [e.seq for e in h.since(2, "e", 5.0) or []] == [3, 4, 5]
+    h.append(Event("x", 1, "f", {}, 6.0))  # a new epoch starts over
+    assert (h.epoch, h.seq, len(h)) == ("f", 1, 1)
+    assert h.since(0, "f", 6.0) is not None and h.since(5, "e", 6.0) is None
