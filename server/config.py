@@ -44,6 +44,13 @@ class Settings:
     history_events: int = field(default=1000, metadata={"help": "room events kept for reconnect recovery"})
     history_s: int = field(default=120, metadata={"help": "seconds of room events kept for reconnect recovery"})
     drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
+    secret_key: str = field(
+        default="",
+        metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},
+    )
+    relay_ca_bundle: str = field(
+        default="", metadata={"help": "PEM CA bundle trusted for RTMPS restream targets, besides the system store"}
+    )
 
     @property
     def http_bind(self) -> tuple[str, int]:
