@@ -1,0 +1,88 @@
+"""Audio codec configuration: AAC AudioSpecificConfig and the Opus identification header.
+
+AudioSpecificConfig: ISO/IEC 14496-3 section 1.6.2.1. OpusHead: RFC 7845 section 5.1.
+Pure functions; malformed input raises :class:`CodecConfigError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from media.errors import CodecConfigError
+
+_AAC_RATES = (
+    96000,
+    88200,
+    64000,
+    48000,
+    44100,
+    32000,
+    24000,
+    22050,
+    16000,
+    12000,
+    11025,
+    8000,
+    7350,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AacConfig:
+    """The fields of an AudioSpecificConfig that the hub and the fMP4 writer need."""
+
+    object_type: int
+    sample_rate: int
+    channels: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> AacConfig:
+        if len(data) < 2:
+            raise CodecConfigError(f"AudioSpecificConfig of {len(data)} bytes is too short")
+        bits = int.from_bytes(data[:5].ljust(5, b"\0"), "big")
+        object_type, shift = bits >> 35, 35
+        if object_type == 31:
+            object_type, shift = 32 + ((bits >> 29) & 0x3F), 29
+        index = (bits >> (shift - 4)) & 0x0F
+        shift -= 4
+        if index == 15:
+            if len(data) < 5:
+                raise CodecConfigError("AudioSpecificConfig ends inside an explicit sample rate")
+            rate, shift = (bits >> (shift - 24)) & 0xFFFFFF, shift - 24
+        elif index < len(_AAC_RATES):
+            rate = _AAC_RATES[index]
+        else:
+            raise CodecConfigError(f"AudioSpecificConfig has reserved sample rate index {index}")
+        channels = (bits >> (shift - 4)) & 0x0F
+        if object_type == 0 or rate == 0:
+            raise CodecConfigError("AudioSpecificConfig has no object type or sample rate")
+        return cls(object_type, rate, channels)
+
+    @property
+    def codec_string(self) -> str:
+        """RFC 6381 ``codecs`` value, e.g. ``mp4a.40.2``."""
+        return f"mp4a.40.{self.object_type}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpusHead:
+    """RFC 7845 identification header (only channel mapping family 0 and 1 fields kept raw)."""
+
+    channels: int
+    pre_skip: int
+    input_sample_rate: int
+    output_gain: int
+    mapping_family: int
+    mapping_table: bytes = b""
+
+    @classmethod
+    def parse(cls, data: bytes) -> OpusHead:
+        if len(data) < 19 or data[:8] != b"OpusHead":
+            raise CodecConfigError("not an OpusHead (RFC 7845 section 5.1)")
+        if data[8] >> 4 != 0:
+            raise CodecConfigError(f"unsupported OpusHead version {data[8]}")
+        channels, pre_skip, rate, gain, family = struct.unpack_from("<BHIhB", data, 9)
+        if channels == 0:
+            raise CodecConfigError("OpusHead has zero channels")
+        return cls(channels, pre_skip, rate, gain, family, data[19:])

@@ -1,0 +1,182 @@
+"""aiohttp handlers serving LL-HLS from memory at ``/live/{slug}/...``.
+
+Names under ``/live/{slug}/``:
+
+* ``index.m3u8``: the media playlist (``application/vnd.apple.mpegurl``). Plain requests
+  are ``no-cache``; blocking reloads (``_HLS_msn``, ``_HLS_part``) wait for the part, answer
+  400 when the request is more than two segments ahead (RFC 8216bis section 6.2.5.2) and 503
+  when it does not appear within three target durations; their answers are cacheable.
+* ``init.mp4``: the current init segment (``no-cache``: a new stream may change it).
+* ``{prefix}init-{n}.mp4``, ``{prefix}seg-{msn}.m4s``, ``{prefix}part-{msn}-{i}.m4s``: the
+  names the playlist uses; ``prefix`` is unique per stream instance, so these are immutable.
+  A request for the part named in EXT-X-PRELOAD-HINT waits until it is written.
+
+Errors are JSON. Unknown room: 404 ``{"error": "unknown room"}``. A known room that is not
+live: 404 ``{"error": "offline"}`` with ``Cache-Control: no-store`` and ``Retry-After: 5``.
+404 is what players treat as "not there (yet)" (hls.js and AVPlayer retry the manifest or
+report it, and the watch page follows ``stream.state`` to start playback when the stream goes
+live); a 503 would make CDNs and some players back off for minutes. A live stream whose first
+segment is not complete yet waits a few seconds, then answers 503 with ``Retry-After: 1``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from media.hls.segmenter import SegmenterConfig
+from media.hls.service import HlsMuxer, HlsService
+from media.hub import Hub
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MEDIA_TYPE = "video/mp4"
+IMMUTABLE = "public, max-age=31536000, immutable"
+STARTUP_WAIT = 6.0
+
+HLS_SERVICE = web.AppKey("hls_service", HlsService)
+REQUESTS = Counter("nal_hls_requests_total", "LL-HLS HTTP requests.", ["kind", "status"])
+
+_NAME = re.compile(
+    r"^(?P<prefix>[0-9a-z]+-)(?:init-(?P<init>\d+)\.mp4|seg-(?P<seg>\d+)\.m4s"
+    r"|part-(?P<pmsn>\d+)-(?P<part>\d+)\.m4s)$"
+)
+
+RoomExists = Callable[[str], Awaitable[bool]]
+
+
+def setup_routes(
+    app: web.Application,
+    hub: Hub,
+    room_exists: RoomExists,
+    *,
+    config: SegmenterConfig | None = None,
+) -> HlsService:
+    """Add ``GET /live/{slug}/{name}`` to ``app``; the service stops with the app."""
+    service = HlsService(hub, config)
+    app[HLS_SERVICE] = service
+    handler = _Handler(service, room_exists)
+    app.router.add_get("/live/{slug}/{name}", handler.handle)
+
+    async def close(_: web.Application) -> None:
+        await service.close()
+
+    app.on_cleanup.append(close)
+    return service
+
+
+def _json_error(status: int, error: str, **headers: str) -> web.Response:
+    response = web.json_response({"error": error}, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(headers)
+    return response
+
+
+def _media(body: bytes, cache_control: str) -> web.Response:
+    return web.Response(
+        body=body,
+        content_type=MEDIA_TYPE,
+        headers={"Cache-Control": cache_control, "Access-Control-Allow-Origin": "*"},
+    )
+
+
+class _Handler:
+    def __init__(self, service: HlsService, room_exists: RoomExists) -> None:
+        self._service = service
+        self._room_exists = room_exists
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        slug, name = request.match_info["slug"], request.match_info["name"]
+        kind = _kind(name)
+        response = await self._dispatch(request, slug, name)
+        REQUESTS.labels(kind, str(response.status)).inc()
+        return response
+
+    async def _dispatch(self, request: web.Request, slug: str, name: str) -> web.StreamResponse:
+        muxer = self._service.get(slug)
+        if muxer is None:
+            if not await self._room_exists(slug):
+                return _json_error(404, "unknown room")
+            return _json_error(404, "offline", **{"Retry-After": "5"})
+        if name == "index.m3u8":
+            return await _playlist(request, muxer)
+        if name == "init.mp4":
+            init = muxer.segmenter.latest_init()
+            return _media(init, "no-cache") if init else _json_error(404, "no init segment yet")
+        match = _NAME.match(name)
+        if match is None or match["prefix"] != muxer.segmenter.prefix:
+            return _json_error(404, "not found")
+        if match["init"] is not None:
+            body = muxer.segmenter.inits.get(int(match["init"]))
+            return _media(body, IMMUTABLE) if body else _json_error(404, "not found")
+        if match["seg"] is not None:
+            segment = muxer.segmenter.segment(int(match["seg"]))
+            if segment is None or segment.data is None:
+                return _json_error(404, "not found")
+            return _media(segment.data, IMMUTABLE)
+        return await _part(muxer, int(match["pmsn"]), int(match["part"]))
+
+
+def _kind(name: str) -> str:
+    if name.endswith(".m3u8"):
+        return "playlist"
+    if name.endswith(".mp4"):
+        return "init"
+    return "part" if "part-" in name else "segment"
+
+
+def _query_int(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPBadRequest(text=f'{{"error": "bad {key}"}}', content_type="application/json")
+    return int(raw)
+
+
+async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse:
+    segmenter = muxer.segmenter
+    msn, part = _query_int(request, "_HLS_msn"), _query_int(request, "_HLS_part")
+    if part is not None and msn is None:
+        return _json_error(400, "_HLS_part without _HLS_msn")
+    if not await muxer.wait_until(lambda: segmenter.playlist() is not None, STARTUP_WAIT):
+        return _json_error(503, "starting", **{"Retry-After": "1"})
+    cache = "no-cache"
+    if msn is not None:
+        newest = segmenter.last_msn()
+        if newest is None or msn > newest + 2:
+            return _json_error(400, "_HLS_msn is too far in the future")
+        timeout = 3 * segmenter.target_duration
+        if not await muxer.wait_until(lambda: segmenter.has(msn, part), timeout):
+            return _json_error(503, "not available yet", **{"Retry-After": "1"})
+        cache = f"public, max-age={6 * segmenter.target_duration}"
+    playlist = segmenter.playlist()
+    if playlist is None:
+        return _json_error(503, "starting", **{"Retry-After": "1"})
+    return web.Response(
+        text=playlist.render(),
+        content_type=PLAYLIST_TYPE,
+        headers={"Cache-Control": cache, "Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def _part(muxer: HlsMuxer, msn: int, index: int) -> web.StreamResponse:
+    segmenter = muxer.segmenter
+    part = segmenter.part(msn, index)
+    if part is None and _is_hinted(muxer, msn, index):
+        timeout = 3 * segmenter.target_duration
+        await muxer.wait_until(lambda: segmenter.part_settled(msn, index), timeout)
+        part = segmenter.part(msn, index)
+    if part is None:
+        return _json_error(404, "not found")
+    return _media(part.data, IMMUTABLE)
+
+
+def _is_hinted(muxer: HlsMuxer, msn: int, index: int) -> bool:
+    """The preload-hinted part, or the one after it (a client may run one part ahead)."""
+    current = muxer.segmenter.current
+    if current is None:
+        return False
+    return msn == current.msn and len(current.parts) <= index <= len(current.parts) + 1

@@ -1,0 +1,127 @@
+"""Run one LL-HLS segmenter per live stream, and let HTTP requests wait for new parts.
+
+:class:`HlsService` listens to the hub: when a stream goes live it attaches an
+:class:`HlsMuxer` (a hub reader of kind ``"hls"`` feeding a :class:`Segmenter`); when the
+stream goes offline the muxer ends and is forgotten. A publisher reconnect keeps the same
+muxer, so viewers stay on the same playlist (the segmenter writes the discontinuity).
+
+Slow consumers: the muxer only does in-memory work per unit, so its reader drains as fast
+as the loop runs; if the loop stalls long enough for the reader buffer to overflow, the
+hub skips it to the next keyframe (see :mod:`media.reader`). HTTP clients never hold a
+buffer: waiters only wait on an :class:`asyncio.Event` replaced on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from media.errors import StreamEnded
+from media.hls.segmenter import Segmenter, SegmenterConfig
+from media.hub import Hub, Stream, StreamState
+
+log = logging.getLogger(__name__)
+
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def instance_prefix(started_at: float) -> str:
+    """A short name prefix unique to one stream instance (base-36 milliseconds)."""
+    value, out = int(started_at * 1000), ""
+    while value:
+        value, digit = divmod(value, 36)
+        out = _DIGITS[digit] + out
+    return (out or "0") + "-"
+
+
+class HlsMuxer:
+    """One stream's segmenter, fed by its own hub reader in a task."""
+
+    def __init__(
+        self, stream: Stream, config: SegmenterConfig | None, clock: Callable[[], float]
+    ) -> None:
+        self.stream = stream
+        self.segmenter = Segmenter(config, prefix=instance_prefix(stream.started_at))
+        self._clock = clock
+        self._changed = asyncio.Event()
+        self._reader = stream.add_reader("hls")
+        self.closed = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"hls {stream.slug}")
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                changed = self.segmenter.push(await self._reader.read(), self._clock())
+                while (more := self._reader.read_nowait()) is not None:
+                    changed = self.segmenter.push(more, self._clock()) or changed
+                if changed:
+                    self._wake()
+        except StreamEnded:
+            pass
+        except Exception:
+            log.exception("HLS muxer of %s failed", self.stream.slug)
+        finally:
+            self.closed = True
+            self._reader.close()
+            self._wake()
+
+    def _wake(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``ready()`` is true (re-checked on each new part); False on timeout
+        or when the stream ended first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            remaining = deadline - loop.time()
+            if self.closed or remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class HlsService:
+    """The muxers of every live stream of one hub."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        config: SegmenterConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._muxers: dict[str, HlsMuxer] = {}
+        self._unsubscribe = hub.on_state_change(self._on_state)
+        for stream in hub:
+            self._on_state(stream)
+
+    def get(self, slug: str) -> HlsMuxer | None:
+        return self._muxers.get(slug)
+
+    def _on_state(self, stream: Stream) -> None:
+        muxer = self._muxers.get(stream.slug)
+        if stream.state is StreamState.OFFLINE:
+            if muxer is not None and muxer.stream is stream:
+                del self._muxers[stream.slug]
+            return
+        if muxer is None or muxer.stream is not stream:
+            self._muxers[stream.slug] = HlsMuxer(stream, self.config, self._clock)
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        muxers = list(self._muxers.values())
+        self._muxers.clear()
+        for muxer in muxers:
+            await muxer.close()

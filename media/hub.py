@@ -1,0 +1,385 @@
+"""The stream hub: one :class:`Stream` per live room, fanned out to bounded readers.
+
+Rules:
+
+* One owner per stream. Publishers call :meth:`Stream.write` synchronously; it appends the
+  unit to the GOP cache and to every reader's buffer and returns. It never awaits, so a slow
+  reader cannot slow the publisher (see :mod:`media.reader` for what a slow reader loses).
+* One publisher per room. A second ``start_publish`` for a live room raises
+  :class:`AlreadyPublishing` unless ``replace=True`` (the same stream key reconnecting before
+  the old session noticed it was dead); the old publisher is told through its ``on_replaced``.
+* A publisher that goes away (``end_publish``) leaves the stream ``reconnecting`` for
+  ``reconnect_grace`` seconds. A new publisher in that time continues the same Stream: readers
+  stay attached and get a :class:`StreamHeader` with the next session number (HLS turns it
+  into EXT-X-DISCONTINUITY). When the grace runs out the stream goes ``offline``, its readers
+  end and the hub forgets it.
+
+The stream states and the events that move them are the table :data:`TRANSITIONS`; anything
+else raises :class:`IllegalTransition`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from media import metrics
+from media.errors import AlreadyPublishing, IllegalTransition, UsageError
+from media.reader import DEFAULT_MAX_BYTES, DEFAULT_MAX_UNITS, Reader
+from media.stats import StreamStats
+from media.units import CLOCK_RATE, StreamHeader, Track, TrackKind, Unit
+
+log = logging.getLogger(__name__)
+
+GOP_MAX_UNITS = 4096
+GOP_MAX_BYTES = 64 * 1024 * 1024
+
+
+class StreamState(enum.StrEnum):
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+class StreamEvent(enum.Enum):
+    REPLACE = "replace"  # the same key published again while live
+    DISCONNECT = "disconnect"  # the publisher went away
+    PUBLISH = "publish"  # a publisher came back in the grace period
+    EXPIRE = "expire"  # the grace period ran out
+    STOP = "stop"  # ended on purpose (room closed, publisher kicked)
+
+
+TRANSITIONS: dict[tuple[StreamState, StreamEvent], StreamState] = {
+    (StreamState.LIVE, StreamEvent.REPLACE): StreamState.LIVE,
+    (StreamState.LIVE, StreamEvent.DISCONNECT): StreamState.RECONNECTING,
+    (StreamState.LIVE, StreamEvent.STOP): StreamState.OFFLINE,
+    (StreamState.RECONNECTING, StreamEvent.PUBLISH): StreamState.LIVE,
+    (StreamState.RECONNECTING, StreamEvent.EXPIRE): StreamState.OFFLINE,
+    (StreamState.RECONNECTING, StreamEvent.STOP): StreamState.OFFLINE,
+}
+
+StateListener = Callable[["Stream"], None]
+
+
+class Stream:
+    """The live media of one room. Created by :meth:`Hub.start_publish`, never directly."""
+
+    def __init__(self, hub: Hub, slug: str, source: str, tracks: Iterable[Track]) -> None:
+        self.slug = slug
+        self.source = source
+        self.state = StreamState.LIVE
+        self.session = 1
+        self.started_at = time.time()
+        self._hub = hub
+        self._tracks: dict[int, Track] = {}
+        self._set_tracks(tracks)
+        self._readers: list[Reader] = []
+        self._gop: list[Unit] = []
+        self._gop_bytes = 0
+        self._stats = StreamStats()
+        self._announced_stats = False
+        self.ignored_writes = 0
+
+    # -- publisher side ----------------------------------------------------------------
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        return tuple(self._tracks.values())
+
+    @property
+    def header(self) -> StreamHeader:
+        return StreamHeader(self.session, self.tracks)
+
+    def set_track(self, track: Track) -> None:
+        """Add a track or replace its configuration (e.g. the AVC sequence header arrived or
+        changed). Readers get a new :class:`StreamHeader` with the same session number."""
+        if self._tracks.get(track.id) == track:
+            return
+        had_video = self._has_video()
+        self._tracks[track.id] = track
+        if self._has_video() and not had_video:
+            self._clear_gop()
+        self._broadcast_header()
+        self._hub._notify(self)
+
+    def write(self, unit: Unit) -> None:
+        """Hand one unit to every reader. Synchronous; never waits for anyone.
+
+        Writes to a stream that is not live (a stale publisher after a replace or an end)
+        are ignored and counted in :attr:`ignored_writes`.
+        """
+        if self.state is not StreamState.LIVE:
+            self.ignored_writes += 1
+            return
+        track = self._tracks.get(unit.track_id)
+        if track is None or track.kind is not unit.kind:
+            raise UsageError(f"stream {self.slug!r} has no {unit.kind} track {unit.track_id}")
+        metrics.UNITS.labels(unit.kind.value).inc()
+        self._stats.add(unit)
+        self._cache(unit)
+        for reader in self._readers:
+            reader.offer(unit)
+        if not self._announced_stats and self._stats.ready:
+            self._announced_stats = True
+            self._hub._notify(self)
+
+    def is_resume_point(self, unit: Unit) -> bool:
+        """True for a unit a reader may start from: a keyframe of the key track."""
+        if self._has_video():
+            return unit.kind is TrackKind.VIDEO and unit.keyframe
+        return unit.keyframe
+
+    # -- readers -----------------------------------------------------------------------
+
+    def add_reader(
+        self, kind: str, *, max_units: int = DEFAULT_MAX_UNITS, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> Reader:
+        """Attach a reader. It first gets the current :class:`StreamHeader`, then the GOP cache
+        (units since the last keyframe, so it can start decoding at once), then live units."""
+        if self.state is StreamState.OFFLINE:
+            raise UsageError(f"stream {self.slug!r} is offline")
+        reader = Reader(
+            kind, self.is_resume_point, self._detach, max_units=max_units, max_bytes=max_bytes
+        )
+        reader.offer(self.header)
+        for unit in self._gop:
+            reader.offer(unit)
+        self._readers.append(reader)
+        metrics.READERS.labels(kind).inc()
+        return reader
+
+    @property
+    def readers(self) -> tuple[Reader, ...]:
+        return tuple(self._readers)
+
+    def _detach(self, reader: Reader) -> None:
+        if reader in self._readers:
+            self._readers.remove(reader)
+            metrics.READERS.labels(reader.kind).dec()
+
+    # -- state -------------------------------------------------------------------------
+
+    def _transition(self, event: StreamEvent) -> None:
+        target = TRANSITIONS.get((self.state, event))
+        if target is None:
+            raise IllegalTransition(f"stream {self.slug!r}: {event.value} while {self.state}")
+        metrics.LIVE_STREAMS.labels(self.state.value).dec()
+        metrics.LIVE_STREAMS.labels(target.value).inc()
+        self.state = target
+
+    def _new_session(self, source: str, tracks: Iterable[Track]) -> None:
+        self.session += 1
+        self.source = source
+        self._tracks = {}
+        self._set_tracks(tracks)
+        self._clear_gop()
+        self._stats = StreamStats()
+        self._announced_stats = False
+        self._broadcast_header()
+
+    def _end_readers(self) -> None:
+        for reader in list(self._readers):
+            reader.end()
+            self._detach(reader)
+        self._clear_gop()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What ``stream.state`` events and ``GET /api/rooms/{slug}/stream`` report."""
+        video = self._first(TrackKind.VIDEO)
+        audio = self._first(TrackKind.AUDIO)
+        interval = self._stats.keyframe_interval
+        return {
+            "slug": self.slug,
+            "state": self.state.value,
+            "session": self.session,
+            "started_at": self.started_at,
+            "video_codec": video.codec.value if video else None,
+            "audio_codec": audio.codec.value if audio else None,
+            "codecs": [track.codec_string for track in self._tracks.values()],
+            "width": video.width if video else None,
+            "height": video.height if video else None,
+            "resolution": f"{video.width}x{video.height}" if video else None,
+            "fps": self._stats.fps,
+            "bitrate": self._stats.bitrate,
+            "keyframe_interval": round(interval / CLOCK_RATE, 3) if interval else None,
+            "audio_sample_rate": audio.sample_rate if audio else None,
+            "audio_channels": audio.channels if audio else None,
+            "readers": len(self._readers),
+        }
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _set_tracks(self, tracks: Iterable[Track]) -> None:
+        for track in tracks:
+            if track.id in self._tracks:
+                raise UsageError(f"duplicate track id {track.id}")
+            self._tracks[track.id] = track
+
+    def _first(self, kind: TrackKind) -> Track | None:
+        return next((t for t in self._tracks.values() if t.kind is kind), None)
+
+    def _has_video(self) -> bool:
+        return self._first(TrackKind.VIDEO) is not None
+
+    def _broadcast_header(self) -> None:
+        header = self.header
+        for reader in self._readers:
+            reader.offer(header)
+
+    def _cache(self, unit: Unit) -> None:
+        if self.is_resume_point(unit):
+            self._clear_gop()
+        elif not self._gop:
+            return  # no keyframe yet: nothing a new reader could decode from
+        if len(self._gop) >= GOP_MAX_UNITS or self._gop_bytes + len(unit.payload) > GOP_MAX_BYTES:
+            self._clear_gop()  # an absurdly long GOP: new readers wait for the next keyframe
+            return
+        self._gop.append(unit)
+        self._gop_bytes += len(unit.payload)
+
+    def _clear_gop(self) -> None:
+        self._gop = []
+        self._gop_bytes = 0
+
+
+class Hub:
+    """All live streams of this process, keyed by room slug."""
+
+    def __init__(self, *, reconnect_grace: float = 10.0) -> None:
+        self.reconnect_grace = reconnect_grace
+        self._streams: dict[str, Stream] = {}
+        self._listeners: list[StateListener] = []
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._on_replaced: dict[str, Callable[[], None] | None] = {}
+
+    def start_publish(
+        self,
+        slug: str,
+        source: str,
+        tracks: Iterable[Track] = (),
+        *,
+        replace: bool = False,
+        on_replaced: Callable[[], None] | None = None,
+    ) -> Stream:
+        """Begin (or resume) publishing to ``slug``; see the module docstring for the rules.
+
+        ``source`` names the publisher for logs and for :meth:`end_publish` (e.g.
+        ``"rtmp:203.0.113.5:50123"``). Tracks may be given now or later with
+        :meth:`Stream.set_track`.
+        """
+        stream = self._streams.get(slug)
+        if stream is None:
+            stream = Stream(self, slug, source, tracks)
+            self._streams[slug] = stream
+            metrics.LIVE_STREAMS.labels(StreamState.LIVE.value).inc()
+        elif stream.state is StreamState.LIVE:
+            if not replace:
+                raise AlreadyPublishing(slug, stream.source)
+            self._tell_replaced(slug)
+            stream._transition(StreamEvent.REPLACE)
+            stream._new_session(source, tracks)
+        else:
+            self._cancel_timer(slug)
+            stream._transition(StreamEvent.PUBLISH)
+            stream._new_session(source, tracks)
+        self._on_replaced[slug] = on_replaced
+        log.info("publish %s from %s (session %d)", slug, source, stream.session)
+        self._notify(stream)
+        return stream
+
+    def end_publish(self, slug: str, source: str | None = None) -> None:
+        """The publisher went away: keep the stream ``reconnecting`` for the grace period.
+
+        With ``source``, only that publisher's end counts (a replaced publisher closing late
+        does not end its successor's session). Unknown or not-live streams are ignored.
+        """
+        stream = self._streams.get(slug)
+        if stream is None or stream.state is not StreamState.LIVE:
+            return
+        if source is not None and source != stream.source:
+            return
+        self._on_replaced.pop(slug, None)
+        if self.reconnect_grace <= 0:
+            self.stop(slug)
+            return
+        stream._transition(StreamEvent.DISCONNECT)
+        loop = asyncio.get_running_loop()
+        self._timers[slug] = loop.call_later(self.reconnect_grace, self._expire, stream)
+        self._notify(stream)
+
+    def stop(self, slug: str) -> None:
+        """End the stream now (no grace): readers end, the stream goes offline."""
+        stream = self._streams.get(slug)
+        if stream is None:
+            return
+        if stream.state is StreamState.LIVE:
+            self._tell_replaced(slug)
+        self._cancel_timer(slug)
+        stream._transition(StreamEvent.STOP)
+        self._forget(stream)
+
+    def get(self, slug: str) -> Stream | None:
+        """The stream of ``slug`` while it is live or reconnecting, else None."""
+        return self._streams.get(slug)
+
+    def add_reader(self, slug: str, kind: str, **limits: int) -> Reader:
+        stream = self._streams.get(slug)
+        if stream is None:
+            raise UsageError(f"room {slug!r} has no stream")
+        return stream.add_reader(kind, **limits)
+
+    def on_state_change(self, listener: StateListener) -> Callable[[], None]:
+        """Call ``listener(stream)`` on every state change and when the stream's codecs or
+        first figures (fps, bitrate) become known; returns a function that unsubscribes.
+        Listeners run synchronously inside the hub call and must not raise (errors are
+        logged and swallowed)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def __iter__(self) -> Iterator[Stream]:
+        return iter(list(self._streams.values()))
+
+    def close(self) -> None:
+        """Stop every stream (process shutdown)."""
+        for slug in list(self._streams):
+            self.stop(slug)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _expire(self, stream: Stream) -> None:
+        self._timers.pop(stream.slug, None)
+        if self._streams.get(stream.slug) is stream and stream.state is StreamState.RECONNECTING:
+            stream._transition(StreamEvent.EXPIRE)
+            self._forget(stream)
+
+    def _forget(self, stream: Stream) -> None:
+        self._streams.pop(stream.slug, None)
+        self._on_replaced.pop(stream.slug, None)
+        metrics.LIVE_STREAMS.labels(StreamState.OFFLINE.value).dec()
+        stream._end_readers()
+        log.info("stream %s offline", stream.slug)
+        self._notify(stream)
+
+    def _cancel_timer(self, slug: str) -> None:
+        timer = self._timers.pop(slug, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _tell_replaced(self, slug: str) -> None:
+        callback = self._on_replaced.pop(slug, None)
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("on_replaced callback of %s failed", slug)
+
+    def _notify(self, stream: Stream) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(stream)
+            except Exception:
+                log.exception("stream state listener failed for %s", stream.slug)
