@@ -1,0 +1,127 @@
+// The front page: sign up, log in, create a room (showing its stream key once) and list rooms.
+
+import {api, logIn, signUp, whoami} from './js/api.js';
+import {$, clear, copyButton, el, say, show} from './js/dom.js';
+import {render as renderSession} from './js/session.js';
+
+let me = null;
+
+function setUser(user) {
+  me = user;
+  renderSession($('#session'), me, setUser);
+  show($('#account'), !me);
+  show($('#create'), Boolean(me));
+  if (!me) show($('#new-room'), false);
+  loadRooms();
+}
+
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+async function accountSubmit(ev, action) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const {username, password} = formValues(form);
+  const button = form.querySelector('button');
+  button.disabled = true;
+  try {
+    await action(username.trim(), password);
+    form.reset();
+    say($('#account-status'), '');
+    setUser(await whoami());
+  } catch (err) {
+    say($('#account-status'), err.message, 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function createRoom(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const button = form.querySelector('button');
+  button.disabled = true;
+  try {
+    const room = await api('/api/rooms', {method: 'POST', body: {title: formValues(form).title.trim()}});
+    form.reset();
+    say($('#create-status'), '');
+    showNewRoom(room);
+    loadRooms();
+  } catch (err) {
+    say($('#create-status'), err.message, 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showNewRoom(room) {
+  const ingest = room.ingest || {};
+  const rtmp = ingest.rtmp || {};
+  const server = rtmp.server || rtmp.url || '';
+  const whip = (ingest.whip && ingest.whip.url) || '';
+  const playback = room.playback || {};
+  $('#new-room-title').textContent = room.title || room.slug;
+  $('#new-rtmp-server').textContent = server;
+  $('#new-stream-key').textContent = room.stream_key || '';
+  $('#new-whip-url').textContent = whip;
+  $('#copy-server').replaceChildren(copyButton('Copy', () => server));
+  $('#copy-key').replaceChildren(copyButton('Copy', () => room.stream_key || ''));
+  $('#new-watch').href = localPath(playback.watch, `/watch/${room.slug}`);
+  $('#new-studio').href = localPath(room.studio, `/studio/${room.slug}`);
+  $('#new-moderate').href = localPath(room.moderate, `/moderate/${room.slug}`);
+  show($('#new-room'));
+}
+
+/** Use the path of an absolute URL from the API, so links work behind any host name. */
+function localPath(url, fallback) {
+  try {
+    return url ? new URL(url, location.href).pathname : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+async function loadRooms() {
+  const list = $('#rooms');
+  let rooms = [];
+  try {
+    rooms = (await api('/api/rooms')).rooms || [];
+  } catch (err) {
+    clear(list);
+    list.append(el('li', {class: 'empty', text: `Could not load rooms: ${err.message}`}));
+    return;
+  }
+  clear(list);
+  if (rooms.length === 0) list.append(el('li', {class: 'empty', text: 'No rooms yet.'}));
+  for (const room of rooms) list.append(roomItem(room));
+}
+
+function roomItem(room) {
+  const slug = encodeURIComponent(room.slug);
+  const mine = me && room.owner === me.username;
+  return el('li', {class: 'room', dataset: {slug: room.slug}},
+    el('span', {class: 'room-title'},
+      el('a', {href: `/watch/${slug}`, text: room.title || room.slug}),
+      room.owner ? el('span', {class: 'by', text: ` by ${room.owner}`}) : null),
+    el('span', {class: 'links'},
+      el('a', {href: `/watch/${slug}`, text: 'Watch'}),
+      mine ? el('a', {href: `/studio/${slug}`, text: 'Studio'}) : null,
+      mine ? el('a', {href: `/moderate/${slug}`, text: 'Moderate'}) : null));
+}
+
+async function main() {
+  $('#signup-form').addEventListener('submit', (ev) => accountSubmit(ev, signUp));
+  $('#login-form').addEventListener('submit', (ev) => accountSubmit(ev, logIn));
+  $('#create-form').addEventListener('submit', createRoom);
+  $('#refresh-rooms').addEventListener('click', loadRooms);
+  let user = null;
+  try {
+    user = await whoami();
+  } catch {
+    user = null;
+  }
+  setUser(user);
+}
+
+main();

@@ -1,0 +1,185 @@
+// The room socket: one WebSocket to /ws/rooms/{slug}, ops with acks, events in seq order,
+// and reconnection with backoff that asks for the missed events (?since=SEQ&epoch=E).
+//
+// Server frames: {"type":"ack","id"} | {"type":"error","id","code","message"}
+//                {"type":"snapshot","seq","epoch","recovered"?,"data"} | {"type","seq","epoch","data"}
+
+const ACK_TIMEOUT_MS = 10000;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const RESTART_CODE = 1012;
+
+export class OpError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+export class RoomSocket {
+  constructor(slug) {
+    this.slug = slug;
+    this.ws = null;
+    this.seq = null;
+    this.epoch = null;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.handlers = new Map();
+    this.attempt = 0;
+    this.stopped = false;
+    this.timer = null;
+    this.state = 'idle';
+  }
+
+  /** Register fn(data, frame) for an event type, 'snapshot', or '*' (every event). */
+  on(type, fn) {
+    if (!this.handlers.has(type)) this.handlers.set(type, []);
+    this.handlers.get(type).push(fn);
+    return this;
+  }
+
+  url() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    let url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.slug)}`;
+    if (this.seq !== null && this.epoch !== null) {
+      url += `?since=${encodeURIComponent(this.seq)}&epoch=${encodeURIComponent(this.epoch)}`;
+    }
+    return url;
+  }
+
+  connect() {
+    this.stopped = false;
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleReconnect(false);
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener('message', (ev) => this.receive(ev.data));
+    ws.addEventListener('close', (ev) => this.closed(ws, ev));
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+  }
+
+  /** Send an op; resolves on its ack, rejects with OpError on its error. */
+  send(op, fields = {}) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new OpError('not_connected', 'not connected to the room, retrying'));
+    }
+    const id = `c${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new OpError('timeout', 'the server did not answer'));
+      }, ACK_TIMEOUT_MS);
+      this.pending.set(id, {resolve, reject, timer});
+      this.ws.send(JSON.stringify({...fields, op, id}));
+    });
+  }
+
+  receive(raw) {
+    let frame;
+    try {
+      frame = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame !== 'object') return;
+    if (frame.type === 'ack' || frame.type === 'error') {
+      this.settle(frame);
+      if (frame.type === 'error' && !this.pending.has(frame.id)) this.emit('error', frame, frame);
+      return;
+    }
+    if (frame.type === 'snapshot') {
+      this.snapshot(frame);
+      return;
+    }
+    this.event(frame);
+  }
+
+  settle(frame) {
+    const waiter = this.pending.get(frame.id);
+    if (!waiter) return;
+    this.pending.delete(frame.id);
+    clearTimeout(waiter.timer);
+    if (frame.type === 'ack') waiter.resolve(frame);
+    else waiter.reject(new OpError(frame.code || 'error', frame.message));
+  }
+
+  snapshot(frame) {
+    // A recovered snapshot means the missed events follow; keep our seq so they apply.
+    const recovered = frame.recovered === true && frame.epoch === this.epoch;
+    if (!recovered && typeof frame.seq === 'number') this.seq = frame.seq;
+    if (frame.epoch !== undefined) this.epoch = frame.epoch;
+    this.attempt = 0;
+    this.setState('open');
+    this.emit('snapshot', frame.data || {}, {...frame, recovered});
+  }
+
+  event(frame) {
+    if (typeof frame.seq === 'number') {
+      if (frame.epoch === this.epoch && this.seq !== null && frame.seq <= this.seq) return;
+      this.seq = frame.seq;
+      if (frame.epoch !== undefined) this.epoch = frame.epoch;
+    }
+    this.emit(frame.type, frame.data || {}, frame);
+    this.emit('*', frame.data || {}, frame);
+  }
+
+  emit(type, data, frame) {
+    for (const fn of this.handlers.get(type) || []) {
+      try {
+        fn(data, frame);
+      } catch (err) {
+        console.error(`handler for ${type} failed`, err);
+      }
+    }
+  }
+
+  closed(ws, ev) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    for (const waiter of this.pending.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new OpError('disconnected', 'the connection dropped'));
+    }
+    this.pending.clear();
+    if (this.stopped) {
+      this.setState('closed');
+      return;
+    }
+    this.scheduleReconnect(ev.code === RESTART_CODE, ev);
+  }
+
+  scheduleReconnect(soon, ev) {
+    const base = soon ? 250 : BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    const delay = base + Math.floor(Math.random() * base * 0.3);
+    this.setState('reconnecting', {code: ev && ev.code, reason: ev && ev.reason, delay});
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  setState(state, detail = {}) {
+    this.state = state;
+    this.emit('status', {state, ...detail}, null);
+  }
+}
+
+/** Show the socket's state in a small status element. */
+export function socketStatus(socket, node) {
+  socket.on('status', ({state, reason, delay}) => {
+    node.dataset.state = state;
+    if (state === 'open') node.textContent = 'Connected';
+    else if (state === 'connecting') node.textContent = 'Connecting…';
+    else if (state === 'reconnecting') {
+      const why = reason ? ` (${reason})` : '';
+      node.textContent = `Reconnecting in ${Math.ceil(delay / 1000)} s${why}`;
+    } else node.textContent = 'Disconnected';
+  });
+}

@@ -1,0 +1,45 @@
+// The performer's studio (for now): the room's OBS settings and rotating the stream key.
+
+import {api, roomPath, slugFromPath} from './js/api.js';
+import {$, copyButton, say, show} from './js/dom.js';
+import {loadRoom} from './js/room.js';
+import {sessionCorner} from './js/session.js';
+
+async function main() {
+  const slug = slugFromPath();
+  await sessionCorner($('#session'));
+  const room = await loadRoom(slug, $('#room-notice'));
+  if (!room) return;
+  document.title = `Studio · ${room.title} · Not a Label Live`;
+  $('#room-title').textContent = room.title;
+  const ingest = room.ingest || {};
+  const server = (ingest.rtmp && (ingest.rtmp.server || ingest.rtmp.url)) || '';
+  $('#rtmp-server').textContent = server;
+  $('#copy-server').replaceChildren(copyButton('Copy', () => server));
+  $('#whip-url').textContent = (ingest.whip && ingest.whip.url) || '';
+  const watch = `/watch/${encodeURIComponent(slug)}`;
+  $('#watch-link').href = watch;
+  $('#watch-link').textContent = new URL(watch, location.href).href;
+  $('#hls-url').textContent = (room.playback && room.playback.hls) || '';
+  $('#moderate-link').href = `/moderate/${encodeURIComponent(slug)}`;
+  show($('#studio'));
+  if (room.role !== 'owner') {
+    say($('#room-notice'), 'Only the room’s artist can see or rotate its stream key.', 'info');
+    return;
+  }
+  show($('#rotate-box'));
+  $('#rotate').addEventListener('click', async () => {
+    try {
+      const {stream_key: key} = await api(roomPath(slug, '/stream-key'), {method: 'POST'});
+      $('#stream-key').textContent = key;
+      show($('#stream-key'));
+      show($('#key-hidden'), false);
+      $('#copy-key').replaceChildren(copyButton('Copy', () => key));
+      say($('#rotate-status'), 'New key ready. Copy it now: it is shown only once.');
+    } catch (err) {
+      say($('#rotate-status'), err.message, 'error');
+    }
+  });
+}
+
+main();
