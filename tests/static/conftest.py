@@ -137,9 +137,14 @@ class Pages:
 
 
 @pytest.fixture
-async def pages(browser: Browser, srv: ServerProcess, tmp_path: Path) -> AsyncIterator[Pages]:
-    shots = Path(os.environ.get("NAL_SHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("NAL_SHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+async def pages(browser: Browser, srv: ServerProcess, shots: Path) -> AsyncIterator[Pages]:
     opened = Pages(browser, srv, shots)
     try:
         yield opened
