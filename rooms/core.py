@@ -343,11 +343,19 @@ class RoomState:
 
     # --- applying ------------------------------------------------------------------------
 
-    def apply(self, type_: str, data: dict[str, Any]) -> None:
-        """Apply one published event to the replica (call in seq order)."""
+    def apply(self, type_: str, data: dict[str, Any]) -> bool:
+        """Apply one published event to the replica (call in seq order).
+
+        An event whose data does not have the expected shape (another version of us, a
+        hand-made publish) changes nothing and returns False."""
         handler = _APPLY.get(type_)
-        if handler is not None:
+        if handler is None:
+            return True
+        try:
             getattr(self, handler)(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        return True
 
     def _apply_message(self, data: dict[str, Any]) -> None:
         self.chat[str(data["id"])] = data

@@ -363,6 +363,8 @@ def test_stream_and_presence_apply() -> None:
     state = RoomState(ROOM)
     state.apply("stream.state", {"live": True})
     state.apply("presence", {"viewers": 12})
-    state.apply("something.new", {})
+    assert state.apply("something.new", {})
+    assert not state.apply("chat.message", {"no": "id"})
+    assert not state.apply("song.queue", {"change": {"op": "request", "request": {}}})
     snap = state.snapshot()
     assert snap["stream"] == {"live": True} and snap["viewers"] == 12

@@ -1,0 +1,316 @@
+"""The room socket ``GET /ws/rooms/{slug}``: aiohttp adapter around the core, bus and hubs.
+
+The server authenticates (cookie or ``?token=``) and calls ``RoomGateway.handle(request,
+slug, identity)``. The gateway asks the ``Gate``, upgrades, sends the first frame, then
+reads ops one by one: parse (protocol.py), look up what the op names (RoomStore), decide
+(core.py, synchronous), perform the durable effects, publish the events on the bus, ack.
+
+First frame:
+- no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
+  settings, viewers}}``;
+- ``?since=SEQ&epoch=E`` and history holds everything after SEQ: ``{"type":"recovered",
+  "seq":SEQ,"epoch":E}`` followed by exactly the missed events, in order;
+- otherwise a snapshot with ``"recovered": false``.
+
+Close codes: 1009 frame larger than ``max_frame``; 1012 server restarting (reconnect);
+4001 the gate does not admit this user to the room (reason in the close message);
+4003 banned (on every node, when the ban event arrives); 4008 slow consumer (fanout.py).
+Unknown rooms get HTTP 404 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from rooms.bus import EventBus
+from rooms.core import Actor, Context, Limits, RoomState, SaveBan, SaveSettings
+from rooms.errors import RoomsError
+from rooms.fanout import BANNED, NOT_ADMITTED, RESTARTING, SocketWriter
+from rooms.history import History
+from rooms.hub import Member, RoomHub
+from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN
+from rooms.moderation import RoomSettings
+from rooms.ports import Gate, Identity, RoomStore
+from rooms.protocol import (
+    MOD_USER_OPS,
+    MSGPACK_SUBPROTOCOL,
+    ClientFrame,
+    SongRequest,
+    WireFormat,
+    ack,
+    error,
+    parse_frame,
+    snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+PRESENCE_REFRESH_TICKS = 5
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+def _since(request: web.Request) -> tuple[int, str] | None:
+    since, epoch = request.query.get("since"), request.query.get("epoch")
+    if since is None or epoch is None or not since.isdigit():
+        return None
+    return int(since), epoch
+
+
+class RoomGateway:
+    def __init__(
+        self,
+        bus: EventBus,
+        store: RoomStore,
+        gate: Gate,
+        *,
+        max_frame: int = 16 * 1024,
+        buffer: int = 512,
+        heartbeat_s: float = 20.0,
+        history_events: int = 1000,
+        history_s: float = 120.0,
+        limits: Limits | None = None,
+        presence_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.gate = gate
+        self.max_frame = max_frame
+        self.buffer = buffer
+        self.heartbeat_s = heartbeat_s
+        self.history_events = history_events
+        self.history_s = history_s
+        self.limits = limits or Limits()
+        self.presence_interval_s = presence_interval_s
+        self.clock = clock
+        self.hubs: dict[str, RoomHub] = {}
+        self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start()
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._presence_loop(), name="room-presence")
+
+    async def close(self, code: int = RESTARTING) -> None:
+        """Drain: tell every socket to reconnect (1012 by default), wait briefly, stop.
+
+        The bus is not closed here: the server owns it and closes it after the gateway."""
+        self._closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        writers = [m.writer for hub in self.hubs.values() for m in hub.members]
+        for writer in writers:
+            writer.close_soon(code, "server restarting, reconnect")
+        await asyncio.gather(*(w.wait_closed(3.0) for w in writers))
+        for slug, hub in list(self.hubs.items()):
+            with contextlib.suppress(RoomsError):
+                await self.bus.unsubscribe(slug, hub.on_event)
+        self.hubs.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- hubs ----------------------------------------------------------------------------
+
+    async def _hub(self, slug: str) -> RoomHub | None:
+        hub = self.hubs.get(slug)
+        if hub is not None:
+            return hub
+        task = self._loading.get(slug)
+        if task is None:
+            task = self._loading[slug] = asyncio.create_task(self._load_hub(slug))
+            task.add_done_callback(lambda _: self._loading.pop(slug, None))
+        return await asyncio.shield(task)
+
+    async def _load_hub(self, slug: str) -> RoomHub | None:
+        info = await self.store.room(slug)
+        if info is None:
+            return None
+        settings = RoomSettings.parse(await self.store.load_settings(info.id))
+        banned = await self.store.banned_user_ids(info.id)
+        state = RoomState(info, settings=settings, banned=banned, limits=self.limits)
+        history = History(self.history_events, self.history_s)
+        hub = RoomHub(slug, state, history, self._room_changed_event)
+        await self.bus.subscribe(slug, hub.on_event)
+        try:
+            hub.load(await self.bus.recent(slug))
+        except BaseException:
+            await self.bus.unsubscribe(slug, hub.on_event)
+            raise
+        self.hubs[slug] = hub
+        return hub
+
+    def _room_changed_event(self, slug: str) -> None:
+        self._spawn(self._reload_room(slug))
+
+    async def _reload_room(self, slug: str) -> None:
+        hub = self.hubs.get(slug)
+        info = await self.store.room(slug)
+        if hub is not None and info is not None:
+            hub.state.info = info
+
+    # --- the socket ----------------------------------------------------------------------
+
+    async def handle(
+        self, request: web.Request, slug: str, identity: Identity | None
+    ) -> web.StreamResponse:
+        hub = await self._hub(slug)
+        if hub is None:
+            raise web.HTTPNotFound(text=f"no room {slug!r}")
+        admission = await self.gate.admit(hub.state.info, identity)
+        ws = web.WebSocketResponse(
+            protocols=(MSGPACK_SUBPROTOCOL,),
+            heartbeat=self.heartbeat_s,
+            compress=False,
+            max_msg_size=self.max_frame,
+        )
+        await ws.prepare(request)
+        if self._closing:
+            await ws.close(code=RESTARTING, message=b"server restarting, reconnect")
+            return ws
+        if not admission.may_join:
+            await ws.close(
+                code=NOT_ADMITTED, message=(admission.reason or "not admitted").encode()[:120]
+            )
+            return ws
+        if identity is not None and hub.state.moderation.is_banned(identity.user_id):
+            await ws.close(code=BANNED, message=b"banned from this room")
+            return ws
+        fmt = WireFormat.for_subprotocol(ws.ws_protocol)
+        writer = SocketWriter(ws, fmt, self.buffer, request.transport)
+        member = Member(writer, identity, admission.may_chat)
+        self._join(hub, member, _since(request))
+        writer.start()
+        SOCKETS_OPEN.inc()
+        try:
+            await self._read(hub, member, ws, fmt)
+        finally:
+            hub.remove(member)
+            SOCKETS_OPEN.dec()
+            await writer.wait_closed(0.5)
+            writer.stop()
+        return ws
+
+    def _join(self, hub: RoomHub, member: Member, since: tuple[int, str] | None) -> None:
+        """First frame and membership in one synchronous step: no event can fall between."""
+        history, writer = hub.history, member.writer
+        missed = history.since(since[0], since[1], self.clock()) if since else None
+        if since is not None and missed is not None:
+            writer.push_frame({"type": "recovered", "seq": since[0], "epoch": since[1]})
+            for event in missed:
+                writer.push_event(event)
+        else:
+            recovered = False if since is not None else None
+            writer.push_frame(snapshot(history.seq, history.epoch, hub.state.snapshot(), recovered))
+        hub.add(member)
+
+    async def _read(
+        self, hub: RoomHub, member: Member, ws: web.WebSocketResponse, fmt: WireFormat
+    ) -> None:
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                FRAMES_IN.inc()
+                if not member.writer.closing:
+                    await self._on_frame(hub, member, msg.data, fmt)
+            elif msg.type is WSMsgType.ERROR:
+                ERRORS.labels(f"close_{ws.close_code}").inc()
+
+    async def _on_frame(
+        self, hub: RoomHub, member: Member, payload: str | bytes, fmt: WireFormat
+    ) -> None:
+        client_id: Any = None
+        try:
+            frame = parse_frame(payload, fmt)
+            client_id = frame.id
+            await self._perform(hub, member, frame)
+        except RoomsError as exc:
+            client_id = getattr(exc, "client_id", None) or client_id
+            ERRORS.labels(exc.code).inc()
+            member.writer.push_frame(error(client_id, exc.code, exc.message))
+            return
+        except Exception:
+            log.exception("room %s: op failed", hub.slug)
+            ERRORS.labels("internal").inc()
+            member.writer.push_frame(error(client_id, "internal", "internal error, try again"))
+            return
+        member.writer.push_frame(ack(frame.id))
+
+    async def _perform(self, hub: RoomHub, member: Member, frame: ClientFrame) -> None:
+        command, info = frame.command, hub.state.info
+        target = (
+            await self.store.user_id(command.user) if isinstance(command, MOD_USER_OPS) else None
+        )
+        song = (
+            await self.store.song(info.id, command.song_id)
+            if isinstance(command, SongRequest)
+            else None
+        )
+        # From here to the publish, nothing awaits: decide reads and writes hub state at once.
+        actor = Actor.of(hub.state.info, member.identity, member.may_chat)
+        decision = hub.state.decide(actor, command, Context(self.clock(), new_id, target, song))
+        for effect in decision.effects:
+            if isinstance(effect, SaveBan):
+                await self.store.set_ban(info.id, effect.user_id, effect.by_user_id, effect.banned)
+            elif isinstance(effect, SaveSettings):
+                await self.store.save_settings(info.id, effect.settings)
+        for out in decision.events:
+            await self.bus.publish(hub.slug, out.type, out.data, None)
+
+    # --- for the server ------------------------------------------------------------------
+
+    async def publish_system(
+        self, slug: str, type: str, data: dict[str, Any], idempotency_key: str | None = None
+    ) -> None:
+        """Publish an event that does not come from a socket (stream.state, tips later)."""
+        await self.bus.publish(slug, type, data, idempotency_key)
+
+    async def room_changed(self, slug: str) -> None:
+        """Hosts, catalog or settings changed through REST: every node reloads the room."""
+        await self.bus.publish(slug, "room.changed", {}, None)
+
+    def viewers_here(self, slug: str) -> int:
+        hub = self.hubs.get(slug)
+        return len(hub.members) if hub else 0
+
+    # --- presence ------------------------------------------------------------------------
+
+    async def _presence_loop(self) -> None:
+        tick = 0
+        while True:
+            await asyncio.sleep(self.presence_interval_s)
+            tick += 1
+            for hub in list(self.hubs.values()):
+                if hub.presence_dirty or tick % PRESENCE_REFRESH_TICKS == 0:
+                    try:
+                        await self._presence(hub)
+                    except RoomsError as exc:
+                        log.warning("presence for %s failed: %s", hub.slug, exc)
+
+    async def _presence(self, hub: RoomHub) -> None:
+        hub.presence_dirty = False
+        total = await self.bus.set_presence(hub.slug, len(hub.members))
+        if total != hub.state.viewers:
+            await self.bus.publish(hub.slug, "presence", {"viewers": total}, None)

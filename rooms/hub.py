@@ -1,0 +1,87 @@
+"""One room on one node: its replica state, recent history and the sockets watching it.
+
+The hub is the room's single owner on this node. ``on_event`` (a synchronous bus callback,
+called in seq order) applies the event to the replica, appends it to the local history and
+pushes it into every socket's bounded buffer, without awaiting anything. Side effects that
+need I/O (reloading the room after ``room.changed``) are handed to the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rooms.bus import Recent
+from rooms.core import RoomState
+from rooms.events import Event
+from rooms.fanout import BANNED, SocketWriter
+from rooms.history import History
+from rooms.metrics import DELIVERIES, EVENTS
+from rooms.ports import Identity
+
+
+@dataclass(eq=False)
+class Member:
+    writer: SocketWriter
+    identity: Identity | None
+    may_chat: bool
+
+    @property
+    def user_id(self) -> int | None:
+        return self.identity.user_id if self.identity else None
+
+
+@dataclass(eq=False)
+class RoomHub:
+    slug: str
+    state: RoomState
+    history: History
+    on_room_changed: Callable[[str], None]
+    members: set[Member] = field(default_factory=set)
+    presence_dirty: bool = True
+    _buffered: list[Event] | None = field(default_factory=list)
+
+    def load(self, recent: Recent) -> None:
+        """Start from the bus's retained history, then from the events buffered meanwhile."""
+        first = recent.events[0].seq - 1 if recent.events else recent.seq
+        self.history.reset(recent.epoch, first)
+        for event in recent.events:
+            self._apply(event)
+        buffered, self._buffered = self._buffered or [], None
+        for event in buffered:
+            self.on_event(event)
+
+    def on_event(self, event: Event) -> None:
+        if self._buffered is not None:
+            self._buffered.append(event)
+            return
+        if event.epoch == self.history.epoch and event.seq <= self.history.seq:
+            return  # already applied (it was in the history we loaded)
+        self._apply(event)
+        for member in list(self.members):
+            member.writer.push_event(event)
+        DELIVERIES.inc(len(self.members))
+        self._side_effects(event)
+
+    def _apply(self, event: Event) -> None:
+        self.history.append(event)
+        self.state.apply(event.type, event.data)
+        EVENTS.inc()
+
+    def _side_effects(self, event: Event) -> None:
+        if event.type == "mod.notice" and event.data.get("action") == "ban":
+            self.close_user(event.data.get("user_id"), BANNED, "banned from this room")
+        elif event.type == "room.changed":
+            self.on_room_changed(self.slug)
+
+    def close_user(self, user_id: object, code: int, reason: str) -> None:
+        for member in [m for m in self.members if m.user_id == user_id]:
+            member.writer.close_soon(code, reason)
+
+    def add(self, member: Member) -> None:
+        self.members.add(member)
+        self.presence_dirty = True
+
+    def remove(self, member: Member) -> None:
+        self.members.discard(member)
+        self.presence_dirty = True

@@ -1,0 +1,43 @@
+"""An in-memory RoomStore: a test double of our own interface (rooms/ports.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from rooms.ports import RoomInfo, Song
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.users = {"olga": 1, "hank": 2, "fay": 3, "finn": 4, "troll": 5}
+        self.rooms = {"olga": RoomInfo(7, "olga", "Olga live", owner_id=1, host_ids=frozenset({2}))}
+        self.bans: dict[int, set[int]] = {}
+        self.songs = {(7, 11): Song(11, "Blue", "Olga")}
+        self.settings: dict[int, dict[str, Any]] = {}
+
+    async def room(self, slug: str) -> RoomInfo | None:
+        return self.rooms.get(slug)
+
+    async def user_id(self, username: str) -> int | None:
+        return self.users.get(username)
+
+    async def banned_user_ids(self, room_id: int) -> set[int]:
+        return set(self.bans.get(room_id, set()))
+
+    async def set_ban(self, room_id: int, user_id: int, by_user_id: int, banned: bool) -> None:
+        bans = self.bans.setdefault(room_id, set())
+        (bans.add if banned else bans.discard)(user_id)
+
+    async def song(self, room_id: int, song_id: int) -> Song | None:
+        return self.songs.get((room_id, song_id))
+
+    async def load_settings(self, room_id: int) -> dict[str, Any]:
+        return dict(self.settings.get(room_id, {}))
+
+    async def save_settings(self, room_id: int, settings: dict[str, Any]) -> None:
+        self.settings[room_id] = dict(settings)
+
+    def add_host(self, slug: str, user_id: int) -> None:
+        info = self.rooms[slug]
+        self.rooms[slug] = replace(info, host_ids=info.host_ids | {user_id})
