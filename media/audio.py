@@ -28,6 +28,18 @@ _AAC_RATES = (
 )
 
 
+class _Bits:
+    def __init__(self, data: bytes) -> None:
+        self._value = int.from_bytes(data, "big")
+        self._left = 8 * len(data)
+
+    def read(self, count: int) -> int:
+        if count > self._left:
+            raise CodecConfigError("AudioSpecificConfig ends in the middle of a field")
+        self._left -= count
+        return (self._value >> self._left) & ((1 << count) - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class AacConfig:
     """The fields of an AudioSpecificConfig that the hub and the fMP4 writer need."""
@@ -40,21 +52,18 @@ class AacConfig:
     def parse(cls, data: bytes) -> AacConfig:
         if len(data) < 2:
             raise CodecConfigError(f"AudioSpecificConfig of {len(data)} bytes is too short")
-        bits = int.from_bytes(data[:5].ljust(5, b"\0"), "big")
-        object_type, shift = bits >> 35, 35
+        bits = _Bits(data)
+        object_type = bits.read(5)
         if object_type == 31:
-            object_type, shift = 32 + ((bits >> 29) & 0x3F), 29
-        index = (bits >> (shift - 4)) & 0x0F
-        shift -= 4
+            object_type = 32 + bits.read(6)
+        index = bits.read(4)
         if index == 15:
-            if len(data) < 5:
-                raise CodecConfigError("AudioSpecificConfig ends inside an explicit sample rate")
-            rate, shift = (bits >> (shift - 24)) & 0xFFFFFF, shift - 24
+            rate = bits.read(24)
         elif index < len(_AAC_RATES):
             rate = _AAC_RATES[index]
         else:
             raise CodecConfigError(f"AudioSpecificConfig has reserved sample rate index {index}")
-        channels = (bits >> (shift - 4)) & 0x0F
+        channels = bits.read(4)
         if object_type == 0 or rate == 0:
             raise CodecConfigError("AudioSpecificConfig has no object type or sample rate")
         return cls(object_type, rate, channels)
