@@ -1,0 +1,188 @@
+"""The watch and moderate pages over the real room socket, in headless Chromium.
+
+Several browser profiles (fans, a guest, the owner) open the pages of one free room on a real
+server process; what one does must show up on the others' pages in real time.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from playwright.async_api import Page, expect
+
+from tests.static.conftest import Pages, add_song, bearer, create_room
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def _room(http: aiohttp.ClientSession, owner: str = "owner1") -> tuple[str, dict[str, str]]:
+    headers = await bearer(http, owner)
+    room = await create_room(http, headers, "Free Room")
+    return str(room["slug"]), headers
+
+
+async def _connected(page: Page) -> None:
+    await expect(page.locator("#socket-status")).to_have_text("Connected")
+
+
+async def _send(page: Page, text: str) -> None:
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.get_by_label("Message")).to_have_value("")
+
+
+def _message(page: Page, text: str) -> object:
+    return page.locator("#chat-log li.msg", has=page.locator(".text", has_text=text))
+
+
+async def test_chat_between_fans_in_real_time(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, _ = await _room(http)
+    alice = await pages.open(f"/watch/{slug}", "alice")
+    bob = await pages.open(f"/watch/{slug}", "bob")
+    guest = await pages.open(f"/watch/{slug}")
+    for page in (alice, bob, guest):
+        await _connected(page)
+    await expect(guest.get_by_label("Message")).to_be_disabled()
+    await expect(guest.locator("#chat-note")).to_contain_text("Sign in to chat")
+
+    await _send(alice, "hello from alice")
+    for page in (alice, bob, guest):
+        line = page.locator("#chat-log li.msg").last
+        await expect(line.locator(".text")).to_have_text("hello from alice")
+        await expect(line.locator(".name")).to_have_text("alice")
+
+    await _send(bob, "hi alice, bob here")
+    await expect(alice.locator("#chat-log li.msg").last.locator(".text")).to_have_text("hi alice, bob here")
+    await expect(alice.locator("#chat-log li.msg")).to_have_count(2)
+    await expect(guest.locator("#viewers")).to_have_text("3")
+
+    # A late joiner gets the recent chat from the snapshot.
+    late = await pages.open(f"/watch/{slug}", "carol")
+    await expect(late.locator("#chat-log li.msg .text")).to_have_text(["hello from alice", "hi alice, bob here"])
+    await pages.shot(alice, "watch-chat")
+
+
+async def test_chat_text_is_never_markup(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, _ = await _room(http)
+    mallory = await pages.open(f"/watch/{slug}", "mallory")
+    victim = await pages.open(f"/watch/{slug}", "victim")
+    await _connected(mallory)
+    await _connected(victim)
+    await victim.evaluate("window.__xss = 0; window.alert = () => { window.__xss += 1; }")
+    await _send(mallory, XSS)
+    line = victim.locator("#chat-log li.msg").last
+    await expect(line.locator(".text")).to_have_text(XSS)
+    assert await victim.locator("#chat-log img").count() == 0
+    assert await line.locator(".text").evaluate("node => node.children.length") == 0
+    assert await victim.evaluate("window.__xss") == 0
+    await pages.shot(victim, "watch-xss")
+
+
+async def test_moderator_deletes_a_message_and_it_disappears_for_fans(
+        pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, _ = await _room(http, "maya")
+    mod = await pages.open(f"/moderate/{slug}", "maya", signup=False)
+    fan = await pages.open(f"/watch/{slug}", "spammer")
+    other = await pages.open(f"/watch/{slug}", "fan2")
+    for page in (mod, fan, other):
+        await _connected(page)
+
+    await _send(fan, "buy cheap followers")
+    await _send(other, "great show")
+    await expect(_message(mod, "buy cheap followers")).to_have_count(1)
+    await expect(_message(other, "buy cheap followers")).to_have_count(1)
+    await pages.shot(mod, "moderate-before-delete")
+
+    await mod.get_by_role("button", name="Delete message from spammer").click()
+    for page in (mod, fan, other):
+        await expect(_message(page, "buy cheap followers")).to_have_count(0)
+        await expect(_message(page, "great show")).to_have_count(1)
+
+    # Pin, then the fan sees the pinned message.
+    await mod.get_by_role("button", name="Pin message from fan2").click()
+    await expect(other.locator("#pinned")).to_contain_text("great show")
+
+    # Ban: the fan's messages vanish everywhere and the fan can no longer chat.
+    await _send(fan, "second spam")
+    await expect(_message(other, "second spam")).to_have_count(1)
+    await mod.get_by_label("Username").fill("spammer")
+    await mod.get_by_role("button", name="Ban").click()
+    await expect(mod.locator("#user-status")).to_contain_text("spammer banned")
+    await expect(_message(other, "second spam")).to_have_count(0)
+    await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was banned")
+
+    # A fan cannot moderate: the moderate page says so and shows no tools.
+    nosy = await pages.open(f"/moderate/{slug}", "fan2", signup=False)
+    await expect(nosy.locator("#room-notice")).to_contain_text("Only the room’s artist and hosts")
+    await expect(nosy.locator("#chat-panel")).to_be_hidden()
+
+
+async def test_settings_and_hosts_from_the_moderate_page(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, _ = await _room(http, "maya")
+    await bearer(http, "helper")
+    mod = await pages.open(f"/moderate/{slug}", "maya", signup=False)
+    fan = await pages.open(f"/watch/{slug}", "fan1")
+    await _connected(mod)
+    await _connected(fan)
+
+    await mod.get_by_label("Slow mode").select_option("10")
+    await mod.get_by_label("Blocked terms").fill("badword\nspam*")
+    await mod.get_by_role("button", name="Save settings").click()
+    await expect(mod.locator("#settings-status")).to_have_text("Saved.")
+    await expect(fan.locator("#chat-note")).to_contain_text("Slow mode: one message every 10 s")
+
+    await _send(fan, "first")
+    await fan.get_by_label("Message").fill("spammy stuff")
+    await fan.get_by_role("button", name="Send").click()
+    await expect(fan.locator("#chat-status")).to_be_visible()
+    await expect(_message(mod, "spammy stuff")).to_have_count(0)
+
+    await mod.locator("#host-name").fill("helper")
+    await mod.get_by_role("button", name="Add host").click()
+    await expect(mod.locator("#hosts li.host")).to_have_text(["helperRemove"])
+    helper = await pages.open(f"/moderate/{slug}", "helper", signup=False)
+    await _connected(helper)
+    await expect(helper.get_by_label("Slow mode")).to_have_value("10")
+    await expect(helper.locator("#host-form")).to_be_hidden()
+    await pages.shot(mod, "moderate-settings")
+
+    await mod.get_by_role("button", name="Remove host helper").click()
+    await expect(mod.locator("#hosts")).to_contain_text("No hosts yet.")
+
+
+async def test_song_request_and_vote_show_in_the_queue(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, owner = await _room(http, "maya")
+    await add_song(http, owner, slug, "Blue Hour")
+    await add_song(http, owner, slug, "Night <Drive>")
+    fan1 = await pages.open(f"/watch/{slug}", "fan1")
+    fan2 = await pages.open(f"/watch/{slug}", "fan2")
+    mod = await pages.open(f"/moderate/{slug}", "maya", signup=False)
+    for page in (fan1, fan2, mod):
+        await _connected(page)
+    await expect(fan1.locator("#catalog li.song-row .title")).to_have_text(["Blue Hour", "Night <Drive>"])
+    await expect(fan1.locator("#queue")).to_contain_text("No requests yet.")
+
+    await fan1.get_by_role("button", name="Request Night <Drive>").click()
+    for page in (fan1, fan2, mod):
+        request = page.locator("#queue li.request")
+        await expect(request).to_have_count(1)
+        await expect(request.locator(".title")).to_have_text("Night <Drive>")
+        await expect(request.locator(".votes")).to_have_text("0 votes")
+        await expect(request.locator(".by")).to_have_text("asked by fan1")
+
+    await fan2.get_by_role("button", name="Request Blue Hour").click()
+    await expect(fan1.locator("#queue li.request .title")).to_have_text(["Night <Drive>", "Blue Hour"])
+    await fan1.get_by_role("button", name="Vote for Blue Hour").click()
+    for page in (fan1, fan2, mod):
+        await expect(page.locator("#queue li.request .title")).to_have_text(["Blue Hour", "Night <Drive>"])
+        await expect(page.locator("#queue li.request").first.locator(".votes")).to_have_text("1 vote")
+
+    await fan1.get_by_role("button", name="Vote for Blue Hour").click()
+    await expect(fan1.locator("#queue-status")).to_be_visible()
+
+    await mod.get_by_role("button", name="Play Blue Hour").click()
+    await expect(fan2.locator("#queue li.request.playing .title")).to_have_text("Blue Hour")
+    await expect(fan2.locator("#queue li.request.playing")).to_contain_text("now playing")
+    await pages.shot(fan2, "watch-queue")
+    await pages.shot(mod, "moderate-queue")
+    await mod.get_by_role("button", name="Done with Blue Hour").click()
+    await expect(fan1.locator("#queue li.request .title")).to_have_text(["Night <Drive>"])
