@@ -81,6 +81,7 @@ class RoomGateway:
         history_s: float = 120.0,
         limits: Limits | None = None,
         presence_interval_s: float = 1.0,
+        idle_hub_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -93,6 +94,7 @@ class RoomGateway:
         self.history_s = history_s
         self.limits = limits or Limits()
         self.presence_interval_s = presence_interval_s
+        self.idle_hub_s = idle_hub_s
         self.clock = clock
         self.hubs: dict[str, RoomHub] = {}
         self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
@@ -153,7 +155,7 @@ class RoomGateway:
         banned = await self.store.banned_user_ids(info.id)
         state = RoomState(info, settings=settings, banned=banned, limits=self.limits)
         history = History(self.history_events, self.history_s)
-        hub = RoomHub(slug, state, history, self._room_changed_event)
+        hub = RoomHub(slug, state, history, self._room_changed_event, idle_since=self.clock())
         await self.bus.subscribe(slug, hub.on_event)
         try:
             hub.load(await self.bus.recent(slug))
@@ -177,9 +179,22 @@ class RoomGateway:
     async def handle(
         self, request: web.Request, slug: str, identity: Identity | None
     ) -> web.StreamResponse:
-        hub = await self._hub(slug)
+        try:
+            hub = await self._hub(slug)
+        except RoomsError as exc:
+            raise web.HTTPServiceUnavailable(text=exc.message) from exc
         if hub is None:
             raise web.HTTPNotFound(text=f"no room {slug!r}")
+        hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
+        try:
+            return await self._serve(request, hub, identity)
+        finally:
+            hub.joining -= 1
+            hub.idle_since = self.clock()
+
+    async def _serve(
+        self, request: web.Request, hub: RoomHub, identity: Identity | None
+    ) -> web.StreamResponse:
         admission = await self.gate.admit(hub.state.info, identity)
         ws = web.WebSocketResponse(
             protocols=(MSGPACK_SUBPROTOCOL,),
@@ -303,11 +318,21 @@ class RoomGateway:
             await asyncio.sleep(self.presence_interval_s)
             tick += 1
             for hub in list(self.hubs.values()):
-                if hub.presence_dirty or tick % PRESENCE_REFRESH_TICKS == 0:
+                if hub.idle(self.clock(), self.idle_hub_s):
+                    await self._drop(hub)
+                elif hub.presence_dirty or tick % PRESENCE_REFRESH_TICKS == 0:
                     try:
                         await self._presence(hub)
                     except RoomsError as exc:
                         log.warning("presence for %s failed: %s", hub.slug, exc)
+
+    async def _drop(self, hub: RoomHub) -> None:
+        """Forget a room nobody on this node watches (its replica is rebuilt on next use)."""
+        if self.hubs.get(hub.slug) is hub:
+            del self.hubs[hub.slug]
+            with contextlib.suppress(RoomsError):
+                await self.bus.set_presence(hub.slug, 0)
+                await self.bus.unsubscribe(hub.slug, hub.on_event)
 
     async def _presence(self, hub: RoomHub) -> None:
         hub.presence_dirty = False

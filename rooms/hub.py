@@ -39,6 +39,8 @@ class RoomHub:
     on_room_changed: Callable[[str], None]
     members: set[Member] = field(default_factory=set)
     presence_dirty: bool = True
+    idle_since: float = 0.0
+    joining: int = 0
     _buffered: list[Event] | None = field(default_factory=list)
 
     def load(self, recent: Recent) -> None:
@@ -77,6 +79,9 @@ class RoomHub:
     def close_user(self, user_id: object, code: int, reason: str) -> None:
         for member in [m for m in self.members if m.user_id == user_id]:
             member.writer.close_soon(code, reason)
+
+    def idle(self, now: float, idle_s: float) -> bool:
+        return not self.members and not self.joining and now - self.idle_since >= idle_s
 
     def add(self, member: Member) -> None:
         self.members.add(member)

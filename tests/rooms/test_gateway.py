@@ -288,3 +288,20 @@ async def test_close_drains_with_1012(room: Room) -> None:
 async def test_unknown_room_is_404(room: Room) -> None:
     resp = await room.client.get("/ws/rooms/nobody")
     assert resp.status == 404
+
+
+async def test_idle_room_is_dropped_and_rebuilt(aiohttp_client: MakeClient) -> None:
+    room = await make_room(aiohttp_client, idle_hub_s=0.0)
+    ws = await room.join("fay")
+    await frame(ws)
+    await ws.send_str(json.dumps({"op": "chat.send", "id": 1, "text": "kept in history"}))
+    await until(ws, "ack")
+    await ws.close()
+    for _ in range(500):
+        if "olga" not in room.gateway.hubs:
+            break
+        await asyncio.sleep(0.01)
+    assert "olga" not in room.gateway.hubs
+    again = await room.join("fay")
+    snap = await frame(again)
+    assert [m["text"] for m in snap["data"]["chat"]] == ["kept in history"]
