@@ -15,8 +15,9 @@ Parties are strings: ``user:{id}``, ``platform``, ``processor:{name}``, ``show:{
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from payments.errors import InvalidAmount
 
@@ -28,6 +29,9 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class AccountKind(enum.Enum):
+    # Members are singletons, so identity hashing is correct and much cheaper than Enum's.
+    __hash__ = object.__hash__
+
     CLEARING = "clearing"
     FEE = "fee"
     COMMISSION = "commission"
@@ -60,9 +64,18 @@ def check_positive(amount: int, what: str = "amount") -> int:
 
 @dataclass(frozen=True)
 class AccountRef:
+    """An account's name. Hashing is precomputed: refs are dict keys on the hot path."""
+
     party: str
     kind: AccountKind
     currency: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.party, self.kind.value, self.currency)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def flags(self) -> int:
@@ -70,6 +83,12 @@ class AccountRef:
 
     def __str__(self) -> str:
         return f"{self.party}/{self.kind.value}/{self.currency}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def account_ref(party: str, kind: AccountKind, currency: str) -> AccountRef:
+    """The shared ``AccountRef`` for these names (equal refs are then also identical: cheap lookups)."""
+    return AccountRef(party, kind, currency)
 
 
 def processor_party(processor: str) -> str:

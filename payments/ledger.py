@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payments import tables as t
-from payments.accounts import AccountKind, AccountRef
+from payments.accounts import AccountKind, AccountRef, account_ref
 from payments.errors import InvalidAmount, NotFound
 from payments.payouts import PayoutRequest, PayoutState, plan_payout
 from payments.reversals import (
@@ -63,7 +63,7 @@ class RevenueOp(Op):
     async def plan(self, ctx: Context) -> list[Leg]:
         cur = self.rev.currency
         debts = {
-            s.party: max(0, -ctx.balance(AccountRef(s.party, AccountKind.RECOUPABLE, cur)))
+            s.party: max(0, -ctx.balance(account_ref(s.party, AccountKind.RECOUPABLE, cur)))
             for s in self.rev.sheet.shares
             if s.role in RECOUP_ROLES
         }
@@ -93,20 +93,18 @@ async def _original(conn: AsyncConnection, store: Store, key: str) -> tuple[int,
     return row.id, legs.get(row.id, [])
 
 
-async def _referring(conn: AsyncConnection, ref: str) -> list[tuple[int, str, dict[str, Any]]]:
-    """(id, kind, meta) of the transactions that reference ``ref``, oldest first."""
-
-
+async def _referring(ctx: Context, ref: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, kind, meta) of the earlier transactions that reference ``ref``, oldest first."""
     tx = t.transactions
     q = sa.select(tx.c.id, tx.c.kind, tx.c.meta).where(tx.c.ref == ref).order_by(tx.c.id)
-    return [(i, k, json.loads(m)) for i, k, m in await conn.execute(q)]
+    return [(i, k, json.loads(m)) for i, k, m in await ctx.conn.execute(q) if i not in ctx.new_ids]
 
 
-async def _remaining(conn: AsyncConnection, store: Store, original: list[Leg], ref: str) -> list[Leg]:
+async def _remaining(ctx: Context, store: Store, original: list[Leg], ref: str) -> list[Leg]:
     """The original legs plus every later posting on those accounts by transactions citing it."""
-    later = await _referring(conn, ref)
+    later = await _referring(ctx, ref)
     sums = {leg.account: leg.amount for leg in original}
-    for legs in (await store.legs_of(conn, [i for i, _k, _m in later])).values():
+    for legs in (await store.legs_of(ctx.conn, [i for i, _k, _m in later])).values():
         for leg in legs:
             if leg.account in sums:
                 sums[leg.account] += leg.amount
@@ -129,7 +127,7 @@ class RefundOp(Op):
         return [leg.account for leg in self.original]
 
     async def plan(self, ctx: Context) -> list[Leg]:
-        remaining = await _remaining(ctx.conn, self.store, self.original, self.refund.original_key)
+        remaining = await _remaining(ctx, self.store, self.original, self.refund.original_key)
         return plan_refund(remaining, self.refund.amount)
 
 
@@ -148,19 +146,19 @@ class DisputeOp(Op):
         refs = [leg.account for leg in self.original]
         for leg in self.original:
             cur = leg.account.currency
-            refs += [held(leg.account), AccountRef(leg.account.party, AccountKind.EARNINGS, cur)]
-            refs.append(AccountRef(leg.account.party, AccountKind.RECOUPABLE, cur))
+            refs += [held(leg.account), account_ref(leg.account.party, AccountKind.EARNINGS, cur)]
+            refs.append(account_ref(leg.account.party, AccountKind.RECOUPABLE, cur))
         return refs
 
     async def plan(self, ctx: Context) -> list[Leg]:
         steps = [
-            (i, k, m) for i, k, m in await _referring(ctx.conn, self.req.original_key)
+            (i, k, m) for i, k, m in await _referring(ctx, self.req.original_key)
             if m.get("dispute") == self.req.dispute_id and k.startswith("dispute_")
         ]
         state = DisputeState(steps[-1][1].removeprefix("dispute_")) if steps else DisputeState.NONE
         next_dispute_state(state, self.req.step)
         if self.req.step is DisputeStep.OPEN:
-            remaining = await _remaining(ctx.conn, self.store, self.original, self.req.original_key)
+            remaining = await _remaining(ctx, self.store, self.original, self.req.original_key)
             return plan_dispute_open(remaining, self.req.amount)
         open_id, _k, open_meta = steps[0]
         if open_meta["amount"] != self.req.amount:
@@ -168,10 +166,10 @@ class DisputeOp(Op):
         hold = (await self.store.legs_of(ctx.conn, [open_id]))[open_id]
         if self.req.step is DisputeStep.WON:
             return plan_dispute_won(hold)
-        remaining = await _remaining(ctx.conn, self.store, self.original, self.req.original_key)
+        remaining = await _remaining(ctx, self.store, self.original, self.req.original_key)
         parties = {leg.account.party for leg in hold}
         cur = hold[0].account.currency
-        earnings = {p: ctx.balance(AccountRef(p, AccountKind.EARNINGS, cur)) for p in sorted(parties)}
+        earnings = {p: ctx.balance(account_ref(p, AccountKind.EARNINGS, cur)) for p in sorted(parties)}
         return plan_dispute_lost(hold, remaining, self.req.amount, earnings)
 
 
@@ -187,7 +185,7 @@ class PayoutOp(Op):
 
     async def plan(self, ctx: Context) -> list[Leg]:
         assert self.ref is not None
-        steps = await _referring(ctx.conn, self.ref)
+        steps = await _referring(ctx, self.ref)
         state = PayoutState(steps[-1][1].removeprefix("payout_")) if steps else PayoutState.NONE
         if steps and (steps[0][2]["party"], steps[0][2]["amount"]) != (self.req.party, self.req.amount):
             raise InvalidAmount(f"payout {self.req.payout_id} was requested for another party or amount")

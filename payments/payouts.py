@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from payments.accounts import (
     AccountKind,
     AccountRef,
+    account_ref,
     check_currency,
     check_positive,
     processor_party,
@@ -74,7 +75,7 @@ class PayoutRequest:
 
     def account(self, kind: AccountKind) -> AccountRef:
         party = processor_party(self.processor) if kind is K.CLEARING else self.party
-        return AccountRef(party, kind, self.currency)
+        return account_ref(party, kind, self.currency)
 
     def accounts(self) -> list[AccountRef]:
         kinds = (K.EARNINGS, K.PAYOUT_PENDING, K.IN_TRANSIT, K.CLEARING)

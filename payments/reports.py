@@ -115,7 +115,7 @@ async def statement(engine: AsyncEngine, party: str, start: float, end: float) -
             sa.select(tx.c.created_at, tx.c.id, tx.c.idem_key, tx.c.kind, tx.c.ref, p.c.account_id, p.c.amount)
             .join(tx, tx.c.id == p.c.transaction_id)
             .where(p.c.account_id.in_(ids), tx.c.created_at >= start, tx.c.created_at < end)
-            .order_by(tx.c.created_at, tx.c.id, p.c.id)
+            .order_by(tx.c.created_at, tx.c.id, p.c.line)
         )
         names = {r.id: (r.kind, r.currency) for r in accs}
         running = dict(opening)
@@ -201,7 +201,7 @@ async def check(engine: AsyncEngine) -> CheckReport:
         )
         empty = await conn.execute(
             sa.select(tx.c.id).outerjoin(p, p.c.transaction_id == tx.c.id)
-            .where(p.c.id.is_(None), tx.c.kind != "performance")
+            .where(p.c.transaction_id.is_(None), tx.c.kind != "performance")
         )
         mismatch = await conn.execute(
             sa.select(a.c.id).outerjoin(sums, sums.c.account_id == a.c.id)

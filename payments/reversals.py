@@ -27,7 +27,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from payments.accounts import PLATFORM, AccountKind, AccountRef, check_positive
+from payments.accounts import PLATFORM, AccountKind, AccountRef, account_ref, check_positive
 from payments.errors import IllegalTransition, InsufficientFunds
 from payments.royalty import Leg, check_balanced, merge
 from payments.splits import allocate
@@ -113,7 +113,7 @@ class DisputeRequest:
 
 
 def held(account: AccountRef) -> AccountRef:
-    return AccountRef(account.party, AccountKind.HELD, account.currency)
+    return account_ref(account.party, AccountKind.HELD, account.currency)
 
 
 def plan_dispute_open(remaining: Sequence[Leg], amount: int) -> list[Leg]:
@@ -141,8 +141,8 @@ def plan_dispute_lost(
     currency = hold[0].account.currency if hold else ""
     for party, balance in earnings.items():
         if balance < 0 and party != PLATFORM:
-            legs.append(Leg(AccountRef(party, AccountKind.EARNINGS, currency), -balance))
-            legs.append(Leg(AccountRef(party, AccountKind.RECOUPABLE, currency), balance))
+            legs.append(Leg(account_ref(party, AccountKind.EARNINGS, currency), -balance))
+            legs.append(Leg(account_ref(party, AccountKind.RECOUPABLE, currency), balance))
     out = merge(legs)
     check_balanced(out)
     return out

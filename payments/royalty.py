@@ -25,6 +25,7 @@ from payments.accounts import (
     PLATFORM,
     AccountKind,
     AccountRef,
+    account_ref,
     check_currency,
     check_positive,
     processor_party,
@@ -97,16 +98,16 @@ class Revenue:
     def accounts(self) -> list[AccountRef]:
         cur = self.currency
         refs = [
-            AccountRef(processor_party(self.processor), AccountKind.CLEARING, cur),
-            AccountRef(processor_party(self.processor), AccountKind.FEE, cur),
-            AccountRef(PLATFORM, AccountKind.COMMISSION, cur),
+            account_ref(processor_party(self.processor), AccountKind.CLEARING, cur),
+            account_ref(processor_party(self.processor), AccountKind.FEE, cur),
+            account_ref(PLATFORM, AccountKind.COMMISSION, cur),
         ]
         if self.show is not None:
-            refs.append(AccountRef(show_party(self.show), AccountKind.ROYALTY_POOL, cur))
+            refs.append(account_ref(show_party(self.show), AccountKind.ROYALTY_POOL, cur))
         for s in self.sheet.shares:
-            refs.append(AccountRef(s.party, AccountKind.EARNINGS, cur))
+            refs.append(account_ref(s.party, AccountKind.EARNINGS, cur))
             if s.role in RECOUP_ROLES:
-                refs.append(AccountRef(s.party, AccountKind.RECOUPABLE, cur))
+                refs.append(account_ref(s.party, AccountKind.RECOUPABLE, cur))
         return refs
 
 
@@ -139,19 +140,19 @@ def plan_revenue(
     if rev.show is not None and kind in policy.performance_kinds:
         pool = bps_of(net, policy.performance_bps)
     legs = [
-        Leg(AccountRef(processor_party(rev.processor), AccountKind.CLEARING, cur), -rev.gross),
-        Leg(AccountRef(processor_party(rev.processor), AccountKind.FEE, cur), rev.fee),
-        Leg(AccountRef(PLATFORM, AccountKind.COMMISSION, cur), commission),
+        Leg(account_ref(processor_party(rev.processor), AccountKind.CLEARING, cur), -rev.gross),
+        Leg(account_ref(processor_party(rev.processor), AccountKind.FEE, cur), rev.fee),
+        Leg(account_ref(PLATFORM, AccountKind.COMMISSION, cur), commission),
     ]
     if pool:
         assert rev.show is not None
-        legs.append(Leg(AccountRef(show_party(rev.show), AccountKind.ROYALTY_POOL, cur), pool))
+        legs.append(Leg(account_ref(show_party(rev.show), AccountKind.ROYALTY_POOL, cur), pool))
     for share, part in zip(rev.sheet.shares, rev.sheet.split(net - pool), strict=True):
         owed = debts.get(share.party, 0) if share.role in RECOUP_ROLES else 0
         recoup = min(part, owed) if part > 0 and owed > 0 else 0
-        legs.append(Leg(AccountRef(share.party, AccountKind.EARNINGS, cur), part - recoup))
+        legs.append(Leg(account_ref(share.party, AccountKind.EARNINGS, cur), part - recoup))
         if recoup:
-            legs.append(Leg(AccountRef(share.party, AccountKind.RECOUPABLE, cur), recoup))
+            legs.append(Leg(account_ref(share.party, AccountKind.RECOUPABLE, cur), recoup))
     out = merge(legs)
     check_balanced(out)
     return out
@@ -175,8 +176,8 @@ class Advance:
 
     def legs(self) -> list[Leg]:
         return [
-            Leg(AccountRef(self.party, AccountKind.RECOUPABLE, self.currency), -self.amount),
-            Leg(AccountRef(self.party, AccountKind.EARNINGS, self.currency), self.amount),
+            Leg(account_ref(self.party, AccountKind.RECOUPABLE, self.currency), -self.amount),
+            Leg(account_ref(self.party, AccountKind.EARNINGS, self.currency), self.amount),
         ]
 
 
@@ -213,12 +214,12 @@ class Performance:
 
     @property
     def pool(self) -> AccountRef:
-        return AccountRef(show_party(self.show), AccountKind.ROYALTY_POOL, self.currency)
+        return account_ref(show_party(self.show), AccountKind.ROYALTY_POOL, self.currency)
 
     def accounts(self) -> list[AccountRef]:
         refs = [self.pool]
         for song in self.songs:
-            refs += [AccountRef(s.party, AccountKind.EARNINGS, self.currency) for s in song.sheet.shares]
+            refs += [account_ref(s.party, AccountKind.EARNINGS, self.currency) for s in song.sheet.shares]
         return refs
 
 
@@ -231,7 +232,7 @@ def plan_performance(perf: Performance, pool_balance: int) -> list[Leg]:
     legs = [Leg(perf.pool, -pool_balance)]
     for song, amount in zip(perf.songs, allocate(pool_balance, weights), strict=True):
         for share, part in zip(song.sheet.shares, song.sheet.split(amount), strict=True):
-            legs.append(Leg(AccountRef(share.party, AccountKind.EARNINGS, perf.currency), part))
+            legs.append(Leg(account_ref(share.party, AccountKind.EARNINGS, perf.currency), part))
     out = merge(legs)
     check_balanced(out)
     return out

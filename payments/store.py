@@ -2,21 +2,21 @@
 
 Every write (one call or a batch) runs as one database transaction in these steps:
 
-1. look the idempotency keys up; if every key exists with the same content hash, return the
-   first results and write nothing; a key used with other content raises ``IdempotencyConflict``;
-2. let each new operation read what it needs that never changes (an original transaction);
-3. create missing accounts (``INSERT .. ON CONFLICT DO NOTHING``) and lock every account the
-   batch touches with ``SELECT .. FOR UPDATE`` in ascending id order, so two writers never
-   wait on each other in a cycle and never overwrite each other's balance;
-4. look the keys up again (a concurrent writer may have committed them while we waited);
-5. plan each operation against the locked balances (in memory, in batch order) and refuse the
-   whole batch if a protected account would go below zero;
-6. insert the transactions and postings with multi-row INSERTs and write one new balance per
-   touched account.
+1. each operation reads what it needs that never changes (the original of a refund);
+2. missing accounts are created (``INSERT .. ON CONFLICT DO NOTHING``) and every account the
+   batch touches is locked with ``SELECT .. FOR UPDATE`` in ascending id order, so two writers
+   never wait on each other in a cycle and never overwrite each other's balance;
+3. the transaction rows go in with ``INSERT .. ON CONFLICT (idem_key) DO NOTHING``: the unique
+   index decides, atomically, which keys are new. A key that was already there is a replay if
+   its content hash matches (its first result is returned, nothing is written for it) and an
+   ``IdempotencyConflict`` otherwise (the whole batch rolls back);
+4. each new operation is planned against the locked balances (in memory, in batch order); the
+   batch is refused if a protected account would go below zero;
+5. the postings go in with one multi-row INSERT, and each touched account gets its new balance.
 
-A unique-key race, deadlock or serialization failure rolls back and retries the whole batch.
-On SQLite one writer per ``Store`` holds an asyncio lock and the transaction starts with a
-write, so SQLite takes its write lock first and never has to upgrade a read lock.
+A deadlock or serialization failure rolls back and retries the whole batch. On SQLite one
+writer per ``Store`` holds an asyncio lock and each transaction starts with a write, so SQLite
+takes its write lock first and never has to upgrade a read lock.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payments import tables as t
-from payments.accounts import NO_NEGATIVE, AccountKind, AccountRef
+from payments.accounts import NO_NEGATIVE, AccountKind, AccountRef, account_ref
 from payments.errors import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -47,6 +48,21 @@ from payments.royalty import Leg, check_balanced
 MAX_ATTEMPTS = 8
 CHUNK = 2000
 _RETRY_SQLSTATES = {"40001", "40P01", "23505"}
+_TxRow = tuple[str, str, str, str | None, str, float]
+_PostingRow = tuple[int, int, int, int]  # transaction id, line, account id, amount
+_PG_INSERT_TX = (
+    "INSERT INTO ledger_transactions (idem_key, kind, content_hash, ref, meta, created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) "
+    "ON CONFLICT (idem_key) DO NOTHING RETURNING id, idem_key"
+)
+_PG_INSERT_POSTINGS = (
+    "INSERT INTO ledger_postings (transaction_id, line, account_id, amount) "
+    "SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])"
+)
+_PG_UPDATE_BALANCES = (
+    "UPDATE ledger_accounts AS a SET balance = v.balance "
+    "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, balance) WHERE a.id = v.id"
+)
 
 
 @dataclass(frozen=True)
@@ -67,11 +83,16 @@ def content_hash(kind: str, canonical: object) -> str:
 
 
 class Context:
-    """What an operation may read while planning: locked balances and the open connection."""
+    """What an operation may read while planning: locked balances and the open connection.
 
-    def __init__(self, conn: AsyncConnection, balances: dict[AccountRef, int]) -> None:
+    ``new_ids`` are the transactions this batch is writing; they exist as rows already and
+    readers of history must skip them.
+    """
+
+    def __init__(self, conn: AsyncConnection, balances: dict[AccountRef, int], new_ids: set[int]) -> None:
         self.conn = conn
         self.balances = balances
+        self.new_ids = new_ids
 
     def balance(self, ref: AccountRef) -> int:
         return self.balances.get(ref, 0)
@@ -115,7 +136,6 @@ class Store:
         self.clock = clock
         self.is_pg = engine.dialect.name == "postgresql"
         self._ids: dict[AccountRef, int] = {}
-        self._fresh: dict[AccountRef, int] = {}
         self._sqlite_lock = asyncio.Lock()
 
     async def run(self, ops: Sequence[Op]) -> list[Receipt]:
@@ -125,7 +145,7 @@ class Store:
                     return await self._attempt(ops)
                 async with self._sqlite_lock:
                     return await self._attempt(ops)
-            except DBAPIError as exc:
+            except (DBAPIError, asyncpg.PostgresError) as exc:
                 if not _retryable(exc) or attempt == MAX_ATTEMPTS - 1:
                     raise LedgerStorageError(str(exc)) from exc
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
@@ -134,37 +154,37 @@ class Store:
     async def _attempt(self, ops: Sequence[Op]) -> list[Receipt]:
         # Account ids learnt in this attempt become shared only once it has committed: an
         # account created by a transaction that rolls back never existed.
-        self._fresh = {}
+        fresh: dict[AccountRef, int] = {}
         async with self.engine.begin() as conn:
-            if not self.is_pg:
+            # The first statement goes through SQLAlchemy, which begins the transaction before
+            # any raw asyncpg statement; on SQLite it is a write, which takes the write lock.
+            if self.is_pg:
+                await conn.execute(sa.text("SELECT 1"))
+            else:
                 await conn.execute(sa.text("UPDATE ledger_accounts SET flags = flags WHERE id = -1"))
-            result = await self._write(conn, ops)
-        self._ids.update(self._fresh)
+            result = await self._write(conn, ops, fresh)
+        self._ids.update(fresh)
         return result
 
-    async def _write(self, conn: AsyncConnection, ops: Sequence[Op]) -> list[Receipt]:
-        first: dict[str, Op] = {}
+    async def _write(self, conn: AsyncConnection, ops: Sequence[Op], fresh: dict[AccountRef, int]) -> list[Receipt]:
+        unique: dict[str, Op] = {}
         for op in ops:
-            prior = first.setdefault(op.key, op)
-            if prior.hash != op.hash:
+            if unique.setdefault(op.key, op).hash != op.hash:
                 raise IdempotencyConflict(op.key)
-        existing = await self._existing(conn, list(first))
-        pending = [op for op in first.values() if op.key not in existing]
-        if pending:
-            for op in pending:
-                await op.prepare(conn)
-            balances = await self._lock(conn, [r for op in pending for r in op.accounts()])
-            existing.update(await self._existing(conn, [op.key for op in pending]))
-            pending = [op for op in pending if op.key not in existing]
-        new: dict[str, Receipt] = {}
-        if pending:
-            new = await self._insert(conn, pending, balances)
-        replays = await self._replays(conn, {k: e for k, e in existing.items() if k in first})
-        for op in first.values():
-            e = existing.get(op.key)
-            if e is not None and e.hash != op.hash:
+        batch = list(unique.values())
+        for op in batch:
+            await op.prepare(conn)
+        balances = await self._lock(conn, [r for op in batch for r in op.accounts()], fresh)
+        now = self.clock()
+        ids = await self._insert_transactions(conn, batch, now)
+        existing = await self._existing(conn, [op.key for op in batch if op.key not in ids])
+        for op in batch:
+            if op.key in existing and existing[op.key].hash != op.hash:
                 raise IdempotencyConflict(op.key)
-        return [new[op.key] if op.key in new else replays[op.key] for op in ops]
+        new = [op for op in batch if op.key in ids]
+        receipts = await self._post(conn, new, ids, balances, fresh, now) if new else {}
+        receipts.update(await self._replays(conn, existing))
+        return [receipts[op.key] for op in ops]
 
     async def _existing(self, conn: AsyncConnection, keys: list[str]) -> dict[str, _Existing]:
         found: dict[str, _Existing] = {}
@@ -176,39 +196,40 @@ class Store:
                 found[key] = _Existing(id_, h, kind, at)
         return found
 
-    def _id(self, ref: AccountRef) -> int:
+    def _id(self, ref: AccountRef, fresh: dict[AccountRef, int]) -> int:
         found = self._ids.get(ref)
-        return self._fresh[ref] if found is None else found
+        return fresh[ref] if found is None else found
 
-    async def account_ids(self, conn: AsyncConnection, refs: Iterable[AccountRef]) -> None:
+    async def _account_ids(self, conn: AsyncConnection, refs: Iterable[AccountRef], fresh: dict[AccountRef, int]) -> None:
         """Learn the ids of ``refs``, creating the missing accounts."""
-        missing = sorted({r for r in refs if r not in self._ids and r not in self._fresh}, key=str)
-        if missing:
-            now = self.clock()
-            rows = [
-                {"party": r.party, "kind": r.kind.value, "currency": r.currency, "flags": r.flags,
-                 "balance": 0, "created_at": now}
-                for r in missing
-            ]
-            ins = (postgresql.insert if self.is_pg else sqlite.insert)(t.accounts)
-            for i in range(0, len(rows), CHUNK):
-                await conn.execute(ins.on_conflict_do_nothing(), rows[i : i + CHUNK])
-            await self._load_ids(conn, missing)
-
-    async def _load_ids(self, conn: AsyncConnection, refs: list[AccountRef]) -> None:
+        missing = sorted({r for r in refs if r not in self._ids and r not in fresh}, key=str)
+        if not missing:
+            return
+        now = self.clock()
+        rows = [
+            {"party": r.party, "kind": r.kind.value, "currency": r.currency, "flags": r.flags,
+             "balance": 0, "created_at": now}
+            for r in missing
+        ]
+        ins = (postgresql.insert if self.is_pg else sqlite.insert)(t.accounts).on_conflict_do_nothing()
+        for i in range(0, len(rows), CHUNK):
+            await conn.execute(ins, rows[i : i + CHUNK])
         a = t.accounts
-        parties = sorted({r.party for r in refs})
+        parties = sorted({r.party for r in missing})
         for i in range(0, len(parties), CHUNK):
             q = sa.select(a.c.id, a.c.party, a.c.kind, a.c.currency).where(a.c.party.in_(parties[i : i + CHUNK]))
             for id_, party, kind, cur in await conn.execute(q):
-                ref = AccountRef(party, AccountKind(kind), cur)
+                ref = account_ref(party, AccountKind(kind), cur)
                 if ref not in self._ids:
-                    self._fresh[ref] = id_
+                    fresh[ref] = id_
 
-    async def _lock(self, conn: AsyncConnection, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:
+    async def _lock(
+        self, conn: AsyncConnection, refs: Iterable[AccountRef], fresh: dict[AccountRef, int]
+    ) -> dict[AccountRef, int]:
+        """Lock the accounts in ascending id order; their balances, as of the lock."""
         wanted = set(refs)
-        await self.account_ids(conn, wanted)
-        by_id = {self._id(r): r for r in wanted}
+        await self._account_ids(conn, wanted, fresh)
+        by_id = {self._id(r, fresh): r for r in wanted}
         order = sorted(by_id)
         a = t.accounts
         balances: dict[AccountRef, int] = {}
@@ -220,62 +241,78 @@ class Store:
             raise LedgerStorageError("an account vanished while locking")
         return balances
 
-    async def _insert(
-        self, conn: AsyncConnection, ops: list[Op], balances: dict[AccountRef, int]
+    async def _insert_transactions(self, conn: AsyncConnection, ops: list[Op], now: float) -> dict[str, int]:
+        """Insert the transaction rows whose keys are new; their ids by key."""
+        rows: list[_TxRow] = [
+            (op.key, op.kind, op.hash, op.ref, json.dumps(op.meta, separators=(",", ":")), now) for op in ops
+        ]
+        ids: dict[str, int] = {}
+        if self.is_pg:
+            raw = await self._raw(conn)
+            for i in range(0, len(rows), CHUNK * 5):
+                columns = [list(c) for c in zip(*rows[i : i + CHUNK * 5], strict=True)]
+                ids.update({key: id_ for id_, key in await raw.fetch(_PG_INSERT_TX, *columns)})
+            return ids
+        tx = t.transactions
+        names = ("idem_key", "kind", "content_hash", "ref", "meta", "created_at")
+        stmt = sqlite.insert(tx).on_conflict_do_nothing().returning(tx.c.id, tx.c.idem_key)
+        params = [dict(zip(names, row, strict=True)) for row in rows]
+        for i in range(0, len(params), CHUNK):
+            for id_, key in await conn.execute(stmt, params[i : i + CHUNK]):
+                ids[key] = id_
+        return ids
+
+    async def _post(
+        self, conn: AsyncConnection, ops: list[Op], ids: dict[str, int], balances: dict[AccountRef, int],
+        fresh: dict[AccountRef, int], now: float,
     ) -> dict[str, Receipt]:
-        ctx = Context(conn, balances)
-        planned: list[tuple[Op, list[Leg]]] = []
+        """Plan the new operations in order, then write their postings and the new balances."""
+        ctx = Context(conn, balances, {ids[op.key] for op in ops})
+        rows: list[_PostingRow] = []
         touched: set[AccountRef] = set()
+        receipts: dict[str, Receipt] = {}
         for op in ops:
             legs = await op.plan(ctx)
             if not legs and not op.allow_empty:
                 raise UnbalancedTransaction(f"{op.kind} {op.key!r} has no postings")
             check_balanced(legs)
-            for leg in legs:
+            tid = ids[op.key]
+            for line, leg in enumerate(legs):
                 if leg.account not in balances:
-                    balances.update(await self._lock(conn, [leg.account]))
+                    balances.update(await self._lock(conn, [leg.account], fresh))
                 new = balances[leg.account] + leg.amount
                 if new < 0 and leg.account.flags & NO_NEGATIVE:
                     raise InsufficientFunds(f"{leg.account} would go to {new}")
                 balances[leg.account] = new
                 touched.add(leg.account)
-            planned.append((op, legs))
-        now = self.clock()
-        ids = await self._insert_transactions(conn, ops, now)
-        prow = [
-            {"transaction_id": ids[op.key], "account_id": self._id(leg.account), "amount": leg.amount}
-            for op, legs in planned
-            for leg in legs
-        ]
+                rows.append((tid, line, self._id(leg.account, fresh), leg.amount))
+            receipts[op.key] = Receipt(tid, op.key, op.kind, tuple(legs), now)
+        updates = sorted((self._id(r, fresh), balances[r]) for r in touched)
+        if self.is_pg:
+            raw = await self._raw(conn)
+            await raw.execute(_PG_INSERT_POSTINGS, *[list(c) for c in zip(*rows, strict=True)])
+            await raw.execute(_PG_UPDATE_BALANCES, [i for i, _b in updates], [b for _i, b in updates])
+            return receipts
+        names = ("transaction_id", "line", "account_id", "amount")
+        prow = [dict(zip(names, row, strict=True)) for row in rows]
         for i in range(0, len(prow), CHUNK):
             await conn.execute(t.postings.insert(), prow[i : i + CHUNK])
         a = t.accounts
         upd = a.update().where(a.c.id == sa.bindparam("aid")).values(balance=sa.bindparam("bal"))
-        rows = sorted((self._id(r), balances[r]) for r in touched)
-        await conn.execute(upd, [{"aid": i, "bal": b} for i, b in rows])
-        return {
-            op.key: Receipt(ids[op.key], op.key, op.kind, tuple(legs), now) for op, legs in planned
-        }
+        await conn.execute(upd, [{"aid": i, "bal": b} for i, b in updates])
+        return receipts
 
-    async def _insert_transactions(self, conn: AsyncConnection, ops: list[Op], now: float) -> dict[str, int]:
-        tx = t.transactions
-        rows = [
-            {"idem_key": op.key, "kind": op.kind, "content_hash": op.hash, "ref": op.ref,
-             "meta": json.dumps(op.meta, separators=(",", ":")), "created_at": now}
-            for op in ops
-        ]
-        ids: dict[str, int] = {}
-        stmt = tx.insert().returning(tx.c.id, tx.c.idem_key, sort_by_parameter_order=True)
-        for i in range(0, len(rows), CHUNK):
-            for id_, key in await conn.execute(stmt, rows[i : i + CHUNK]):
-                ids[key] = id_
-        return ids
+    @staticmethod
+    async def _raw(conn: AsyncConnection) -> Any:
+        """The asyncpg connection under ``conn`` (same open transaction) for array-bound bulk SQL."""
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        return raw
 
     async def _replays(self, conn: AsyncConnection, existing: dict[str, _Existing]) -> dict[str, Receipt]:
         if not existing:
             return {}
-        by_id = {e.id: k for k, e in existing.items()}
-        legs = await self.legs_of(conn, list(by_id))
+        legs = await self.legs_of(conn, [e.id for e in existing.values()])
         return {
             k: Receipt(e.id, k, e.kind, tuple(legs.get(e.id, ())), e.created_at, replayed=True)
             for k, e in existing.items()
@@ -290,17 +327,25 @@ class Store:
                 sa.select(p.c.transaction_id, p.c.amount, a.c.party, a.c.kind, a.c.currency)
                 .join(a, a.c.id == p.c.account_id)
                 .where(p.c.transaction_id.in_(tx_ids[i : i + CHUNK]))
-                .order_by(p.c.id)
+                .order_by(p.c.transaction_id, p.c.line)
             )
             for tid, amount, party, kind, cur in await conn.execute(q):
-                out.setdefault(tid, []).append(Leg(AccountRef(party, AccountKind(kind), cur), amount))
+                out.setdefault(tid, []).append(Leg(account_ref(party, AccountKind(kind), cur), amount))
         return out
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError) and "idem_key" not in str(exc) and "uq_ledger" not in str(exc):
-        return False
-    code = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
-    if code in _RETRY_SQLSTATES:
-        return True
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, whether SQLAlchemy wrapped it or not."""
+    for e in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        code = getattr(e, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Deadlocks, serialization failures, a concurrent insert of the same key, a busy SQLite."""
+    code = _sqlstate(exc)
+    if code is not None:
+        return code in _RETRY_SQLSTATES
     return "database is locked" in str(exc) or isinstance(exc, IntegrityError)

@@ -5,7 +5,8 @@
 - ``ledger_transactions``: append-only; ``idem_key`` is unique; ``content_hash`` tells a replay
   from a conflicting reuse of a key; ``ref`` links refunds and disputes to the original
   transaction's key and payout steps to ``payout:{id}``; ``meta`` is JSON text.
-- ``ledger_postings``: append-only signed amounts in minor units.
+- ``ledger_postings``: append-only signed amounts in minor units, keyed by
+  ``(transaction_id, line)`` (a transaction's legs in order).
 
 Times are float seconds since the epoch (UTC), as in ``server.tables``.
 """
@@ -42,17 +43,19 @@ transactions = sa.Table(
     sa.Column("meta", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("idem_key", name="uq_ledger_transactions_idem_key"),
-    sa.Index("ix_ledger_transactions_ref", "ref"),
+    sa.Index(
+        "ix_ledger_transactions_ref", "ref",
+        postgresql_where=sa.text("ref IS NOT NULL"), sqlite_where=sa.text("ref IS NOT NULL"),
+    ),
     sa.Index("ix_ledger_transactions_created_at", "created_at"),
 )
 
 postings = sa.Table(
     "ledger_postings",
     metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("transaction_id", BigId, sa.ForeignKey("ledger_transactions.id"), nullable=False),
+    sa.Column("transaction_id", BigId, sa.ForeignKey("ledger_transactions.id"), primary_key=True, autoincrement=False),
+    sa.Column("line", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("account_id", BigId, sa.ForeignKey("ledger_accounts.id"), nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Index("ix_ledger_postings_transaction", "transaction_id"),
     sa.Index("ix_ledger_postings_account", "account_id", "transaction_id"),
 )

@@ -38,16 +38,18 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.UniqueConstraint("idem_key", name="uq_ledger_transactions_idem_key"),
     )
-    op.create_index("ix_ledger_transactions_ref", "ledger_transactions", ["ref"])
+    op.create_index(
+        "ix_ledger_transactions_ref", "ledger_transactions", ["ref"],
+        postgresql_where=sa.text("ref IS NOT NULL"), sqlite_where=sa.text("ref IS NOT NULL"),
+    )
     op.create_index("ix_ledger_transactions_created_at", "ledger_transactions", ["created_at"])
     op.create_table(
         "ledger_postings",
-        sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("transaction_id", BigId, sa.ForeignKey("ledger_transactions.id"), nullable=False),
+        sa.Column("transaction_id", BigId, sa.ForeignKey("ledger_transactions.id"), primary_key=True, autoincrement=False),
+        sa.Column("line", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("account_id", BigId, sa.ForeignKey("ledger_accounts.id"), nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_ledger_postings_transaction", "ledger_postings", ["transaction_id"])
     op.create_index("ix_ledger_postings_account", "ledger_postings", ["account_id", "transaction_id"])
 
 
