@@ -1,0 +1,158 @@
+"""WHEP viewers: hub readers turned into aiortc tracks of already-encoded packets.
+
+:class:`VideoPacketTrack` reads one hub reader and returns each H.264 access unit as an
+``av.Packet`` in Annex B (SPS/PPS put before every keyframe), which aiortc's sender packetizes
+without an encoder (:mod:`media.webrtc.taps`). :class:`AudioPacketTrack` does the same with the
+room's shared Opus feed. A viewer starts on a keyframe: the GOP cache for a source that cannot
+make one on demand (RTMP), else the next keyframe, which we ask the publisher for. A slow
+viewer's reader drops to the next keyframe (:mod:`media.reader`); others never notice.
+
+Timestamps stay continuous for the viewer across publisher reconnects: when a new session's
+units start over, the track shifts them to follow on from the last one it sent.
+"""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from media.errors import StreamEnded
+from media.h264 import AvcDecoderConfig
+from media.reader import Reader
+from media.units import CLOCK_RATE, Codec, StreamHeader, Unit
+from media.webrtc.annexb import avcc_to_annexb
+
+if TYPE_CHECKING:
+    Packet = av.Packet[Any]
+else:
+    Packet = av.Packet
+TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
+GAP_TICKS = 3000  # what we put between the last unit of a session and the first of the next
+
+
+class _Rebaser:
+    """Keeps one track's output timestamps increasing across publisher sessions."""
+
+    def __init__(self) -> None:
+        self._offset = 0
+        self._last: int | None = None
+        self._pending = False
+
+    def new_session(self) -> None:
+        self._pending = self._last is not None
+
+    def map(self, pts: int) -> int:
+        if self._pending and self._last is not None:
+            self._offset = self._last + GAP_TICKS - pts
+            self._pending = False
+        out = pts + self._offset
+        self._last = out
+        return out
+
+
+def _packet(data: bytes, pts: int) -> Packet:
+    packet = av.Packet(data)
+    packet.pts = pts
+    packet.dts = pts
+    packet.time_base = TIME_BASE
+    return packet
+
+
+class VideoPacketTrack(MediaStreamTrack):
+    """One viewer's H.264 from the hub; see the module docstring."""
+
+    kind = "video"
+
+    def __init__(self, reader: Reader, *, skip_cached: int = 0,
+                 on_wait_keyframe: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self._reader = reader
+        self._skip = skip_cached
+        self._on_wait_keyframe = on_wait_keyframe
+        self._track_id: int | None = None
+        self._length_size = 4
+        self._config: AvcDecoderConfig | None = None
+        self._session: int | None = None
+        self._need_keyframe = True
+        self._time = _Rebaser()
+        self.sent = 0
+
+    async def recv(self) -> Packet:
+        while True:
+            try:
+                item = await self._reader.read()
+            except StreamEnded:
+                self.stop()
+                raise MediaStreamError from None
+            if isinstance(item, StreamHeader):
+                self._on_header(item)
+                continue
+            packet = self._on_unit(item)
+            if packet is not None:
+                self.sent += 1
+                return packet
+
+    def _on_header(self, header: StreamHeader) -> None:
+        track = next((t for t in header.tracks if t.codec is Codec.H264), None)
+        if self._session is not None and header.session != self._session:
+            self._time.new_session()
+            self._need_keyframe = True
+        self._session = header.session
+        if track is None:
+            self._track_id = None
+            return
+        self._track_id = track.id
+        self._length_size = track.length_size
+        self._config = AvcDecoderConfig.parse(track.config)
+
+    def _on_unit(self, unit: Unit) -> Packet | None:
+        if self._skip > 0:
+            self._skip -= 1
+            return None
+        if unit.track_id != self._track_id:
+            return None
+        if self._need_keyframe:
+            if not unit.keyframe:
+                if self._on_wait_keyframe is not None:
+                    self._on_wait_keyframe()
+                return None
+            self._need_keyframe = False
+        data = avcc_to_annexb(unit.payload, self._length_size, self._config if unit.keyframe else None)
+        return _packet(data, self._time.map(unit.pts))
+
+    def stop(self) -> None:
+        super().stop()
+        self._reader.close()
+
+
+class AudioPacketTrack(MediaStreamTrack):
+    """One viewer's Opus from the room's shared feed."""
+
+    kind = "audio"
+
+    def __init__(self, reader: Reader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._time = _Rebaser()
+        self._last_pts: int | None = None
+
+    async def recv(self) -> Packet:
+        while True:
+            try:
+                item = await self._reader.read()
+            except StreamEnded:
+                self.stop()
+                raise MediaStreamError from None
+            if isinstance(item, Unit):
+                if self._last_pts is not None and item.pts < self._last_pts:
+                    self._time.new_session()
+                self._last_pts = item.pts
+                return _packet(item.payload, self._time.map(item.pts))
+
+    def stop(self) -> None:
+        super().stop()
+        self._reader.close()

@@ -1,0 +1,36 @@
+"""Errors of the WebRTC package.
+
+The tree::
+
+    WebRtcError
+    ├── OfferError              the peer sent an SDP offer we cannot use (answered 400)
+    │   └── NoUsableCodec       the offer parses but names no codec we can take or give
+    ├── SessionNotFound         no WHIP/WHEP session at that resource (answered 404)
+    └── ConfigError             we were configured wrongly (bad ICE server URL, port range)
+
+"The peer sent garbage" (OfferError) is kept apart from "we were set up wrongly" (ConfigError).
+Exceptions of aiortc raised while applying an offer are wrapped in :class:`OfferError` at the
+boundary (:mod:`media.webrtc.session`).
+"""
+
+from __future__ import annotations
+
+
+class WebRtcError(Exception):
+    """Base class of every error raised by :mod:`media.webrtc`."""
+
+
+class OfferError(WebRtcError):
+    """The SDP offer is malformed or cannot be negotiated."""
+
+
+class NoUsableCodec(OfferError):
+    """The offer names no codec we accept (H.264 or VP8 video, Opus audio)."""
+
+
+class SessionNotFound(WebRtcError):
+    """No session with that id (it ended, or never existed)."""
+
+
+class ConfigError(WebRtcError):
+    """A WebRTC setting is malformed."""

@@ -1,0 +1,83 @@
+"""What the WHIP and WHEP endpoints share: CORS, content-type and body checks, error answers.
+
+Error answers are ``text/plain`` with one sentence, so ``curl`` users and OBS logs read them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from media.webrtc.sdp import MAX_OFFER_BYTES
+from media.webrtc.session import WebRtc
+
+SDP_TYPE = "application/sdp"
+WEBRTC_KEY: web.AppKey[WebRtc] = web.AppKey("media.webrtc", WebRtc)
+
+RoomExists = Callable[[str], bool | Awaitable[bool]]
+Authorize = Callable[[str, str], Any]
+
+
+def cors_headers(methods: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+        "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch",
+        "Access-Control-Max-Age": "86400",
+    }
+
+
+def fail(status: int, message: str, methods: str = "POST, OPTIONS", **headers: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n",
+                        headers={**cors_headers(methods), **headers})
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def read_offer(request: web.Request) -> str | web.Response:
+    """The SDP offer of a POST, or the error answer (415 wrong type, 400 empty or too big)."""
+    if request.content_type != SDP_TYPE:
+        return fail(415, f"the offer must be sent as {SDP_TYPE}, not {request.content_type or 'nothing'}")
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        return fail(400, f"the offer is larger than {MAX_OFFER_BYTES} bytes")
+    body = await request.content.read(MAX_OFFER_BYTES + 1)
+    if len(body) > MAX_OFFER_BYTES:
+        return fail(400, f"the offer is larger than {MAX_OFFER_BYTES} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return fail(400, "the offer is not UTF-8 text")
+
+
+def bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def created(answer: str, location: str, links: list[str], methods: str) -> web.Response:
+    headers = {**cors_headers(methods), "Location": location}
+    response = web.Response(status=201, body=answer.encode(), content_type=SDP_TYPE, headers=headers)
+    for link in links:
+        response.headers.add("Link", link)
+    return response
+
+
+def get_webrtc(app: web.Application, factory: Callable[[], WebRtc]) -> WebRtc:
+    """The process's one :class:`WebRtc`, made on first use and closed with the app."""
+    if WEBRTC_KEY not in app:
+        webrtc = factory()
+        app[WEBRTC_KEY] = webrtc
+
+        async def close(_app: web.Application) -> None:
+            await webrtc.close()
+
+        app.on_shutdown.append(close)
+    return app[WEBRTC_KEY]

@@ -1,0 +1,132 @@
+"""ICE gathering under our settings: chosen local addresses, a UDP port range, a public IP.
+
+aiortc gathers host candidates on every non-loopback address with a random port and has no
+setting for a port range or a 1:1 NAT address. :func:`apply_ice_policy` replaces the candidate
+gathering of each ICE connection of a peer connection (before its local description is set)
+with :func:`_gather`, which binds in the configured range and announces ``public_ip`` in place
+of the local address. STUN (server-reflexive) and TURN (relayed) candidates are gathered as
+aioice does.
+
+Also :func:`rtc_configuration`: aiortc falls back to a public STUN server when given no ICE
+servers at all; we always pass ours explicitly (possibly none), so nothing leaves the host
+unless configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aioice import ice as aioice_ice
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+from media.webrtc.config import WebRtcSettings
+
+GATHER_TIMEOUT = 5.0
+_BIND_TRIES = 64
+
+
+def rtc_configuration(settings: WebRtcSettings) -> RTCConfiguration:
+    servers = [
+        RTCIceServer(urls=s.url, username=s.username or None, credential=s.credential or None)
+        for s in settings.ice_servers
+    ]
+    return RTCConfiguration(iceServers=servers)
+
+
+def new_peer_connection(settings: WebRtcSettings) -> RTCPeerConnection:
+    return RTCPeerConnection(configuration=rtc_configuration(settings))
+
+
+def apply_ice_policy(pc: RTCPeerConnection, settings: WebRtcSettings) -> None:
+    """Make every ICE connection of ``pc`` gather by ``settings``. Call it once the
+    transceivers exist (after ``addTransceiver`` or ``setRemoteDescription``) and before
+    ``setLocalDescription``; connections already patched are left alone."""
+    for transceiver in pc.getTransceivers():
+        for transport in (transceiver.receiver.transport, transceiver.sender.transport):
+            connection = transport.transport.iceGatherer._connection
+            if not getattr(connection, "_nal_policy", False):
+                _patch(connection, settings)
+
+
+def _patch(connection: Any, settings: WebRtcSettings) -> None:
+    original: Callable[..., Awaitable[list[Candidate]]] = connection.get_component_candidates
+
+    async def get_component_candidates(
+        component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
+        return await _gather(connection, component, settings, original)
+
+    connection.get_component_candidates = get_component_candidates
+    connection._nal_policy = True
+
+
+def host_addresses(settings: WebRtcSettings, connection: Any) -> list[str]:
+    if settings.host_addresses:
+        return list(settings.host_addresses)
+    return aioice_ice.get_host_addresses(use_ipv4=connection._use_ipv4, use_ipv6=connection._use_ipv6)
+
+
+async def _gather(
+    connection: Any,
+    component: int,
+    settings: WebRtcSettings,
+    original: Callable[..., Awaitable[list[Candidate]]],
+) -> list[Candidate]:
+    protocols = []
+    for address in host_addresses(settings, connection):
+        protocol = await _bind(connection, address, settings.port_range)
+        if protocol is None:
+            continue
+        local_host, port = protocol.transport.get_extra_info("sockname")[:2]
+        announced = settings.public_ip or local_host
+        protocol.local_candidate = Candidate(
+            foundation=candidate_foundation("host", "udp", announced),
+            component=component, transport="udp",
+            priority=candidate_priority(component, "host"),
+            host=announced, port=port, type="host",
+        )  # fmt: skip
+        protocols.append(protocol)
+    connection._protocols += protocols
+    candidates = [p.local_candidate for p in protocols]
+    if connection.stun_server and not settings.public_ip:
+        candidates += await _reflexive(protocols, connection.stun_server)
+    if connection.turn_server:
+        candidates += await original(component=component, addresses=[])
+    return candidates
+
+
+async def _bind(connection: Any, address: str, ports: tuple[int, int] | None) -> Any:
+    loop = asyncio.get_running_loop()
+    choices = [0] if ports is None else random.sample(range(ports[0], ports[1] + 1),
+                                                       min(_BIND_TRIES, ports[1] - ports[0] + 1))
+    for port in choices:
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: aioice_ice.StunProtocol(connection), local_addr=(address, port)
+            )
+        except OSError:
+            continue
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
+        return protocol
+    return None
+
+
+async def _reflexive(protocols: list[Any], stun_server: tuple[str, int]) -> list[Candidate]:
+    tasks = [
+        asyncio.ensure_future(aioice_ice.server_reflexive_candidate(p, stun_server))
+        for p in protocols
+        if ":" not in p.local_candidate.host
+    ]
+    if not tasks:
+        return []
+    done, pending = await asyncio.wait(tasks, timeout=GATHER_TIMEOUT)
+    for task in pending:
+        task.cancel()
+    return [t.result()[0] for t in done if t.exception() is None]

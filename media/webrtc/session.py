@@ -1,0 +1,254 @@
+"""WHIP and WHEP sessions: one aiortc peer connection each, negotiated from the client's offer.
+
+:class:`WebRtc` owns every session of the process (keyed by a random id that is also the path
+of the session resource) and the per-room Opus feeds. The HTTP layer (:mod:`media.webrtc.whip`,
+:mod:`media.webrtc.whep`) only checks the request and calls :meth:`WebRtc.publish` /
+:meth:`WebRtc.play` / :meth:`WebRtc.end`.
+
+A session ends on DELETE, when its peer connection fails or closes, when it has not connected
+within :data:`CONNECT_TIMEOUT`, or (WHEP) when the stream goes offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from media.errors import AlreadyPublishing, UsageError
+from media.hub import Hub, StreamState
+from media.webrtc.config import WebRtcSettings
+from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
+from media.webrtc.errors import NoUsableCodec, OfferError, SessionNotFound
+from media.webrtc.feeds import OpusFeeds
+from media.webrtc.ice import apply_ice_policy, new_peer_connection
+from media.webrtc.ingest import WhipPublisher
+from media.webrtc.sdp import OfferSummary, inspect_offer
+from media.webrtc.taps import check_aiortc, on_keyframe_request
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 30.0
+VIEWER_MAX_UNITS = 300  # about 10 s of 30 fps video: beyond that a viewer skips to a keyframe
+
+
+class NotLive(Exception):
+    """WHEP for a room with no stream (answered 404 by the HTTP layer)."""
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    kind: str  # "whip" or "whep"
+    slug: str
+    pc: RTCPeerConnection
+    publisher: WhipPublisher | None = None
+    tracks: list[VideoPacketTrack | AudioPacketTrack] = field(default_factory=list)
+    ended: bool = False
+
+
+def _prefer(kind: str, names: tuple[str, ...], sender: bool) -> list[RTCRtpCodecCapability]:
+    caps = (RTCRtpSender if sender else RTCRtpReceiver).getCapabilities(kind)
+    if caps is None:
+        return []
+    codecs = [c for name in names for c in caps.codecs if c.mimeType.lower() == f"{kind}/{name}"]
+    return codecs + [c for c in caps.codecs if c.mimeType.lower() == f"{kind}/rtx"]
+
+
+class WebRtc:
+    """Every WHIP/WHEP session of this process; see the module docstring."""
+
+    def __init__(self, hub: Hub, settings: WebRtcSettings | None = None) -> None:
+        check_aiortc()
+        self.hub = hub
+        self.settings = settings or WebRtcSettings()
+        self.feeds = OpusFeeds(hub)
+        self._sessions: dict[str, Session] = {}
+        self._publishers: dict[str, WhipPublisher] = {}
+
+    # -- queries -----------------------------------------------------------------------
+
+    def viewers(self, slug: str) -> int:
+        return sum(1 for s in self._sessions.values() if s.kind == "whep" and s.slug == slug)
+
+    def publisher(self, slug: str) -> WhipPublisher | None:
+        return self._publishers.get(slug)
+
+    def session(self, kind: str, slug: str, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None or session.kind != kind or session.slug != slug:
+            raise SessionNotFound(f"no {kind} session {session_id!r} in room {slug!r}")
+        return session
+
+    @property
+    def full(self) -> bool:
+        return len(self._sessions) >= self.settings.max_sessions
+
+    # -- WHIP --------------------------------------------------------------------------
+
+    def check_can_publish(self, slug: str) -> None:
+        """Raise AlreadyPublishing when the room has a live publisher (checked again later)."""
+        stream = self.hub.get(slug)
+        if stream is not None and stream.state is StreamState.LIVE:
+            raise AlreadyPublishing(slug, stream.source)
+
+    async def publish(self, slug: str, offer: str, peer: str) -> tuple[Session, str]:
+        """Answer a WHIP offer and start publishing to ``slug``; returns (session, answer)."""
+        summary = inspect_offer(offer)
+        if summary.video_sections > 1 or summary.audio_sections > 1:
+            raise OfferError("one audio and one video section at most")
+        session_id = secrets.token_urlsafe(16)
+        pc = new_peer_connection(self.settings)
+        publisher = WhipPublisher(self.hub, self.feeds, slug, f"whip:{peer}:{session_id[:8]}",
+                                  expect_video=summary.video_codec is not None)
+        session = Session(session_id, "whip", slug, pc, publisher=publisher)
+        video = self._whip_transceivers(pc, publisher, summary)
+        try:
+            answer = await self._negotiate(pc, offer)
+            if video is not None and video._codecs and video._codecs[0].name.lower() == "vp8":
+                publisher.start_transcoder(video.receiver)
+            stream = self.hub.start_publish(slug, publisher.source)
+        except BaseException:
+            publisher.close()
+            await pc.close()
+            raise
+        publisher.attach(stream)
+        self._publishers[slug] = publisher
+        self._register(session)
+        return session, answer
+
+    def _whip_transceivers(
+        self, pc: RTCPeerConnection, publisher: WhipPublisher, summary: OfferSummary
+    ) -> RTCRtpTransceiver | None:
+        video = None
+        if summary.video_sections:
+            video = pc.addTransceiver("video", direction="recvonly")
+            video.setCodecPreferences(_prefer("video", ("h264", "vp8"), sender=False))
+            publisher.tap_video(video.receiver)
+        if summary.audio_sections:
+            audio = pc.addTransceiver("audio", direction="recvonly")
+            audio.setCodecPreferences(_prefer("audio", ("opus",), sender=False))
+            publisher.tap_audio(audio.receiver)
+        return video
+
+    # -- WHEP --------------------------------------------------------------------------
+
+    async def play(self, slug: str, offer: str) -> tuple[Session, str]:
+        """Answer a WHEP offer with the room's live media; returns (session, answer)."""
+        summary = inspect_offer(offer)
+        if summary.video_sections and "h264" not in summary.video:
+            raise NoUsableCodec("WHEP video is H.264 only; the offer has none")
+        if summary.video_sections > 1 or summary.audio_sections > 1:
+            raise OfferError("one audio and one video section at most")
+        stream = self.hub.get(slug)
+        if stream is None:
+            raise NotLive(f"room {slug!r} is not live")
+        pc = new_peer_connection(self.settings)
+        session = Session(secrets.token_urlsafe(16), "whep", slug, pc)
+        try:
+            self._whep_transceivers(pc, session, summary)
+            answer = await self._negotiate(pc, offer)
+        except BaseException:
+            await self._close_tracks(session)
+            await pc.close()
+            raise
+        self._register(session)
+        return session, answer
+
+    def _whep_transceivers(self, pc: RTCPeerConnection, session: Session, summary: OfferSummary) -> None:
+        if summary.video_sections:
+            try:
+                reader = self.hub.add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
+            except UsageError as exc:
+                raise NotLive(str(exc)) from exc
+            publisher = self._publishers.get(session.slug)
+            live_publisher = publisher if publisher is not None and publisher.live else None
+            video_track = VideoPacketTrack(
+                reader,
+                skip_cached=reader.pending if live_publisher is not None else 0,
+                on_wait_keyframe=live_publisher.request_keyframe if live_publisher else None,
+            )
+            if live_publisher is not None:
+                live_publisher.request_keyframe()
+            session.tracks.append(video_track)
+            transceiver = pc.addTransceiver(video_track, direction="sendonly")
+            transceiver.setCodecPreferences(_prefer("video", ("h264",), sender=True))
+            on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(session.slug))
+        if summary.has_audio:
+            audio_track = AudioPacketTrack(self.feeds.get(session.slug).add_reader())
+            session.tracks.append(audio_track)
+            transceiver = pc.addTransceiver(audio_track, direction="sendonly")
+            transceiver.setCodecPreferences(_prefer("audio", ("opus",), sender=True))
+
+    def _viewer_wants_keyframe(self, slug: str) -> None:
+        publisher = self._publishers.get(slug)
+        if publisher is not None and publisher.live:
+            publisher.request_keyframe()
+
+    # -- common ------------------------------------------------------------------------
+
+    async def _negotiate(self, pc: RTCPeerConnection, offer: str) -> str:
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError, OperationError, ... on bad offers
+            raise OfferError(f"cannot use the offer: {exc}") from exc
+        apply_ice_policy(pc, self.settings)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        return str(pc.localDescription.sdp)
+
+    def _register(self, session: Session) -> None:
+        self._sessions[session.id] = session
+        loop = asyncio.get_running_loop()
+
+        @session.pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if session.pc.connectionState in ("failed", "closed"):
+                await self.end(session)
+
+        loop.call_later(CONNECT_TIMEOUT, self._check_connected, session)
+
+    def _check_connected(self, session: Session) -> None:
+        if not session.ended and session.pc.connectionState != "connected":
+            log.info("%s session %s never connected", session.kind, session.id)
+            asyncio.get_running_loop().create_task(self.end(session))
+
+    async def end(self, session: Session) -> None:
+        """End a session: close its peer connection; a WHIP session ends the broadcast."""
+        if session.ended:
+            return
+        session.ended = True
+        self._sessions.pop(session.id, None)
+        publisher = session.publisher
+        if publisher is not None:
+            if self._publishers.get(session.slug) is publisher:
+                del self._publishers[session.slug]
+            if publisher.live:
+                self.hub.end_publish(session.slug, publisher.source)
+            publisher.close()
+        await self._close_tracks(session)
+        with contextlib.suppress(Exception):
+            await session.pc.close()
+
+    async def stop_broadcast(self, session: Session) -> None:
+        """DELETE of a WHIP session: the performer ended the show on purpose."""
+        publisher = session.publisher
+        if publisher is not None and publisher.live:
+            self.hub.stop(session.slug)
+        await self.end(session)
+
+    @staticmethod
+    async def _close_tracks(session: Session) -> None:
+        for track in session.tracks:
+            track.stop()
+
+    async def close(self) -> None:
+        """Process shutdown: end every session."""
+        for session in list(self._sessions.values()):
+            await self.end(session)

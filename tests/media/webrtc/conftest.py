@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from media.hub import Hub
+from tests.media.webrtc.support import make_app, make_source
+
+
+@pytest.fixture(scope="session")
+def h264_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_source(tmp_path_factory.mktemp("media") / "h264_opus.ts", 12)
+
+
+@pytest.fixture
+async def webrtc_server() -> AsyncIterator[Any]:
+    """(hub, base URL, HTTP client session) of an app with the hub and our WHIP/WHEP routes."""
+    hub = Hub(reconnect_grace=2.0)
+    server = TestServer(make_app(hub), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield hub, str(server.make_url("")).rstrip("/"), http
+    await server.close()
+    hub.close()
