@@ -3,10 +3,13 @@
 //
 // Server frames: {"type":"ack","id"} | {"type":"error","id","code","message"}
 //                {"type":"snapshot","seq","epoch","recovered"?,"data"} | {"type","seq","epoch","data"}
+//                {"type":"recovered","seq","epoch"} (then exactly the missed events)
 
 const ACK_TIMEOUT_MS = 10000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const RESTART_CODE = 1012;
+// Closes after which reconnecting cannot help: the gate refused us, or we were banned.
+const FINAL_CODES = {4001: 'you may not join this room', 4003: 'you are banned from this room'};
 
 export class OpError extends Error {
   constructor(code, message) {
@@ -100,6 +103,13 @@ export class RoomSocket {
       this.snapshot(frame);
       return;
     }
+    if (frame.type === 'recovered') {
+      // History held everything we missed: exactly those events follow, in order.
+      this.attempt = 0;
+      this.setState('open');
+      this.emit('recovered', frame, frame);
+      return;
+    }
     this.event(frame);
   }
 
@@ -154,6 +164,11 @@ export class RoomSocket {
       this.setState('closed');
       return;
     }
+    if (FINAL_CODES[ev.code]) {
+      this.stopped = true;
+      this.setState('closed', {code: ev.code, reason: ev.reason || FINAL_CODES[ev.code]});
+      return;
+    }
     this.scheduleReconnect(ev.code === RESTART_CODE, ev);
   }
 
@@ -180,6 +195,6 @@ export function socketStatus(socket, node) {
     else if (state === 'reconnecting') {
       const why = reason ? ` (${reason})` : '';
       node.textContent = `Reconnecting in ${Math.ceil(delay / 1000)} s${why}`;
-    } else node.textContent = 'Disconnected';
+    } else node.textContent = reason ? `Disconnected: ${reason}` : 'Disconnected';
   });
 }
