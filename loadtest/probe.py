@@ -1,0 +1,124 @@
+"""Probe connections: parse every event and time chat from publish to delivery.
+
+A probe reads eagerly (an asyncio protocol, not the sinks' lazy rounds), decodes every text
+frame, and for each ``chat.message`` whose text starts with ``t=<monotonic_ns>`` (see
+``drain.chat_frame``) records ``now - t``: the time from the chatter's send to this
+socket's read, through the server's parse, rate limit, publish and fan-out. It also checks
+that ``seq`` grows by one per event (gaps are counted, not fatal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import Counter as Tally
+from typing import Any, cast
+
+from loadtest import wsframes
+
+
+class Probe(asyncio.Protocol):
+    def __init__(self, host: str, target: str) -> None:
+        self.host = host
+        self.target = target
+        self.key = wsframes.new_key()
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.reader = wsframes.FrameReader()
+        self._head = b""
+        self.recording = False
+        self.samples_ns: list[int] = []
+        self.chat_events = 0
+        self.events: Tally[str] = Tally()
+        self.last_seq: int | None = None
+        self.gaps = 0
+        self.close_code: int | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(wsframes.handshake_request(self.host, self.target, self.key))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        if not self.opened.done():
+            self._head += data
+            try:
+                answer = wsframes.parse_handshake_response(self._head, self.key)
+            except wsframes.HandshakeError as exc:
+                self.opened.set_exception(exc)
+                self._abort()
+                return
+            if answer is None:
+                return
+            self.opened.set_result(None)
+            data = answer.rest
+        try:
+            frames = self.reader.feed(data)
+        except wsframes.ProtocolError:
+            self._abort()
+            return
+        for frame in frames:
+            self._frame(frame, now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed during the handshake"))
+        if not self.closed.done():
+            self.closed.set_result(self.close_code or 1006)
+
+    # --- frames -------------------------------------------------------------------------
+
+    def _frame(self, frame: wsframes.Frame, now: int) -> None:
+        if frame.opcode == wsframes.OP_TEXT:
+            self._event(json.loads(frame.payload), now)
+        elif frame.opcode == wsframes.OP_PING:
+            self._write(wsframes.client_frame(wsframes.OP_PONG, frame.payload))
+        elif frame.opcode == wsframes.OP_CLOSE:
+            self.close_code = frame.close_code
+            self._write(wsframes.client_frame(wsframes.OP_CLOSE, wsframes.close_payload(1000)))
+            self._abort()
+
+    def _event(self, event: dict[str, Any], now: int) -> None:
+        kind = event.get("type", "?")
+        self.events[kind] += 1
+        seq = event.get("seq")
+        if isinstance(seq, int) and kind not in ("ack", "error"):
+            if kind != "snapshot" and self.last_seq is not None and seq != self.last_seq + 1:
+                self.gaps += 1
+            self.last_seq = seq
+        if kind != "chat.message":
+            return
+        self.chat_events += 1
+        text = event.get("data", {}).get("text", "")
+        if self.recording and text.startswith("t="):
+            sent = int(text[2:text.index(" ")])
+            self.samples_ns.append(now - sent)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_probe(host: str, port: int, target: str, timeout: float = 30.0) -> Probe:
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        _, probe = await loop.create_connection(lambda: Probe(f"{host}:{port}", target), host, port)
+        await probe.opened
+    return probe
+
+
+def percentile(sorted_values: list[int], q: float) -> int | None:
+    """Nearest-rank percentile of an already sorted list (``q`` in 0..100)."""
+    if not sorted_values:
+        return None
+    rank = min(len(sorted_values), max(1, math.ceil(q / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
