@@ -1,0 +1,16 @@
+"""Live interaction: the room socket, chat, presence, moderation, song requests, event bus.
+
+Public API (what ``server`` wires):
+
+- ``rooms.gateway.RoomGateway(bus, store, gate, *, max_frame, buffer, heartbeat_s,
+  history_events, history_s, limits, presence_interval_s, idle_hub_s, clock)`` with
+  ``start()``, ``handle(request, slug, identity)``, ``publish_system(slug, type, data,
+  idempotency_key)``, ``room_changed(slug)``, ``close(code=1012)``.
+- ``rooms.bus.MemoryBus(BusSettings)`` and ``rooms.redisbus.RedisBus(url, prefix,
+  BusSettings)``, both ``EventBus``.
+- ``rooms.ports``: ``RoomStore``, ``Gate``, ``FreeRoomGate``, ``Identity``, ``RoomInfo``,
+  ``Song``, ``Admission``.
+
+Layers: protocol.py, events.py, core.py (+ ratelimit, terms, moderation, songs, history)
+are Sans-I/O; bus.py/redisbus.py, fanout.py, hub.py and gateway.py are the adapters.
+"""

@@ -225,7 +225,8 @@ class RoomGateway:
         finally:
             hub.remove(member)
             SOCKETS_OPEN.dec()
-            await writer.wait_closed(0.5)
+            if writer.closing:
+                await writer.wait_closed(3.0)  # our close is in flight: let it finish
             writer.stop()
         return ws
 

@@ -60,7 +60,7 @@ class RoomHub:
         if event.epoch == self.history.epoch and event.seq <= self.history.seq:
             return  # already applied (it was in the history we loaded)
         self._apply(event)
-        for member in list(self.members):
+        for member in self.members:  # push never adds or removes members
             member.writer.push_event(event)
         DELIVERIES.inc(len(self.members))
         self._side_effects(event)

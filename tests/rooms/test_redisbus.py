@@ -110,3 +110,17 @@ async def test_redis_restart_resubscribes_without_crashing(throwaway_redis: Thro
     finally:
         await a.close()
         await b.close()
+
+
+async def test_presence_sums_nodes_and_expires(redis_prefix: str) -> None:
+    a = RedisBus(REDIS_URL, redis_prefix, BusSettings(presence_ttl_s=0.2))
+    b = RedisBus(REDIS_URL, redis_prefix, BusSettings(presence_ttl_s=30))
+    try:
+        assert await a.set_presence("r", 3) == 3
+        assert await b.set_presence("r", 4) == 7
+        assert await a.set_presence("r", 1) == 5
+        await asyncio.sleep(0.3)  # node a stopped refreshing: its count expires
+        assert await b.set_presence("r", 4) == 4
+    finally:
+        await a.close()
+        await b.close()
