@@ -27,3 +27,16 @@ async def webrtc_server() -> AsyncIterator[Any]:
         yield hub, str(server.make_url("")).rstrip("/"), http
     await server.close()
     hub.close()
+
+
+@pytest.fixture
+async def rtmp_server(webrtc_server: Any) -> AsyncIterator[str]:
+    """An RTMP ingest (media.rtmp) writing into the same hub; yields rtmp://.../live."""
+    from media.rtmp.server import RtmpServer
+    from tests.media.webrtc.rtmp_ingest import HubIngest
+
+    hub, _, _ = webrtc_server
+    server = RtmpServer(HubIngest(hub))
+    await server.start("127.0.0.1", 0)
+    yield f"rtmp://127.0.0.1:{server.port}/live"
+    await server.close()
