@@ -17,6 +17,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media.hls import http as hls_http
 from media.hub import Hub
 from media.webrtc import whep, whip
 from media.webrtc.config import WebRtcSettings
@@ -46,7 +47,7 @@ def make_source(path: Path, seconds: int = 8, *, vcodec: str = "h264", size: str
 def make_app(hub: Hub, settings: WebRtcSettings = LOOPBACK) -> web.Application:
     app = web.Application()
 
-    def room_exists(slug: str) -> bool:
+    async def room_exists(slug: str) -> bool:
         return slug in ROOMS
 
     async def authorize(slug: str, key: str) -> bool:
@@ -54,6 +55,7 @@ def make_app(hub: Hub, settings: WebRtcSettings = LOOPBACK) -> web.Application:
 
     whip.setup_routes(app, hub, authorize, room_exists, settings=settings)
     whep.setup_routes(app, hub, room_exists, settings=settings)
+    hls_http.setup_routes(app, hub, room_exists)
     return app
 
 

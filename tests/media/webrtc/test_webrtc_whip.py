@@ -3,7 +3,9 @@ bridged to AAC, and every error answer of RFC 9725 that we give."""
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import json
 from pathlib import Path
 from typing import Any
 
@@ -117,5 +119,34 @@ async def test_error_answers(webrtc_server: Any, h264_source: Path) -> None:
             assert answer.headers["Access-Control-Allow-Origin"] == "*"
             assert "Authorization" in answer.headers["Access-Control-Allow-Headers"]
             assert "Location" in answer.headers["Access-Control-Expose-Headers"]
+    finally:
+        await publisher.close()
+
+
+async def test_whip_publish_is_read_by_ffprobe_from_hls(webrtc_server: Any, h264_source: Path) -> None:
+    hub, base, http = webrtc_server
+    publisher, _ = await Publisher.offer(h264_source)
+    try:
+        assert (await publisher.publish(http, base, "room3"))[0] == 201
+        playlist = f"{base}/live/room3/index.m3u8"
+
+        async def segments() -> int:
+            async with http.get(playlist) as answer:
+                return (await answer.text()).count("#EXTINF") if answer.status == 200 else 0
+
+        for _ in range(200):
+            if await segments() >= 2:
+                break
+            await asyncio.sleep(0.1)
+        proc = await asyncio.create_subprocess_exec(
+            "ffprobe", "-hide_banner", "-loglevel", "error", "-show_entries",
+            "stream=codec_name,width,height,sample_rate", "-of", "json", playlist,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        streams = {s["codec_name"]: s for s in json.loads(out)["streams"]}
+        assert set(streams) == {"h264", "aac"}, err
+        assert (streams["h264"]["width"], streams["h264"]["height"]) == (320, 240)
+        assert streams["aac"]["sample_rate"] == "48000"
     finally:
         await publisher.close()
