@@ -46,20 +46,27 @@ class Refund:
         return [self.original_key, self.amount, self.reason]
 
 
-def _sides(remaining: Sequence[Leg], amount: int) -> tuple[list[Leg], list[Leg]]:
-    """``amount`` taken from the credited legs and given to the debited legs, proportionally."""
+def _take(remaining: Sequence[Leg], amount: int) -> list[Leg]:
+    """``amount`` taken back from the credited legs, in proportion to what each still holds."""
     credited = [leg for leg in remaining if leg.amount > 0]
+    left = sum(leg.amount for leg in credited)
+    if amount > left:
+        raise InsufficientFunds(f"only {left} left to reverse, asked {amount}")
+    parts = allocate(amount, [leg.amount for leg in credited])
+    return [Leg(leg.account, -part) for leg, part in zip(credited, parts, strict=True)]
+
+
+def _give(remaining: Sequence[Leg], amount: int) -> list[Leg]:
+    """``amount`` given back to the debited legs (the processor's clearing account)."""
     debited = [leg for leg in remaining if leg.amount < 0]
-    if not credited or amount > sum(leg.amount for leg in credited):
-        raise InsufficientFunds(f"only {sum(leg.amount for leg in credited)} left to reverse, asked {amount}")
-    if not debited or amount > -sum(leg.amount for leg in debited):
+    if amount > -sum(leg.amount for leg in debited):
         raise InsufficientFunds("nothing left on the paying side to reverse")
-    take = allocate(amount, [leg.amount for leg in credited])
-    give = allocate(amount, [-leg.amount for leg in debited])
-    return (
-        [Leg(leg.account, -part) for leg, part in zip(credited, take, strict=True)],
-        [Leg(leg.account, part) for leg, part in zip(debited, give, strict=True)],
-    )
+    parts = allocate(amount, [-leg.amount for leg in debited])
+    return [Leg(leg.account, part) for leg, part in zip(debited, parts, strict=True)]
+
+
+def _sides(remaining: Sequence[Leg], amount: int) -> tuple[list[Leg], list[Leg]]:
+    return _take(remaining, amount), _give(remaining, amount)
 
 
 def plan_refund(remaining: Sequence[Leg], amount: int) -> list[Leg]:
@@ -117,7 +124,7 @@ def held(account: AccountRef) -> AccountRef:
 
 
 def plan_dispute_open(remaining: Sequence[Leg], amount: int) -> list[Leg]:
-    take, _give = _sides(remaining, amount)
+    take = _take(remaining, amount)
     legs = take + [Leg(held(leg.account), -leg.amount) for leg in take]
     out = merge(legs)
     check_balanced(out)
@@ -136,8 +143,7 @@ def plan_dispute_lost(
     ``earnings`` maps each party of the hold to its current earnings balance.
     """
     legs = [Leg(leg.account, -leg.amount) for leg in hold if leg.account.kind is AccountKind.HELD]
-    _take, give = _sides(remaining, amount)
-    legs += give
+    legs += _give(remaining, amount)
     currency = hold[0].account.currency if hold else ""
     for party, balance in earnings.items():
         if balance < 0 and party != PLATFORM:
