@@ -204,7 +204,7 @@ class RtmpServer:
     ) -> None:
         self.handler = handler
         self.config = config or ServerConfig()
-        self.throttle = throttle or FailureThrottle()
+        self.throttle = throttle if throttle is not None else FailureThrottle()
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._pending: dict[_Connection, None] = {}  # insertion order = age
