@@ -19,7 +19,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rooms.events import Event
@@ -42,13 +42,20 @@ def new_epoch() -> str:
     return secrets.token_hex(4)
 
 
+STICKY_TYPES = frozenset({"stream.state", "chat.pinned", "song.queue", "presence", "room.settings"})
+"""Event types that carry a piece of room state: the bus keeps the last one of each beyond
+history, so a node that starts a room after minutes of quiet still knows it."""
+
+
 @dataclass(frozen=True)
 class Recent:
-    """What a node needs to start a room's replica: the epoch, its seq, what history holds."""
+    """What a node needs to start a room's replica: the epoch, its seq, what history holds,
+    and the last event of each ``STICKY_TYPES`` type (in seq order, possibly older)."""
 
     epoch: str
     seq: int
     events: list[Event]
+    sticky: list[Event] = field(default_factory=list)
 
 
 class EventBus(Protocol):
@@ -81,6 +88,7 @@ class _MemoryRoom:
         self.history.reset(new_epoch())
         self.subscribers: list[EventCallback] = []
         self.seen: OrderedDict[str, tuple[float, Event]] = OrderedDict()
+        self.sticky: dict[str, Event] = {}
 
 
 class MemoryBus:
@@ -118,6 +126,8 @@ class MemoryBus:
         history = state.history
         event = Event(type, history.seq + 1, history.epoch, data, now)
         history.append(event)
+        if type in STICKY_TYPES:
+            state.sticky[type] = event
         if idempotency_key is not None:
             state.seen[idempotency_key] = (now, event)
             if len(state.seen) > self.settings.memory_idempotency_keys:
@@ -145,8 +155,10 @@ class MemoryBus:
         return self._room(room).history.since(seq, epoch, self._clock())
 
     async def recent(self, room: str) -> Recent:
-        history = self._room(room).history
-        return Recent(history.epoch, history.seq, history.events(self._clock()))
+        state = self._room(room)
+        history = state.history
+        sticky = sorted(state.sticky.values(), key=lambda e: e.seq)
+        return Recent(history.epoch, history.seq, history.events(self._clock()), sticky)
 
     async def set_presence(self, room: str, count: int) -> int:
         return count

@@ -357,6 +357,19 @@ class RoomState:
             return False
         return True
 
+    def restore(self, type_: str, data: dict[str, Any]) -> bool:
+        """Load the last state-carrying event of a type that history no longer holds.
+
+        ``song.queue`` is taken whole from its ``queue`` (the change alone would not do);
+        the others are applied as usual."""
+        if type_ != "song.queue":
+            return self.apply(type_, data)
+        try:
+            self.songs = SongQueue.from_wire(list(data["queue"]))
+        except (KeyError, TypeError, ValueError):
+            return False
+        return True
+
     def _apply_message(self, data: dict[str, Any]) -> None:
         self.chat[str(data["id"])] = data
         while len(self.chat) > self.limits.recent_chat:

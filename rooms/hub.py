@@ -47,6 +47,9 @@ class RoomHub:
         """Start from the bus's retained history, then from the events buffered meanwhile."""
         first = recent.events[0].seq - 1 if recent.events else recent.seq
         self.history.reset(recent.epoch, first)
+        for event in recent.sticky:  # state older than the history we hold
+            if event.epoch == recent.epoch and event.seq <= first:
+                self.state.restore(event.type, event.data)
         for event in recent.events:
             self._apply(event)
         buffered, self._buffered = self._buffered or [], None

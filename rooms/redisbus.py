@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from rooms.bus import BusSettings, EventCallback, Recent, new_epoch
+from rooms.bus import STICKY_TYPES, BusSettings, EventCallback, Recent, new_epoch
 from rooms.errors import BusUnavailable
 from rooms.events import Event, dumps_json
 
@@ -48,28 +48,33 @@ local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
-  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 end
 return epoch
 """
 
-# KEYS: epoch, seq, stream, idem   ARGV: channel, type, data, ts, new epoch, maxlen, ttl, has_idem
+# KEYS: epoch, seq, stream, state, idem
+# ARGV: channel, type, data, ts, new epoch, maxlen, ttl, has_idem, sticky
 _PUBLISH = (
     "local function ensure()\n"
     + _ENSURE_EPOCH.replace("ARGV[1]", "ARGV[5]")
     + "end\n"
     + """
 if ARGV[8] == '1' then
-  local seen = redis.call('GET', KEYS[4])
+  local seen = redis.call('GET', KEYS[5])
   if seen then return {0, seen} end
 end
 local epoch = ensure()
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], seq .. '-0',
            'type', ARGV[2], 'data', ARGV[3], 'ts', ARGV[4], 'epoch', epoch)
-redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[4] .. '|' .. ARGV[2] .. '|' .. ARGV[3])
+local message = seq .. '|' .. epoch .. '|' .. ARGV[4] .. '|' .. ARGV[2] .. '|' .. ARGV[3]
+redis.call('PUBLISH', ARGV[1], message)
+if ARGV[9] == '1' then
+  redis.call('HSET', KEYS[4], ARGV[2], message)
+end
 if ARGV[8] == '1' then
-  redis.call('SET', KEYS[4], seq .. '|' .. epoch, 'PX', ARGV[7])
+  redis.call('SET', KEYS[5], seq .. '|' .. epoch, 'PX', ARGV[7])
 end
 return {1, seq .. '|' .. epoch}
 """
@@ -109,6 +114,11 @@ def _entry_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
     f = {_s(k): _s(v) for k, v in fields.items()}
     seq = int(_s(entry_id).split("-", 1)[0])
     return Event(f["type"], seq, f["epoch"], json.loads(f["data"]), float(f["ts"]))
+
+
+def _message_event(message: bytes | str) -> Event:
+    seq, epoch, ts, type_, data = _s(message).split("|", 4)
+    return Event(type_, int(seq), epoch, json.loads(data), float(ts))
 
 
 class RedisBus:
@@ -183,6 +193,7 @@ class RedisBus:
             self._key(room, "epoch"),
             self._key(room, "seq"),
             self._key(room, "stream"),
+            self._key(room, "state"),
             self._key(room, f"idem:{idempotency_key or ''}"),
         ]
         args: list[str | int] = [
@@ -194,6 +205,7 @@ class RedisBus:
             self.settings.history_events,
             int(self.settings.idempotency_ttl_s * 1000),
             "1" if idempotency_key else "0",
+            "1" if type in STICKY_TYPES else "0",
         ]
         _, where = await self._call(lambda: self._publish(keys=keys, args=args))
         seq, epoch = _s(where).split("|", 1)
@@ -281,8 +293,7 @@ class RedisBus:
             return
         if kind != "message":
             return
-        seq_s, epoch, ts, type_, data = _s(message["data"]).split("|", 4)
-        event = Event(type_, int(seq_s), epoch, json.loads(data), float(ts))
+        event = _message_event(message["data"])
         await self._deliver_in_order(room, sub, event)
 
     async def _deliver_in_order(self, room: str, sub: _Sub, event: Event) -> None:
@@ -355,8 +366,12 @@ class RedisBus:
         return await self._call(lambda: self._recent(room))
 
     async def _recent(self, room: str) -> Recent:
-        keys = [self._key(room, "epoch"), self._key(room, "seq"), self._key(room, "stream")]
+        keys = [self._key(room, n) for n in ("epoch", "seq", "stream", "state")]
         epoch = _s(await self._ensure(keys=keys, args=[new_epoch()]))
+        stored = await self._redis.hvals(keys[3])
+        sticky = sorted(
+            (e for e in map(_message_event, stored) if e.epoch == epoch), key=lambda e: e.seq
+        )
         entries = await self._redis.xrevrange(keys[2], count=self.settings.history_events)
         seq = int(await self._redis.get(keys[1]) or 0)
         cutoff = self._clock() - self.settings.history_s
@@ -367,7 +382,7 @@ class RedisBus:
                 kept.append(e)
             elif e.ts >= cutoff and e.seq <= seq:
                 kept = [e]
-        return Recent(epoch, kept[-1].seq if kept else seq, kept)
+        return Recent(epoch, kept[-1].seq if kept else seq, kept, sticky)
 
     # --- presence ------------------------------------------------------------------------
 

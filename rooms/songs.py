@@ -17,7 +17,7 @@ Changes travel inside ``song.queue`` events as ``change``: ``{"op": "request", "
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MAX_OPEN_REQUESTS = 200
@@ -35,17 +35,23 @@ class SongRequestEntry:
     boost_minor: int = 0
     status: str = "queued"
     voters: set[int] = field(default_factory=set)
+    base_votes: int = 0
+    """Votes restored from a ``song.queue`` event whose voters this replica does not know."""
+
+    @property
+    def votes(self) -> int:
+        return self.base_votes + len(self.voters)
 
     def order_key(self) -> tuple[int, int, int, float, str]:
         playing_first = 0 if self.status == "playing" else 1
-        return (playing_first, -self.boost_minor, -len(self.voters), self.ts, self.id)
+        return (playing_first, -self.boost_minor, -self.votes, self.ts, self.id)
 
     def wire(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "song": {"id": self.song_id, "title": self.title, "artist": self.artist},
-            "by": {"name": self.user_name},
-            "votes": len(self.voters),
+            "by": {"id": self.user_id, "name": self.user_name},
+            "votes": self.votes,
             "boost_minor": self.boost_minor,
             "status": self.status,
             "ts": self.ts,
@@ -63,6 +69,22 @@ class SongRequestEntry:
             "ts": self.ts,
             "boost_minor": self.boost_minor,
         }
+
+    @classmethod
+    def from_wire(cls, w: dict[str, Any]) -> SongRequestEntry:
+        song, by = w["song"], w["by"]
+        return cls(
+            id=str(w["id"]),
+            song_id=int(song["id"]),
+            title=str(song["title"]),
+            artist=str(song["artist"]),
+            user_id=int(by["id"]),
+            user_name=str(by["name"]),
+            ts=float(w["ts"]),
+            boost_minor=int(w.get("boost_minor", 0)),
+            status=str(w.get("status", "queued")),
+            base_votes=int(w.get("votes", 0)),
+        )
 
     @classmethod
     def from_change(cls, c: dict[str, Any]) -> SongRequestEntry:
@@ -90,6 +112,15 @@ class SongQueue:
 
     def wire(self) -> list[dict[str, Any]]:
         return [r.wire() for r in self.ordered()]
+
+    @classmethod
+    def from_wire(cls, queue: list[dict[str, Any]]) -> SongQueue:
+        """Rebuild from a ``song.queue`` event's ``queue`` (votes known as counts only)."""
+        restored = cls()
+        for w in queue:
+            entry = SongRequestEntry.from_wire(w)
+            restored.requests[entry.id] = entry
+        return restored
 
     def open_request_of(self, user_id: int) -> SongRequestEntry | None:
         return next((r for r in self.requests.values() if r.user_id == user_id), None)
@@ -151,16 +182,5 @@ def copy_queue(queue: SongQueue) -> SongQueue:
     """A deep copy, to preview what a change will do before it is published."""
     other = SongQueue()
     for r in queue.requests.values():
-        other.requests[r.id] = SongRequestEntry(
-            r.id,
-            r.song_id,
-            r.title,
-            r.artist,
-            r.user_id,
-            r.user_name,
-            r.ts,
-            r.boost_minor,
-            r.status,
-            set(r.voters),
-        )
+        other.requests[r.id] = replace(r, voters=set(r.voters))
     return other

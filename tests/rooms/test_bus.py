@@ -144,3 +144,18 @@ def test_history_unit() -> None:
     h.append(Event("x", 1, "f", {}, 6.0))  # a new epoch starts over
     assert (h.epoch, h.seq, len(h)) == ("f", 1, 1)
     assert h.since(0, "f", 6.0) is not None and h.since(5, "e", 6.0) is None
+
+
+async def test_sticky_state_outlives_history(bus_and_clock: tuple[EventBus, Clock]) -> None:
+    bus, clock = bus_and_clock
+    await bus.publish("r", "stream.state", {"live": False})
+    await bus.publish("r", "stream.state", {"live": True})
+    await bus.publish("r", "song.queue", {"queue": [], "change": {}})
+    await bus.publish("r", "chat.message", {"id": "m"})
+    clock.now += 500
+    recent = await bus.recent("r")
+    assert recent.events == [] and recent.seq == 4
+    assert [(e.type, e.seq, e.data) for e in recent.sticky] == [
+        ("stream.state", 2, {"live": True}),
+        ("song.queue", 3, {"queue": [], "change": {}}),
+    ]

@@ -324,7 +324,7 @@ def test_song_event_carries_queue_and_change() -> None:
         {
             "id": "m1",
             "song": {"id": 11, "title": "Blue", "artist": "Olga"},
-            "by": {"name": "fay"},
+            "by": {"id": FAN, "name": "fay"},
             "votes": 0,
             "boost_minor": 0,
             "status": "queued",
@@ -368,3 +368,18 @@ def test_stream_and_presence_apply() -> None:
     assert not state.apply("song.queue", {"change": {"op": "request", "request": {}}})
     snap = state.snapshot()
     assert snap["stream"] == {"live": True} and snap["viewers"] == 12
+
+
+def test_restore_song_queue_from_its_last_event() -> None:
+    room = Room()
+    room.do(FAN, SongRequest(SONG.id))
+    (rid,) = queue_ids(room)
+    room.do(FAN2, SongVote(rid))
+    other = RoomState(ROOM)
+    assert other.restore("song.queue", room.events[-1][1])
+    assert other.snapshot()["queue"] == room.state.snapshot()["queue"]
+    assert other.snapshot()["queue"][0]["votes"] == 1
+    with pytest.raises(Refused) as info:
+        other.decide(actor(FAN), SongRequest(SONG.id), room.ctx(SongRequest(SONG.id)))
+    assert info.value.code == "already_requested"
+    assert not other.restore("song.queue", {"queue": [{"id": "broken"}]})

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 
-from rooms.bus import EventBus, MemoryBus
+from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.gateway import RoomGateway
 from rooms.ports import FreeRoomGate, Identity
 
@@ -305,3 +305,21 @@ async def test_idle_room_is_dropped_and_rebuilt(aiohttp_client: MakeClient) -> N
     again = await room.join("fay")
     snap = await frame(again)
     assert [m["text"] for m in snap["data"]["chat"]] == ["kept in history"]
+
+
+async def test_room_state_survives_history_and_idle_drop(aiohttp_client: MakeClient) -> None:
+    bus = MemoryBus(BusSettings(history_s=0.0))  # history forgets at once; sticky state stays
+    room = await make_room(aiohttp_client, bus, idle_hub_s=0.0)
+    ws = await room.join("fay")
+    await frame(ws)
+    await room.gateway.publish_system("olga", "stream.state", {"live": True})
+    await ws.send_str(json.dumps({"op": "song.request", "id": 1, "song_id": 11}))
+    await until(ws, "ack")
+    await ws.close()
+    for _ in range(500):
+        if "olga" not in room.gateway.hubs:
+            break
+        await asyncio.sleep(0.01)
+    snap = await frame(await room.join())
+    assert snap["data"]["stream"] == {"live": True}
+    assert [q["song"]["title"] for q in snap["data"]["queue"]] == ["Blue"]
