@@ -4,10 +4,11 @@ import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, copyButton, say, show} from './js/dom.js';
 import {loadRoom} from './js/room.js';
 import {sessionCorner} from './js/session.js';
+import {browserStudio} from './studio-live.js';
 
 async function main() {
   const slug = slugFromPath();
-  await sessionCorner($('#session'));
+  const me = await sessionCorner($('#session'));
   const room = await loadRoom(slug, $('#room-notice'));
   if (!room) return;
   document.title = `Studio · ${room.title} · Not a Label Live`;
@@ -28,6 +29,7 @@ async function main() {
     return;
   }
   show($('#rotate-box'));
+  browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
   $('#rotate').addEventListener('click', async () => {
     try {
       const {stream_key: key} = await api(roomPath(slug, '/stream-key'), {method: 'POST'});

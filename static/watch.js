@@ -8,6 +8,7 @@ import {QueueView} from './js/queue.js';
 import {loadRoom, showSocketErrors, showViewers} from './js/room.js';
 import {sessionCorner} from './js/session.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
+import {useRealtime} from './whep.js';
 
 async function main() {
   const slug = slugFromPath();
@@ -30,6 +31,7 @@ async function main() {
     {slug, socket});
   socket.connect();
   player.start();
+  if (room.latency_class === 'realtime') useRealtime(player, slug);  // WebRTC first, LL-HLS fallback
   queue.loadCatalog();
 }
 

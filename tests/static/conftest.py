@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.support.servers import ServerProcess
 
@@ -27,6 +27,7 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "correct horse battery"
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture

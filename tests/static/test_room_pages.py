@@ -25,9 +25,9 @@ async def _connected(page: Page) -> None:
 
 
 async def _send(page: Page, text: str) -> None:
-    await page.get_by_label("Message").fill(text)
+    await page.get_by_label("Message", exact=True).fill(text)
     await page.get_by_role("button", name="Send").click()
-    await expect(page.get_by_label("Message")).to_have_value("")
+    await expect(page.get_by_label("Message", exact=True)).to_have_value("")
 
 
 def _message(page: Page, text: str) -> object:
@@ -41,7 +41,7 @@ async def test_chat_between_fans_in_real_time(pages: Pages, http: aiohttp.Client
     guest = await pages.open(f"/watch/{slug}")
     for page in (alice, bob, guest):
         await _connected(page)
-    await expect(guest.get_by_label("Message")).to_be_disabled()
+    await expect(guest.get_by_label("Message", exact=True)).to_be_disabled()
     await expect(guest.locator("#chat-note")).to_contain_text("Sign in to chat")
 
     await _send(alice, "hello from alice")
@@ -67,7 +67,7 @@ async def test_chat_text_is_never_markup(pages: Pages, http: aiohttp.ClientSessi
     victim = await pages.open(f"/watch/{slug}", "victim")
     await _connected(mallory)
     await _connected(victim)
-    await victim.evaluate("window.__xss = 0; window.alert = () => { window.__xss += 1; }")
+    await victim.evaluate("() => { window.__xss = 0; window.alert = () => { window.__xss += 1; }; }")
     await _send(mallory, XSS)
     line = victim.locator("#chat-log li.msg").last
     await expect(line.locator(".text")).to_have_text(XSS)
@@ -104,11 +104,18 @@ async def test_moderator_deletes_a_message_and_it_disappears_for_fans(
     # Ban: the fan's messages vanish everywhere and the fan can no longer chat.
     await _send(fan, "second spam")
     await expect(_message(other, "second spam")).to_have_count(1)
-    await mod.get_by_label("Username").fill("spammer")
-    await mod.get_by_role("button", name="Ban").click()
-    await expect(mod.locator("#user-status")).to_contain_text("spammer banned")
+    await mod.get_by_role("button", name="Ban spammer").first.click()
     await expect(_message(other, "second spam")).to_have_count(0)
+    await expect(_message(mod, "second spam")).to_have_count(0)
     await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was banned")
+    await expect(fan.locator("#socket-status")).to_contain_text("Disconnected")
+
+    # Unban from the user tools.
+    await mod.get_by_label("User to moderate").fill("spammer")
+    await mod.get_by_role("button", name="Unban", exact=True).click()
+    await expect(mod.locator("#user-status")).to_have_text("spammer unbanned.")
+    await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was unbanned")
+    await pages.shot(mod, "moderate-after-ban")
 
     # A fan cannot moderate: the moderate page says so and shows no tools.
     nosy = await pages.open(f"/moderate/{slug}", "fan2", signup=False)
@@ -131,12 +138,12 @@ async def test_settings_and_hosts_from_the_moderate_page(pages: Pages, http: aio
     await expect(fan.locator("#chat-note")).to_contain_text("Slow mode: one message every 10 s")
 
     await _send(fan, "first")
-    await fan.get_by_label("Message").fill("spammy stuff")
+    await fan.get_by_label("Message", exact=True).fill("spammy stuff")
     await fan.get_by_role("button", name="Send").click()
     await expect(fan.locator("#chat-status")).to_be_visible()
     await expect(_message(mod, "spammy stuff")).to_have_count(0)
 
-    await mod.locator("#host-name").fill("helper")
+    await mod.get_by_label("New host").fill("helper")
     await mod.get_by_role("button", name="Add host").click()
     await expect(mod.locator("#hosts li.host")).to_have_text(["helperRemove"])
     helper = await pages.open(f"/moderate/{slug}", "helper", signup=False)
