@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.events import Event
@@ -159,3 +161,23 @@ async def test_sticky_state_outlives_history(bus_and_clock: tuple[EventBus, Cloc
         ("stream.state", 2, {"live": True}),
         ("song.queue", 3, {"queue": [], "change": {}}),
     ]
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["e1", "e2"])), max_size=40),
+    st.integers(0, 45),
+)
+def test_history_since_is_exact_or_none(steps: list[tuple[int, str]], since: int) -> None:
+    """Whatever arrives (gaps, duplicates, epoch changes), ``since`` is exact or None."""
+    h = History(max_events=8, max_age_s=1e9)
+    h.reset("e1")
+    seq, epoch = 0, "e1"
+    for jump, ep in steps:
+        if ep != epoch:
+            seq, epoch = 0, ep
+        seq += jump
+        h.append(Event("x", seq, ep, {}, 0.0))
+    got = h.since(since, h.epoch, 0.0)
+    if got is not None:
+        assert [e.seq for e in got] == list(range(since + 1, h.seq + 1))
+        assert all(e.epoch == h.epoch for e in got)
