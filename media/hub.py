@@ -83,6 +83,8 @@ class Stream:
         self._stats = StreamStats()
         self._announced_stats = False
         self.ignored_writes = 0
+        self.last_write_at = time.monotonic()
+        """``time.monotonic()`` of the last accepted write (or of the publish)."""
 
     # -- publisher side ----------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class Stream:
         if track is None or track.kind is not unit.kind:
             raise UsageError(f"stream {self.slug!r} has no {unit.kind} track {unit.track_id}")
         metrics.UNITS.labels(unit.kind.value).inc()
+        self.last_write_at = time.monotonic()
         self._stats.add(unit)
         self._cache(unit)
         for reader in self._readers:
@@ -173,6 +176,7 @@ class Stream:
 
     def _new_session(self, source: str, tracks: Iterable[Track]) -> None:
         self.session += 1
+        self.last_write_at = time.monotonic()
         self.source = source
         self._tracks = {}
         self._set_tracks(tracks)
