@@ -29,6 +29,7 @@ async function main() {
     {socket, slug, me});
   const player = new LivePlayer({video: $('#video'), overlay: $('#player-overlay'), badge: $('#live-badge')},
     {slug, socket});
+  window.nal = {socket, player, queue};  // for the console and the browser tests
   socket.connect();
   player.start();
   if (room.latency_class === 'realtime') useRealtime(player, slug);  // WebRTC first, LL-HLS fallback

@@ -1,0 +1,136 @@
+// The studio's "go live from this browser" part: pick a camera and microphone, preview them,
+// publish over WHIP with the stream key, stop; the room's live state, viewers and chat beside.
+
+import {$, say, show} from './js/dom.js';
+import {ChatView} from './js/chat.js';
+import {showSocketErrors, showViewers} from './js/room.js';
+import {RoomSocket, socketStatus} from './js/socket.js';
+import {whipPublish} from './whep.js';
+
+const STATES = {live: 'LIVE', reconnecting: 'RECONNECTING', offline: 'OFFLINE'};
+
+function setBadge(state) {
+  const badge = $('#studio-state');
+  badge.textContent = STATES[state] || 'OFFLINE';
+  badge.dataset.state = STATES[state] ? state : 'offline';
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, select] of [['videoinput', $('#camera')], ['audioinput', $('#microphone')]]) {
+    const current = select.value;
+    select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
+      const option = document.createElement('option');
+      option.value = d.deviceId;
+      option.textContent = d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`;
+      return option;
+    }));
+    if (current) select.value = current;
+  }
+}
+
+class BrowserStudio {
+  constructor(slug) {
+    this.slug = slug;
+    this.stream = null;
+    this.session = null;
+    this.status = $('#live-status');
+  }
+
+  async preview() {
+    if (this.stream) this.stream.getTracks().forEach((t) => t.stop());
+    const camera = $('#camera').value;
+    const microphone = $('#microphone').value;
+    this.stream = await navigator.mediaDevices.getUserMedia({
+      video: camera ? {deviceId: {exact: camera}, width: 1280, height: 720} : {width: 1280, height: 720},
+      audio: microphone ? {deviceId: {exact: microphone}} : true,
+    });
+    $('#preview').srcObject = this.stream;
+    await listDevices();
+  }
+
+  key() {
+    const typed = $('#live-key').value.trim();
+    const rotated = $('#stream-key') && !$('#stream-key').hidden ? $('#stream-key').textContent.trim() : '';
+    return typed || rotated;
+  }
+
+  async goLive() {
+    const key = this.key();
+    if (!key) {
+      say(this.status, 'Paste the room’s stream key first (or rotate it above to get a new one).', 'error');
+      return;
+    }
+    $('#go-live').disabled = true;
+    say(this.status, 'Connecting…');
+    try {
+      if (!this.stream) await this.preview();
+      this.session = await whipPublish(this.slug, this.stream, key);
+      this.session.pc.addEventListener('connectionstatechange', () => {
+        if (this.session && this.session.pc.connectionState === 'failed') this.lost();
+      });
+      $('#stop-live').disabled = false;
+      setBadge('live');
+      say(this.status, 'You are live.');
+      document.body.dataset.live = 'true';
+    } catch (err) {
+      $('#go-live').disabled = false;
+      const text = err.status === 403 ? 'That stream key is not this room’s.'
+        : err.status === 409 ? 'This room is already live from another source (OBS?).' : err.message;
+      say(this.status, `Could not go live: ${text}`, 'error');
+    }
+  }
+
+  lost() {
+    this.session = null;
+    $('#go-live').disabled = false;
+    $('#stop-live').disabled = true;
+    document.body.dataset.live = 'false';
+    say(this.status, 'The connection was lost. Press “Go live” to reconnect.', 'error');
+  }
+
+  async stop() {
+    $('#stop-live').disabled = true;
+    if (this.session) await this.session.stop();
+    this.session = null;
+    $('#go-live').disabled = false;
+    setBadge('offline');
+    document.body.dataset.live = 'false';
+    say(this.status, 'The stream has ended.');
+  }
+}
+
+/** Show the browser studio for the room's owner; ``me`` is the signed-in user (or null). */
+export function browserStudio(room, me) {
+  const slug = room.slug;
+  show($('#browser-live'));
+  show($('#studio-chat'));
+  const socket = new RoomSocket(slug);
+  socketStatus(socket, $('#socket-status'));
+  showViewers(socket, $('#viewers'));
+  showSocketErrors(socket, $('#room-notice'));
+  socket.on('snapshot', (data) => { if (data.stream) setBadge(data.stream.state || data.stream); });
+  socket.on('stream.state', (data) => setBadge(data.state));
+  new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
+    status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
+  socket.connect();
+
+  const studio = new BrowserStudio(slug);
+  if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+    say(studio.status, 'This browser cannot go live over WebRTC; use OBS with the settings above.', 'error');
+    $('#go-live').disabled = true;
+    return studio;
+  }
+  listDevices().catch(() => {});
+  const onChange = () => studio.preview().catch((err) => say(studio.status, `Camera: ${err.message}`, 'error'));
+  $('#camera').addEventListener('change', onChange);
+  $('#microphone').addEventListener('change', onChange);
+  studio.preview().catch((err) => say(studio.status, `Camera or microphone unavailable: ${err.message}`, 'error'));
+  $('#live-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    studio.goLive();
+  });
+  $('#stop-live').addEventListener('click', () => studio.stop());
+  window.addEventListener('pagehide', () => { if (studio.session) studio.session.stop(); });
+  return studio;
+}
