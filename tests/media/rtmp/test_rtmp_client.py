@@ -14,6 +14,7 @@ from media.rtmp.client_session import ClientSession, PublishStarted, Refused, St
 from media.rtmp.errors import InvalidStateError, RefusedError, UsageError
 from media.rtmp.server import Refusal, RtmpServer
 from media.rtmp.server_session import Connected, PublishRequested, ServerSession, Unpublished
+from media.rtmp.server_session import State as ServerState
 from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
 
 from .peers import ffprobe_streams, load_events, make_flv, nginx_rtmp
@@ -153,3 +154,46 @@ async def test_publish_to_nginx_rtmp_and_ffprobe_reads_it_back(tmp_path: Path) -
     assert by_type["audio"]["codec_name"] == "aac"
     assert by_type["audio"]["sample_rate"] == "44100"
     assert publisher.dropped_units == 0 and publisher.bytes_sent > 100_000
+
+
+async def test_slow_server_makes_the_publisher_drop_to_the_next_keyframe() -> None:
+    stop = asyncio.Event()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = ServerSession()
+        while session.state is not ServerState.PUBLISHING:
+            data = await reader.read(65536)
+            if not data:
+                return
+            for ev in session.receive_data(data):
+                if isinstance(ev, PublishRequested):
+                    session.accept_publish()
+            writer.write(session.data_to_send())
+        await stop.wait()  # then never read again: a stalled ingest
+        writer.close()
+
+    listener = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    publisher = RtmpPublisher(f"rtmp://127.0.0.1:{port}/live/k", max_buffer=64 * 1024)
+    await publisher.connect()
+    payload = (100_000).to_bytes(4, "big") + bytes(100_000)
+    accepted: list[bool | None] = []
+    high_water = 0
+    for i in range(600):
+        unit = MediaUnit("video", "h264", i * 33, i * 33, i % 10 == 0, payload)
+        if publisher.send_video(unit):
+            accepted.append(unit.keyframe)
+        else:
+            accepted.append(None)
+        high_water = max(high_water, publisher.buffered)
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+    assert publisher.dropped_units > 0
+    assert high_water <= 64 * 1024 + len(payload) + 64
+    for before, after in zip(accepted, accepted[1:], strict=False):
+        if before is None and after is not None:
+            assert after is True  # the first unit after a drop is a keyframe
+    stop.set()
+    await publisher.close()
+    listener.close()
+    await listener.wait_closed()

@@ -99,15 +99,18 @@ def assert_good_publish(rec: Recorder, seconds: float) -> None:
 
 async def test_ffmpeg_publishes_like_obs(server: RtmpServer) -> None:
     publishes = metric("nal_rtmp_publishes_total")
+    publishing = metric("nal_rtmp_connections", state="publishing")
     code, out = await run(ffmpeg_publish_args(f"rtmp://127.0.0.1:{server.port}/live/{KEY}", 3), 60)
     assert code == 0, out
-    for _ in range(50):
-        if handler_of(server).sessions[0].unpublished:
+    for _ in range(100):
+        if handler_of(server).sessions[0].unpublished and server.connections == 0:
             break
         await asyncio.sleep(0.05)
     assert_good_publish(handler_of(server).sessions[0], 3)
     assert metric("nal_rtmp_publishes_total") == publishes + 1
     assert server.stats.protocol_errors == {}
+    assert server.connections == 0
+    assert metric("nal_rtmp_connections", state="publishing") == publishing
 
 
 async def test_wrong_key_is_refused_and_counted(server: RtmpServer) -> None:
@@ -206,6 +209,10 @@ async def test_hostile_clients_do_not_hurt(server: RtmpServer) -> None:
     # A real publisher still gets through while they hang on.
     code, out = await run(ffmpeg_publish_args(f"rtmp://127.0.0.1:{port}/live/{KEY}", 2), 60)
     assert code == 0, out
+    for _ in range(100):
+        if handler_of(server).sessions[0].unpublished:
+            break
+        await asyncio.sleep(0.05)
     assert_good_publish(handler_of(server).sessions[0], 2)
     # The stalled ones are closed by the unauthenticated time limit.
     for _ in range(100):

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from media.rtmp import amf0
 from media.rtmp.chunk import ChunkDecoder, ChunkEncoder, Message
 from media.rtmp.commands import Command, DataMessage
 from media.rtmp.control import UserControl, UserControlEvent, parse_control
-from media.rtmp.errors import BufferLimitExceeded, CommandError, InvalidStateError
+from media.rtmp.errors import BufferLimitExceeded, CommandError, InvalidStateError, ProtocolError
 from media.rtmp.handshake import SIG_SIZE
 from media.rtmp.limits import Limits
 from media.rtmp.server_session import (
@@ -207,3 +209,25 @@ def test_held_bytes_are_capped() -> None:
     with pytest.raises(BufferLimitExceeded):
         for _ in range(5):
             session.receive_data(enc.encode(Message(6, 9, 1, 0, bytes(60))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3999), st.integers(0, 255)), min_size=1, max_size=6),
+    st.integers(16, 700),
+)
+def test_fuzz_mutated_ffmpeg_capture_only_named_errors(
+    mutations: list[tuple[int, int]], step: int
+) -> None:
+    data = bytearray(CAPTURE[: 1 + 2 * SIG_SIZE + 4000])
+    for offset, value in mutations:
+        data[1 + 2 * SIG_SIZE + offset] = value
+    session = ServerSession(random_bytes=bytes)
+    try:
+        for i in range(0, len(data), step):
+            for ev in session.receive_data(bytes(data[i : i + step])):
+                if isinstance(ev, PublishRequested):
+                    session.accept_publish()
+            assert session.buffered <= 2 * 64 * 1024
+    except ProtocolError:
+        pass
