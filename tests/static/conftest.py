@@ -92,6 +92,7 @@ class Pages:
         self.srv = srv
         self.shots = shots
         self.problems: list[str] = []
+        self.allowed: list[str] = []
         self.contexts: list[BrowserContext] = []
 
     async def context(self, username: str | None = None, signup: bool = True) -> BrowserContext:
@@ -120,7 +121,13 @@ class Pages:
         await page.goto(path)
         return page
 
+    def allow(self, fragment: str) -> None:
+        """Console errors containing ``fragment`` are expected from now on."""
+        self.allowed.append(fragment)
+
     def _console(self, label: str, kind: str, text: str) -> None:
+        if any(fragment in text for fragment in self.allowed):
+            return
         if "Content Security Policy" in text or kind == "error" and "Failed to load resource" not in text:
             self.problems.append(f"{label}: console {kind}: {text}")
 

@@ -6,10 +6,13 @@ server process; what one does must show up on the others' pages in real time.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from playwright.async_api import Page, expect
 
 from tests.static.conftest import Pages, add_song, bearer, create_room
+from tests.support.servers import ServerProcess
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -193,3 +196,57 @@ async def test_song_request_and_vote_show_in_the_queue(pages: Pages, http: aioht
     await pages.shot(mod, "moderate-queue")
     await mod.get_by_role("button", name="Done with Blue Hour").click()
     await expect(fan1.locator("#queue li.request .title")).to_have_text(["Night <Drive>"])
+
+
+async def _fan_socket(http: aiohttp.ClientSession, srv_ws: str, slug: str, name: str) -> Any:
+    token = (await bearer(http, name))["Authorization"].split()[1]
+    ws = await http.ws_connect(f"{srv_ws}/ws/rooms/{slug}?token={token}")
+    first = await ws.receive_json(timeout=10)
+    assert first["type"] == "snapshot"
+    return ws
+
+
+async def _chat(ws: Any, text: str) -> None:
+    await ws.send_json({"op": "chat.send", "id": text, "text": text})
+    while True:
+        frame = await ws.receive_json(timeout=10)
+        if frame.get("id") == text:
+            assert frame["type"] == "ack", frame
+            return
+
+
+async def test_a_page_that_reconnects_recovers_the_missed_chat(
+        pages: Pages, http: aiohttp.ClientSession, srv: ServerProcess) -> None:
+    slug, _ = await _room(http)
+    alice = await pages.open(f"/watch/{slug}", "alice")
+    await _connected(alice)
+    bob = await _fan_socket(http, srv.ws_url, slug, "bob")
+    await _chat(bob, "before the gap")
+    await expect(_message(alice, "before the gap")).to_have_count(1)
+
+    await alice.evaluate("() => window.nal.socket.close()")
+    await expect(alice.locator("#socket-status")).to_have_text("Disconnected")
+    await _chat(bob, "missed one")
+    await _chat(bob, "missed two")
+    await alice.evaluate("() => window.nal.socket.connect()")
+    await _connected(alice)
+    await expect(alice.locator("#chat-log li.msg .text")).to_have_text(["before the gap", "missed one", "missed two"])
+    await _chat(bob, "after the gap")
+    await expect(alice.locator("#chat-log li.msg .text")).to_have_text(
+        ["before the gap", "missed one", "missed two", "after the gap"])
+    await bob.close()
+
+
+async def test_pages_reconnect_by_themselves_after_a_server_restart(
+        pages: Pages, http: aiohttp.ClientSession, srv: ServerProcess) -> None:
+    slug, _ = await _room(http)
+    alice = await pages.open(f"/watch/{slug}", "alice")
+    await _connected(alice)
+    await _send(alice, "before the restart")
+    pages.allow("ERR_CONNECTION_REFUSED")  # the page retries while the server is down
+    assert srv.terminate() == 0
+    await expect(alice.locator("#socket-status")).to_contain_text("Reconnecting")
+    srv.start()
+    await _connected(alice)
+    await _send(alice, "after the restart")
+    await expect(_message(alice, "after the restart")).to_have_count(1)
