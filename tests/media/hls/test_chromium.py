@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiohttp import web
 from playwright.async_api import async_playwright
 
 from media.units import CLOCK_RATE
