@@ -22,6 +22,7 @@ from aiohttp import web
 from relay.errors import TargetConfigError
 from relay.keybox import KeyBox
 from relay.store import TargetRow, TargetStore
+from relay.supervisor import RelaySupervisor
 from server import auth
 from server.errors import BadRequest, Forbidden, NotFound
 from server.httputil import BAD_INPUT, json_response, read_json
@@ -133,9 +134,32 @@ async def _tell_supervisor(request: web.Request, target_id: int) -> None:
         await supervisor.target_changed(target_id)
 
 
+async def _start_supervisor(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    if runtime.hub is None or SUPERVISOR_KEY in runtime.extra:
+        return
+
+    def on_state(slug: str, status: dict[str, Any]) -> None:
+        for listener in runtime.extra.get("on_relay_state", []):
+            listener(slug, status)
+
+    supervisor = RelaySupervisor(runtime.hub, app[TARGETS], on_state=on_state,
+                                 ca_bundle=app[SETTINGS].relay_ca_bundle or None)
+    supervisor.attach()
+    runtime.extra[SUPERVISOR_KEY] = supervisor
+
+
+async def _stop_supervisor(app: web.Application) -> None:
+    supervisor = app[RUNTIME].extra.pop(SUPERVISOR_KEY, None)
+    if supervisor is not None:
+        await supervisor.close()
+
+
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[TARGETS] = TargetStore(app[ENGINE], KeyBox.from_settings(settings.data_dir, settings.secret_key))
+    app.on_startup.append(_start_supervisor)
+    app.on_shutdown.append(_stop_supervisor)
     r = app.router
     r.add_post("/api/rooms/{slug}/restreams", create_target)
     r.add_get("/api/rooms/{slug}/restreams", list_targets)
