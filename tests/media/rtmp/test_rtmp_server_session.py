@@ -231,3 +231,18 @@ def test_fuzz_mutated_ffmpeg_capture_only_named_errors(
             assert session.buffered <= 2 * 64 * 1024
     except ProtocolError:
         pass
+
+
+def test_ping_is_answered_and_acknowledgements_follow_the_window() -> None:
+    from media.rtmp.control import Acknowledgement, WindowAckSize, control_message
+
+    session, enc = _connected()
+    peer = Peer()
+    peer.read(session.data_to_send())
+    ping = control_message(UserControl(UserControlEvent.PING_REQUEST, 1234))
+    session.receive_data(enc.encode(ping))
+    assert peer.read(session.data_to_send()) == [UserControl(UserControlEvent.PING_RESPONSE, 1234)]
+    session.receive_data(enc.encode(control_message(WindowAckSize(1000))))
+    session.receive_data(_cmd(enc, Command("_checkbw", 0.0, None, ("x" * 1000,))))
+    acks = peer.read(session.data_to_send())
+    assert acks == [Acknowledgement(session.decoder.bytes_received)]
