@@ -29,9 +29,26 @@ async function listDevices() {
   }
 }
 
+/** The room socket: live state, viewer count and chat beside the preview (opened on going live). */
+function roomSocket(slug, me) {
+  show($('#studio-chat'));
+  const socket = new RoomSocket(slug);
+  socketStatus(socket, $('#socket-status'));
+  showViewers(socket, $('#viewers'));
+  showSocketErrors(socket, $('#room-notice'));
+  socket.on('snapshot', (data) => { if (data.stream) setBadge(data.stream.state || data.stream); });
+  socket.on('stream.state', (data) => setBadge(data.state));
+  new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
+    status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
+  socket.connect();
+  return socket;
+}
+
 class BrowserStudio {
-  constructor(slug) {
+  constructor(slug, openSocket) {
     this.slug = slug;
+    this.openSocket = openSocket;
+    this.socket = null;
     this.stream = null;
     this.session = null;
     this.status = $('#live-status');
@@ -71,6 +88,7 @@ class BrowserStudio {
       });
       $('#stop-live').disabled = false;
       setBadge('live');
+      if (!this.socket) this.socket = this.openSocket();
       say(this.status, 'You are live.');
       document.body.dataset.live = 'true';
     } catch (err) {
@@ -104,18 +122,7 @@ class BrowserStudio {
 export function browserStudio(room, me) {
   const slug = room.slug;
   show($('#browser-live'));
-  show($('#studio-chat'));
-  const socket = new RoomSocket(slug);
-  socketStatus(socket, $('#socket-status'));
-  showViewers(socket, $('#viewers'));
-  showSocketErrors(socket, $('#room-notice'));
-  socket.on('snapshot', (data) => { if (data.stream) setBadge(data.stream.state || data.stream); });
-  socket.on('stream.state', (data) => setBadge(data.state));
-  new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
-    status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
-  socket.connect();
-
-  const studio = new BrowserStudio(slug);
+  const studio = new BrowserStudio(slug, () => roomSocket(slug, me));
   if (!navigator.mediaDevices || !window.RTCPeerConnection) {
     say(studio.status, 'This browser cannot go live over WebRTC; use OBS with the settings above.', 'error');
     $('#go-live').disabled = true;
