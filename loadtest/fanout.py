@@ -165,6 +165,8 @@ class Report:
     idle_bytes_per_socket: float = 0.0
     generator_cpu_s: float = 0.0
     generator_cpu_util: float = 0.0
+    other_cpu_util: float = 0.0
+    """Cores kept busy by every other process during the window (a busy machine skews speed)."""
     connect_errors: dict[str, int] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -185,7 +187,8 @@ class Report:
             f"  server: {self.server_cpu_s:.2f} CPU-s ({self.server_cpu_util:.0%} of a core), RSS {self.server_rss_mb:.0f} MB,"
             f" {self.deliveries_per_server_cpu_s:,.0f} deliveries per CPU-second",
             f"  idle memory: {self.idle_bytes_per_socket / 1024:.1f} KiB per socket",
-            f"  generator: {self.generator_cpu_s:.2f} CPU-s ({self.generator_cpu_util:.0%} of a core)",
+            f"  generator: {self.generator_cpu_s:.2f} CPU-s ({self.generator_cpu_util:.0%} of a core);"
+            f" everything else on the machine: {self.other_cpu_util:.0%} of a core",
         ])
 
 
@@ -290,23 +293,16 @@ class Run:
         return report
 
     async def measure(self, report: Report) -> None:
-        a = self.args
         t0, d0 = time.monotonic(), self.deliveries()
-        s0, g0 = procstat.sample(self.server_pids), self.generator_cpu()
+        s0, g0, m0 = procstat.sample(self.server_pids), self.generator_cpu(), procstat.machine_busy_seconds()
         sent0, acks0, probe0 = self.total(Counter.SENT), self.total(Counter.ACKS), self.probes[0].chat_events if self.probes else 0
         for p in self.probes:
             p.recording = True
-        last_t, last_d = t0, d0
-        while (now := time.monotonic()) < t0 + a.duration - 0.05:
-            await asyncio.sleep(min(1.0, t0 + a.duration - now))
-            t, d = time.monotonic(), self.deliveries()
-            print(f"  t={t - t0:5.1f}s deliveries/s {(d - last_d) / (t - last_t):>12,.0f}"
-                  f"  closed {self.total(Counter.CLOSED)}", file=sys.stderr, flush=True)
-            last_t, last_d = t, d
+        await self.progress(t0, d0, s0.cpu_s, acks0)
         for p in self.probes:
             p.recording = False
         t1, d1 = time.monotonic(), self.deliveries()
-        s1, g1 = procstat.sample(self.server_pids), self.generator_cpu()
+        s1, g1, m1 = procstat.sample(self.server_pids), self.generator_cpu(), procstat.machine_busy_seconds()
         window = t1 - t0
         report.window_s = window
         report.deliveries_per_s = (d1 - d0) / window
@@ -322,11 +318,26 @@ class Run:
         report.deliveries_per_server_cpu_s = (d1 - d0) / report.server_cpu_s if report.server_cpu_s else 0.0
         report.generator_cpu_s = g1 - g0
         report.generator_cpu_util = report.generator_cpu_s / window
+        report.other_cpu_util = max(0.0, (m1 - m0) - report.server_cpu_s - report.generator_cpu_s) / window
         samples = sorted(s for p in self.probes for s in p.samples_ns)
         report.latency_samples = len(samples)
         for name, q in (("latency_ms_p50", 50.0), ("latency_ms_p99", 99.0), ("latency_ms_max", 100.0)):
             v = percentile(samples, q)
             setattr(report, name, None if v is None else v / 1e6)
+
+    async def progress(self, t0: float, d0: int, cpu0: float, acks0: int) -> None:
+        """Print one line a second while the window runs (to stderr)."""
+        last = (t0, d0, cpu0, acks0)
+        end = t0 + self.args.duration
+        while (now := time.monotonic()) < end - 0.05:
+            await asyncio.sleep(min(1.0, end - now))
+            t, d = time.monotonic(), self.deliveries()
+            cpu, acks = procstat.sample(self.server_pids).cpu_s, self.total(Counter.ACKS)
+            dt = t - last[0]
+            print(f"  t={t - t0:5.1f}s deliveries/s {(d - last[1]) / dt:>10,.0f}   acks/s {(acks - last[3]) / dt:6.1f}"
+                  f"   server CPU {(cpu - last[2]) / dt:4.0%}   closed {self.total(Counter.CLOSED)}",
+                  file=sys.stderr, flush=True)
+            last = (t, d, cpu, acks)
 
     def finish(self, report: Report) -> None:
         codes: Tally[int] = Tally()
