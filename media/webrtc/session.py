@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
@@ -35,6 +36,7 @@ from media.webrtc.taps import check_aiortc, on_keyframe_request
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 30.0
+TAKEOVER_AFTER = 2.0
 VIEWER_MAX_UNITS = 300  # about 10 s of 30 fps video: beyond that a viewer skips to a keyframe
 
 
@@ -92,14 +94,20 @@ class WebRtc:
 
     # -- WHIP --------------------------------------------------------------------------
 
-    def check_can_publish(self, slug: str) -> None:
-        """Raise AlreadyPublishing when the room has a live publisher (checked again later)."""
+    def check_can_publish(self, slug: str) -> bool:
+        """Raise AlreadyPublishing when the room has a live publisher; True when that publisher
+        has been silent for :data:`TAKEOVER_AFTER` seconds (a dead session the same key may
+        replace, e.g. OBS reconnecting after its network dropped)."""
         stream = self.hub.get(slug)
-        if stream is not None and stream.state is StreamState.LIVE:
-            raise AlreadyPublishing(slug, stream.source)
+        if stream is None or stream.state is not StreamState.LIVE:
+            return False
+        if time.monotonic() - stream.last_write_at >= TAKEOVER_AFTER:
+            return True
+        raise AlreadyPublishing(slug, stream.source)
 
-    async def publish(self, slug: str, offer: str, peer: str) -> tuple[Session, str]:
-        """Answer a WHIP offer and start publishing to ``slug``; returns (session, answer)."""
+    async def publish(self, slug: str, offer: str, peer: str, *, replace: bool = False) -> tuple[Session, str]:
+        """Answer a WHIP offer and start publishing to ``slug``; returns (session, answer).
+        ``replace`` takes over from a silent publisher (see :meth:`check_can_publish`)."""
         summary = inspect_offer(offer)
         if summary.video_sections > 1 or summary.audio_sections > 1:
             raise OfferError("one audio and one video section at most")
@@ -113,7 +121,7 @@ class WebRtc:
             answer = await self._negotiate(pc, offer)
             if video is not None and video._codecs and video._codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
-            stream = self.hub.start_publish(slug, publisher.source)
+            stream = self.hub.start_publish(slug, publisher.source, replace=replace)
         except BaseException:
             publisher.close()
             await pc.close()

@@ -5,7 +5,8 @@ Answers (section 4.2 and 4.3):
 * 201 + SDP answer + ``Location: /whip/{slug}/{session}`` + ``Link`` per ICE server;
 * 401 without a Bearer token, 403 for a wrong one; 404 for an unknown room;
 * 415 unless the body is ``application/sdp``; 400 for an offer we cannot use;
-* 409 when the room already has a live publisher; 503 when the process has no room left.
+* 409 when the room already has a live publisher (one silent for 2 s is replaced: the same
+  key reconnecting after a dead session); 503 when the process has no room left.
 
 ``DELETE`` on the session resource ends the broadcast (204); ``OPTIONS`` answers CORS
 preflights. Trickle ICE (``PATCH``) is not offered: the answer carries every candidate.
@@ -81,8 +82,8 @@ def setup_routes(
         if webrtc.full:
             return fail(503, "this server has no room for another WebRTC session", **{"Retry-After": "10"})
         try:
-            webrtc.check_can_publish(slug)
-            session, answer = await webrtc.publish(slug, offer, request.remote or "?")
+            replace = webrtc.check_can_publish(slug)
+            session, answer = await webrtc.publish(slug, offer, request.remote or "?", replace=replace)
         except AlreadyPublishing:
             return fail(409, "this room already has a live publisher")
         except OfferError as exc:

@@ -31,12 +31,16 @@ async def webrtc_server() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def rtmp_server(webrtc_server: Any) -> AsyncIterator[str]:
-    """An RTMP ingest (media.rtmp) writing into the same hub; yields rtmp://.../live."""
+    """The RTMP ingest (media.rtmp + media.ingest) writing into the same hub; yields rtmp://.../live."""
+    from media.ingest import HubIngest
     from media.rtmp.server import RtmpServer
-    from tests.media.webrtc.rtmp_ingest import HubIngest
 
     hub, _, _ = webrtc_server
-    server = RtmpServer(HubIngest(hub))
+
+    async def resolve_key(key: str) -> str | None:
+        return key  # the tests publish with the room slug as the key
+
+    server = RtmpServer(HubIngest(hub, resolve_key))
     await server.start("127.0.0.1", 0)
     yield f"rtmp://127.0.0.1:{server.port}/live"
     await server.close()

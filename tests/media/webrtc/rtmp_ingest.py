@@ -1,50 +1,8 @@
-"""Test-only glue until server/app.py wires RTMP into the hub: an IngestHandler whose sessions
-write RTMP units into the hub (key = room slug), and ffmpeg publishing like OBS."""
+"""ffmpeg publishing over RTMP like OBS, for the WHEP tests."""
 
 from __future__ import annotations
 
 import subprocess
-
-from media.hub import Hub, Stream
-from media.rtmp.server import PublishSession, Refusal
-from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
-from media.units import Track, TrackKind, Unit
-
-
-class _Session:
-    def __init__(self, hub: Hub, slug: str, source: str) -> None:
-        self.hub, self.slug, self.source = hub, slug, source
-        self.stream: Stream = hub.start_publish(slug, source)
-
-    def on_metadata(self, metadata: Metadata) -> None:
-        pass
-
-    def on_video_config(self, config: VideoConfig) -> None:
-        self.stream.set_track(Track.h264(1, config.record))
-
-    def on_audio_config(self, config: AudioConfig) -> None:
-        self.stream.set_track(Track.aac(2, config.audio_specific_config))
-
-    def on_video(self, unit: MediaUnit) -> None:
-        self._write(1, TrackKind.VIDEO, unit)
-
-    def on_audio(self, unit: MediaUnit) -> None:
-        self._write(2, TrackKind.AUDIO, unit)
-
-    def _write(self, track_id: int, kind: TrackKind, unit: MediaUnit) -> None:
-        if any(t.id == track_id for t in self.stream.tracks):
-            self.stream.write(Unit(track_id, kind, unit.dts_ms * 90, unit.pts_ms * 90, unit.keyframe, unit.payload))
-
-    def on_unpublish(self, reason: str) -> None:
-        self.hub.end_publish(self.slug, self.source)
-
-
-class HubIngest:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-
-    async def authorize(self, app: str, stream_key: str, peer: str) -> PublishSession | Refusal:
-        return _Session(self.hub, stream_key, f"rtmp:{peer}")
 
 
 def ffmpeg_publish(url: str, seconds: int, *, size: str = "640x360", rate: int = 30,

@@ -89,6 +89,7 @@ async def test_second_publisher_gets_409(webrtc_server: Any, h264_source: Path) 
     second, offer = await Publisher.offer(h264_source)
     try:
         assert (await first.publish(http, base, "room2"))[0] == 201
+        await wait_for(lambda: (s := hub.get("room2")) is not None and len(s.tracks) == 2)
         status, body, _ = await post_offer(http, f"{base}/whip/room2", offer, KEY)
         assert status == 409 and "already" in body
     finally:
