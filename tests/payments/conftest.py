@@ -1,7 +1,7 @@
 """Database fixtures: the same ledger tests run on SQLite and on real PostgreSQL.
 
 PostgreSQL tests each get a fresh random schema (``?schema=``), dropped afterwards.
-``NOTALABEL_TEST_POSTGRES`` overrides the server URL (default: local trust auth as root).
+``DATABASE_URL`` overrides the server URL, as in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db import make_engine, migrate
 
-PG_BASE = os.environ.get("NOTALABEL_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
+PG_BASE = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test").split("?")[0]
 
 
 @dataclass
