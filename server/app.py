@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
-from server import api_accounts, api_rooms, health, openapi, pages
+from server import api_accounts, api_rooms, health, openapi, pages, sockets
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.httputil import error_middleware
@@ -20,7 +21,13 @@ log = logging.getLogger("notalabel.app")
 async def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
     await migrate(engine, settings.database_url)
-    return Runtime(settings=settings, engine=engine, store=SqlStore(engine))
+    store = SqlStore(engine)
+    runtime = Runtime(settings=settings, engine=engine, store=store)
+    runtime.bus = sockets.make_bus(settings)
+    if settings.redis:
+        runtime.redis = aioredis.from_url(settings.redis, socket_timeout=2)
+    runtime.gateway = sockets.make_gateway(settings, runtime.bus, store)
+    return runtime
 
 
 async def make_app(settings: Settings) -> web.Application:
@@ -29,12 +36,23 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[ENGINE] = runtime.engine
-    for module in (health, openapi, api_accounts, api_rooms, pages):
+    for module in (health, openapi, api_accounts, api_rooms, sockets, pages):
         module.setup(app)
+    app.on_startup.append(_start)
     app.on_cleanup.append(_close)
     return app
 
 
+async def _start(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    await runtime.bus.start()
+    await runtime.gateway.start()
+
+
 async def _close(app: web.Application) -> None:
     runtime = app[RUNTIME]
+    await runtime.gateway.close(code=1012)
+    await runtime.bus.close()
+    if runtime.redis is not None:
+        await runtime.redis.aclose()
     await runtime.engine.dispose()

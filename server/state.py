@@ -18,6 +18,7 @@ class Runtime:
     store: SqlStore
     draining: bool = False
     gateway: Any = None
+    bus: Any = None
     hub: Any = None
     redis: Any = None
     extra: dict[str, Any] = field(default_factory=dict)

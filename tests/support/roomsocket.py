@@ -39,7 +39,7 @@ class RoomSocket:
                 continue
             frame = json.loads(msg.data)
             async with self._changed:
-                if frame.get("type") == "snapshot":
+                if frame.get("type") in ("snapshot", "recovered"):
                     self.snapshot = frame
                 elif frame.get("type") in ("ack", "error"):
                     self.replies[str(frame.get("id"))] = frame
