@@ -151,3 +151,47 @@ async def test_whip_publish_is_read_by_ffprobe_from_hls(webrtc_server: Any, h264
         assert streams["aac"]["sample_rate"] == "48000"
     finally:
         await publisher.close()
+
+
+async def test_vp8_publisher_is_transcoded_to_h264_once(webrtc_server: Any, h264_source: Path) -> None:
+    hub, base, http = webrtc_server
+    from aiortc import RTCRtpSender
+    from aiortc.contrib.media import MediaPlayer
+    from aiortc.rtcsessiondescription import RTCSessionDescription
+
+    from media.webrtc.ice import apply_ice_policy
+    from tests.media.webrtc.support import LOOPBACK, client_pc
+
+    pc = client_pc()
+    player = MediaPlayer(str(h264_source))  # decoded here, encoded to VP8 by aiortc
+    transceiver = pc.addTransceiver(player.video, direction="sendonly")
+    transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                     if c.mimeType in ("video/VP8", "video/rtx")])
+    pc.addTrack(player.audio)
+    apply_ice_policy(pc, LOOPBACK)
+    await pc.setLocalDescription(await pc.createOffer())
+    try:
+        status, answer, _ = await post_offer(http, f"{base}/whip/room1", pc.localDescription.sdp, KEY)
+        assert status == 201, answer
+        assert "VP8" in answer and "H264" not in answer
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await wait_for(lambda: (s := hub.get("room1")) is not None and len(s.tracks) == 2, timeout=30)
+        reader = hub.add_reader("room1", "test")
+        units: list[Unit] = []
+
+        def collected() -> bool:
+            while (item := reader.read_nowait()) is not None:
+                if isinstance(item, Unit) and item.kind is TrackKind.VIDEO:
+                    units.append(item)
+            return len(units) >= 20
+
+        await wait_for(collected, timeout=30)
+        video = next(t for t in hub.get("room1").tracks if t.kind is TrackKind.VIDEO)
+        assert video.codec is Codec.H264 and (video.width, video.height) == (320, 240)
+        _decode_h264(video.config, units)
+        reader.close()
+    finally:
+        for sender in pc.getSenders():
+            if sender.track is not None:
+                sender.track.stop()
+        await pc.close()
