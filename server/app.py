@@ -12,6 +12,8 @@ from server.config import Settings
 from server.db import make_engine, migrate
 from server.httputil import error_middleware
 from server.keys import ENGINE, RUNTIME, SETTINGS
+from server.live import Live
+from server.live import setup as setup_live
 from server.state import Runtime
 from server.store import SqlStore
 
@@ -27,6 +29,11 @@ async def build_runtime(settings: Settings) -> Runtime:
     if settings.redis:
         runtime.redis = aioredis.from_url(settings.redis, socket_timeout=2)
     runtime.gateway = sockets.make_gateway(settings, runtime.bus, store)
+    runtime.live = Live(runtime)
+    runtime.hub = runtime.live.hub
+    # RTMP listens only in `serve` (not in in-process test apps): started after HTTP is up.
+    runtime.extra.setdefault("on_started", []).append(runtime.live.start_rtmp)
+    runtime.extra.setdefault("on_draining", []).append(runtime.live.stop_rtmp)
     return runtime
 
 
@@ -38,6 +45,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[ENGINE] = runtime.engine
     for module in (health, openapi, api_accounts, api_rooms, sockets, pages):
         module.setup(app)
+    setup_live(app, runtime.live)
     app.on_startup.append(_start)
     app.on_cleanup.append(_close)
     return app

@@ -43,6 +43,7 @@ class Settings:
     ws_heartbeat_s: float = field(default=20.0, metadata={"help": "room socket ping interval, seconds"})
     history_events: int = field(default=1000, metadata={"help": "room events kept for reconnect recovery"})
     history_s: int = field(default=120, metadata={"help": "seconds of room events kept for reconnect recovery"})
+    reconnect_grace_s: float = field(default=10.0, metadata={"help": "seconds a dropped publisher may reconnect and keep its viewers"})
     drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
     secret_key: str = field(
         default="",

@@ -20,6 +20,7 @@ class Runtime:
     gateway: Any = None
     bus: Any = None
     hub: Any = None
+    live: Any = None
     redis: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,91 @@
+"""Live media wiring: the hub, RTMP ingest, LL-HLS, and stream state into the room.
+
+The hub lives in the process that holds the ingest. Stream state changes become room
+``stream.state`` events (so every node's fans see live/offline) and are served at
+``GET /api/rooms/{slug}/stream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from media.hls.http import setup_routes as setup_hls
+from media.hub import Hub, Stream
+from media.ingest import HubIngest
+from media.rtmp.server import RtmpServer, ServerConfig
+from server.errors import NotFound
+from server.httputil import json_response
+from server.keys import RUNTIME
+from server.state import Runtime
+
+log = logging.getLogger("notalabel.live")
+
+
+def offline_state(slug: str) -> dict[str, Any]:
+    return {"slug": slug, "state": "offline"}
+
+
+class Live:
+    """Owns the hub and the RTMP listener of this process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.hub = Hub(reconnect_grace=runtime.settings.reconnect_grace_s)
+        self.rtmp: RtmpServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.hub.on_state_change(self._state_changed)
+
+    async def resolve_key(self, stream_key: str) -> str | None:
+        row = await self.runtime.store.room_by_stream_key(stream_key)
+        return row.slug if row else None
+
+    async def room_exists(self, slug: str) -> bool:
+        return await self.runtime.store.room_row(slug) is not None
+
+    async def start_rtmp(self) -> None:
+        host, port = self.runtime.settings.rtmp_bind
+        self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key), ServerConfig())
+        await self.rtmp.start(host, port)
+        log.info("rtmp listening", extra={"rtmp": f"{host}:{self.rtmp.port}"})
+
+    async def stop_rtmp(self) -> None:
+        if self.rtmp is not None:
+            await self.rtmp.close()
+            self.rtmp = None
+
+    def state(self, slug: str) -> dict[str, Any]:
+        stream = self.hub.get(slug)
+        return stream.state_dict() if stream is not None else offline_state(slug)
+
+    def _state_changed(self, stream: Stream) -> None:
+        data = stream.state_dict()
+        key = f"stream:{stream.slug}:{stream.session}:{data['state']}:{data.get('codecs')}:{data.get('fps')}"
+        task = asyncio.get_running_loop().create_task(self._publish(stream.slug, data, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, slug: str, data: dict[str, Any], key: str) -> None:
+        gateway = self.runtime.gateway
+        if gateway is None:
+            return
+        try:
+            await gateway.publish_system(slug, "stream.state", data, key)
+        except Exception:  # noqa: BLE001 - a bus outage must not touch the media path
+            log.warning("stream.state not published", extra={"room": slug}, exc_info=True)
+
+
+async def stream_state(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    slug = request.match_info["slug"]
+    if await runtime.store.room_row(slug) is None:
+        raise NotFound("no such room", "no_room")
+    return json_response(runtime.live.state(slug))
+
+
+def setup(app: web.Application, live: Live) -> None:
+    app.router.add_get("/api/rooms/{slug}/stream", stream_state)
+    setup_hls(app, live.hub, live.room_exists)
