@@ -23,3 +23,25 @@ def test_serve_then_sigterm_drains_and_exits_zero(server_process: Any, database_
         assert json.load(answer)["status"] == "ok"
     assert srv.terminate() == 0
     assert "draining" in srv.log()
+
+
+async def test_sigterm_tells_room_sockets_to_reconnect(server_process: Any) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from tests.support.roomsocket import RoomSocket
+
+    srv = server_process()
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"{srv.url}/api/accounts", json={"username": "perf", "password": "correct horse"})
+        r = await http.post(f"{srv.url}/api/sessions", json={"username": "perf", "password": "correct horse"})
+        token = (await r.json())["token"]
+        r = await http.post(f"{srv.url}/api/rooms", json={"title": "Drain"},
+                            headers={"Authorization": f"Bearer {token}"})
+        slug = (await r.json())["slug"]
+        sock = await RoomSocket.connect(http, srv.ws_url, slug, token)
+        assert (await sock.op("chat.send", text="before the restart"))["type"] == "ack"
+        code = await asyncio.to_thread(srv.terminate)
+        assert code == 0
+        assert await sock.wait_closed() == 1012
