@@ -1,7 +1,8 @@
 """From the hub's units to the FLV tags an RTMP ingest expects, Sans-I/O.
 
 Feed each item a hub :class:`media.reader.Reader` gives (``StreamHeader`` or ``Unit``) to
-:meth:`FlvRemuxer.feed`; get :class:`Tag` values to publish, in order.
+:meth:`FlvRemuxer.feed`; get what :class:`media.rtmp.client.RtmpPublisher` sends, in order:
+``Metadata``, ``VideoConfig``, ``AudioConfig`` and ``MediaUnit`` values (RTMP milliseconds).
 
 Rules:
 
@@ -20,12 +21,10 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
-from media.rtmp import amf0, flv
-from media.rtmp.commands import DataMessage
-from media.rtmp.limits import MSG_AUDIO, MSG_DATA_AMF0, MSG_VIDEO
-from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
+from media.rtmp import flv
+from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
 from media.units import CLOCK_RATE, Codec, StreamHeader, Track, Unit
 
 TICKS_PER_MS = CLOCK_RATE // 1000
@@ -33,14 +32,7 @@ GAP_MS = 33
 VIDEO_CODECS = {Codec.H264: "h264", Codec.HEVC: "hevc"}
 FLV_CODEC_IDS = {Codec.H264: 7, Codec.HEVC: 12}
 
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    """One RTMP message to publish: type (8 audio, 9 video, 18 data), time in ms, body."""
-
-    type_id: int
-    timestamp: int
-    body: bytes
+Out = Metadata | VideoConfig | AudioConfig | MediaUnit
 
 
 class FlvRemuxer:
@@ -58,14 +50,14 @@ class FlvRemuxer:
         self._offset_ms = 0
         self._last_ms = 0
 
-    def feed(self, item: StreamHeader | Unit) -> list[Tag]:
+    def feed(self, item: StreamHeader | Unit) -> list[Out]:
         if isinstance(item, StreamHeader):
             return self._header(item)
         return self._unit(item)
 
     # -- headers -----------------------------------------------------------------------
 
-    def _header(self, header: StreamHeader) -> list[Tag]:
+    def _header(self, header: StreamHeader) -> list[Out]:
         if self._session is not None and header.session != self._session:
             self._offset_ms = self._last_ms + GAP_MS
             self._base_dts = None
@@ -73,34 +65,33 @@ class FlvRemuxer:
         self._session = header.session
         video = next((t for t in header.tracks if t.codec in VIDEO_CODECS), None)
         audio = next((t for t in header.tracks if t.codec is Codec.AAC), None)
-        tags: list[Tag] = []
+        out: list[Out] = []
         if not self._sent_meta and (video or audio):
-            tags.append(self._metadata(video, audio))
+            out.append(self._metadata(video, audio))
             self._sent_meta = True
         ts = self._last_ms
         if video is not None and video != self._video:
-            tags.append(Tag(MSG_VIDEO, ts, flv.build_video_config(_video_config(video))))
+            out.append(replace(_video_config(video), dts_ms=ts))
         if audio is not None and audio != self._audio:
-            tags.append(Tag(MSG_AUDIO, ts, flv.build_audio_config(_audio_config(audio))))
+            out.append(replace(_audio_config(audio), dts_ms=ts))
         self._video, self._audio = video or self._video, audio or self._audio
         if self._video is None:
             self._need_keyframe = False
-        return tags
+        return out
 
-    def _metadata(self, video: Track | None, audio: Track | None) -> Tag:
-        meta = amf0.EcmaArray(encoder=self.encoder)
+    def _metadata(self, video: Track | None, audio: Track | None) -> Metadata:
+        meta: dict[str, object] = {"encoder": self.encoder}
         if video is not None:
             meta.update(width=float(video.width), height=float(video.height),
                         videocodecid=float(FLV_CODEC_IDS[video.codec]))
         if audio is not None:
             meta.update(audiocodecid=10.0, audiosamplerate=float(audio.sample_rate),
                         audiochannels=float(audio.channels), stereo=audio.channels > 1)
-        body = DataMessage("@setDataFrame", ("onMetaData", meta)).serialize()
-        return Tag(MSG_DATA_AMF0, 0, body)
+        return Metadata(meta)
 
     # -- units -------------------------------------------------------------------------
 
-    def _unit(self, unit: Unit) -> list[Tag]:
+    def _unit(self, unit: Unit) -> list[Out]:
         video, audio = self._video, self._audio
         is_video = video is not None and unit.track_id == video.id
         if not is_video and (audio is None or unit.track_id != audio.id):
@@ -121,10 +112,8 @@ class FlvRemuxer:
         cts = (unit.pts - unit.dts) // TICKS_PER_MS
         if is_video:
             assert video is not None
-            media = MediaUnit("video", VIDEO_CODECS[video.codec], ms, ms + cts, unit.keyframe, unit.payload)
-            return [Tag(MSG_VIDEO, ms, flv.build_video(media))]
-        media = MediaUnit("audio", "aac", ms, ms, True, unit.payload)
-        return [Tag(MSG_AUDIO, ms, flv.build_audio(media))]
+            return [MediaUnit("video", VIDEO_CODECS[video.codec], ms, ms + cts, unit.keyframe, unit.payload)]
+        return [MediaUnit("audio", "aac", ms, ms, True, unit.payload)]
 
 
 def _video_config(track: Track) -> VideoConfig:

@@ -100,16 +100,17 @@ class RelaySupervisor:
         self._live.discard(slug)
         async with self._lock:
             runners = [r for r in self._runners.values() if r.spec.slug == slug]
+            await asyncio.gather(*(r.stop() for r in runners))
             for runner in runners:
                 del self._runners[runner.spec.id]
-            await asyncio.gather(*(r.stop() for r in runners))
 
     async def target_changed(self, target_id: int) -> None:
         """A target was added, edited, toggled or deleted: apply it to this target alone."""
         async with self._lock:
-            old = self._runners.pop(target_id, None)
+            old = self._runners.get(target_id)
             if old is not None:
                 await old.stop()
+                del self._runners[target_id]
             spec = await self.store.spec(target_id)
             if spec is None:
                 if old is not None:

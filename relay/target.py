@@ -22,12 +22,12 @@ from typing import Any, Protocol
 
 from media.errors import MediaError, StreamEnded
 from media.hub import Hub
-from media.reader import Reader, ReaderItem
+from media.reader import Reader
 from relay import metrics
 from relay.backoff import Backoff
 from relay.errors import PublishFailed
 from relay.presets import Endpoint
-from relay.remux import FlvRemuxer, Tag
+from relay.remux import FlvRemuxer, Out
 from relay.state import TargetEvent, TargetState, next_state
 from relay.store import TargetSpec
 
@@ -42,12 +42,10 @@ BATCH = 64
 class Publisher(Protocol):
     """What the runner needs of a connection (:class:`relay.connection.RtmpConnection`)."""
 
-    bytes_sent: int
-
     @property
-    def closed(self) -> asyncio.Future[str]: ...
+    def bytes_sent(self) -> int: ...
 
-    async def send(self, tags: list[Tag]) -> None: ...
+    async def send(self, items: list[Out]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -164,7 +162,7 @@ class TargetRunner:
         while True:
             batch = _take(reader, remux)
             if not batch:
-                batch = remux.feed(await _next(reader, conn))
+                batch = remux.feed(await reader.read())
             if batch:
                 await conn.send(batch)
             self._account(conn.bytes_sent - sent_before, reader)
@@ -203,28 +201,12 @@ class TargetRunner:
                 "reconnects": self.reconnects, "drops": self.drops}
 
 
-def _take(reader: Reader, remux: FlvRemuxer) -> list[Tag]:
+def _take(reader: Reader, remux: FlvRemuxer) -> list[Out]:
     """Whatever is already buffered, remuxed, up to BATCH items (raises StreamEnded at the end)."""
-    tags: list[Tag] = []
+    out: list[Out] = []
     for _ in range(BATCH):
         item = reader.read_nowait()
         if item is None:
             break
-        tags += remux.feed(item)
-    return tags
-
-
-async def _next(reader: Reader, conn: Publisher) -> ReaderItem:
-    """Wait for the next item, or fail as soon as the server ends the connection."""
-    get = asyncio.ensure_future(reader.read())
-    waiters: set[asyncio.Future[Any]] = {get, conn.closed}
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not get.done():
-            get.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StreamEnded):
-                await get
-    if get.cancelled():
-        raise PublishFailed(conn.closed.result())
-    return get.result()
+        out += remux.feed(item)
+    return out

@@ -212,3 +212,50 @@ async def test_rows_hold_no_key(env: Env) -> None:
     assert YT_KEY not in raw
     spec = (await env.store.specs(SLUG))[0]
     assert spec.key == YT_KEY and YT_KEY not in repr(spec)
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA bundle)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay test ingest")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_rtmps_through_tls_termination_with_a_ca_bundle(
+        env: Env, nginx: Callable[..., Nginx], show: Show, tmp_path: Path) -> None:
+    cert, key = make_cert(tmp_path)
+    server = nginx(tls=(cert, key))
+    target = await env.store.create(env.room_id, "custom", YT_KEY, url=f"rtmps://127.0.0.1:{server.tls_port}/yt")
+    await env.go_live(show)
+    # Without the bundle the test's certificate is not trusted: retrying, with the reason.
+    await until(lambda: state(env, target.id) == "retrying", what="untrusted certificate refused")
+    assert "certificate" in env.supervisor.status(target.id)["reason"].lower()
+    await env.supervisor.close()
+
+    trusting = RelaySupervisor(env.hub, env.store, backoff=FAST, ca_bundle=str(cert))
+    trusting.attach()
+    try:
+        await until(lambda: trusting.status(target.id)["state"] == "live", what="rtmps target live")
+        assert_h264_aac_continuous(await probe(f"{server.url('yt')}/{YT_KEY}"))
+    finally:
+        await trusting.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from media.rtmp import amf0, flv
+from media.rtmp import flv
 from media.rtmp.flvfile import FlvFileReader
+from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
 from media.units import StreamHeader, Track, TrackKind, Unit
 from relay.remux import GAP_MS, FlvRemuxer
 
@@ -34,15 +35,20 @@ def _a(dts_ms: int) -> Unit:
     return Unit(2, TrackKind.AUDIO, dts_ms * 90, dts_ms * 90, True, b"\x21\x10")
 
 
+def _ms(out: list[object]) -> int:
+    (unit,) = out
+    assert isinstance(unit, MediaUnit)
+    return unit.dts_ms
+
+
 def test_header_gives_metadata_then_sequence_headers() -> None:
     video, audio = _tracks()
-    tags = FlvRemuxer().feed(StreamHeader(1, (video, audio)))
-    assert [t.type_id for t in tags] == [18, 9, 8]
-    name, event, meta = amf0.decode_all(tags[0].body)
-    assert (name, event) == ("@setDataFrame", "onMetaData")
-    assert meta["width"] == video.width and meta["videocodecid"] == 7 and meta["audiocodecid"] == 10
-    assert tags[1].body[:2] == b"\x17\x00" and tags[1].body[5:] == video.config
-    assert tags[2].body[:2] == b"\xaf\x00" and tags[2].body[2:] == audio.config
+    meta, vconf, aconf = FlvRemuxer().feed(StreamHeader(1, (video, audio)))
+    assert isinstance(meta, Metadata) and isinstance(vconf, VideoConfig) and isinstance(aconf, AudioConfig)
+    assert meta.values["width"] == video.width and meta.values["videocodecid"] == 7
+    assert meta.values["audiocodecid"] == 10 and meta.values["audiosamplerate"] == audio.sample_rate
+    assert vconf.record == video.config and vconf.codec == "h264"
+    assert aconf.audio_specific_config == audio.config
 
 
 def test_starts_on_a_keyframe_and_rebases_time() -> None:
@@ -50,12 +56,13 @@ def test_starts_on_a_keyframe_and_rebases_time() -> None:
     remux = FlvRemuxer()
     remux.feed(StreamHeader(1, (video, audio)))
     assert remux.feed(_a(5000)) == [] and remux.feed(_v(5000)) == []
-    key = remux.feed(_v(5033, key=True, cts_ms=66))
-    assert key[0].timestamp == 0 and key[0].body[:2] == b"\x17\x01"
-    assert int.from_bytes(key[0].body[2:5], "big") == 66
+    (key,) = remux.feed(_v(5033, key=True, cts_ms=66))
+    assert isinstance(key, MediaUnit) and key.keyframe and (key.dts_ms, key.pts_ms) == (0, 66)
     assert remux.feed(_a(5020)) == []  # before the start: dropped, never negative
-    assert remux.feed(_a(5040))[0].timestamp == 7
-    assert remux.feed(_v(5066))[0].body[:2] == b"\x27\x01"
+    (audio_unit,) = remux.feed(_a(5040))
+    assert isinstance(audio_unit, MediaUnit) and audio_unit.track == "audio" and audio_unit.dts_ms == 7
+    (inter,) = remux.feed(_v(5066))
+    assert isinstance(inter, MediaUnit) and not inter.keyframe and inter.dts_ms == 33
     assert remux.skipped == 3
 
 
@@ -64,21 +71,21 @@ def test_new_publisher_session_continues_the_timeline() -> None:
     remux = FlvRemuxer()
     remux.feed(StreamHeader(1, (video, audio)))
     remux.feed(_v(1000, key=True))
-    last = remux.feed(_v(1500))[0].timestamp
+    last = _ms(remux.feed(_v(1500)))
     assert last == 500
     assert remux.feed(StreamHeader(2, (video, audio))) == []  # same configs: nothing to resend
     assert remux.feed(_v(0)) == []  # wait for a keyframe of the new session
-    first = remux.feed(_v(33, key=True))[0].timestamp
+    first = _ms(remux.feed(_v(33, key=True)))
     assert first == last + GAP_MS
-    assert remux.feed(_a(66))[0].timestamp == first + 33
+    assert _ms(remux.feed(_a(66))) == first + 33
 
 
 def test_opus_and_unknown_tracks_are_skipped() -> None:
     video, _ = _tracks()
     opus = Track.opus(3, b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")
     remux = FlvRemuxer()
-    tags = remux.feed(StreamHeader(1, (video, opus)))
-    assert [t.type_id for t in tags] == [18, 9]
+    out = remux.feed(StreamHeader(1, (video, opus)))
+    assert [type(o) for o in out] == [Metadata, VideoConfig]
     assert remux.feed(Unit(3, TrackKind.AUDIO, 0, 0, True, b"\xfc")) == []
     assert remux.skipped == 1
 
@@ -86,5 +93,5 @@ def test_opus_and_unknown_tracks_are_skipped() -> None:
 def test_audio_only_needs_no_keyframe() -> None:
     _, audio = _tracks()
     remux = FlvRemuxer()
-    assert [t.type_id for t in remux.feed(StreamHeader(1, (audio,)))] == [18, 8]
-    assert remux.feed(_a(100))[0].timestamp == 0
+    assert [type(o) for o in remux.feed(StreamHeader(1, (audio,)))] == [Metadata, AudioConfig]
+    assert _ms(remux.feed(_a(100))) == 0
