@@ -290,7 +290,9 @@ class Store:
         updates = sorted((self._id(r, fresh), balances[r]) for r in touched)
         if self.is_pg:
             raw = await self._raw(conn)
-            await raw.execute(_PG_INSERT_POSTINGS, *[list(c) for c in zip(*rows, strict=True)])
+            await raw.copy_records_to_table(
+                "ledger_postings", records=rows, columns=("transaction_id", "line", "account_id", "amount")
+            )
             await raw.execute(_PG_UPDATE_BALANCES, [i for i, _b in updates], [b for _i, b in updates])
             return receipts
         names = ("transaction_id", "line", "account_id", "amount")
