@@ -8,13 +8,17 @@
 Stream keys are write-only: every answer carries ``key_masked`` (``****wxyz``) and never the
 key itself; they are sealed at rest (:mod:`relay.keybox`). When the runtime has a media hub,
 this module also starts the :class:`relay.supervisor.RelaySupervisor` that publishes the
-enabled targets while the room is live; its state changes go to every callable in
-``runtime.extra["on_relay_state"]`` (``fn(slug, status_dict)``) for the room's events.
+enabled targets while the room is live; its state changes go to the room as
+``restream.state`` events (through the gateway) and to every callable in
+``runtime.extra["on_relay_state"]`` (``fn(slug, status_dict)``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -139,14 +143,30 @@ async def _start_supervisor(app: web.Application) -> None:
     if runtime.hub is None or SUPERVISOR_KEY in runtime.extra:
         return
 
+    tasks: set[asyncio.Task[None]] = set()
+    changes = itertools.count()
+
     def on_state(slug: str, status: dict[str, Any]) -> None:
         for listener in runtime.extra.get("on_relay_state", []):
             listener(slug, status)
+        if runtime.gateway is not None:
+            key = f"restream:{slug}:{status['id']}:{status['state']}:{next(changes)}:{time.time()}"
+            task = asyncio.create_task(_publish(runtime, slug, status, key))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     supervisor = RelaySupervisor(runtime.hub, app[TARGETS], on_state=on_state,
                                  ca_bundle=app[SETTINGS].relay_ca_bundle or None)
     supervisor.attach()
     runtime.extra[SUPERVISOR_KEY] = supervisor
+
+
+async def _publish(runtime: Any, slug: str, status: dict[str, Any], key: str) -> None:
+    """A target's state change as the room event ``restream.state`` (no key in it)."""
+    try:
+        await runtime.gateway.publish_system(slug, "restream.state", status, key)
+    except Exception:  # noqa: BLE001 - a bus outage must not touch the relay
+        log.warning("restream.state not published", extra={"room": slug}, exc_info=True)
 
 
 async def _stop_supervisor(app: web.Application) -> None:
