@@ -114,7 +114,9 @@ export class LivePlayer {
     const behind = edge - video.currentTime;
     video.dataset.behind = Number.isFinite(behind) ? behind.toFixed(2) : '';
     if (Number.isFinite(behind)) {
-      if (behind > BEHIND_SEEK_S) video.currentTime = edge - CAUGHT_UP_S;
+      // Chromium's native HLS offers no seekable range on a live stream: speed up instead.
+      if (behind > BEHIND_SEEK_S && this.mode === 'mse') video.currentTime = edge - CAUGHT_UP_S;
+      else if (behind > BEHIND_SEEK_S) video.playbackRate = 1.25;
       else if (behind > BEHIND_SPEEDUP_S) video.playbackRate = 1.1;
       else if (behind < CAUGHT_UP_S) video.playbackRate = 1.0;
     }

@@ -1,0 +1,70 @@
+"""The watch page plays a live stream: ffmpeg publishes over RTMP like OBS, the page that was
+showing "offline" turns live by itself, and the video plays without stalling, both through
+Chromium's native HLS and through our own Media Source player (?player=mse)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import expect
+
+from tests.static.conftest import Pages, bearer, create_room
+from tests.support.servers import ServerProcess
+
+SAMPLE = """() => { const v = document.getElementById('video');
+  return {t: v.currentTime, w: v.videoWidth, err: v.error && v.error.message, player: v.dataset.player,
+          state: v.dataset.state, paused: v.paused}; }"""
+
+
+def ffmpeg_args(url: str) -> list[str]:
+    return ["ffmpeg", "-nostdin", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=440",
+            "-c:v", "libx264", "-profile:v", "high", "-g", "30", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-t", "60", "-f", "flv", url]  # fmt: skip
+
+
+@pytest.fixture
+async def publisher() -> AsyncIterator[Callable[[str], Any]]:
+    """Start ffmpeg as OBS would; it is killed at teardown (and ends by itself after 60 s)."""
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(url: str) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(*ffmpeg_args(url))
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            await asyncio.wait_for(process.wait(), 10)
+
+
+@pytest.mark.parametrize("player", ["native", "mse"])
+async def test_the_watch_page_turns_live_and_plays(pages: Pages, http: aiohttp.ClientSession, srv: ServerProcess,
+                                                   publisher: Callable[[str], Any], player: str) -> None:
+    room = await create_room(http, await bearer(http, "maya"), "Live Show")
+    query = "?player=mse" if player == "mse" else ""
+    page = await pages.open(f"/watch/{room['slug']}{query}")
+    await expect(page.locator("#video")).to_have_attribute("data-state", "offline")
+
+    ffmpeg = await publisher(f"{srv.rtmp_url}/{room['stream_key']}")
+    await expect(page.locator("#video")).to_have_attribute("data-state", "live", timeout=30_000)
+    await expect(page.locator("#live-badge")).to_have_text("LIVE")
+    samples = []
+    for _ in range(11):
+        samples.append(await page.evaluate(SAMPLE))
+        await asyncio.sleep(1)
+    assert ffmpeg.returncode is None, "the publisher stopped early"
+    assert all(s["player"] == player and s["err"] is None and not s["paused"] for s in samples), samples
+    assert samples[-1]["w"] == 1280
+    times = [s["t"] for s in samples]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times  # no stall for 10 s
+    await pages.shot(page, f"watch-live-{player}")
