@@ -12,7 +12,8 @@ Every write (one call or a batch) runs as one database transaction in these step
    ``IdempotencyConflict`` otherwise (the whole batch rolls back);
 4. each new operation is planned against the locked balances (in memory, in batch order); the
    batch is refused if a protected account would go below zero;
-5. the postings go in with one multi-row INSERT, and each touched account gets its new balance.
+5. the postings go in with one multi-row INSERT (binary ``COPY`` on PostgreSQL), and each
+   touched account gets its new balance (one ``UPDATE .. FROM unnest(..)`` on PostgreSQL).
 
 A deadlock or serialization failure rolls back and retries the whole batch. On SQLite one
 writer per ``Store`` holds an asyncio lock and each transaction starts with a write, so SQLite
@@ -54,10 +55,6 @@ _PG_INSERT_TX = (
     "INSERT INTO ledger_transactions (idem_key, kind, content_hash, ref, meta, created_at) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) "
     "ON CONFLICT (idem_key) DO NOTHING RETURNING id, idem_key"
-)
-_PG_INSERT_POSTINGS = (
-    "INSERT INTO ledger_postings (transaction_id, line, account_id, amount) "
-    "SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])"
 )
 _PG_UPDATE_BALANCES = (
     "UPDATE ledger_accounts AS a SET balance = v.balance "
