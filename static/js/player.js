@@ -52,6 +52,7 @@ export class LivePlayer {
   streamState(stream) {
     const state = typeof stream === 'string' ? stream : stream && stream.state;
     if (state === 'live' && !this.mode) this.check();
+    else if (state === 'live' && this.state === 'reconnecting') this.setState('live');
     else if (state === 'offline' && this.mode) this.stopPlayback('offline');
     else if (state === 'reconnecting') this.setState('reconnecting');
   }

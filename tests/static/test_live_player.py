@@ -68,3 +68,42 @@ async def test_the_watch_page_turns_live_and_plays(pages: Pages, http: aiohttp.C
     times = [s["t"] for s in samples]
     assert all(b > a for a, b in zip(times, times[1:], strict=False)), times  # no stall for 10 s
     await pages.shot(page, f"watch-live-{player}")
+
+
+async def _advancing(page: Any, seconds: int) -> list[float]:
+    times = []
+    for _ in range(seconds + 1):
+        times.append(await page.evaluate("() => document.getElementById('video').currentTime"))
+        await asyncio.sleep(1)
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times
+    return times
+
+
+@pytest.mark.parametrize("player", ["native", "mse"])
+async def test_the_player_rides_out_a_reconnect_then_goes_offline(
+        pages: Pages, srv: ServerProcess, server_process: Any, publisher: Callable[[str], Any], player: str) -> None:
+    srv.stop()  # this test wants a short reconnect grace
+    node = server_process(database=srv.settings["database"], reconnect_grace_s=4)
+    pages.srv = node
+    async with aiohttp.ClientSession(base_url=node.url) as api:
+        room = await create_room(api, await bearer(api, "maya"), "Flaky Wifi")
+    query = "?player=mse" if player == "mse" else ""
+    page = await pages.open(f"/watch/{room['slug']}{query}")
+    url = f"{node.rtmp_url}/{room['stream_key']}"
+
+    first = await publisher(url)
+    await expect(page.locator("#live-badge")).to_have_text("LIVE", timeout=30_000)
+    await _advancing(page, 2)
+    first.kill()
+    await first.wait()
+    await expect(page.locator("#live-badge")).to_have_text("RECONNECTING")
+    second = await publisher(url)  # the same key again, within the grace period
+    await asyncio.sleep(3)
+    await _advancing(page, 5)
+    await expect(page.locator("#live-badge")).to_have_text("LIVE")
+
+    second.kill()
+    await expect(page.locator("#live-badge")).to_have_text("OFFLINE", timeout=20_000)
+    await expect(page.locator("#player-overlay")).to_contain_text("offline")
+    await pages.shot(page, f"watch-ended-{player}")
+
