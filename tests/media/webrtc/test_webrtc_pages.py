@@ -1,8 +1,8 @@
 """Headless Chromium goes live from /studio/{slug} over WHIP (fake camera and microphone) and a
 second page watches /watch/{slug} over WHEP: its decoded frame count rises, the audio is live.
 
-Runs the real server app in-process with the hub, LL-HLS and our WHIP/WHEP routes added
-(the same composition server/app.py makes once it wires media)."""
+Runs the real server app in-process (its hub, LL-HLS, room socket) with our WHIP/WHEP routes
+added, as server/app.py will once it wires WebRTC."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright, expect
 
-from media.hls import http as hls_http
 from media.hub import Hub
 from media.units import TrackKind
 from media.webrtc import whep, whip
@@ -42,11 +41,10 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[str, Hub]]:
     settings = Settings(data_dir=str(tmp_path), database=f"sqlite:///{tmp_path / 'db.sqlite3'}",
                         http=f"127.0.0.1:{free_port()}")
     app: web.Application = await make_app(settings)
-    store = app[RUNTIME].store
-    hub = Hub(reconnect_grace=1.0)
-
-    async def room_exists(slug: str) -> bool:
-        return await store.room_row(slug) is not None
+    runtime = app[RUNTIME]
+    store = runtime.store
+    hub: Hub = runtime.hub  # the server's own hub (its LL-HLS and stream state read it)
+    room_exists = runtime.live.room_exists
 
     async def authorize(slug: str, key: str) -> bool:
         row = await store.room_by_stream_key(key)
@@ -54,12 +52,10 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[str, Hub]]:
 
     whip.setup_routes(app, hub, authorize, room_exists, settings=LOOPBACK)
     whep.setup_routes(app, hub, room_exists, settings=LOOPBACK)
-    hls_http.setup_routes(app, hub, room_exists)
     server = TestServer(app, host="127.0.0.1", port=int(settings.http.rsplit(":", 1)[1]))
     await server.start_server()
     yield str(server.make_url("")).rstrip("/"), hub
     await server.close()
-    hub.close()
 
 
 async def _room(base: str) -> tuple[str, str]:
@@ -127,6 +123,9 @@ async def test_go_live_from_studio_and_watch_over_webrtc(site: tuple[str, Hub]) 
             audio = await watch.evaluate(
                 "document.querySelector('#video').srcObject.getAudioTracks().map(t => t.readyState)")
             assert audio == ["live"]
+            await expect(studio.locator("#studio-chat")).to_be_visible()
+            await expect(studio.locator("#studio-state")).to_have_text("LIVE")
+            await expect(studio.locator("#viewers")).not_to_have_text("0", timeout=15_000)
             assert await watch.evaluate("document.querySelector('#video').dataset.webrtcError") is None
 
             await studio.click("#stop-live")
