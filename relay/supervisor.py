@@ -67,14 +67,14 @@ class RelaySupervisor:
 
     def _on_stream(self, stream: Stream) -> None:
         if stream.state is StreamState.LIVE and stream.slug not in self._live:
-            self._spawn(self.on_room_live(stream.slug))
+            self._spawn(self.on_room_live, stream.slug)
         elif stream.state is StreamState.OFFLINE and stream.slug in self._live:
-            self._spawn(self.on_room_offline(stream.slug))
+            self._spawn(self.on_room_offline, stream.slug)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, step: Callable[[str], Awaitable[None]], slug: str) -> None:
         async def run() -> None:
             try:
-                await work
+                await step(slug)
             except Exception:
                 log.exception("relay supervisor step failed")
 
