@@ -7,7 +7,16 @@ import logging
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from server import api_accounts, api_restreams, api_rooms, health, openapi, pages, sockets
+from server import (
+    api_accounts,
+    api_ledger,
+    api_restreams,
+    api_rooms,
+    health,
+    openapi,
+    pages,
+    sockets,
+)
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.httputil import error_middleware
@@ -43,7 +52,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[ENGINE] = runtime.engine
-    for module in (health, openapi, api_accounts, api_rooms, api_restreams, sockets, pages):
+    for module in (health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, sockets, pages):
         module.setup(app)
     setup_live(app, runtime.live)
     app.on_startup.append(_start)
