@@ -46,6 +46,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("patch", "/api/rooms/{slug}/songs/{song_id}", "Edit a song (owner, host)", SONG, {200: "updated"}),
     ("delete", "/api/rooms/{slug}/songs/{song_id}", "Remove a song (owner, host)", None, {204: "removed"}),
     ("get", "/api/rooms/{slug}/stream", "Live stream state", None, {200: "state", 404: "no such room"}),
+    ("get", "/api/me/balances", "Your ledger balances, per account and currency", None,
+     {200: "balances", 401: "not signed in"}),
+    ("get", "/api/me/statement", "Your statement for ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv", None,
+     {200: "opening balances, movements, closing balances", 400: "bad date or format", 401: "not signed in"}),
 ]
 
 
