@@ -44,6 +44,10 @@ class Settings:
     history_events: int = field(default=1000, metadata={"help": "room events kept for reconnect recovery"})
     history_s: int = field(default=120, metadata={"help": "seconds of room events kept for reconnect recovery"})
     reconnect_grace_s: float = field(default=10.0, metadata={"help": "seconds a dropped publisher may reconnect and keep its viewers"})
+    webrtc_ice_servers: str = field(default="", metadata={"help": "comma-separated STUN/TURN servers: stun:host:port, turn:USER:PASS@host:port"})
+    webrtc_udp_ports: str = field(default="", metadata={"help": "UDP port range MIN-MAX for WebRTC (default: any)"})
+    webrtc_public_ip: str = field(default="", metadata={"help": "public IP announced in host candidates (1:1 NAT)"})
+    webrtc_host_addresses: str = field(default="", metadata={"help": "comma-separated local IPs to gather candidates on (default: all but loopback)"})
     drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
     secret_key: str = field(
         default="",

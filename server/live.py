@@ -17,6 +17,9 @@ from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
 from media.ingest import HubIngest
 from media.rtmp.server import RtmpServer, ServerConfig
+from media.webrtc import whep, whip
+from media.webrtc.config import IceServer, WebRtcSettings
+from server.config import Settings
 from server.errors import NotFound
 from server.httputil import json_response
 from server.keys import RUNTIME
@@ -42,6 +45,10 @@ class Live:
     async def resolve_key(self, stream_key: str) -> str | None:
         row = await self.runtime.store.room_by_stream_key(stream_key)
         return row.slug if row else None
+
+    async def authorize_publisher(self, slug: str, stream_key: str) -> bool:
+        row = await self.runtime.store.room_by_stream_key(stream_key)
+        return row is not None and row.slug == slug
 
     async def room_exists(self, slug: str) -> bool:
         return await self.runtime.store.room_row(slug) is not None
@@ -78,6 +85,20 @@ class Live:
             log.warning("stream.state not published", extra={"room": slug}, exc_info=True)
 
 
+def webrtc_settings(settings: Settings) -> WebRtcSettings:
+    low, high = 0, 0
+    if settings.webrtc_udp_ports:
+        first, _, last = settings.webrtc_udp_ports.partition("-")
+        low, high = int(first), int(last or first)
+    return WebRtcSettings(
+        ice_servers=tuple(IceServer.parse(u.strip()) for u in settings.webrtc_ice_servers.split(",") if u.strip()),
+        udp_port_min=low,
+        udp_port_max=high,
+        public_ip=settings.webrtc_public_ip,
+        host_addresses=tuple(a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()),
+    )
+
+
 async def stream_state(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     slug = request.match_info["slug"]
@@ -89,3 +110,6 @@ async def stream_state(request: web.Request) -> web.Response:
 def setup(app: web.Application, live: Live) -> None:
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
     setup_hls(app, live.hub, live.room_exists)
+    rtc = webrtc_settings(live.runtime.settings)
+    whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists, settings=rtc)
+    whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)
