@@ -161,8 +161,11 @@ export class MseHlsPlayer {
     this.sourceBuffer = this.mediaSource.addSourceBuffer(type);
     this.map = mapUrl;
     await this.append(init);
+    // Start at the newest complete segment, unless the publisher reconnected inside the
+    // segment being written: then at its first part, the start of the newest timeline.
     const last = pl.segments[pl.segments.length - 1];
-    this.next = last ? {msn: last.msn, part: 0} : {msn: pl.nextMsn, part: 0};
+    const newTimeline = pl.partsDiscontinuity && pl.parts.length > 0;
+    this.next = last && !newTimeline ? {msn: last.msn, part: 0} : {msn: pl.nextMsn, part: 0};
   }
 
   async loop() {
