@@ -13,7 +13,10 @@ Rules:
   is the GOP. A segment's bytes are its parts back to back.
 * Timestamps are rebased so the first keyframe is 0 and a new publisher session continues
   where the previous ended: the media timeline stays monotonic for every player, and the
-  first segment of the new session carries EXT-X-DISCONTINUITY and a new EXT-X-MAP.
+  first segment of the new session carries EXT-X-DISCONTINUITY and a new EXT-X-MAP. The new
+  session starts late enough that its first picture is presented after every picture of
+  the old one (a publisher cut off mid-GOP with B-frames leaves pictures whose presentation
+  time is ahead of their decode time), leaving a gap of a frame or two at the discontinuity.
 * Bounded: ``window`` complete segments are listed, ``keep_extra`` more are kept for clients
   holding an older playlist; everything older is dropped.
 
@@ -168,6 +171,8 @@ class Segmenter:
         self._offset = 0
         self._end = 0
         self._part_start = 0
+        self._session_start = 0
+        self._presented_end = 0
         self._wall_base = (0.0, 0)
         self._sequence = 0
         self._evicted_discontinuities = 0
@@ -220,8 +225,11 @@ class Segmenter:
             self._start(unit, now)
         keyframe = unit.keyframe or unit.kind is TrackKind.AUDIO
         sample = _Sample(unit.dts + self._offset, unit.pts - unit.dts, keyframe, unit.payload)
-        if sample.dts < 0:
+        if sample.dts < self._session_start:
             return
+        self._presented_end = max(
+            self._presented_end, sample.dts + sample.composition_offset + lane.last_duration
+        )
         if lane.is_key and lane.last is not None and sample.dts > lane.last.dts:
             lane.add(sample)  # completes the previous sample first, so the cut can include it
             lane.last = None
@@ -231,7 +239,9 @@ class Segmenter:
             lane.add(sample)
 
     def _start(self, unit: Unit, now: float) -> None:
+        self._end = max(self._end, self._presented_end - (unit.pts - unit.dts))
         self._offset = self._end - unit.dts
+        self._session_start = self._end
         self._started = True
         self._part_start = self._end
         self._wall_base = (now, self._end)

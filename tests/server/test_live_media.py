@@ -218,7 +218,9 @@ def check_packets(result: dict[str, Any], stream: dict[str, Any]) -> list[float]
     dts = [int(p["dts"]) for p in packets]
     pts = [int(p["pts"]) for p in packets]
     assert all(b > a for a, b in zip(dts, dts[1:], strict=False)), dts
-    assert len(set(pts)) == len(pts)
+    repeated = sorted(p for p in set(pts) if pts.count(p) > 1)
+    assert not repeated, (stream["codec_type"], repeated,
+                          " ".join(f"{d}/{p}" for d, p in zip(dts, pts, strict=True)))
     assert all(p >= d for p, d in zip(pts, dts, strict=True))
     return [seconds(str(d), stream["time_base"]) for d in dts]
 
