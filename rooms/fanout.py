@@ -1,18 +1,27 @@
-"""Per-socket outbound buffers and writers: the hot path of room fan-out.
+"""Per-socket outbound buffers and one batched writer per event loop: the hot path of fan-out.
 
-Every socket has a bounded buffer (``buffer`` frames, 512 by default) and one writer task.
-``push`` never awaits: it appends an already-encoded frame (events are encoded once per
-wire format, see events.py) and wakes the writer. The writer takes everything pending and
-sends it back to back: aiohttp writes each frame straight into the transport and only
-awaits ``drain`` once more than its writer limit (64 KiB) is buffered, so a batch costs one
-wake-up of the writer, not one per frame, and the kernel sees as few writes as the
-transport can manage. Frames are not joined into one WebSocket message, so the protocol
-stays one event per frame.
+Every socket has a bounded buffer (``buffer`` frames, 512 by default). ``push`` never
+awaits: it appends an already-framed WebSocket frame and marks the socket dirty. Events are
+encoded once per wire format (events.py) and framed once per format (``_framed``: the hub
+pushes one event to every socket in a row, so the last event's frames are kept), so a
+fan-out to ten thousand sockets builds its bytes once, not once per socket.
+
+Writing: the first ``push`` in a loop iteration schedules one ``_Flusher.flush`` (``call_soon``)
+that hands each dirty socket's pending frames to its transport in one ``write``. Events
+published in the same iteration therefore share one system call per socket, and no task
+wakes per socket per event. Frames stay one event per WebSocket frame. A socket whose
+transport holds more than ``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its
+own writer task, which waits until the transport drains below ``LOW_WATER`` while new
+frames pile up in the bounded buffer.
 
 Slow consumers: when a socket's buffer is full, the socket is closed with code
 ``SLOW_CONSUMER`` (4008) and counted in ``nal_ws_slow_consumer_total``; the pending frames
 are dropped (the client reconnects with ``since``/``epoch`` and recovers from history). The
 publisher and the other sockets never wait for it.
+
+Frames are written to the transport directly (no compression is ever negotiated on room
+sockets; aiohttp's own writes, pings and the close frame, are whole frames too, so the two
+interleave only at frame boundaries). Nothing is written once the socket is closing.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from typing import Any
 
@@ -38,10 +48,79 @@ NOT_ADMITTED = 4001
 BANNED = 4003
 SLOW_CONSUMER = 4008
 CLOSE_TIMEOUT_S = 2.0
+HIGH_WATER = 64 * 1024
+"""Unsent bytes in a transport above which its socket stops taking batched writes."""
+LOW_WATER = 16 * 1024
+DRAIN_POLL_S = 0.05
+
+
+def ws_frame(payload: str | bytes) -> bytes:
+    """One final, unmasked server frame (RFC 6455 5.2): text for ``str``, binary for ``bytes``."""
+    if isinstance(payload, str):
+        data, first = payload.encode(), 0x81
+    else:
+        data, first = payload, 0x82
+    n = len(data)
+    if n < 126:
+        head = bytes((first, n))
+    elif n < 1 << 16:
+        head = bytes((first, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, 127)) + n.to_bytes(8, "big")
+    return head + data
+
+
+_last: list[Any] = [None, None, None]
+"""The last event pushed and its JSON and MessagePack frames (built on first use)."""
+
+
+def _framed(event: Event, fmt: WireFormat) -> bytes:
+    if _last[0] is not event:
+        _last[:] = [event, None, None]
+    slot = 1 if fmt is WireFormat.JSON else 2
+    frame = _last[slot]
+    if frame is None:
+        frame = _last[slot] = ws_frame(event.json_text if slot == 1 else event.msgpack_bytes)
+    assert isinstance(frame, bytes)
+    return frame
+
+
+class _Flusher:
+    """One per event loop: writes every dirty socket's pending frames once per iteration."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[SocketWriter] = []
+        self.scheduled = False
+
+    def mark(self, writer: SocketWriter) -> None:
+        self.dirty.append(writer)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        dirty, self.dirty = self.dirty, []
+        frames = 0
+        for writer in dirty:
+            frames += writer._write_batch()
+        FRAMES_OUT.inc(frames)
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher() -> _Flusher:
+    loop = asyncio.get_running_loop()
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
 
 
 class SocketWriter:
-    """One socket's outbound buffer and writer task."""
+    """One socket's outbound buffer; its task only drains a slow peer and closes."""
 
     def __init__(
         self,
@@ -54,7 +133,10 @@ class SocketWriter:
         self.transport = transport
         self.fmt = fmt
         self.buffer = buffer
-        self._pending: deque[str | bytes] = deque()
+        self._pending: deque[bytes] = deque()
+        self._dirty = False
+        self._blocked = False
+        self._flusher = _flusher()
         self._wake = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -68,14 +150,13 @@ class SocketWriter:
         self._task = asyncio.create_task(self._run(), name="room-socket-writer")
 
     def push_event(self, event: Event) -> bool:
-        frame = event.json_text if self.fmt is WireFormat.JSON else event.msgpack_bytes
-        return self.push(frame)
+        return self.push(_framed(event, self.fmt))
 
     def push_frame(self, frame: dict[str, Any]) -> bool:
-        return self.push(encode(frame, self.fmt))
+        return self.push(ws_frame(encode(frame, self.fmt)))
 
-    def push(self, frame: str | bytes) -> bool:
-        """Queue one encoded frame; False (and the socket closing) when it cannot be queued."""
+    def push(self, frame: bytes) -> bool:
+        """Queue one framed message; False (and the socket closing) when it cannot be queued."""
         if self._close is not None:
             return False
         if len(self._pending) >= self.buffer:
@@ -84,7 +165,9 @@ class SocketWriter:
             self.close_soon(SLOW_CONSUMER, "slow consumer")
             return False
         self._pending.append(frame)
-        self._wake.set()
+        if not self._dirty and not self._blocked:
+            self._dirty = True
+            self._flusher.mark(self)
         return True
 
     def close_soon(self, code: int, reason: str) -> None:
@@ -93,15 +176,49 @@ class SocketWriter:
             self._close = (code, reason)
             self._wake.set()
             if code == SLOW_CONSUMER and self._task is not None:
-                self._task.cancel()  # it may be stuck in drain; the close below does not wait for it
+                self._task.cancel()  # it may be waiting for a drain; the close below does not
                 self._closer = asyncio.create_task(self._close_ws())
+
+    # --- writing -------------------------------------------------------------------------
+
+    def _writable(self) -> asyncio.Transport | None:
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return None
+        return transport
+
+    def _write_pending(self) -> int:
+        """Hand everything pending to the transport in one write; the number of frames."""
+        pending, transport = self._pending, self._writable()
+        if transport is None:  # closing: nothing more goes out
+            pending.clear()
+            return 0
+        if not pending:
+            return 0
+        n = len(pending)
+        transport.write(pending[0] if n == 1 else b"".join(pending))
+        pending.clear()
+        return n
+
+    def _write_batch(self) -> int:
+        """The flusher's turn: write now, or hand a slow or closing socket to its task."""
+        self._dirty = False
+        if self._blocked or self._close is not None:
+            return 0
+        transport = self._writable()
+        if transport is not None and transport.get_write_buffer_size() > HIGH_WATER:
+            self._blocked = True
+            self._wake.set()
+            return 0
+        return self._write_pending()
 
     async def _run(self) -> None:
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                await self._flush()
+                await self._drain()
+                FRAMES_OUT.inc(self._write_pending())
                 if self._close is not None:
                     await self._close_ws()
                     return
@@ -110,18 +227,14 @@ class SocketWriter:
         except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-write
             log.debug("room socket write failed: %s", exc)
 
-    async def _flush(self) -> None:
-        pending, ws, sent = self._pending, self.ws, 0
-        try:
-            while pending:
-                frame = pending.popleft()
-                if isinstance(frame, str):
-                    await ws.send_str(frame)
-                else:
-                    await ws.send_bytes(frame)
-                sent += 1
-        finally:
-            FRAMES_OUT.inc(sent)
+    async def _drain(self) -> None:
+        """Wait until a slow peer has taken most of what its transport holds.
+
+        Polled: the transport's drain signal belongs to aiohttp's protocol, and only slow
+        peers ever get here."""
+        while (t := self._writable()) is not None and t.get_write_buffer_size() > LOW_WATER:  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL_S)
+        self._blocked = False
 
     async def _close_ws(self) -> None:
         assert self._close is not None
