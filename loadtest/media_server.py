@@ -1,0 +1,87 @@
+"""Start a ``notalabel serve`` process with RTMP for the media benchmarks, and make a room.
+
+The server listens on free loopback ports and logs to a file in its work directory;
+``stop()`` sends SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from loadtest.servers import Started, free_port, wait_ready
+
+PASSWORD = "benchmark password"
+
+
+@dataclass
+class MediaServer:
+    started: Started
+    rtmp: str
+    """``rtmp://127.0.0.1:PORT/live``"""
+
+    @property
+    def url(self) -> str:
+        return self.started.url
+
+    @property
+    def pid(self) -> int:
+        return self.started.pid
+
+    def stop(self) -> None:
+        self.started.stop()
+
+
+def start_server(workdir: Path | None = None, extra: list[str] | None = None) -> MediaServer:
+    root = workdir or Path(tempfile.mkdtemp(prefix="nal-media-"))
+    root.mkdir(parents=True, exist_ok=True)
+    http, rtmp = free_port(), free_port()
+    args = [sys.executable, "-m", "server.cli", "serve", "--http", f"127.0.0.1:{http}",
+            "--rtmp", f"127.0.0.1:{rtmp}", "--data-dir", str(root), "--log-level", "warning",
+            "--log-format", "text", *(extra or [])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALABEL_")}
+    log = root / "server.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    started = Started(f"http://127.0.0.1:{http}", proc, log)
+    wait_ready(started, "/readyz")
+    return MediaServer(started, f"rtmp://127.0.0.1:{rtmp}/live")
+
+
+async def create_room(base: str) -> tuple[str, str]:
+    """A new performer and room on ``base``: returns (slug, RTMP publish URL with the key)."""
+    user = "bench" + uuid.uuid4().hex[:8]
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"{base}/api/accounts", json={"username": user, "password": PASSWORD})
+        r = await http.post(f"{base}/api/sessions", json={"username": user, "password": PASSWORD})
+        token = (await r.json())["token"]
+        http.cookie_jar.clear()
+        r = await http.post(f"{base}/api/rooms", json={"title": "Benchmark"},
+                            headers={"Authorization": f"Bearer {token}"})
+        if r.status not in (200, 201):
+            raise RuntimeError(f"cannot create a room: {r.status} {await r.text()}")
+        room = await r.json()
+    rtmp = room["ingest"]["rtmp"]
+    return room["slug"], f"{rtmp['url']}/{room['stream_key']}"
+
+
+async def wait_for_playlist(url: str, timeout: float = 30.0) -> None:
+    """Poll until the playlist answers 200 (the first segment is complete)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            async with http.get(url) as r:
+                if r.status == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
