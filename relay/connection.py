@@ -11,13 +11,13 @@ It only translates:
   becomes :class:`relay.errors.PublishFailed`, worth retrying. Reasons never carry the key.
 * Backpressure: after each batch we wait for the socket to drain, so a slow server backs
   up the target's own hub reader, which drops to the next keyframe (the publisher's own
-  drop-on-full never has to act).
+  drop-on-full never has to act). A server that takes nothing for ``STALL_TIMEOUT``
+  seconds is given up on (and retried like any broken connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Iterable
 
@@ -31,6 +31,8 @@ from relay.presets import Endpoint
 from relay.remux import Out
 
 CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 3.0
+STALL_TIMEOUT = 20.0
 
 
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
@@ -65,8 +67,9 @@ def reason(err: BaseException, key: str) -> str:
 class RtmpConnection:
     """One live publishing connection; open with :meth:`open`."""
 
-    def __init__(self, publisher: RtmpPublisher, key: str) -> None:
+    def __init__(self, publisher: RtmpPublisher, key: str, stall_timeout: float = STALL_TIMEOUT) -> None:
         self.publisher = publisher
+        self.stall_timeout = stall_timeout
         self._key = key
 
     @property
@@ -109,11 +112,23 @@ class RtmpConnection:
                     p.send_audio_config(item)
                 elif isinstance(item, Metadata):
                     p.send_metadata(item.values)
-            await p.drain()
+            async with asyncio.timeout(self.stall_timeout):
+                await p.drain()
+        except TimeoutError:
+            raise PublishFailed(f"the server took nothing for {self.stall_timeout:g} s") from None
         except (RtmpError, OSError) as err:
             raise PublishFailed(f"connection lost: {reason(err, self._key)}") from None
 
-    async def close(self) -> None:
-        """Unpublish politely and close; never raises."""
-        with contextlib.suppress(RtmpError, OSError, asyncio.TimeoutError):
-            await self.publisher.close()
+    async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Unpublish politely and close within ``timeout``; never raises.
+
+        A stalled server never drains our buffer, and a graceful close would wait for it
+        forever; past the timeout the transport is aborted.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.publisher.close()
+        except (RtmpError, OSError, TimeoutError):
+            writer = getattr(self.publisher, "_writer", None)  # no public abort yet
+            if writer is not None:
+                writer.transport.abort()

@@ -74,6 +74,7 @@ class TargetRunner:
         self._backoff = backoff or Backoff()
         self._rng = rng or random.Random()
         self._attempt = 0
+        self._reader: Reader | None = None
         self._reader_drops = 0
         self._samples: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -143,8 +144,8 @@ class TargetRunner:
         conn = await self._connect(endpoint, self.spec.key)
         reader: Reader | None = None
         try:
-            reader = self._hub.add_reader(self.spec.slug, "relay", max_units=READER_MAX_UNITS,
-                                          max_bytes=READER_MAX_BYTES)
+            reader = self._reader = self._hub.add_reader(
+                self.spec.slug, "relay", max_units=READER_MAX_UNITS, max_bytes=READER_MAX_BYTES)
             self.live_since = time.monotonic()
             self._move(TargetEvent.ACCEPTED)
             await self._pump(reader, conn)
@@ -152,7 +153,7 @@ class TargetRunner:
             if reader is not None:
                 self._account(0, reader)
                 reader.close()
-            self._reader_drops = 0
+            self._reader, self._reader_drops = None, 0
             self.live_since = None
             await conn.close()
 
@@ -193,6 +194,8 @@ class TargetRunner:
         return int((b1 - b0) * 8 / (t1 - t0)) if t1 > t0 else 0
 
     def status(self) -> dict[str, Any]:
+        if self._reader is not None:  # a target stuck on a full socket still shows its drops
+            self._account(0, self._reader)
         uptime = time.monotonic() - self.live_since if self.live_since is not None else 0.0
         metrics.UPTIME.labels(self.label).set(uptime)
         metrics.BITRATE.labels(self.label).set(self.bitrate)

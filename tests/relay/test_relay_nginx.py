@@ -259,3 +259,55 @@ async def test_rtmps_through_tls_termination_with_a_ca_bundle(
         assert_h264_aac_continuous(await probe(f"{server.url('yt')}/{YT_KEY}"))
     finally:
         await trusting.close()
+
+
+async def _stalled_ingest(release: asyncio.Event) -> tuple[asyncio.Server, int]:
+    """An RTMP server (our own core) that accepts the publish, then never reads again."""
+    from media.rtmp.server_session import PublishRequested, ServerSession
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = ServerSession()
+        accepted = False
+        while not accepted and (data := await reader.read(65536)):
+            for event in session.receive_data(data):
+                if isinstance(event, PublishRequested):
+                    session.accept_publish()
+                    accepted = True
+            writer.write(session.data_to_send())
+        await release.wait()  # stalled until the test ends: the relay's socket backs up
+        writer.close()
+
+    import socket as socket_module
+    sock = socket_module.socket()
+    sock.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(handle, sock=sock)
+    return server, sock.getsockname()[1]
+
+
+async def test_a_slow_target_drops_to_keyframes_and_nobody_else_notices(
+        env: Env, nginx: Callable[..., Nginx], show: Show) -> None:
+    server = nginx()
+    release = asyncio.Event()
+    stalled, port = await _stalled_ingest(release)
+    try:
+        slow = await env.store.create(env.room_id, "custom", YT_KEY, url=f"rtmp://127.0.0.1:{port}/live")
+        fast = await env.store.create(env.room_id, "custom", TW_KEY, url=server.url("tw"))
+        stream = env.hub.start_publish(SLUG, "test:burst", show.tracks)
+        viewer = env.hub.add_reader(SLUG, "hls", max_units=100_000, max_bytes=1 << 30)
+        await until(lambda: state(env, slow.id) == "live" and state(env, fast.id) == "live", what="both live")
+        big = bytes(4) + bytes(100_000 - 4)
+        for i in range(400):  # 40 MB in about 2 s: far more than the stalled socket can take
+            stream.write(Unit(1, show.tracks[0].kind, i * 3000, i * 3000, i % 30 == 0, big))
+            await asyncio.sleep(0.005)
+        await until(lambda: env.supervisor.status(slow.id)["drops"] > 0, what=f"slow target drops {env.supervisor.status(slow.id)} {env.events}")
+        assert state(env, slow.id) == "live"
+        assert env.supervisor.status(fast.id)["drops"] == 0 and state(env, fast.id) == "live"
+        assert viewer.drops == 0 and viewer.pending > 0
+        assert env.states(fast.id) == ["connecting", "live"]
+        env.hub.stop(SLUG)
+        await until(lambda: state(env, slow.id) == "idle", what="slow target stopped")
+    finally:
+        release.set()
+        stalled.close()
+        await stalled.wait_closed()
