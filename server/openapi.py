@@ -25,6 +25,11 @@ SONG = {"type": "object", "required": ["title"],
         "properties": {"title": {"type": "string"}, "artist": {"type": "string"},
                        "iswc": {"type": "string", "example": "T-345.246.800-1"},
                        "writers": {"type": "array", "items": WRITER}}}
+RESTREAM_EDIT = {"type": "object", "properties": {
+    "platform": {"enum": ["youtube", "twitch", "custom"]}, "key": {"type": "string", "maxLength": 300, "writeOnly": True},
+    "url": {"type": "string", "example": "rtmps://ingest.example.net:443/live"},
+    "ingest": {"type": "string", "example": "rtmps"}, "enabled": {"type": "boolean"}}}
+RESTREAM = {**RESTREAM_EDIT, "required": ["platform", "key"]}
 USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
 
 # (method, path, summary, request body schema or None, {status: description})
@@ -46,6 +51,14 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("patch", "/api/rooms/{slug}/songs/{song_id}", "Edit a song (owner, host)", SONG, {200: "updated"}),
     ("delete", "/api/rooms/{slug}/songs/{song_id}", "Remove a song (owner, host)", None, {204: "removed"}),
     ("get", "/api/rooms/{slug}/stream", "Live stream state", None, {200: "state", 404: "no such room"}),
+    ("post", "/api/rooms/{slug}/restreams", "Add a restream target (owner); the key is never shown again",
+     RESTREAM, {201: "the target, key masked", 400: "bad target", 403: "not the owner"}),
+    ("get", "/api/rooms/{slug}/restreams", "Restream targets with live status (owner)", None,
+     {200: "targets", 403: "not the owner"}),
+    ("patch", "/api/rooms/{slug}/restreams/{target_id}", "Enable, disable or edit a target (owner)", RESTREAM_EDIT,
+     {200: "the target", 404: "no such target"}),
+    ("delete", "/api/rooms/{slug}/restreams/{target_id}", "Remove a target (owner)", None,
+     {204: "removed", 404: "no such target"}),
     ("get", "/api/me/balances", "Your ledger balances, per account and currency", None,
      {200: "balances", 401: "not signed in"}),
     ("get", "/api/me/statement", "Your statement for ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv", None,
