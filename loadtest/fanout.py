@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-bytes", type=int, default=64, help="length of each chat text")
     p.add_argument("--workers", type=int, default=0, help="sink processes (default: 1, or 2 from 2,000 sockets)")
     p.add_argument("--read-interval", type=float, default=0.2, help="seconds between a sink's reads")
+    p.add_argument("--nice", type=int, default=0,
+                   help="scheduling niceness for the server(s) and the generator (negative needs root):"
+                        " on a machine shared with other work, -10 keeps the measurement about them")
     p.add_argument("--label", default="", help="name for this run in the report")
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     return p
@@ -384,6 +387,9 @@ def run(args: argparse.Namespace) -> Report:
             started = servers.start_ours(args.start_server, redis=args.redis, database=args.database)
         urls = [s.url for s in started] or parse_urls(args.url)
         pids = args.server_pid or ([s.pid for s in started] or find_server_pids(urls))
+        if args.nice:
+            for pid in [*pids, 0]:  # 0: this process; the sink workers inherit it
+                os.setpriority(os.PRIO_PROCESS, pid, args.nice)
         try:
             import uvloop
             report = uvloop.run(Run(args, urls, pids).execute())

@@ -137,7 +137,7 @@ class SocketWriter:
         self._dirty = False
         self._blocked = False
         self._flusher = _flusher()
-        self._wake = asyncio.Event()
+        self._started = False
         self._close: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -147,7 +147,14 @@ class SocketWriter:
         return self._close is not None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="room-socket-writer")
+        """Allow the writer task; it exists only while a slow peer drains or a close runs."""
+        self._started = True
+        if self._blocked or self._close is not None:
+            self._kick()
+
+    def _kick(self) -> None:
+        if self._started and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run(), name="room-socket-writer")
 
     def push_event(self, event: Event) -> bool:
         return self.push(_framed(event, self.fmt))
@@ -174,10 +181,12 @@ class SocketWriter:
         """Close after what is already queued (except for a slow consumer, whose queue was dropped)."""
         if self._close is None:
             self._close = (code, reason)
-            self._wake.set()
-            if code == SLOW_CONSUMER and self._task is not None:
-                self._task.cancel()  # it may be waiting for a drain; the close below does not
+            if code == SLOW_CONSUMER:
+                if self._task is not None:
+                    self._task.cancel()  # it may be waiting for a drain; the close below does not
                 self._closer = asyncio.create_task(self._close_ws())
+            else:
+                self._kick()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -208,20 +217,17 @@ class SocketWriter:
         transport = self._writable()
         if transport is not None and transport.get_write_buffer_size() > HIGH_WATER:
             self._blocked = True
-            self._wake.set()
+            self._kick()
             return 0
         return self._write_pending()
 
     async def _run(self) -> None:
+        """Drain a slow peer, write what piled up meanwhile, close if asked; then end."""
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                await self._drain()
-                FRAMES_OUT.inc(self._write_pending())
-                if self._close is not None:
-                    await self._close_ws()
-                    return
+            await self._drain()
+            FRAMES_OUT.inc(self._write_pending())
+            if self._close is not None:
+                await self._close_ws()
         except asyncio.CancelledError:
             raise
         except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-write
