@@ -1,0 +1,202 @@
+"""LL-HLS viewer load: N low-latency viewers of a 2.5 Mbps stream, our server vs nginx.
+
+ffmpeg publishes a looped 720p30 H.264 + AAC file (about 2.5 Mbit/s, made once with
+``-re -stream_loop -1 -c copy``, so the publisher costs almost no CPU) over RTMP to a
+``notalabel serve`` started here. Viewer processes (:mod:`loadtest.media_viewer_worker`,
+uvloop and a raw keep-alive HTTP/1.1 client) then play the room's LL-HLS the way players do:
+a blocking playlist reload per part, then the part.
+
+The reference: the same playlist and parts mirrored to a directory as they appear
+(:mod:`loadtest.media_mirror`) and served by nginx (one process, sendfile), with the very
+same requests from the same viewers (a viewer asks once the mirror has the part, since a
+file server cannot hold a request).
+
+Reported per server: its CPU (user + system from /proc/PID/stat over the measured window,
+100% = one core), requests/s, bytes/s, failed requests, part fetch time (request to last
+byte) p50/p99, and the media rate each viewer received.
+
+    python -m loadtest.hls_viewers --viewers 1000 --duration 30
+    python -m loadtest.hls_viewers --viewers 1000 --duration 30 --servers ours
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadtest import procstat
+from loadtest.media_mirror import Mirror
+from loadtest.media_nginx import start_nginx
+from loadtest.media_server import create_room, start_server, wait_for_playlist
+from loadtest.media_timecode import percentile
+
+SOURCE_SECONDS = 20
+
+
+def make_source(path: Path, video_kbps: int, audio_kbps: int) -> Path:
+    """A 720p30 H.264 (High, GOP 1 s, CBR-ish) + AAC file, made once and reused."""
+    if path.exists():
+        return path
+    temporary = path.with_suffix(".tmp.flv")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+         "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-g", "30",
+         "-b:v", f"{video_kbps}k", "-maxrate", f"{video_kbps}k", "-bufsize", f"{video_kbps // 2}k",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", f"{audio_kbps}k",
+         "-t", str(SOURCE_SECONDS), "-f", "flv", str(temporary)],
+        check=True, timeout=600)
+    temporary.rename(path)
+    return path
+
+
+def start_publisher(source: Path, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
+         "-i", str(source), "-c", "copy", "-f", "flv", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def run_viewers(base: str, playlist_path: str, viewers: int, processes: int, duration: float,
+                      ramp: float, pid: int, mode: str, watch: Path | None) -> dict[str, Any]:
+    """Start the viewer processes, measure ``pid`` over the window, merge the results."""
+    parts = urlsplit(base)
+    start_at = time.time() + ramp
+    workers = []
+    for i in range(processes):
+        count = viewers // processes + (1 if i < viewers % processes else 0)
+        args = [sys.executable, "-m", "loadtest.media_viewer_worker", "--host", str(parts.hostname),
+                "--port", str(parts.port), "--playlist", playlist_path, "--viewers", str(count),
+                "--start-at", str(start_at), "--duration", str(duration), "--mode", mode]
+        if watch is not None:
+            args += ["--watch", str(watch)]
+        workers.append(await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu0, busy0, wall0 = procstat.cpu_seconds(pid), procstat.machine_busy_seconds(), time.monotonic()
+    await asyncio.sleep(duration)
+    cpu1, busy1, wall1 = procstat.cpu_seconds(pid), procstat.machine_busy_seconds(), time.monotonic()
+    outputs = []
+    for worker in workers:
+        out, err = await asyncio.wait_for(worker.communicate(), duration + ramp + 60)
+        if worker.returncode != 0:
+            raise RuntimeError(f"viewer process failed: {err.decode(errors='replace')[-2000:]}")
+        outputs.append(json.loads(out))
+    elapsed = wall1 - wall0
+    return summarize(outputs, viewers, elapsed, cpu1 - cpu0, busy1 - busy0)
+
+
+def summarize(outputs: list[dict[str, Any]], viewers: int, elapsed: float, cpu: float,
+              busy: float) -> dict[str, Any]:
+    times = [t for o in outputs for t in o["part_times_ms"]]
+    total = {key: sum(o[key] for o in outputs)
+             for key in ("requests", "playlist_requests", "part_requests", "bytes", "failures")}
+    errors: dict[str, int] = {}
+    for output in outputs:
+        for reason, count in output["errors"].items():
+            errors[reason] = errors.get(reason, 0) + count
+    return {
+        "viewers": viewers,
+        "server_cpu_percent": round(100 * cpu / elapsed, 1),
+        "machine_busy_percent": round(100 * busy / elapsed / (os.cpu_count() or 1), 1),
+        "requests_per_s": round(total["requests"] / elapsed),
+        "playlists_per_s": round(total["playlist_requests"] / elapsed),
+        "parts_per_s": round(total["part_requests"] / elapsed),
+        "bytes_per_s": round(total["bytes"] / elapsed),
+        "mbit_per_s": round(total["bytes"] * 8 / elapsed / 1e6, 1),
+        "per_viewer_kbit_per_s": round(total["bytes"] * 8 / elapsed / viewers / 1e3),
+        "failed_requests": total["failures"],
+        "errors": errors,
+        "part_fetch_p50_ms": percentile(times, 0.50),
+        "part_fetch_p99_ms": percentile(times, 0.99),
+        "part_fetch_max_ms": max(times) if times else None,
+    }
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="nal-hls-viewers-"))
+    source = make_source(Path(tempfile.gettempdir()) / f"nal-hls-viewers-{args.video_kbps}k.flv",
+                         args.video_kbps, args.audio_kbps)
+    server = start_server(work / "server")
+    publisher = None
+    results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()]}
+    try:
+        slug, publish_url = await create_room(server.url)
+        publisher = start_publisher(source, publish_url)
+        playlist_path = f"/live/{slug}/index.m3u8"
+        await wait_for_playlist(server.url + playlist_path)
+        await asyncio.sleep(3)  # a few segments in the window
+        for name in args.servers.split(","):
+            if name == "ours":
+                results["ours"] = await run_viewers(
+                    server.url, playlist_path, args.viewers, args.processes, args.duration,
+                    args.ramp, server.pid, "ours", None)
+            elif name == "nginx":
+                results["nginx"] = await bench_nginx(args, work, server.url, playlist_path)
+            else:
+                raise SystemExit(f"unknown server {name!r}: ours or nginx")
+    finally:
+        if publisher is not None:
+            publisher.kill()
+            publisher.wait(10)
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    return results
+
+
+async def bench_nginx(args: argparse.Namespace, work: Path, origin: str, playlist_path: str) -> dict[str, Any]:
+    root = work / "nginx"
+    directory = root / "www" / playlist_path.strip("/").rsplit("/", 1)[0]
+    mirror = Mirror(origin + playlist_path, directory)
+    mirroring = asyncio.create_task(mirror.run())
+    nginx = start_nginx(root)
+    try:
+        while not mirror.playlist_path.exists():
+            if mirroring.done():
+                mirroring.result()
+            await asyncio.sleep(0.1)
+        return await run_viewers(nginx.url, playlist_path, args.viewers, args.processes,
+                                 args.duration, args.ramp, nginx.pid, "files", mirror.playlist_path)
+    finally:
+        mirroring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mirroring
+        nginx.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per server")
+    parser.add_argument("--ramp", type=float, default=6.0, help="seconds to connect every viewer")
+    parser.add_argument("--processes", type=int, default=2, help="viewer processes")
+    parser.add_argument("--servers", default="ours,nginx")
+    parser.add_argument("--video-kbps", type=int, default=2350)
+    parser.add_argument("--audio-kbps", type=int, default=128)
+    args = parser.parse_args(argv)
+    results = asyncio.run(bench(args))
+    for name in ("ours", "nginx"):
+        if name in results:
+            r = results[name]
+            print(f"{name:6} {r['viewers']} viewers: cpu {r['server_cpu_percent']}%  "
+                  f"{r['requests_per_s']} req/s  {r['mbit_per_s']} Mbit/s "
+                  f"({r['per_viewer_kbit_per_s']} kbit/s a viewer)  failed {r['failed_requests']}  "
+                  f"part fetch p50 {r['part_fetch_p50_ms']} ms p99 {r['part_fetch_p99_ms']} ms")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
