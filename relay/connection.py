@@ -129,6 +129,4 @@ class RtmpConnection:
             async with asyncio.timeout(timeout):
                 await self.publisher.close()
         except (RtmpError, OSError, TimeoutError):
-            writer = getattr(self.publisher, "_writer", None)  # no public abort yet
-            if writer is not None:
-                writer.transport.abort()
+            await self.publisher.abort()

@@ -211,14 +211,24 @@ class RtmpPublisher:
                     await self._writer.drain()
         await self._abort(graceful=True)
 
+    async def abort(self) -> None:
+        """Drop the connection at once, discarding anything not yet sent."""
+        await self._abort(graceful=False)
+
     async def _abort(self, graceful: bool = False) -> None:
         if self._writer is not None:
             if graceful:
                 self._writer.close()
             else:
                 self._writer.transport.abort()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
+            # A peer that stopped reading never lets a graceful close finish: bound it.
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._writer.wait_closed()
+            except TimeoutError:
+                self._writer.transport.abort()
+            except Exception:  # noqa: BLE001 - the connection is going away either way
+                pass
         if self._reader_task is not None:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
