@@ -137,7 +137,7 @@ async def _open_all(plan: WorkerPlan, counters: Any, errors: Tally[str]) -> list
 
 
 def chat_frame(chatter: int, n: int, text_bytes: int) -> bytes:
-    text = f"t={time.monotonic_ns()} c={chatter} n={n} "
+    text = f"t={time.monotonic_ns()} w={time.time():.6f} c={chatter} n={n} "
     text += "x" * max(0, text_bytes - len(text))
     body = json.dumps({"op": "chat.send", "id": f"{chatter}-{n}", "text": text}, separators=(",", ":"))
     return wsframes.client_frame(wsframes.OP_TEXT, body.encode())

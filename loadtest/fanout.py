@@ -154,6 +154,9 @@ class Report:
     latency_ms_p99: float | None = None
     latency_ms_max: float | None = None
     latency_samples: int = 0
+    to_publish_ms_p50: float | None = None
+    """Chatter's send to the server's publish (the event's ``ts``; wall clocks, same machine)."""
+    to_publish_ms_p99: float | None = None
     seq_gaps: int = 0
     chat_sent: int = 0
     acks: int = 0
@@ -164,10 +167,14 @@ class Report:
     server_cpu_s: float = 0.0
     server_cpu_util: float = 0.0
     server_rss_mb: float = 0.0
+    server_cpu_wait_util: float = 0.0
+    """Share of the window the server was runnable but waited for a CPU (a busy machine)."""
     deliveries_per_server_cpu_s: float = 0.0
     idle_bytes_per_socket: float = 0.0
     generator_cpu_s: float = 0.0
     generator_cpu_util: float = 0.0
+    interrupt_cpu_util: float = 0.0
+    """Cores busy in irq/softirq during the window: mostly loopback TCP, charged to no process."""
     other_cpu_util: float = 0.0
     """Cores kept busy by every other process during the window (a busy machine skews speed)."""
     connect_errors: dict[str, int] = field(default_factory=dict)
@@ -186,12 +193,15 @@ class Report:
             f"  deliveries/s: {self.deliveries_per_s:,.0f} (expected {self.expected_deliveries_per_s:,.0f})",
             f"  latency publish->deliver: p50 {ms(self.latency_ms_p50)}, p99 {ms(self.latency_ms_p99)},"
             f" max {ms(self.latency_ms_max)} ({self.latency_samples} samples), seq gaps {self.seq_gaps}",
+            f"    of which send->publish (event ts): p50 {ms(self.to_publish_ms_p50)}, p99 {ms(self.to_publish_ms_p99)}",
             f"  closes: {self.sockets_closed} ({codes}); slow-consumer closes {self.slow_consumer_closes}",
             f"  server: {self.server_cpu_s:.2f} CPU-s ({self.server_cpu_util:.0%} of a core), RSS {self.server_rss_mb:.0f} MB,"
-            f" {self.deliveries_per_server_cpu_s:,.0f} deliveries per CPU-second",
+            f" {self.deliveries_per_server_cpu_s:,.0f} deliveries per CPU-second;"
+            f" waited for a CPU {self.server_cpu_wait_util:.0%} of the time",
             f"  idle memory: {self.idle_bytes_per_socket / 1024:.1f} KiB per socket",
             f"  generator: {self.generator_cpu_s:.2f} CPU-s ({self.generator_cpu_util:.0%} of a core);"
-            f" everything else on the machine: {self.other_cpu_util:.0%} of a core",
+            f" kernel interrupts (loopback TCP) {self.interrupt_cpu_util:.0%};"
+            f" other processes {self.other_cpu_util:.0%} of a core",
         ])
 
 
@@ -318,15 +328,22 @@ class Run:
         report.server_cpu_s = s1.cpu_s - s0.cpu_s
         report.server_cpu_util = report.server_cpu_s / window
         report.server_rss_mb = s1.rss / 2**20
+        report.server_cpu_wait_util = (s1.wait_s - s0.wait_s) / window
         report.deliveries_per_server_cpu_s = (d1 - d0) / report.server_cpu_s if report.server_cpu_s else 0.0
         report.generator_cpu_s = g1 - g0
         report.generator_cpu_util = report.generator_cpu_s / window
-        report.other_cpu_util = max(0.0, (m1 - m0) - report.server_cpu_s - report.generator_cpu_s) / window
+        busy, interrupts = m1[0] - m0[0], m1[1] - m0[1]
+        report.interrupt_cpu_util = interrupts / window
+        report.other_cpu_util = max(0.0, busy - interrupts - report.server_cpu_s - report.generator_cpu_s) / window
         samples = sorted(s for p in self.probes for s in p.samples_ns)
         report.latency_samples = len(samples)
         for name, q in (("latency_ms_p50", 50.0), ("latency_ms_p99", 99.0), ("latency_ms_max", 100.0)):
             v = percentile(samples, q)
             setattr(report, name, None if v is None else v / 1e6)
+        to_publish = sorted(round(s * 1e6) for p in self.probes for s in p.to_server_s)
+        for name, q in (("to_publish_ms_p50", 50.0), ("to_publish_ms_p99", 99.0)):
+            v = percentile(to_publish, q)
+            setattr(report, name, None if v is None else v / 1e3)
 
     async def progress(self, t0: float, d0: int, cpu0: float, acks0: int) -> None:
         """Print one line a second while the window runs (to stderr)."""

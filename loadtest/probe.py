@@ -31,6 +31,8 @@ class Probe(asyncio.Protocol):
         self._head = b""
         self.recording = False
         self.samples_ns: list[int] = []
+        self.to_server_s: list[float] = []
+        """Chatter's wall-clock send time to the event's ``ts`` (the server's publish time)."""
         self.chat_events = 0
         self.events: Tally[str] = Tally()
         self.last_seq: int | None = None
@@ -94,10 +96,13 @@ class Probe(asyncio.Protocol):
         if kind != "chat.message":
             return
         self.chat_events += 1
-        text = event.get("data", {}).get("text", "")
+        data = event.get("data", {})
+        text = data.get("text", "")
         if self.recording and text.startswith("t="):
-            sent = int(text[2:text.index(" ")])
-            self.samples_ns.append(now - sent)
+            fields = text.split(" ", 2)
+            self.samples_ns.append(now - int(fields[0][2:]))
+            if fields[1].startswith("w=") and isinstance(data.get("ts"), int | float):
+                self.to_server_s.append(data["ts"] - float(fields[1][2:]))
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

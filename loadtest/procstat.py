@@ -20,6 +20,8 @@ LISTEN = "0A"
 class Sample:
     cpu_s: float
     rss: int
+    wait_s: float = 0.0
+    """Runnable but not running (another process had the CPU)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -35,9 +37,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Time ``pid`` was runnable but waiting for a CPU (``/proc/PID/schedstat``, field 2)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def sample(pids: list[int]) -> Sample:
     """Total CPU seconds and RSS of ``pids``."""
-    return Sample(sum(cpu_seconds(p) for p in pids), sum(rss_bytes(p) for p in pids))
+    return Sample(sum(cpu_seconds(p) for p in pids), sum(rss_bytes(p) for p in pids),
+                  sum(runqueue_wait_seconds(p) for p in pids))
 
 
 def listening_inodes(port: int) -> set[str]:
@@ -72,8 +83,11 @@ def pid_listening_on(port: int) -> int | None:
     return None
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine spent busy so far (``/proc/stat``, first line)."""
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU seconds all cores spent busy so far, and the part of it in interrupts (``/proc/stat``).
+
+    Interrupt time (irq + softirq) is charged to no process: on loopback, that is mostly
+    the kernel carrying our own TCP segments from the server's writes to the clients."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / TICK
+    return (user + nice + system + irq + softirq + steal) / TICK, (irq + softirq) / TICK
