@@ -105,8 +105,9 @@ export async function whipPublish(slug, stream, token, {iceServers = []} = {}) {
   }
 }
 
-/** Watch: receive /whep/{slug} into ``video``; returns the session (``stop()`` ends it). */
-export async function whepPlay(slug, video, {iceServers = [], onEnded = null} = {}) {
+/** Watch: receive /whep/{slug}; resolves once connected with the session, whose ``stream``
+ * the caller shows (``stop()`` ends it). */
+export async function whepPlay(slug, {iceServers = [], onEnded = null} = {}) {
   const pc = new RTCPeerConnection({iceServers});
   const stream = new MediaStream();
   const videoTransceiver = pc.addTransceiver('video', {direction: 'recvonly'});
@@ -116,47 +117,112 @@ export async function whepPlay(slug, video, {iceServers = [], onEnded = null} = 
   try {
     const url = await exchange(pc, `${location.origin}/whep/${encodeURIComponent(slug)}`, null);
     await connected(pc);
-    video.srcObject = stream;
-    video.play().catch(() => {});
     if (onEnded) {
       pc.addEventListener('connectionstatechange', () => {
         if (pc.connectionState === 'failed' || pc.connectionState === 'closed') onEnded();
       });
     }
-    return new Session(pc, url);
+    const session = new Session(pc, url);
+    session.stream = stream;
+    return session;
   } catch (err) {
     pc.close();
     throw err;
   }
 }
 
+const RETRY_MS = 1000;          // first retry of WHEP while the stream is starting; doubles per failure
+const MAX_FAILURES = 4;         // consecutive failures of a live stream before we fall back to LL-HLS
+const UPGRADE_MS = 30000;       // then, while on LL-HLS, try WebRTC again after this long (doubling)
+const STALL_MS = 8000;          // WebRTC connected but the picture stands still this long: reconnect
+
+/** The room's stream state from the API ('live', 'reconnecting', 'offline'), or null if unknown. */
+async function apiState(slug) {
+  try {
+    const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/stream`, {cache: 'no-store'});
+    return response.ok ? (await response.json()).state || null : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The watch page's hook: for a ``realtime`` room, make ``player`` (the LL-HLS LivePlayer) try
- * WebRTC first whenever it would start playing, and fall back to its LL-HLS when WebRTC fails.
- * The player's own offline/live detection stays in charge.
+ * The watch page's hook: for a ``realtime`` room, make ``player`` (the LL-HLS LivePlayer) use
+ * WebRTC whenever it would start playing. The player's own offline/live detection stays in
+ * charge, with one change: WHEP starts as soon as the API says the stream is live, without
+ * waiting for LL-HLS to have its first segments (with a browser publisher that takes many
+ * seconds, and WebRTC needs none of it).
+ *
+ * A failed WHEP attempt while the stream is live or starting (not live yet, ICE slow, no
+ * picture) is retried with a growing delay. Only after MAX_FAILURES in a row does the page play
+ * LL-HLS instead, and it tries WebRTC again later. Every attempt is numbered in
+ * ``video.dataset.webrtcTries``; the last error is in ``video.dataset.webrtcError``.
  */
 export function useRealtime(player, slug) {
   const playHls = player.play.bind(player);
   const stopHls = player.stopPlayback.bind(player);
+  const probeHls = player.probe.bind(player);
   let session = null;
   let failures = 0;
-  player.play = async () => {
-    if (failures >= 2) return playHls();
-    player.mode = 'webrtc';
-    player.video.dataset.player = 'webrtc';
-    player.setState('loading');
-    try {
-      session = await whepPlay(slug, player.video, {onEnded: () => player.mode === 'webrtc' && player.restart()});
-      failures = 0;
-    } catch (err) {
-      failures += 1;
-      session = null;
-      player.mode = null;
-      player.video.dataset.webrtcError = err.message;
-      playHls();
-    }
+  let tries = 0;
+  let attempt = 0;        // bumped by every play and stop: a late answer of an old attempt is dropped
+  let retryTimer = null;
+  let upgradeTimer = null;
+  let upgradeMs = UPGRADE_MS;
+  let watchdog = null;
+
+  player.probe = async () => {
+    if (failures >= MAX_FAILURES) return probeHls();
+    const state = await apiState(slug);
+    if (state === 'live' || state === 'reconnecting') return 'live';
+    return state === null ? probeHls() : 'offline';
   };
-  player.stopPlayback = (state, message) => {
+
+  const fallBack = () => {
+    playHls();
+    clearTimeout(upgradeTimer);
+    upgradeTimer = setTimeout(() => {
+      failures = 0;
+      if (player.mode && player.mode !== 'webrtc') player.restart();
+    }, upgradeMs);
+    upgradeMs = Math.min(upgradeMs * 2, 16 * UPGRADE_MS);
+  };
+
+  const failed = (err) => {
+    failures += 1;
+    player.video.dataset.webrtcError = err.message;
+    if (failures >= MAX_FAILURES) {
+      fallBack();
+      return;
+    }
+    player.setState('starting');
+    retryTimer = setTimeout(() => player.check(), RETRY_MS * 2 ** (failures - 1));
+  };
+
+  const watch = (mine) => {
+    let last = -1;
+    let stillMs = 0;
+    clearInterval(watchdog);
+    watchdog = setInterval(() => {
+      if (mine !== attempt) return;
+      const now = player.video.currentTime;
+      const moving = last >= 0 && now !== last;
+      stillMs = moving ? 0 : stillMs + 1000;
+      last = now;
+      if (moving) {
+        failures = 0;
+        upgradeMs = UPGRADE_MS;
+      } else if (stillMs >= STALL_MS) {
+        stopPlayback('loading');
+        failed(new WebRtcError('no picture over WebRTC'));
+      }
+    }, 1000);
+  };
+
+  const stopPlayback = (state, message) => {
+    attempt += 1;
+    clearTimeout(retryTimer);
+    clearInterval(watchdog);
     if (session) {
       session.stop();
       session = null;
@@ -164,4 +230,35 @@ export function useRealtime(player, slug) {
     }
     stopHls(state, message);
   };
+
+  player.play = async () => {
+    clearTimeout(retryTimer);
+    clearTimeout(upgradeTimer);
+    if (failures >= MAX_FAILURES) {
+      fallBack();
+      return;
+    }
+    const mine = ++attempt;
+    tries += 1;
+    player.mode = 'webrtc';
+    player.video.dataset.player = 'webrtc';
+    player.video.dataset.webrtcTries = String(tries);
+    player.setState('loading');
+    try {
+      const started = await whepPlay(slug, {onEnded: () => mine === attempt && player.restart()});
+      if (mine !== attempt) {  // stopped (offline, restart) while we were connecting
+        started.stop();
+        return;
+      }
+      session = started;
+      player.video.srcObject = started.stream;
+      player.video.play().catch(() => {});
+      watch(mine);
+    } catch (err) {
+      if (mine !== attempt) return;
+      player.mode = null;
+      failed(err);
+    }
+  };
+  player.stopPlayback = stopPlayback;
 }

@@ -41,6 +41,10 @@ AUDIO_TRACK_ID = 2
 OPUS_RATE = 48_000
 AUDIO_PREFETCH_TICKS = 4 * 1800  # aiortc's audio jitter buffer holds 4 frames of 20 ms
 KEYFRAME_REQUEST_INTERVAL = 0.5
+KEYFRAME_INTERVAL_TICKS = 2 * CLOCK_RATE
+"""The longest GOP we let a WHIP publisher send. Browsers make keyframes only when asked (a PLI)
+or every several seconds; HLS cuts segments at keyframes and publishes its playlist after three,
+and restream targets want one every 2 to 4 s, so we ask for one when this much time passed."""
 TRANSCODE_QUEUE = 4
 
 
@@ -81,6 +85,7 @@ class WhipPublisher:
         self._aac: OpusToAac | None = None
         self._video_receiver: RTCRtpReceiver | None = None
         self._last_keyframe_request = 0.0
+        self._last_keyframe_pts: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._transcoder: H264Transcoder | None = None
         self._force_keyframe = False
@@ -129,6 +134,15 @@ class WhipPublisher:
         self._force_keyframe = self._transcoder is not None
         asyncio.get_running_loop().create_task(request_keyframe(self._video_receiver))
 
+    def _keep_gop_short(self, keyframe: bool, pts: int) -> None:
+        """Ask for a keyframe once the GOP is :data:`KEYFRAME_INTERVAL_TICKS` long."""
+        if keyframe or self._last_keyframe_pts is None:
+            if keyframe:
+                self._last_keyframe_pts = pts
+            return
+        if pts - self._last_keyframe_pts >= KEYFRAME_INTERVAL_TICKS:
+            self.request_keyframe()
+
     # -- video -------------------------------------------------------------------------
 
     def _on_video(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> bool:
@@ -152,6 +166,7 @@ class WhipPublisher:
         if unit.config is not None and self._stream is not None:
             self._set_track(Track.h264(VIDEO_TRACK_ID, unit.config))
             self._ensure_audio_track()
+        self._keep_gop_short(unit.keyframe, pts)
         self._write(Unit(VIDEO_TRACK_ID, TrackKind.VIDEO, pts, pts, unit.keyframe, unit.payload))
         self.video_units += 1
 
