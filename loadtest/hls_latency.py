@@ -78,6 +78,7 @@ async def measure(base: str, duration: float, warmup: float, size: str, fps: int
     reader = StampReader(warmup)
     try:
         await wait_for_playlist(playlist)
+        reader = StampReader(warmup)  # warm-up counts from the first playlist
         async with aiohttp.ClientSession() as session:
             player = LowLatencyPlayer(session, playlist, reader.on_part)
             await run_for(player, duration + warmup)

@@ -85,9 +85,9 @@ async def run_viewers(base: str, playlist_path: str, viewers: int, processes: in
         workers.append(await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, busy0, wall0 = procstat.cpu_seconds(pid), procstat.machine_busy_seconds(), time.monotonic()
+    cpu0, busy0, wall0 = procstat.cpu_seconds(pid), machine_seconds(), time.monotonic()
     await asyncio.sleep(duration)
-    cpu1, busy1, wall1 = procstat.cpu_seconds(pid), procstat.machine_busy_seconds(), time.monotonic()
+    cpu1, busy1, wall1 = procstat.cpu_seconds(pid), machine_seconds(), time.monotonic()
     outputs = []
     for worker in workers:
         out, err = await asyncio.wait_for(worker.communicate(), duration + ramp + 60)
@@ -95,11 +95,20 @@ async def run_viewers(base: str, playlist_path: str, viewers: int, processes: in
             raise RuntimeError(f"viewer process failed: {err.decode(errors='replace')[-2000:]}")
         outputs.append(json.loads(out))
     elapsed = wall1 - wall0
-    return summarize(outputs, viewers, elapsed, cpu1 - cpu0, busy1 - busy0)
+    return summarize(outputs, viewers, elapsed, cpu1 - cpu0,
+                     (busy1[0] - busy0[0], busy1[1] - busy0[1]))
+
+
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds all cores spent busy so far, and the part of it in interrupts (on
+    loopback mostly the kernel carrying TCP segments, charged to no process)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / procstat.TICK, (irq + softirq) / procstat.TICK
 
 
 def summarize(outputs: list[dict[str, Any]], viewers: int, elapsed: float, cpu: float,
-              busy: float) -> dict[str, Any]:
+              machine: tuple[float, float]) -> dict[str, Any]:
     times = [t for o in outputs for t in o["part_times_ms"]]
     total = {key: sum(o[key] for o in outputs)
              for key in ("requests", "playlist_requests", "part_requests", "bytes", "failures")}
@@ -110,7 +119,8 @@ def summarize(outputs: list[dict[str, Any]], viewers: int, elapsed: float, cpu: 
     return {
         "viewers": viewers,
         "server_cpu_percent": round(100 * cpu / elapsed, 1),
-        "machine_busy_percent": round(100 * busy / elapsed / (os.cpu_count() or 1), 1),
+        "machine_busy_percent": round(100 * machine[0] / elapsed / (os.cpu_count() or 1), 1),
+        "machine_interrupt_percent": round(100 * machine[1] / elapsed, 1),
         "requests_per_s": round(total["requests"] / elapsed),
         "playlists_per_s": round(total["playlist_requests"] / elapsed),
         "parts_per_s": round(total["part_requests"] / elapsed),

