@@ -36,15 +36,15 @@ def row(r: fanout.Report) -> str:
         return "n/a" if v is None else f"{v:,.0f}" if v >= 10 else f"{v:.1f}"
 
     return (f"| {r.label} | {r.sockets_connected:,} | {r.messages_per_s:.1f} | {r.deliveries_per_s:,.0f} |"
-            f" {ms(r.latency_ms_p50)} | {ms(r.latency_ms_p99)} | {r.server_cpu_util:.0%} |"
+            f" {ms(r.latency_ms_p50)} | {ms(r.latency_ms_p99)} | {r.server_cpu_util:.0%} | {r.server_cpu_wait_util:.0%} |"
             f" {r.deliveries_per_server_cpu_s:,.0f} | {r.server_rss_mb:.0f} | {r.idle_bytes_per_socket / 1024:.1f} |"
             f" {r.slow_consumer_closes} / {r.sockets_closed} | {r.generator_cpu_util:.0%} |"
             f" {r.interrupt_cpu_util:.0%} | {r.other_cpu_util:.0%} |")
 
 
-HEADER = ("| run | sockets | msg/s | deliveries/s | p50 ms | p99 ms | server CPU | deliveries per CPU-s |"
+HEADER = ("| run | sockets | msg/s | deliveries/s | p50 ms | p99 ms | server CPU | server waited for CPU | deliveries per CPU-s |"
           " RSS MB | idle KiB/socket | slow closes / all closes | generator CPU | kernel irq CPU | other CPU |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 
 
 def main(argv: list[str] | None = None) -> int:
