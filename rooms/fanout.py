@@ -133,6 +133,7 @@ class SocketWriter:
         self.transport = transport
         self.fmt = fmt
         self.buffer = buffer
+        self._slot = 1 if fmt is WireFormat.JSON else 2
         self._pending: deque[bytes] = deque()
         self._dirty = False
         self._blocked = False
@@ -157,7 +158,20 @@ class SocketWriter:
             self._task = asyncio.create_task(self._run(), name="room-socket-writer")
 
     def push_event(self, event: Event) -> bool:
-        return self.push(_framed(event, self.fmt))
+        # The hot path (once per socket per event): ``push`` inlined, the cached frame first.
+        frame = _last[self._slot] if _last[0] is event else None
+        if frame is None:
+            frame = _framed(event, self.fmt)
+        if self._close is not None:
+            return False
+        pending = self._pending
+        if len(pending) >= self.buffer:
+            return self._overflow()
+        pending.append(frame)
+        if not self._dirty and not self._blocked:
+            self._dirty = True
+            self._flusher.mark(self)
+        return True
 
     def push_frame(self, frame: dict[str, Any]) -> bool:
         return self.push(ws_frame(encode(frame, self.fmt)))
@@ -167,15 +181,18 @@ class SocketWriter:
         if self._close is not None:
             return False
         if len(self._pending) >= self.buffer:
-            SLOW_CONSUMERS.inc()
-            self._pending.clear()
-            self.close_soon(SLOW_CONSUMER, "slow consumer")
-            return False
+            return self._overflow()
         self._pending.append(frame)
         if not self._dirty and not self._blocked:
             self._dirty = True
             self._flusher.mark(self)
         return True
+
+    def _overflow(self) -> bool:
+        SLOW_CONSUMERS.inc()
+        self._pending.clear()
+        self.close_soon(SLOW_CONSUMER, "slow consumer")
+        return False
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close after what is already queued (except for a slow consumer, whose queue was dropped)."""
@@ -214,12 +231,21 @@ class SocketWriter:
         self._dirty = False
         if self._blocked or self._close is not None:
             return 0
-        transport = self._writable()
-        if transport is not None and transport.get_write_buffer_size() > HIGH_WATER:
+        transport, pending = self.transport, self._pending
+        if transport is None or transport.is_closing() or self.ws.closed:
+            pending.clear()  # closing: nothing more goes out
+            return 0
+        if transport.get_write_buffer_size() > HIGH_WATER:
             self._blocked = True
             self._kick()
             return 0
-        return self._write_pending()
+        n = len(pending)
+        if n == 1:
+            transport.write(pending.popleft())
+        elif n:
+            transport.write(b"".join(pending))
+            pending.clear()
+        return n
 
     async def _run(self) -> None:
         """Drain a slow peer, write what piled up meanwhile, close if asked; then end."""
