@@ -4,6 +4,7 @@ import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, copyButton, say, show} from './js/dom.js';
 import {loadRoom} from './js/room.js';
 import {sessionCorner} from './js/session.js';
+import {restreamPanel} from './restreams.js';
 import {browserStudio} from './studio-live.js';
 
 async function main() {
@@ -29,7 +30,8 @@ async function main() {
     return;
   }
   show($('#rotate-box'));
-  browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
+  const studio = browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
+  restreamPanel(room, () => studio.socket);  // restream targets, live state over studio.socket once open
   $('#rotate').addEventListener('click', async () => {
     try {
       const {stream_key: key} = await api(roomPath(slug, '/stream-key'), {method: 'POST'});
