@@ -1,9 +1,11 @@
-"""WHEP viewers: hub readers turned into aiortc tracks of already-encoded packets.
+"""WHEP viewers: hub readers turned into aiortc tracks of already-encoded media.
 
-:class:`VideoPacketTrack` reads one hub reader and returns each H.264 access unit as an
-``av.Packet`` in Annex B (SPS/PPS put before every keyframe), which aiortc's sender packetizes
-without an encoder (:mod:`media.webrtc.taps`). :class:`AudioPacketTrack` does the same with the
-room's shared Opus feed. A viewer starts on a keyframe: the GOP cache for a source that cannot
+:class:`VideoPacketTrack` reads one hub reader. Its :meth:`~VideoPacketTrack.next_encoded`
+gives the viewer's sender the RTP payloads of each H.264 access unit (SPS/PPS put before every
+keyframe), made once per room and shared by all its viewers (:mod:`media.webrtc.payloads`);
+only the RTP timestamp is the viewer's own. (``recv()`` still returns an Annex B ``av.Packet``
+for a sender without that hook, which aiortc packetizes itself.) :class:`AudioPacketTrack` does
+the same with the room's shared Opus feed. A viewer starts on a keyframe: the GOP cache for a source that cannot
 make one on demand (RTMP), else the next keyframe, which we ask the publisher for. A slow
 viewer's reader drops to the next keyframe (:mod:`media.reader`); others never notice.
 
@@ -19,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpsender import RTCEncodedFrame
 
 from media.errors import StreamEnded
 from media.h264 import AvcDecoderConfig
 from media.reader import Reader
 from media.units import CLOCK_RATE, Codec, StreamHeader, Unit
 from media.webrtc.annexb import avcc_to_annexb
+from media.webrtc.payloads import H264Payloads
 
 if TYPE_CHECKING:
     Packet = av.Packet[Any]
@@ -32,6 +37,7 @@ else:
     Packet = av.Packet
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 GAP_TICKS = 3000  # what we put between the last unit of a session and the first of the next
+OPUS_RTP_RATE = 48_000
 
 
 class _Rebaser:
@@ -68,9 +74,12 @@ class VideoPacketTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(self, reader: Reader, *, skip_cached: int = 0,
-                 on_wait_keyframe: Callable[[], None] | None = None) -> None:
+                 on_wait_keyframe: Callable[[], None] | None = None,
+                 payloads: H264Payloads | None = None) -> None:
         super().__init__()
         self._reader = reader
+        self._payloads = payloads or H264Payloads()
+        self._config_record: bytes | None = None
         self._skip = skip_cached
         self._on_wait_keyframe = on_wait_keyframe
         self._track_id: int | None = None
@@ -81,7 +90,25 @@ class VideoPacketTrack(MediaStreamTrack):
         self._time = _Rebaser()
         self.sent = 0
 
+    @property
+    def reader(self) -> Reader:
+        """The viewer's hub reader (bounded; see :mod:`media.reader` for what overflow does)."""
+        return self._reader
+
+    async def next_encoded(self, _codec: RTCRtpCodecParameters | None = None) -> RTCEncodedFrame:
+        """The next access unit as shared RTP payloads and this viewer's RTP timestamp (the
+        shape of aiortc's ``RTCRtpSender._next_encoded_frame``; see :mod:`media.webrtc.taps`)."""
+        unit = await self._next_unit()
+        config = self._config if unit.keyframe else None
+        payloads = self._payloads.get(unit, self._length_size, config, self._config_record)
+        return RTCEncodedFrame(payloads, self._time.map(unit.pts), None)  # type: ignore[arg-type]
+
     async def recv(self) -> Packet:
+        unit = await self._next_unit()
+        data = avcc_to_annexb(unit.payload, self._length_size, self._config if unit.keyframe else None)
+        return _packet(data, self._time.map(unit.pts))
+
+    async def _next_unit(self) -> Unit:
         while True:
             try:
                 item = await self._reader.read()
@@ -90,11 +117,9 @@ class VideoPacketTrack(MediaStreamTrack):
                 raise MediaStreamError from None
             if isinstance(item, StreamHeader):
                 self._on_header(item)
-                continue
-            packet = self._on_unit(item)
-            if packet is not None:
+            elif self._wanted(item):
                 self.sent += 1
-                return packet
+                return item
 
     def _on_header(self, header: StreamHeader) -> None:
         track = next((t for t in header.tracks if t.codec is Codec.H264), None)
@@ -107,22 +132,24 @@ class VideoPacketTrack(MediaStreamTrack):
             return
         self._track_id = track.id
         self._length_size = track.length_size
-        self._config = AvcDecoderConfig.parse(track.config)
+        if track.config != self._config_record:
+            self._config_record = track.config
+            self._config = AvcDecoderConfig.parse(track.config)
 
-    def _on_unit(self, unit: Unit) -> Packet | None:
+    def _wanted(self, unit: Unit) -> bool:
+        """Whether to send ``unit``: a unit of our track, from a keyframe on."""
         if self._skip > 0:
             self._skip -= 1
-            return None
+            return False
         if unit.track_id != self._track_id:
-            return None
+            return False
         if self._need_keyframe:
             if not unit.keyframe:
                 if self._on_wait_keyframe is not None:
                     self._on_wait_keyframe()
-                return None
+                return False
             self._need_keyframe = False
-        data = avcc_to_annexb(unit.payload, self._length_size, self._config if unit.keyframe else None)
-        return _packet(data, self._time.map(unit.pts))
+        return True
 
     def stop(self) -> None:
         super().stop()
@@ -140,7 +167,16 @@ class AudioPacketTrack(MediaStreamTrack):
         self._time = _Rebaser()
         self._last_pts: int | None = None
 
+    async def next_encoded(self, _codec: RTCRtpCodecParameters | None = None) -> RTCEncodedFrame:
+        """The next Opus packet as it is (one RTP payload) with this viewer's RTP timestamp."""
+        unit, pts = await self._next_unit()
+        return RTCEncodedFrame([unit.payload], pts * OPUS_RTP_RATE // CLOCK_RATE, None)  # type: ignore[arg-type]
+
     async def recv(self) -> Packet:
+        unit, pts = await self._next_unit()
+        return _packet(unit.payload, pts)
+
+    async def _next_unit(self) -> tuple[Unit, int]:
         while True:
             try:
                 item = await self._reader.read()
@@ -151,7 +187,7 @@ class AudioPacketTrack(MediaStreamTrack):
                 if self._last_pts is not None and item.pts < self._last_pts:
                     self._time.new_session()
                 self._last_pts = item.pts
-                return _packet(item.payload, self._time.map(item.pts))
+                return item, self._time.map(item.pts)
 
     def stop(self) -> None:
         super().stop()

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
@@ -30,8 +31,9 @@ from media.webrtc.errors import NoUsableCodec, OfferError, SessionNotFound
 from media.webrtc.feeds import OpusFeeds
 from media.webrtc.ice import apply_ice_policy, new_peer_connection
 from media.webrtc.ingest import WhipPublisher
+from media.webrtc.payloads import H264Payloads
 from media.webrtc.sdp import OfferSummary, inspect_offer
-from media.webrtc.taps import check_aiortc, on_keyframe_request
+from media.webrtc.taps import check_aiortc, on_keyframe_request, send_encoded
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class WebRtc:
         self.feeds = OpusFeeds(hub)
         self._sessions: dict[str, Session] = {}
         self._publishers: dict[str, WhipPublisher] = {}
+        self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
 
     # -- queries -----------------------------------------------------------------------
 
@@ -81,6 +84,13 @@ class WebRtc:
 
     def publisher(self, slug: str) -> WhipPublisher | None:
         return self._publishers.get(slug)
+
+    def payloads(self, slug: str) -> H264Payloads:
+        """The room's shared video payloads (alive while a viewer's track holds them)."""
+        payloads = self._payloads.get(slug)
+        if payloads is None:
+            payloads = self._payloads[slug] = H264Payloads()
+        return payloads
 
     def session(self, kind: str, slug: str, session_id: str) -> Session:
         session = self._sessions.get(session_id)
@@ -181,18 +191,21 @@ class WebRtc:
                 reader,
                 skip_cached=reader.pending if live_publisher is not None else 0,
                 on_wait_keyframe=live_publisher.request_keyframe if live_publisher else None,
+                payloads=self.payloads(session.slug),
             )
             if live_publisher is not None:
                 live_publisher.request_keyframe()
             session.tracks.append(video_track)
             transceiver = pc.addTransceiver(video_track, direction="sendonly")
             transceiver.setCodecPreferences(_prefer("video", ("h264",), sender=True))
+            send_encoded(transceiver.sender, video_track.next_encoded)
             on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(session.slug))
         if summary.has_audio:
             audio_track = AudioPacketTrack(self.feeds.get(session.slug).add_reader())
             session.tracks.append(audio_track)
             transceiver = pc.addTransceiver(audio_track, direction="sendonly")
             transceiver.setCodecPreferences(_prefer("audio", ("opus",), sender=True))
+            send_encoded(transceiver.sender, audio_track.next_encoded)
 
     def _viewer_wants_keyframe(self, slug: str) -> None:
         publisher = self._publishers.get(slug)

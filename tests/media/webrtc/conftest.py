@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from media.hub import Hub
+from media.webrtc.http import WEBRTC_KEY
+from media.webrtc.session import WebRtc
 from tests.media.webrtc.support import make_app, make_source
 
 
@@ -17,16 +20,32 @@ def h264_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_source(tmp_path_factory.mktemp("media") / "h264_opus.ts", 12)
 
 
+@dataclass
+class Site:
+    hub: Hub
+    base: str
+    http: aiohttp.ClientSession
+    webrtc: WebRtc
+
+
 @pytest.fixture
-async def webrtc_server() -> AsyncIterator[Any]:
-    """(hub, base URL, HTTP client session) of an app with the hub and our WHIP/WHEP routes."""
+async def webrtc_site() -> AsyncIterator[Site]:
+    """An app with the hub and our WHIP/WHEP routes: its hub, base URL, an HTTP client session
+    and the process's :class:`WebRtc` (its sessions, publishers and shared payloads)."""
     hub = Hub(reconnect_grace=2.0)
-    server = TestServer(make_app(hub), host="127.0.0.1")
+    app = make_app(hub)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as http:
-        yield hub, str(server.make_url("")).rstrip("/"), http
+        yield Site(hub, str(server.make_url("")).rstrip("/"), http, app[WEBRTC_KEY])
     await server.close()
     hub.close()
+
+
+@pytest.fixture
+async def webrtc_server(webrtc_site: Site) -> tuple[Hub, str, aiohttp.ClientSession]:
+    """(hub, base URL, HTTP client session) of :func:`webrtc_site`."""
+    return webrtc_site.hub, webrtc_site.base, webrtc_site.http
 
 
 @pytest.fixture

@@ -140,3 +140,48 @@ async def test_ice_policy_binds_in_the_port_range_and_announces_the_public_ip() 
             assert fields[4] == "203.0.113.7" and 41000 <= int(fields[5]) <= 41099 and fields[7] == "host"
     finally:
         await pc.close()
+
+
+# -- payloads made once per room (media.webrtc.payloads) -----------------------------------------
+
+def _depacketize(payloads: list[bytes]) -> list[bytes]:
+    from aiortc.codecs.h264 import H264PayloadDescriptor
+
+    return split_annexb(b"".join(H264PayloadDescriptor.parse(p)[1] for p in payloads))
+
+
+def test_payloads_are_made_once_per_unit_and_shared() -> None:
+    from media.units import TrackKind, Unit
+    from media.webrtc.payloads import H264Payloads
+
+    config = AvcDecoderConfig.from_parameter_sets(SPS, PPS)
+    record = config.serialize()
+    big = bytes([0x65]) + bytes(range(256)) * 20  # an IDR slice of ~5 KB: several FU-A fragments
+    key = Unit(1, TrackKind.VIDEO, 0, 0, True, to_avcc([big]))
+    delta = Unit(1, TrackKind.VIDEO, 3000, 3000, False, to_avcc([P]))
+    payloads = H264Payloads()
+    first = payloads.get(key, 4, config, record)
+    assert payloads.get(key, 4, config, record) is first  # a second viewer: the same list
+    assert (payloads.made, payloads.shared) == (1, 1)
+    assert len(first) > 3 and max(len(p) for p in first) <= 1300
+    assert _depacketize(first) == [SPS, PPS, big]  # a viewer can start on it
+    assert _depacketize(payloads.get(delta, 4, config, record)) == [P]
+    # A viewer that holds another configuration does not get the first one's SPS/PPS.
+    other = AvcDecoderConfig.from_parameter_sets(SPS[:-1] + b"\xc6", PPS)
+    assert payloads.get(key, 4, other, other.serialize()) is not first
+    # An equal unit that is another object is another unit (no false sharing by content).
+    twin = Unit(1, TrackKind.VIDEO, 0, 0, True, key.payload)
+    assert payloads.get(twin, 4, config, record) is not first
+
+
+def test_payloads_cache_is_bounded() -> None:
+    from media.units import TrackKind, Unit
+    from media.webrtc.payloads import H264Payloads
+
+    payloads = H264Payloads(capacity=4)
+    units = [Unit(1, TrackKind.VIDEO, i, i, False, to_avcc([P])) for i in range(10)]
+    for unit in units:
+        payloads.get(unit, 4, None, None)
+    assert len(payloads._entries) == 4
+    payloads.get(units[0], 4, None, None)  # evicted: made again, still correct
+    assert (payloads.made, payloads.shared) == (11, 0)

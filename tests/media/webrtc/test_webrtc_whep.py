@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from tests.media.webrtc.conftest import Site
 from tests.media.webrtc.rtmp_ingest import ffmpeg_publish, stop
 from tests.media.webrtc.support import Publisher, Viewer, post_offer, wait_for
 
 
-async def test_rtmp_source_plays_over_whep_with_opus_bridged_from_aac(webrtc_server: Any, rtmp_server: str) -> None:
-    hub, base, http = webrtc_server
+async def test_rtmp_source_plays_over_whep_with_opus_bridged_from_aac(webrtc_site: Site, rtmp_server: str) -> None:
+    hub, base, http = webrtc_site.hub, webrtc_site.base, webrtc_site.http
     proc = ffmpeg_publish(f"{rtmp_server}/room1", 20)
     viewers: list[Viewer] = []
     try:
@@ -27,6 +28,8 @@ async def test_rtmp_source_plays_over_whep_with_opus_bridged_from_aac(webrtc_ser
             assert viewer.audio_rates == {48000}  # Opus, bridged once from AAC
         kinds = [reader.kind for reader in hub.get("room1").readers]
         assert kinds.count("whep") == 2 and kinds.count("opus-bridge") == 1  # one bridge for all
+        payloads = webrtc_site.webrtc.payloads("room1")  # video packetized once for both viewers
+        assert payloads.shared >= 30 and payloads.made <= payloads.shared + 60
         async with http.delete(base + viewers[0].location) as answer:
             assert answer.status == 204
         async with http.delete(base + viewers[0].location) as answer:
