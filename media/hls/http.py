@@ -141,7 +141,7 @@ async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse
     msn, part = _query_int(request, "_HLS_msn"), _query_int(request, "_HLS_part")
     if part is not None and msn is None:
         return _json_error(400, "_HLS_part without _HLS_msn")
-    if not await muxer.wait_until(lambda: segmenter.playlist() is not None, STARTUP_WAIT):
+    if not await muxer.wait_until(lambda: segmenter.playlist_text() is not None, STARTUP_WAIT):
         return _json_error(503, "starting", **{"Retry-After": "1"})
     cache = "no-cache"
     if msn is not None:
@@ -152,11 +152,11 @@ async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse
         if not await muxer.wait_until(lambda: segmenter.has(msn, part), timeout):
             return _json_error(503, "not available yet", **{"Retry-After": "1"})
         cache = f"public, max-age={6 * segmenter.target_duration}"
-    playlist = segmenter.playlist()
+    playlist = segmenter.playlist_text()
     if playlist is None:
         return _json_error(503, "starting", **{"Retry-After": "1"})
     return web.Response(
-        text=playlist.render(),
+        text=playlist,
         content_type=PLAYLIST_TYPE,
         headers={"Cache-Control": cache, "Access-Control-Allow-Origin": "*"},
     )

@@ -179,7 +179,8 @@ class Segmenter:
         self._discontinuity_next = False
         self.target_duration = 1
         self.version = 0
-        """Bumped on every new part or segment (waiters compare it)."""
+        """Bumped on every change to what the playlist lists (waiters compare it)."""
+        self._text_cache: tuple[int, str | None] = (-1, None)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -296,6 +297,7 @@ class Segmenter:
                 self._close_segment(self._end)
             else:
                 self.segments.pop()
+                self.version += 1
         self._started = False
 
     def _open_segment(self, start: int) -> None:
@@ -308,6 +310,7 @@ class Segmenter:
         self._discontinuity_next = False
         self._init_used = True
         self.segments.append(segment)
+        self.version += 1
 
     def _close_segment(self, end: int) -> None:
         segment = self.segments[-1]
@@ -366,6 +369,14 @@ class Segmenter:
             preload_hint=hint,
             part_hold_back=round(self.config.part_hold_back_factor * self.config.part_target, 5),
         )
+
+    def playlist_text(self) -> str | None:
+        """:meth:`playlist` rendered, built once per :attr:`version`: every viewer waiting on
+        a blocking reload asks for it when a part is published."""
+        if self._text_cache[0] != self.version:
+            playlist = self.playlist()
+            self._text_cache = (self.version, None if playlist is None else playlist.render())
+        return self._text_cache[1]
 
     def _entry(self, segment: Segment, show_parts: bool, new_map: bool) -> SegmentEntry:
         parts = tuple(
