@@ -92,7 +92,8 @@ class RestreamPanel {
     show($('#restreams'));
     this.form();
     this.refresh();
-    setInterval(() => this.refresh(), POLL_MS);
+    setInterval(() => { if (!document.hidden) this.refresh(); }, POLL_MS);
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) this.refresh(); });
     setInterval(() => {
       this.follow();
       this.tick();
@@ -120,7 +121,8 @@ class RestreamPanel {
     this.version += 1;
     target.setStatus(status);
     this.render(target);
-    this.items.get(id).dataset.source = 'event';
+    const item = this.items.get(id);
+    item.dataset.events = String(Number(item.dataset.events || 0) + 1);  // how it was told, for tests
   }
 
   // -- reading -------------------------------------------------------------------------
@@ -150,7 +152,6 @@ class RestreamPanel {
       if (known) known.update(row);
       else this.targets.set(row.id, new Target(row));
       this.render(this.targets.get(row.id));
-      this.items.get(row.id).dataset.source = 'poll';
     }
     for (const id of [...this.targets.keys()]) {
       if (!seen.has(id)) this.forget(id);

@@ -19,23 +19,38 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from tests.relay.nginx import Nginx
-from tests.static.conftest import Pages, bearer, create_room
+from tests.static.conftest import CHROMIUM, CHROMIUM_ARGS, Pages, bearer, create_room
 from tests.support.servers import ServerProcess, free_port
 
 CUSTOM_KEY = "supersecretkey123"
 YOUTUBE_KEY = "yt-abcd-efgh-ijkl-9876"
 NGINX_KEY = "nginx-stream-key-5555"
 KEYS = (CUSTOM_KEY, YOUTUBE_KEY, NGINX_KEY)
+WEBRTC_ARGS = [*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection",
+               "--disable-features=WebRtcHideLocalIpsWithMdns"]
 SLOW = 30_000  # ms: a state reached through the 5 s poll, with room for a loaded machine
 
 
 @pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium that may also go live from the studio over WHIP on loopback."""
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=WEBRTC_ARGS, timeout=30_000)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
 def srv(server_process: Any, tmp_path: Path) -> ServerProcess:
-    """A server whose shows end 2 s after the publisher leaves (the default grace is 10 s)."""
-    proc: ServerProcess = server_process(database=f"sqlite:///{tmp_path / 'pages.sqlite3'}", reconnect_grace_s=2)
+    """A server whose shows end 2 s after the publisher leaves (the default grace is 10 s),
+    with WebRTC candidates on loopback."""
+    proc: ServerProcess = server_process(database=f"sqlite:///{tmp_path / 'pages.sqlite3'}",
+                                         reconnect_grace_s=2, webrtc_host_addresses="127.0.0.1")
     return proc
 
 
@@ -199,3 +214,43 @@ async def test_owner_adds_toggles_removes_and_watches_targets(
     text = json.dumps(frames) + srv.log()
     for key in KEYS:
         assert key not in text
+
+
+async def _patch(http: aiohttp.ClientSession, headers: dict[str, str], slug: str, target_id: int,
+                 enabled: bool) -> None:
+    async with http.patch(f"/api/rooms/{slug}/restreams/{target_id}", json={"enabled": enabled},
+                          headers=headers) as r:
+        assert r.status == 200, await r.text()
+
+
+async def test_studio_socket_brings_restream_state_events(
+        pages: Pages, http: aiohttp.ClientSession, nginx: Nginx) -> None:
+    """Live from the browser, the studio has its room socket open: a target toggled from
+    elsewhere (another tab, the API) changes on the page through ``restream.state`` events."""
+    headers = await bearer(http, "maya")
+    room = await create_room(http, headers, "Browser Simulcast")
+    slug = room["slug"]
+    async with http.post(f"/api/rooms/{slug}/restreams", headers=headers,
+                         json={"platform": "custom", "url": nginx.url("tw"), "key": NGINX_KEY}) as r:
+        assert r.status == 201, await r.text()
+        target_id = (await r.json())["id"]
+    page = await pages.open(f"/studio/{slug}", "maya", signup=False)
+    good = _where(page, nginx.url("tw"))
+    await expect(good.locator(".key")).to_have_text("****5555")
+
+    await page.locator("#live-key").fill(room["stream_key"])
+    await page.get_by_role("button", name="Go live").click()
+    await expect(page.locator("#socket-status")).to_have_text("Connected", timeout=SLOW)
+    await expect(good.locator(".restream-badge")).to_have_text("LIVE", timeout=SLOW)
+
+    await _patch(http, headers, slug, target_id, False)
+    await expect(good.locator(".restream-badge")).to_have_text("IDLE", timeout=SLOW)
+    await _patch(http, headers, slug, target_id, True)
+    await expect(good.locator(".restream-badge")).to_have_text("LIVE", timeout=SLOW)
+    await expect(good.locator(".restream-off")).to_be_hidden()
+    events = int(await good.get_attribute("data-events") or 0)
+    assert events >= 2, "the state changes did not come over the studio's socket"
+    await _no_key_in(page)
+    await pages.shot(page, "studio-restreams-browser-live")
+    await page.get_by_role("button", name="Stop").click()
+    await expect(good.locator(".restream-badge")).to_have_text("IDLE", timeout=SLOW)
