@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
+from media.errors import StreamEnded
+from media.reader import Reader
+from media.units import TrackKind, Unit
+from media.webrtc.annexb import split_annexb
+from media.webrtc.egress import VideoPacketTrack
 from tests.media.webrtc.conftest import Site
 from tests.media.webrtc.rtmp_ingest import ffmpeg_publish, stop
 from tests.media.webrtc.support import Publisher, Viewer, post_offer, wait_for
@@ -70,3 +76,88 @@ async def test_whep_errors(webrtc_server: Any) -> None:
     async with http.post(f"{base}/whep/room3", data="v=0", headers={"Content-Type": "text/plain"}) as answer:
         assert answer.status == 415
     await asyncio.sleep(0)
+
+
+async def _count_video(reader: Reader, seen: list[int]) -> None:
+    """Count the video units written from now on (what the reader got from the GOP cache is older)."""
+    cached = reader.pending
+    with contextlib.suppress(StreamEnded):
+        while True:
+            item = await reader.read()
+            if not isinstance(item, Unit):
+                continue
+            if cached > 0:
+                cached -= 1
+            elif item.kind is TrackKind.VIDEO:
+                seen[0] += 1
+
+
+def _nal_types(payloads: list[bytes]) -> list[int]:
+    from aiortc.codecs.h264 import H264PayloadDescriptor
+
+    return [nal[0] & 0x1F for nal in split_annexb(b"".join(H264PayloadDescriptor.parse(p)[1] for p in payloads))]
+
+
+async def test_a_paused_viewer_drops_to_the_next_keyframe_and_never_slows_the_others(
+    webrtc_site: Site, rtmp_server: str
+) -> None:
+    """One viewer's sender stops pulling (as if its process were stuck) with a tiny reader
+    buffer: its reader overflows and skips to the next keyframe, and when it pulls again the
+    first frame it sends is that keyframe with SPS/PPS. Meanwhile the publisher's stream and
+    the other viewers get every unit."""
+    hub, base, http = webrtc_site.hub, webrtc_site.base, webrtc_site.http
+    proc = ffmpeg_publish(f"{rtmp_server}/room1", 20)  # 1 s GOP
+    viewers: list[Viewer] = []
+    probe: asyncio.Task[None] | None = None
+    try:
+        await wait_for(lambda: (s := hub.get("room1")) is not None and len(s.tracks) == 2, timeout=20)
+        for _ in range(3):
+            viewer, status, body = await Viewer.watch(http, base, "room1", audio=False)
+            viewers.append(viewer)
+            assert status == 201, body
+        await wait_for(lambda: all(v.video_frames >= 10 for v in viewers), timeout=30)
+        tracks = [webrtc_site.webrtc.session("whep", "room1", v.location.rsplit("/", 1)[1]).tracks[0]
+                  for v in viewers]
+        assert all(isinstance(t, VideoPacketTrack) for t in tracks)
+        slow, fast = tracks[0], tracks[1:]
+        sender = next(s for s in webrtc_site.webrtc.session("whep", "room1", viewers[0].location.rsplit("/", 1)[1])
+                      .pc.getSenders() if s.track is slow)
+
+        gate = asyncio.Event()
+        resumed: list[list[bytes]] = []
+        source = sender._next_encoded_frame
+
+        async def paused(codec: Any) -> Any:
+            await gate.wait()
+            frame = await source(codec)
+            resumed.append(frame.payloads)
+            return frame
+
+        sender._next_encoded_frame = paused  # type: ignore[method-assign]
+        slow.reader.max_units = 8  # about 0.1 s of this stream's audio and video units
+        written = [0]
+        probe = asyncio.ensure_future(_count_video(hub.get("room1").add_reader("probe"), written))
+        await asyncio.sleep(0)
+        fast_before = [t.sent for t in fast]
+        frames_before = [v.video_frames for v in viewers]
+        await wait_for(lambda: written[0] >= 75, timeout=30)  # 2.5 s of video while one viewer is stuck
+        during = written[0]
+        # The others sent every unit written meanwhile (their senders may be a unit or two behind
+        # the probe at this instant) and dropped none; their decoders kept going.
+        await wait_for(lambda: all(t.sent - b >= during for t, b in zip(fast, fast_before, strict=True)), 10)
+        assert all(t.reader.drops == 0 for t in fast)
+        assert all(v.video_frames - b >= 40 for v, b in zip(viewers[1:], frames_before[1:], strict=True))
+        assert slow.reader.drops > 0
+
+        gate.set()
+        await wait_for(lambda: len(resumed) >= 1, timeout=10)
+        types = _nal_types(resumed[0])
+        assert 7 in types and 8 in types and 5 in types, types  # SPS, PPS, IDR: a fresh start
+        decoded = viewers[0].video_frames
+        await wait_for(lambda: viewers[0].video_frames >= decoded + 20, timeout=20)  # and it plays on
+    finally:
+        if probe is not None:
+            probe.cancel()
+        for viewer in viewers:
+            await viewer.close()
+        stop(proc)
