@@ -85,9 +85,9 @@ async def run_viewers(base: str, playlist_path: str, viewers: int, processes: in
         workers.append(await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, busy0, wall0 = procstat.cpu_seconds(pid), machine_seconds(), time.monotonic()
+    cpu0, busy0, wait0, wall0 = procstat.cpu_seconds(pid), machine_seconds(), run_queue_wait(pid), time.monotonic()
     await asyncio.sleep(duration)
-    cpu1, busy1, wall1 = procstat.cpu_seconds(pid), machine_seconds(), time.monotonic()
+    cpu1, busy1, wait1, wall1 = procstat.cpu_seconds(pid), machine_seconds(), run_queue_wait(pid), time.monotonic()
     outputs = []
     for worker in workers:
         out, err = await asyncio.wait_for(worker.communicate(), duration + ramp + 60)
@@ -95,8 +95,16 @@ async def run_viewers(base: str, playlist_path: str, viewers: int, processes: in
             raise RuntimeError(f"viewer process failed: {err.decode(errors='replace')[-2000:]}")
         outputs.append(json.loads(out))
     elapsed = wall1 - wall0
-    return summarize(outputs, viewers, elapsed, cpu1 - cpu0,
-                     (busy1[0] - busy0[0], busy1[1] - busy0[1]))
+    result = summarize(outputs, viewers, elapsed, cpu1 - cpu0,
+                       (busy1[0] - busy0[0], busy1[1] - busy0[1]))
+    result["server_cpu_wait_percent"] = round(100 * (wait1 - wait0) / elapsed, 1)
+    return result
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds ``pid`` spent runnable but waiting for a CPU (``/proc/PID/schedstat``): how
+    much the rest of the machine held the server back."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def machine_seconds() -> tuple[float, float]:
@@ -201,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("ours", "nginx"):
         if name in results:
             r = results[name]
-            print(f"{name:6} {r['viewers']} viewers: cpu {r['server_cpu_percent']}%  "
+            print(f"{name:6} {r['viewers']} viewers: cpu {r['server_cpu_percent']}% "
+                  f"(waited for a cpu {r['server_cpu_wait_percent']}%)  "
                   f"{r['requests_per_s']} req/s  {r['mbit_per_s']} Mbit/s "
                   f"({r['per_viewer_kbit_per_s']} kbit/s a viewer)  failed {r['failed_requests']}  "
                   f"part fetch p50 {r['part_fetch_p50_ms']} ms p99 {r['part_fetch_p99_ms']} ms")
