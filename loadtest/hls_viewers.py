@@ -127,6 +127,7 @@ def summarize(outputs: list[dict[str, Any]], viewers: int, elapsed: float, cpu: 
     return {
         "viewers": viewers,
         "server_cpu_percent": round(100 * cpu / elapsed, 1),
+        "server_cpu_us_per_request": round(1e6 * cpu / max(1, total["requests"]), 1),
         "machine_busy_percent": round(100 * machine[0] / elapsed / (os.cpu_count() or 1), 1),
         "machine_interrupt_percent": round(100 * machine[1] / elapsed, 1),
         "requests_per_s": round(total["requests"] / elapsed),
