@@ -16,7 +16,8 @@ live: 404 ``{"error": "offline"}`` with ``Cache-Control: no-store`` and ``Retry-
 404 is what players treat as "not there (yet)" (hls.js and AVPlayer retry the manifest or
 report it, and the watch page follows ``stream.state`` to start playback when the stream goes
 live); a 503 would make CDNs and some players back off for minutes. A live stream whose first
-segment is not complete yet waits a few seconds, then answers 503 with ``Retry-After: 1``.
+three segments are not complete yet (the segmenter's startup rule) holds the playlist request
+up to :data:`STARTUP_WAIT` seconds, then answers 503 with ``Retry-After: 1``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from media.hub import Hub
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 MEDIA_TYPE = "video/mp4"
 IMMUTABLE = "public, max-age=31536000, immutable"
-STARTUP_WAIT = 6.0
+STARTUP_WAIT = 10.0
+"""Seconds a playlist request waits for a stream that just started (three 1 s to 3 s GOPs)."""
 
 HLS_SERVICE = web.AppKey("hls_service", HlsService)
 REQUESTS = Counter("nal_hls_requests_total", "LL-HLS HTTP requests.", ["kind", "status"])

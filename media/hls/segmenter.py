@@ -20,9 +20,19 @@ Rules:
 * Bounded: ``window`` complete segments are listed, ``keep_extra`` more are kept for clients
   holding an older playlist; everything older is dropped.
 
-Durations of a sample are known when the next sample of its track arrives; so the last
-audio sample before a cut is written with the previous sample's duration (its ``tfdt`` in
-the next fragment resets any error).
+Durations of a sample are known when the next sample of its track arrives; so a part only
+holds samples whose successor has arrived: the newest audio frame before a cut waits for the
+next part. Each track's timeline is then gapless and never overlaps (the next ``tfdt`` is
+exactly where the previous ``trun`` ended). Only when a session ends is the last sample
+written with an estimated duration (the next session starts after a discontinuity anyway).
+
+Startup: the playlist is published once ``startup_segments`` (3) segments are complete.
+RFC 8216 section 6.3.3 has clients start no closer than three target durations from the end,
+and Chromium's native HLS player depends on it: it queues at most the last three segments,
+fetches them all before autoplay starts, and if its queue is empty by then it reloads the
+playlist at once and fails with ``DEMUXER_ERROR_COULD_NOT_PARSE`` ("Segment queue never had
+any data") when no newer segment is listed. A playlist of one or two segments makes that
+likely when a viewer opens a stream that has just started.
 """
 
 from __future__ import annotations
@@ -45,6 +55,9 @@ class SegmenterConfig:
     window: int = 8
     keep_extra: int = 4
     part_hold_back_factor: float = 3.0
+    startup_segments: int = 3
+    """Complete segments needed before the first playlist is published (see the module
+    docstring, "Startup")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,13 +275,15 @@ class Segmenter:
         elif cut - self._part_start + key_lane.last_duration > self._part_target:
             self._flush_part(cut)
 
-    def _flush_part(self, cut: int) -> None:
+    def _flush_part(self, cut: int, *, final: bool = False) -> None:
+        """Write the samples before ``cut`` as one part; ``final`` (the session ends) also
+        writes each lane's newest sample, whose duration is then estimated."""
         key_lane = self._key_lane
         if key_lane is None or not key_lane.ready or key_lane.ready[0].dts >= cut:
             return
         runs, independent = [], False
         for lane in self._lanes.values():
-            samples = lane.take(cut, include_last=not lane.is_key)
+            samples = lane.take(cut, include_last=final and not lane.is_key)
             if samples:
                 runs.append(lane.run(samples))
                 independent = independent or (lane.is_key and samples[0].keyframe)
@@ -291,7 +306,7 @@ class Segmenter:
             last.duration = key_lane.last_duration or _default_duration(key_lane.track)
             key_lane.ready.append(last)
             end = last.dts + last.duration
-            self._flush_part(end)
+            self._flush_part(end, final=True)
         if self.segments and not self.segments[-1].complete:
             if self.segments[-1].parts:
                 self._close_segment(self._end)
@@ -343,10 +358,10 @@ class Segmenter:
         return listed + ([current] if current is not None else [])
 
     def playlist(self) -> MediaPlaylist | None:
-        """The media playlist, or None until the first segment is complete."""
-        listed = self._listed()
-        if not any(s.complete for s in listed):
+        """The media playlist, or None until ``startup_segments`` segments are complete."""
+        if sum(s.complete for s in self.segments) < max(1, self.config.startup_segments):
             return None
+        listed = self._listed()
         first = listed[0].msn
         hidden = sum(s.discontinuity for s in self.segments if s.msn < first)
         live_edge = listed[-1].start + listed[-1].duration

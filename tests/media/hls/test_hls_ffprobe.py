@@ -52,8 +52,8 @@ def publish(server: HlsServer, source: Source, units: tuple[Unit, ...] | None = 
 CASES = [
     ("720p30-bframes", dict(size="1280x720", rate=30, bframes=2), (1280, 720), 2),
     ("720p30-no-bframes", dict(size="1280x720", rate=30, bframes=0), (1280, 720), 0),
-    ("1080p60-bframes", dict(size="1920x1080", rate=60, bframes=2, seconds=3), (1920, 1080), 2),
-    ("1080p60-no-bframes", dict(size="1920x1080", rate=60, bframes=0, seconds=3), (1920, 1080), 0),
+    ("1080p60-bframes", dict(size="1920x1080", rate=60, bframes=2, seconds=4), (1920, 1080), 2),
+    ("1080p60-no-bframes", dict(size="1920x1080", rate=60, bframes=0, seconds=4), (1920, 1080), 0),
 ]
 
 

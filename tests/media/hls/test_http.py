@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import aiohttp
 
@@ -59,10 +60,14 @@ async def test_content_types_and_cache_headers(hls_server: HlsServer, av_720p30:
                 assert response.status == 404, bad
 
 
-async def test_blocking_reload_and_preload_hint(hls_server: HlsServer, av_720p30: Source) -> None:
-    """Feed 2 s at once, then the rest at real pace; requests ahead of the edge wait."""
-    first, rest = realtime_after(av_720p30.units, 2.0)
-    stream = hls_server.hub.start_publish("room", "test", av_720p30.tracks)
+async def test_blocking_reload_and_preload_hint(
+    hls_server: HlsServer, make_source: Callable[..., Source]
+) -> None:
+    """Feed 2 s at once, then the rest at real pace; requests ahead of the edge wait (the
+    first playlist too, until three segments are complete)."""
+    source = make_source("720p30-12s", seconds=12)
+    first, rest = realtime_after(source.units, 2.0)
+    stream = hls_server.hub.start_publish("room", "test", source.tracks)
     for unit in first:
         stream.write(unit)
 
@@ -80,6 +85,7 @@ async def test_blocking_reload_and_preload_hint(hls_server: HlsServer, av_720p30
             async with http.get(hls_server.url("room")) as response:
                 text = await response.text()
             last_msn = max(int(n) for n in re.findall(r"seg-(\d+)\.m4s", text))
+            assert last_msn >= 2
             hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)
             assert hint is not None
             async with http.get(hls_server.url("room", hint.group(1))) as response:

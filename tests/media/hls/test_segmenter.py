@@ -24,6 +24,14 @@ def feed(
     video: bool = True,
 ) -> None:
     """Interleave video frames and AAC frames in dts order, like an RTMP publisher."""
+    options = dict(fps=fps, gop=gop, audio=audio, start=start, video=video)
+    for unit in interleaved(seconds, **options):  # type: ignore[arg-type]
+        segmenter.push(unit, NOW + unit.dts / CLOCK_RATE)
+
+
+def interleaved(
+    seconds: float, *, fps: int, gop: float, audio: bool, start: int, video: bool
+) -> list[Unit]:
     frame = CLOCK_RATE // fps
     units = []
     if video:
@@ -37,8 +45,7 @@ def feed(
         for n in range(int(seconds * CLOCK_RATE / AAC_FRAME)):
             dts = start + round(n * AAC_FRAME)
             units.append(Unit(2, TrackKind.AUDIO, dts, dts, True, b"a" * 10))
-    for unit in sorted(units, key=lambda u: u.dts):
-        segmenter.push(unit, NOW + unit.dts / CLOCK_RATE)
+    return sorted(units, key=lambda u: u.dts)
 
 
 def header(session: int = 1, tracks: tuple[Track, ...] = (VIDEO, AUDIO)) -> StreamHeader:
@@ -72,7 +79,8 @@ def test_parts_carry_both_tracks_with_their_own_timescales() -> None:
     assert [s.duration for s in video_samples] == [3000] * 6
     assert all(s.composition_offset == 6000 for s in video_samples)
     audio_start = parse_tfdt(audio_traf.find("tfdt").payload)
-    assert 0.2 * 44100 <= audio_start < 0.2 * 44100 + 1024  # 44.1 kHz timescale
+    # 44.1 kHz timescale; the last frame before the cut waited here for its successor
+    assert 0.2 * 44100 - 1024 <= audio_start < 0.2 * 44100
     _, audio_samples = parse_trun(audio_traf.find("trun").payload)
     assert all(s.keyframe and s.duration in (1023, 1024, 1025) for s in audio_samples)
     assert len(mdat.payload) == 6 * 50 + 10 * len(audio_samples)
@@ -180,8 +188,32 @@ def test_waiting_rules() -> None:
     assert segmenter.has(0, 7)  # beyond the last part of segment 0 but segment 1 has parts
     assert segmenter.part_settled(0, 9) and segmenter.part_settled(1, 0)
     assert not segmenter.part_settled(1, 2)
+    assert segmenter.playlist() is None  # one complete segment: see the startup rule
+
+
+def test_playlist_waits_for_three_complete_segments() -> None:
+    """Regression: a playlist of one or two segments made Chromium's native HLS player fail
+    with DEMUXER_ERROR_COULD_NOT_PARSE when it opened a stream that had just started."""
+    segmenter = Segmenter()
+    segmenter.push(header(), NOW)
+    published = None
+    for unit in interleaved(3.5, fps=30, gop=1.0, audio=True, start=0, video=True):
+        segmenter.push(unit, NOW + unit.dts / CLOCK_RATE)
+        if published is None and segmenter.playlist() is not None:
+            published = unit
+    assert published is not None
+    assert (published.kind, published.dts, published.keyframe) == ("video", 3 * CLOCK_RATE, True)
     playlist = segmenter.playlist()
-    assert playlist is not None and playlist.preload_hint == "part-1-2.m4s"
+    assert playlist is not None
+    assert [(s.msn, s.complete) for s in playlist.segments] == [
+        (0, True), (1, True), (2, True), (3, False)
+    ]  # fmt: skip
+    assert playlist.preload_hint == "part-3-2.m4s"
+    config = SegmenterConfig(startup_segments=1)
+    early = Segmenter(config)
+    early.push(header(), NOW)
+    feed(early, 1.5)
+    assert early.playlist() is not None
 
 
 def test_units_before_the_first_keyframe_and_backwards_dts_are_dropped() -> None:
