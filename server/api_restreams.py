@@ -161,10 +161,19 @@ async def _start_supervisor(app: web.Application) -> None:
     runtime.extra[SUPERVISOR_KEY] = supervisor
 
 
+PUBLIC_STATUS = ("id", "platform", "state", "next_attempt_at")
+
+
 async def _publish(runtime: Any, slug: str, status: dict[str, Any], key: str) -> None:
-    """A target's state change as the room event ``restream.state`` (no key in it)."""
+    """A target's state change as the room event ``restream.state``.
+
+    Room events reach every fan, so they carry only the public part (which platform, live or
+    not). Reasons (the ingest server's own words), byte counts and URLs stay behind the
+    owner-only ``GET /api/rooms/{slug}/restreams``.
+    """
+    public = {k: status[k] for k in PUBLIC_STATUS if k in status}
     try:
-        await runtime.gateway.publish_system(slug, "restream.state", status, key)
+        await runtime.gateway.publish_system(slug, "restream.state", public, key)
     except Exception:  # noqa: BLE001 - a bus outage must not touch the relay
         log.warning("restream.state not published", extra={"room": slug}, exc_info=True)
 

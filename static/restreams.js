@@ -119,10 +119,13 @@ class RestreamPanel {
     }
     const {id, ...status} = data;
     this.version += 1;
-    target.setStatus(status);
+    // Room events carry only the public part (state); the details come from the owner-only API.
+    const changed = status.state !== target.status.state;
+    target.setStatus(changed ? status : {...target.status, ...status});
     this.render(target);
     const item = this.items.get(id);
     item.dataset.events = String(Number(item.dataset.events || 0) + 1);  // how it was told, for tests
+    this.refresh();
   }
 
   // -- reading -------------------------------------------------------------------------
