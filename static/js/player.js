@@ -13,6 +13,7 @@ const TICK_MS = 1000;
 const BEHIND_SPEEDUP_S = 3;
 const BEHIND_SEEK_S = 8;
 const CAUGHT_UP_S = 1.5;
+const NATIVE_REJOIN_S = 12;
 const STALL_RESTART_S = 10;
 
 export function nativeHls(video) {
@@ -114,12 +115,15 @@ export class LivePlayer {
     const edge = this.liveEdge();
     const behind = edge - video.currentTime;
     video.dataset.behind = Number.isFinite(behind) ? behind.toFixed(2) : '';
-    if (Number.isFinite(behind)) {
-      // Chromium's native HLS offers no seekable range on a live stream: speed up instead.
-      if (behind > BEHIND_SEEK_S && this.mode === 'mse') video.currentTime = edge - CAUGHT_UP_S;
-      else if (behind > BEHIND_SEEK_S) video.playbackRate = 1.25;
+    if (Number.isFinite(behind) && this.mode === 'mse') {
+      if (behind > BEHIND_SEEK_S) video.currentTime = edge - CAUGHT_UP_S;
       else if (behind > BEHIND_SPEEDUP_S) video.playbackRate = 1.1;
       else if (behind < CAUGHT_UP_S) video.playbackRate = 1.0;
+    } else if (Number.isFinite(behind) && behind > NATIVE_REJOIN_S) {
+      // Chromium's native HLS has no seekable range on a live stream and stops on any live
+      // playbackRate other than 0 or 1: rejoin at the live edge instead.
+      this.restart();
+      return;
     }
     this.jumpGap();
     if (video.paused && video.readyState >= 3) video.play().catch(() => {});
