@@ -207,7 +207,9 @@ export function useRealtime(player, slug) {
       if (mine !== attempt) return;
       const now = player.video.currentTime;
       const moving = last >= 0 && now !== last;
-      stillMs = moving ? 0 : stillMs + 1000;
+      // While the performer reconnects the picture stands still on purpose; the same WebRTC
+      // session carries on when they are back (the server rebases the new session's media).
+      stillMs = moving || player.state === 'reconnecting' ? 0 : stillMs + 1000;
       last = now;
       if (moving) {
         failures = 0;
