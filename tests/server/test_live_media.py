@@ -5,7 +5,8 @@ Covered: H.264 High profile with and without B-frames at 720p30 and 1080p60 with
 video only, audio only (codecs, picture size, frame rate and per-stream monotonic
 timestamps from ``ffprobe -show_packets``); a publisher that drops and comes back with the
 same key within the grace period (same playlist, EXT-X-DISCONTINUITY, media sequence goes
-on); a second publisher on a live key (refused, the first keeps going).
+on); a publisher gone silent with its connection open, replaced by the same key; a second
+publisher on a live key (refused, the first keeps going).
 
 One server process serves the whole module; each test makes its own room.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import statistics
 import subprocess
 import uuid
@@ -31,6 +34,7 @@ PASSWORD = "correct horse battery"
 FFMPEG_TIMEOUT = 60
 FFPROBE_TIMEOUT = 60
 PROBE_SECONDS = 3.0
+TAKEOVER_AFTER = 2.0  # media.ingest.HubIngest: a publisher silent this long may be replaced
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +327,29 @@ async def test_publisher_reconnecting_keeps_viewers_on_the_same_playlist(
     result = await ffprobe(url, seconds=5)
     for stream in result["streams"]:
         check_packets(result, stream)
+
+
+async def test_a_silent_publisher_is_replaced_by_the_same_key(
+    live_server: ServerProcess, http: aiohttp.ClientSession, publishers: list[Publisher],
+) -> None:
+    """The encoder hangs with its TCP connection open (OBS on a frozen machine); the
+    performer restarts it with the same key: the new session takes over the room."""
+    room = await make_room(http, live_server.url)
+    url = f"{live_server.url}/live/{room.slug}/index.m3u8"
+    encode = Encode("640x360", 30, seconds=30)
+    first = publish(publishers, live_server, room, encode)
+    before = await wait_for_playlist(http, url, segments=2)
+
+    os.kill(first.proc.pid, signal.SIGSTOP)  # silent, but its connection stays open
+    await asyncio.sleep(TAKEOVER_AFTER + 0.5)
+    publish(publishers, live_server, room, encode)
+    after = await wait_for_playlist(http, url, segments=2, after_discontinuity=True)
+
+    state = await stream_state(http, live_server, room)
+    assert (state["state"], state["session"]) == ("live", 2)
+    assert segment_uris(after)[0].split("seg-")[0] == segment_uris(before)[0].split("seg-")[0]
+    assert media_sequence(after) >= media_sequence(before)
+    first.kill()
 
 
 async def test_second_publisher_is_refused_while_the_first_is_live(
