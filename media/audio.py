@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from media.errors import CodecConfigError
 
-_AAC_RATES = (
+AAC_SAMPLE_RATES = (  # ISO/IEC 14496-3 samplingFrequencyIndex
     96000,
     88200,
     64000,
@@ -59,8 +59,8 @@ class AacConfig:
         index = bits.read(4)
         if index == 15:
             rate = bits.read(24)
-        elif index < len(_AAC_RATES):
-            rate = _AAC_RATES[index]
+        elif index < len(AAC_SAMPLE_RATES):
+            rate = AAC_SAMPLE_RATES[index]
         else:
             raise CodecConfigError(f"AudioSpecificConfig has reserved sample rate index {index}")
         channels = bits.read(4)

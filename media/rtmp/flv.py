@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 
+from media.audio import AAC_SAMPLE_RATES
+
 from .errors import FlvError
 from .units import AudioConfig, MediaUnit, VideoConfig
 
@@ -29,21 +31,7 @@ CODEC_HEVC_LEGACY = 12
 SOUND_AAC = 10
 FOURCC_CODECS = {b"avc1": "h264", b"hvc1": "hevc"}
 CODEC_FOURCC = {"h264": b"avc1", "hevc": b"hvc1"}
-SAMPLE_RATES = (
-    96000,
-    88200,
-    64000,
-    48000,
-    44100,
-    32000,
-    24000,
-    22050,
-    16000,
-    12000,
-    11025,
-    8000,
-    7350,
-)
+SAMPLE_RATES = AAC_SAMPLE_RATES
 
 
 class FrameType(enum.IntEnum):
