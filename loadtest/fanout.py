@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-node", action="store_true", help="start the Node `ws` reference instead")
     p.add_argument("--redis", default="", help="Redis URL for the nodes --start-server starts")
     p.add_argument("--database", default="", help="database URL for started nodes (default: a shared SQLite file)")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for started nodes, e.g. --server-arg=--ws-flush-ms=40 (repeatable)")
     p.add_argument("--server-pid", type=int, action="append", default=[],
                    help="server process(es) to measure (default: found by the URLs' ports)")
     p.add_argument("--sinks", type=int, default=100)
@@ -401,7 +403,8 @@ def run(args: argparse.Namespace) -> Report:
         if args.start_node:
             started = [servers.start_node_reference()]
         elif args.start_server:
-            started = servers.start_ours(args.start_server, redis=args.redis, database=args.database)
+            started = servers.start_ours(args.start_server, redis=args.redis, database=args.database,
+                                         extra=args.server_arg)
         urls = [s.url for s in started] or parse_urls(args.url)
         pids = args.server_pid or ([s.pid for s in started] or find_server_pids(urls))
         if args.nice:
