@@ -11,11 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
+from media.webrtc.errors import SessionNotFound
 from media.webrtc.sdp import MAX_OFFER_BYTES
-from media.webrtc.session import WebRtc
+from media.webrtc.session import Session, WebRtc
 
 SDP_TYPE = "application/sdp"
 WEBRTC_KEY: web.AppKey[WebRtc] = web.AppKey("media.webrtc", WebRtc)
+
+METHODS = "POST, OPTIONS"
+RESOURCE_METHODS = "DELETE, OPTIONS"
 
 RoomExists = Callable[[str], bool | Awaitable[bool]]
 Authorize = Callable[[str, str], Any]
@@ -81,3 +85,37 @@ def get_webrtc(app: web.Application, factory: Callable[[], WebRtc]) -> WebRtc:
 
         app.on_shutdown.append(close)
     return app[WEBRTC_KEY]
+
+
+def add_routes(
+    app: web.Application,
+    webrtc: WebRtc,
+    kind: str,
+    post: Callable[[web.Request], Awaitable[web.Response]],
+    end: Callable[[Session], Awaitable[None]],
+) -> None:
+    """The resource layout both WHIP and WHEP use (RFC 9725 section 4).
+
+    ``OPTIONS``/``POST /{kind}/{slug}`` create a session; ``OPTIONS``/``DELETE
+    /{kind}/{slug}/{session}`` end it through ``end``.
+    """
+
+    async def options(_request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={**cors_headers(METHODS), "Accept-Post": SDP_TYPE})
+
+    async def options_resource(_request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
+
+    async def delete(request: web.Request) -> web.Response:
+        slug, session_id = request.match_info["slug"], request.match_info["session"]
+        try:
+            session = webrtc.session(kind, slug, session_id)
+        except SessionNotFound as exc:
+            return fail(404, str(exc), RESOURCE_METHODS)
+        await end(session)
+        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
+
+    app.router.add_route("OPTIONS", f"/{kind}/{{slug}}", options)
+    app.router.add_post(f"/{kind}/{{slug}}", post)
+    app.router.add_route("OPTIONS", f"/{kind}/{{slug}}/{{session}}", options_resource)
+    app.router.add_delete(f"/{kind}/{{slug}}/{{session}}", delete)

@@ -18,10 +18,11 @@ from aiohttp import web
 
 from media.hub import Hub
 from media.webrtc.config import WebRtcSettings
-from media.webrtc.errors import OfferError, SessionNotFound
+from media.webrtc.errors import OfferError
 from media.webrtc.http import (
+    METHODS,
     RoomExists,
-    cors_headers,
+    add_routes,
     created,
     fail,
     get_webrtc,
@@ -29,9 +30,6 @@ from media.webrtc.http import (
     read_offer,
 )
 from media.webrtc.session import NotLive, WebRtc
-
-METHODS = "POST, OPTIONS"
-RESOURCE_METHODS = "DELETE, OPTIONS"
 
 
 def setup_routes(
@@ -44,12 +42,6 @@ def setup_routes(
 ) -> WebRtc:
     """Add the WHEP routes to ``app``; returns the process's :class:`WebRtc`."""
     webrtc = get_webrtc(app, lambda: WebRtc(hub, settings))
-
-    async def options(_request: web.Request) -> web.Response:
-        return web.Response(status=204, headers={**cors_headers(METHODS), "Accept-Post": "application/sdp"})
-
-    async def options_resource(_request: web.Request) -> web.Response:
-        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
 
     async def post(request: web.Request) -> web.Response:
         slug = request.match_info["slug"]
@@ -71,17 +63,5 @@ def setup_routes(
         location = f"/whep/{slug}/{session.id}"
         return created(answer, location, webrtc.settings.link_headers(), METHODS)
 
-    async def delete(request: web.Request) -> web.Response:
-        slug, session_id = request.match_info["slug"], request.match_info["session"]
-        try:
-            session = webrtc.session("whep", slug, session_id)
-        except SessionNotFound as exc:
-            return fail(404, str(exc), RESOURCE_METHODS)
-        await webrtc.end(session)
-        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
-
-    app.router.add_route("OPTIONS", "/whep/{slug}", options)
-    app.router.add_post("/whep/{slug}", post)
-    app.router.add_route("OPTIONS", "/whep/{slug}/{session}", options_resource)
-    app.router.add_delete("/whep/{slug}/{session}", delete)
+    add_routes(app, webrtc, "whep", post, webrtc.end)
     return webrtc

@@ -24,12 +24,13 @@ from aiohttp import web
 from media.errors import AlreadyPublishing
 from media.hub import Hub
 from media.webrtc.config import WebRtcSettings
-from media.webrtc.errors import OfferError, SessionNotFound
+from media.webrtc.errors import OfferError
 from media.webrtc.http import (
+    METHODS,
     Authorize,
     RoomExists,
+    add_routes,
     bearer_token,
-    cors_headers,
     created,
     fail,
     get_webrtc,
@@ -40,8 +41,6 @@ from media.webrtc.session import WebRtc
 
 log = logging.getLogger(__name__)
 
-METHODS = "POST, OPTIONS"
-RESOURCE_METHODS = "DELETE, OPTIONS"
 
 
 def setup_routes(
@@ -54,12 +53,6 @@ def setup_routes(
 ) -> WebRtc:
     """Add the WHIP routes to ``app``; returns the process's :class:`WebRtc`."""
     webrtc = get_webrtc(app, lambda: WebRtc(hub, settings))
-
-    async def options(_request: web.Request) -> web.Response:
-        return web.Response(status=204, headers={**cors_headers(METHODS), "Accept-Post": "application/sdp"})
-
-    async def options_resource(_request: web.Request) -> web.Response:
-        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
 
     async def post(request: web.Request) -> web.Response:
         slug = request.match_info["slug"]
@@ -91,17 +84,5 @@ def setup_routes(
         location = f"/whip/{slug}/{session.id}"
         return created(answer, location, webrtc.settings.link_headers(), METHODS)
 
-    async def delete(request: web.Request) -> web.Response:
-        slug, session_id = request.match_info["slug"], request.match_info["session"]
-        try:
-            session = webrtc.session("whip", slug, session_id)
-        except SessionNotFound as exc:
-            return fail(404, str(exc), RESOURCE_METHODS)
-        await webrtc.stop_broadcast(session)
-        return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
-
-    app.router.add_route("OPTIONS", "/whip/{slug}", options)
-    app.router.add_post("/whip/{slug}", post)
-    app.router.add_route("OPTIONS", "/whip/{slug}/{session}", options_resource)
-    app.router.add_delete("/whip/{slug}/{session}", delete)
+    add_routes(app, webrtc, "whip", post, webrtc.stop_broadcast)
     return webrtc
