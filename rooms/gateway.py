@@ -7,7 +7,8 @@ reads ops one by one: parse (protocol.py), look up what the op names (RoomStore)
 
 First frame:
 - no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
-  settings, viewers}}``;
+  settings, viewers}}``; its ``stream`` is the media hub's (``LiveStreams``) when this node
+  holds the stream, else the replica's;
 - ``?since=SEQ&epoch=E`` and history holds everything after SEQ: ``{"type":"recovered",
   "seq":SEQ,"epoch":E}`` followed by exactly the missed events, in order;
 - otherwise a snapshot with ``"recovered": false``.
@@ -38,7 +39,7 @@ from rooms.history import History
 from rooms.hub import Member, RoomHub
 from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN
 from rooms.moderation import RoomSettings
-from rooms.ports import Gate, Identity, RoomStore
+from rooms.ports import Gate, Identity, LiveStreams, RoomStore
 from rooms.protocol import (
     MOD_USER_OPS,
     MSGPACK_SUBPROTOCOL,
@@ -83,6 +84,7 @@ class RoomGateway:
         presence_interval_s: float = 1.0,
         idle_hub_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        streams: LiveStreams | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -96,6 +98,7 @@ class RoomGateway:
         self.presence_interval_s = presence_interval_s
         self.idle_hub_s = idle_hub_s
         self.clock = clock
+        self.streams = streams
         self.hubs: dict[str, RoomHub] = {}
         self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -240,8 +243,17 @@ class RoomGateway:
                 writer.push_event(event)
         else:
             recovered = False if since is not None else None
-            writer.push_frame(snapshot(history.seq, history.epoch, hub.state.snapshot(), recovered))
+            writer.push_frame(snapshot(history.seq, history.epoch, self._snapshot(hub), recovered))
         hub.add(member)
+
+    def _snapshot(self, hub: RoomHub) -> dict[str, Any]:
+        """The replica's snapshot, with the stream state of this node's media hub when it
+        holds the stream (the replica may have lost it, e.g. Redis restarted empty)."""
+        data = hub.state.snapshot()
+        held = self.streams.held_state(hub.slug) if self.streams is not None else None
+        if held is not None:
+            data["stream"] = held
+        return data
 
     async def _read(
         self, hub: RoomHub, member: Member, ws: web.WebSocketResponse, fmt: WireFormat

@@ -70,6 +70,17 @@ class Gate(Protocol):
     async def admit(self, room: RoomInfo, identity: Identity | None) -> Admission: ...
 
 
+class LiveStreams(Protocol):
+    """This node's media hub, asked for the state of a stream it holds.
+
+    The hub that holds a stream is its truth; the room's replica (built from bus history)
+    can be stale, e.g. after Redis restarted empty. ``None`` means "not held here": the
+    replica's state stands.
+    """
+
+    def held_state(self, slug: str) -> dict[str, Any] | None: ...
+
+
 class FreeRoomGate:
     """Today's gate: free rooms admit everyone; guests watch, signed-in users chat."""
 

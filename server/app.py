@@ -37,8 +37,8 @@ async def build_runtime(settings: Settings) -> Runtime:
     runtime.bus = sockets.make_bus(settings)
     if settings.redis:
         runtime.redis = aioredis.from_url(settings.redis, socket_timeout=2)
-    runtime.gateway = sockets.make_gateway(settings, runtime.bus, store)
     runtime.live = Live(runtime)
+    runtime.gateway = sockets.make_gateway(settings, runtime.bus, store, streams=runtime.live)
     runtime.hub = runtime.live.hub
     # RTMP listens only in `serve` (not in in-process test apps): started after HTTP is up.
     runtime.extra.setdefault("on_started", []).append(runtime.live.start_rtmp)

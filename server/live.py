@@ -68,6 +68,11 @@ class Live:
         stream = self.hub.get(slug)
         return stream.state_dict() if stream is not None else offline_state(slug)
 
+    def held_state(self, slug: str) -> dict[str, Any] | None:
+        """The state of ``slug``'s stream when this process holds it (rooms.ports.LiveStreams)."""
+        stream = self.hub.get(slug)
+        return stream.state_dict() if stream is not None else None
+
     def _state_changed(self, stream: Stream) -> None:
         data = stream.state_dict()
         key = f"stream:{stream.slug}:{stream.session}:{data['state']}:{data.get('codecs')}:{data.get('fps')}"

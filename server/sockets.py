@@ -8,7 +8,7 @@ from aiohttp import web
 
 from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.gateway import RoomGateway
-from rooms.ports import FreeRoomGate
+from rooms.ports import FreeRoomGate, LiveStreams
 from rooms.redisbus import RedisBus
 from server import auth
 from server.config import Settings
@@ -24,11 +24,13 @@ def make_bus(settings: Settings) -> EventBus:
     return MemoryBus(bus_settings)
 
 
-def make_gateway(settings: Settings, bus: EventBus, store: SqlStore) -> RoomGateway:
+def make_gateway(
+    settings: Settings, bus: EventBus, store: SqlStore, streams: LiveStreams | None = None
+) -> RoomGateway:
     return RoomGateway(
         bus, store, FreeRoomGate(), max_frame=settings.max_ws_frame, buffer=settings.ws_buffer,
         heartbeat_s=settings.ws_heartbeat_s, history_events=settings.history_events,
-        history_s=settings.history_s,
+        history_s=settings.history_s, streams=streams,
     )
 
 
