@@ -7,6 +7,10 @@ changes only node-local bookkeeping (rate-limit buckets, slow-mode clocks, pendi
 the replica itself changes only in ``apply(type, data)``, called for every event of the
 room in seq order, so every node that applies the same events holds the same state.
 
+Paid events come from the server (``tip``, ``tip.refunded``, ``song.boost``; see tips.py and
+songs.py): the room only applies them. ``tip.hide`` (staff) hides a tip's message, never
+its money.
+
 Roles: owner (``room.owner_id``), host (in ``room.host_ids``), fan (any other signed-in
 user), guest (not signed in). Who may do what is the table ``ALLOWED``; everything else is
 refused with code ``forbidden``.
@@ -42,10 +46,12 @@ from rooms.protocol import (
     SongRequest,
     SongSkip,
     SongVote,
+    TipHide,
 )
 from rooms.ratelimit import FAN_RATE, STAFF_RATE, Buckets, Rate
 from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
 from rooms.terms import find_blocked
+from rooms.tips import TipBoard
 
 MAX_TEXT = 500
 RECENT_CHAT = 100
@@ -75,6 +81,7 @@ ALLOWED: dict[type, frozenset[Role]] = {
     SongPlay: STAFF,
     SongSkip: STAFF,
     SongDone: STAFF,
+    TipHide: STAFF,
 }
 
 
@@ -180,6 +187,7 @@ class RoomState:
         self.chat: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.pinned: dict[str, Any] | None = None
         self.songs = SongQueue()
+        self.tips = TipBoard()
         self.stream: dict[str, Any] = {"live": False}
         self.viewers = 0
         self._local = _Local()
@@ -341,6 +349,27 @@ class RoomState:
         op = {SongPlay: "play", SongSkip: "skip", SongDone: "done"}[type(cmd)]
         return self._queue_decision({"op": op, "request_id": cmd.request_id})
 
+    def boosted(self, boost: dict[str, Any]) -> Decision:
+        """After a ``song.boost`` event: the ``song.queue`` that carries it (none when the
+        request is gone), so a replica started from the last queue still has the boost."""
+        try:
+            change = {
+                "op": "boost",
+                "request_id": str(boost["request_id"]),
+                "boost_id": str(boost["boost_id"]),
+                "amount": boost["amount"],
+            }
+            if self.songs.get(change["request_id"]) is None:
+                return Decision()
+            return self._queue_decision(change)
+        except (KeyError, TypeError, ValueError):
+            return Decision()
+
+    def _tip_hide(self, actor: Actor, cmd: TipHide, ctx: Context) -> Decision:
+        if self.tips.get(cmd.tip_id) is None:
+            raise Refused("no such tip (it may be too old)", "not_found")
+        return Decision((Outgoing("tip.hidden", {"id": cmd.tip_id}),))
+
     # --- applying ------------------------------------------------------------------------
 
     def apply(self, type_: str, data: dict[str, Any]) -> bool:
@@ -400,6 +429,18 @@ class RoomState:
         elif change.get("op") == "vote":
             self._local.pending.pop(("vote", change["request_id"], change["user_id"]), None)
 
+    def _apply_tip(self, data: dict[str, Any]) -> None:
+        self.tips.add(data)
+
+    def _apply_tip_refunded(self, data: dict[str, Any]) -> None:
+        self.tips.refund(data)
+
+    def _apply_tip_hidden(self, data: dict[str, Any]) -> None:
+        self.tips.hide(data)
+
+    def _apply_boost(self, data: dict[str, Any]) -> None:
+        self.songs.boost(str(data["request_id"]), str(data["boost_id"]), data["amount"])
+
     def _apply_stream(self, data: dict[str, Any]) -> None:
         self.stream = data
 
@@ -414,6 +455,8 @@ class RoomState:
             "pinned": self.pinned,
             "settings": self.settings.serialize(),
             "viewers": self.viewers,
+            "tips": self.tips.recent(),
+            "supporters": self.tips.supporters(),
         }
 
 
@@ -436,6 +479,7 @@ _HANDLERS: dict[type, str] = {
     SongPlay: "_song_status",
     SongSkip: "_song_status",
     SongDone: "_song_status",
+    TipHide: "_tip_hide",
 }
 
 _APPLY: dict[str, str] = {
@@ -447,4 +491,8 @@ _APPLY: dict[str, str] = {
     "song.queue": "_apply_queue",
     "stream.state": "_apply_stream",
     "presence": "_apply_presence",
+    "tip": "_apply_tip",
+    "tip.refunded": "_apply_tip_refunded",
+    "tip.hidden": "_apply_tip_hidden",
+    "song.boost": "_apply_boost",
 }

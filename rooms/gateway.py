@@ -7,8 +7,8 @@ reads ops one by one: parse (protocol.py), look up what the op names (RoomStore)
 
 First frame:
 - no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
-  settings, viewers}}``; its ``stream`` is the media hub's (``LiveStreams``) when this node
-  holds the stream, else the replica's;
+  settings, viewers, tips, supporters}}``; its ``stream`` is the media hub's
+  (``LiveStreams``) when this node holds the stream, else the replica's;
 - ``?since=SEQ&epoch=E`` and history holds everything after SEQ: ``{"type":"recovered",
   "seq":SEQ,"epoch":E}`` followed by exactly the missed events, in order;
 - otherwise a snapshot with ``"recovered": false``.
@@ -39,7 +39,7 @@ from rooms.history import History
 from rooms.hub import Member, RoomHub
 from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN
 from rooms.moderation import RoomSettings
-from rooms.ports import Gate, Identity, LiveStreams, RoomStore
+from rooms.ports import Admission, Gate, Identity, LiveStreams, RoomStore
 from rooms.protocol import (
     MOD_USER_OPS,
     MSGPACK_SUBPROTOCOL,
@@ -180,8 +180,10 @@ class RoomGateway:
     # --- the socket ----------------------------------------------------------------------
 
     async def handle(
-        self, request: web.Request, slug: str, identity: Identity | None
+        self, request: web.Request, slug: str, identity: Identity | None, *, read_only: bool = False
     ) -> web.StreamResponse:
+        """Serve one room socket. ``read_only`` (the server checked an overlay key): the
+        socket receives the room's events whatever the gate says, and may send no op."""
         try:
             hub = await self._hub(slug)
         except RoomsError as exc:
@@ -190,15 +192,18 @@ class RoomGateway:
             raise web.HTTPNotFound(text=f"no room {slug!r}")
         hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
         try:
-            return await self._serve(request, hub, identity)
+            return await self._serve(request, hub, None if read_only else identity, read_only)
         finally:
             hub.joining -= 1
             hub.idle_since = self.clock()
 
     async def _serve(
-        self, request: web.Request, hub: RoomHub, identity: Identity | None
+        self, request: web.Request, hub: RoomHub, identity: Identity | None, read_only: bool
     ) -> web.StreamResponse:
-        admission = await self.gate.admit(hub.state.info, identity)
+        if read_only:
+            admission = Admission(True, False)
+        else:
+            admission = await self.gate.admit(hub.state.info, identity)
         ws = web.WebSocketResponse(
             protocols=(MSGPACK_SUBPROTOCOL,),
             heartbeat=self.heartbeat_s,
@@ -312,8 +317,22 @@ class RoomGateway:
     async def publish_system(
         self, slug: str, type: str, data: dict[str, Any], idempotency_key: str | None = None
     ) -> None:
-        """Publish an event that does not come from a socket (stream.state, tips later)."""
+        """Publish an event that does not come from a socket (stream.state, tip, ...).
+
+        A ``song.boost`` is followed by the ``song.queue`` that carries it (core.boosted)."""
         await self.bus.publish(slug, type, data, idempotency_key)
+        if type == "song.boost":
+            await self._publish_boosted_queue(slug, data, idempotency_key)
+
+    async def _publish_boosted_queue(
+        self, slug: str, boost: dict[str, Any], idempotency_key: str | None
+    ) -> None:
+        hub = await self._hub(slug)
+        if hub is None:
+            return
+        key = f"{idempotency_key}:queue" if idempotency_key else None
+        for out in hub.state.boosted(boost).events:
+            await self.bus.publish(slug, out.type, out.data, key)
 
     async def room_changed(self, slug: str) -> None:
         """Hosts, catalog or settings changed through REST: every node reloads the room."""

@@ -120,6 +120,13 @@ class SongDone:
     request_id: str
 
 
+@dataclass(frozen=True)
+class TipHide:
+    """Hide a tip's message for everyone (``tip_id``, since ``id`` is the frame's own)."""
+
+    tip_id: str
+
+
 Command = (
     ChatSend
     | ChatDelete
@@ -133,6 +140,7 @@ Command = (
     | SongPlay
     | SongSkip
     | SongDone
+    | TipHide
 )
 
 MOD_USER_OPS = (ModTimeout, ModBan, ModUnban)
@@ -204,6 +212,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any], Any], Command]] = {
     "song.play": lambda f, c: SongPlay(_id(f, "request_id", c)),
     "song.skip": lambda f, c: SongSkip(_id(f, "request_id", c)),
     "song.done": lambda f, c: SongDone(_id(f, "request_id", c)),
+    "tip.hide": lambda f, c: TipHide(_id(f, "tip_id", c)),
 }
 
 OPS = frozenset(_PARSERS)

@@ -5,14 +5,17 @@ every replica that applies the same changes in the same order ends in the same q
 
 - one open request (queued or playing) per requester;
 - one vote per user per request;
-- order: ``boost_minor`` descending (paid boosts, 0 until payments fill it in), then votes
+- order: ``boost_minor`` descending (the sum of the request's paid boosts), then votes
   descending, then request time ascending, then id;
+- a paid boost (``song.boost`` event ``{"request_id", "boost_id", "amount", ...}``) adds its
+  amount once per ``boost_id``; a boost for a request no longer queued changes nothing;
 - at most one request is ``playing``; ``play`` moves the previous one out of the queue;
   ``skip`` and ``done`` remove a request.
 
 Changes travel inside ``song.queue`` events as ``change``: ``{"op": "request", "request":
 {...}}``, ``{"op": "vote", "request_id", "user_id"}``, ``{"op": "play"|"skip"|"done",
-"request_id"}``.
+"request_id"}``, ``{"op": "boost", "request_id", "boost_id", "amount"}`` (the same boost
+again, so the queue a ``song.queue`` carries, which outlives history, includes it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class SongRequestEntry:
     boost_minor: int = 0
     status: str = "queued"
     voters: set[int] = field(default_factory=set)
+    boost_ids: set[str] = field(default_factory=set)
     base_votes: int = 0
     """Votes restored from a ``song.queue`` event whose voters this replica does not know."""
 
@@ -140,6 +144,8 @@ class SongQueue:
             return False
         if op == "vote":
             return self._vote(entry, int(change["user_id"]))
+        if op == "boost":
+            return self.boost(entry.id, str(change["boost_id"]), change["amount"])
         if op == "play":
             return self._play(entry)
         if op in ("skip", "done"):
@@ -169,12 +175,15 @@ class SongQueue:
         entry.status = "playing"
         return True
 
-    def set_boost(self, request_id: str, boost_minor: int) -> bool:
-        """For payments later: a paid boost raises a request in the order."""
+    def boost(self, request_id: str, boost_id: str, amount: int) -> bool:
+        """A paid boost raises a request in the order (once per ``boost_id``)."""
         entry = self.requests.get(request_id)
-        if entry is None:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValueError("a boost's amount is a positive integer of minor units")
+        if entry is None or boost_id in entry.boost_ids:
             return False
-        entry.boost_minor = boost_minor
+        entry.boost_ids.add(boost_id)
+        entry.boost_minor += amount
         return True
 
 
@@ -182,5 +191,5 @@ def copy_queue(queue: SongQueue) -> SongQueue:
     """A deep copy, to preview what a change will do before it is published."""
     other = SongQueue()
     for r in queue.requests.values():
-        other.requests[r.id] = replace(r, voters=set(r.voters))
+        other.requests[r.id] = replace(r, voters=set(r.voters), boost_ids=set(r.boost_ids))
     return other

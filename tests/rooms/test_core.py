@@ -25,6 +25,7 @@ from rooms.protocol import (
     SongRequest,
     SongSkip,
     SongVote,
+    TipHide,
 )
 from rooms.ratelimit import Rate
 
@@ -85,7 +86,8 @@ def prepared() -> tuple[Room, dict[str, str]]:
     mid = room.say(FAN, "hello")
     room.do(FAN2, SongRequest(SONG.id))
     rid = room.state.songs.ordered()[0].id
-    return room, {"mid": mid, "rid": rid}
+    room.state.apply("tip", {"id": "t1", "from": "fay", "amount": 500, "currency": "USD", "message": "hi"})
+    return room, {"mid": mid, "rid": rid, "tid": "t1"}
 
 
 def commands(ids: dict[str, str]) -> dict[str, Command]:
@@ -102,11 +104,12 @@ def commands(ids: dict[str, str]) -> dict[str, Command]:
         "song.play": SongPlay(ids["rid"]),
         "song.skip": SongSkip(ids["rid"]),
         "song.done": SongDone(ids["rid"]),
+        "tip.hide": TipHide(ids["tid"]),
     }
 
 
 MEMBER_OPS = {"chat.send", "song.request", "song.vote"}
-ALL_OPS = list(commands({"mid": "", "rid": ""}))
+ALL_OPS = list(commands({"mid": "", "rid": "", "tid": ""}))
 WHO = {"owner": OWNER, "host": HOST, "fan": FAN, "guest": None}
 
 
@@ -289,7 +292,8 @@ def test_song_queue_order_votes_then_time() -> None:
     assert room.refused(TROLL, SongVote(second)) == "already_voted"
     room.do(HOST, SongVote(first))
     assert queue_ids(room) == [first, second]  # tie on votes: earlier request first
-    room.state.songs.set_boost(second, 500)
+    boost = {"request_id": second, "boost_id": "b1", "amount": 500, "currency": "USD", "from": "x"}
+    assert room.state.apply("song.boost", boost)
     assert queue_ids(room) == [second, first]  # a paid boost outranks votes
     assert room.state.snapshot()["queue"][0]["boost_minor"] == 500
 

@@ -27,7 +27,8 @@ def make_app(gateway: RoomGateway, store: MemoryStore) -> web.Application:
     async def ws(request: web.Request) -> web.StreamResponse:
         name = request.query.get("user")
         identity = Identity(store.users[name], name) if name else None
-        return await gateway.handle(request, request.match_info["slug"], identity)
+        read_only = "read_only" in request.query
+        return await gateway.handle(request, request.match_info["slug"], identity, read_only=read_only)
 
     async def start(_: web.Application) -> None:
         await gateway.start()
@@ -97,7 +98,9 @@ async def test_snapshot_then_chat_reaches_everyone(room: Room) -> None:
     fay, hank = await room.join("fay"), await room.join("hank")
     snap = await frame(fay)
     assert snap["type"] == "snapshot" and "recovered" not in snap
-    assert set(snap["data"]) == {"stream", "chat", "queue", "pinned", "settings", "viewers"}
+    assert set(snap["data"]) == {
+        "stream", "chat", "queue", "pinned", "settings", "viewers", "tips", "supporters"
+    }
     await frame(hank)
     await fay.send_str(json.dumps({"op": "chat.send", "id": 1, "text": "hello"}))
     for ws in (fay, hank):

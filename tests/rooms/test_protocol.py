@@ -26,6 +26,7 @@ from rooms.protocol import (
     ModTimeout,
     RoomSettingsOp,
     SongRequest,
+    TipHide,
     WireFormat,
     ack,
     encode,
@@ -50,6 +51,7 @@ def test_subprotocol_selects_format() -> None:
         ({"op": "mod.timeout", "user": "x", "seconds": 30}, ModTimeout("x", 30)),
         ({"op": "room.settings", "blocked_terms": ["a*"]}, RoomSettingsOp(None, None, ("a*",))),
         ({"op": "song.request", "song_id": 3}, SongRequest(3)),
+        ({"op": "tip.hide", "id": 4, "tip_id": "t9"}, TipHide("t9")),
     ],
 )
 @pytest.mark.parametrize("fmt", [J, M])
@@ -82,6 +84,8 @@ def test_parse_both_formats(frame: dict[str, Any], command: object, fmt: WireFor
         ('{"op":"song.request","id":2,"song_id":true}', J, BadField, 2),
         ('{"op":"song.vote","id":2,"request_id":""}', J, BadField, 2),
         ('{"op":"room.settings","id":2}', J, BadField, 2),
+        ('{"op":"tip.hide","id":2}', J, BadField, 2),
+        ('{"op":"tip.hide","id":2,"tip_id":""}', J, BadField, 2),
         ('{"op":"room.settings","id":2,"blocked_terms":"x"}', J, BadField, 2),
         ('{"op":"mod.ban","id":3,"user":"' + "u" * 65 + '"}', J, BadField, 3),
     ],
