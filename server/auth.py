@@ -1,8 +1,8 @@
 """Accounts and sessions.
 
 Passwords are argon2id hashes. A session is one random token: the browser holds it in an
-HttpOnly SameSite=Lax cookie, scripts and sockets send it as ``Authorization: Bearer``
-(or ``?token=`` on the room socket). Only its SHA-256 is stored.
+HttpOnly SameSite=Lax cookie, scripts send it as ``Authorization: Bearer`` (or ``?token=``
+on the room socket, see server/sockets.py). Only its SHA-256 is stored.
 
 CSRF: a request authenticated by the cookie that changes state (POST, PUT, PATCH, DELETE)
 must echo the session's CSRF token in ``X-CSRF-Token``; the token is readable by the page in
@@ -100,18 +100,17 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Ide
 
 
 async def logout(request: web.Request) -> None:
-    token = request_token(request, allow_query=False)
+    token = request_token(request)
     if token:
         async with request.app[ENGINE].begin() as conn:
             await conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == token_hash(token)))
 
 
-def request_token(request: web.Request, allow_query: bool) -> str | None:
+def request_token(request: web.Request) -> str | None:
+    """The bearer token of the ``Authorization`` header, else the session cookie."""
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
-    if allow_query and request.query.get("token"):
-        return request.query["token"]
     return request.cookies.get(SESSION_COOKIE)
 
 
@@ -127,12 +126,12 @@ async def session_for(request: web.Request, token: str) -> tuple[Identity, str] 
     return Identity(row.id, row.username), row.csrf
 
 
-async def identify(request: web.Request, allow_query: bool = False) -> Identity | None:
+async def identify(request: web.Request) -> Identity | None:
     """The signed-in user of this request, or None for a guest. Checks CSRF for cookies."""
     if _IDENTITY in request:
         cached: Identity | None = request[_IDENTITY]
         return cached
-    token = request_token(request, allow_query)
+    token = request_token(request)
     identity = None
     if token:
         found = await session_for(request, token)

@@ -1,4 +1,12 @@
-"""The room socket route: authenticate, check the origin, hand over to rooms.RoomGateway."""
+"""The room socket route: authenticate, check the origin, hand over to rooms.RoomGateway.
+
+Who the socket speaks for, in this order (the first one present decides, nothing falls through):
+
+1. ``?token=`` in the query, even empty: that session token, or 401. The cookie is never
+   consulted, so a cross-origin page cannot pass an empty token to ride on the cookie.
+2. ``Authorization: Bearer`` (scripts): that session, else a guest.
+3. The session cookie, honoured only from our own origin (403 otherwise), else a guest.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,11 @@ from aiohttp import web
 
 from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.gateway import RoomGateway
-from rooms.ports import FreeRoomGate, LiveStreams
+from rooms.ports import FreeRoomGate, Identity, LiveStreams
 from rooms.redisbus import RedisBus
 from server import auth
 from server.config import Settings
+from server.errors import Forbidden, Unauthorized
 from server.httputil import BAD_INPUT
 from server.keys import RUNTIME, SETTINGS
 from server.store import SqlStore
@@ -44,11 +53,27 @@ def _same_origin(request: web.Request) -> bool:
     return host in allowed
 
 
-async def room_socket(request: web.Request) -> web.StreamResponse:
-    if not _same_origin(request) and auth.SESSION_COOKIE in request.cookies and "token" not in request.query:
+async def _query_token_identity(request: web.Request, token: str) -> Identity:
+    found = await auth.session_for(request, token) if token else None
+    if found is None:
+        BAD_INPUT.labels("socket_token").inc()
+        raise Unauthorized("?token= is empty, unknown or expired", "bad_token")
+    return found[0]
+
+
+async def socket_identity(request: web.Request) -> Identity | None:
+    """Who this socket speaks for (see the module docstring); raises 401/403 before the upgrade."""
+    if "token" in request.query:
+        return await _query_token_identity(request, request.query["token"])
+    bearer = request.headers.get("Authorization", "")[:7].lower() == "bearer "
+    if not bearer and auth.SESSION_COOKIE in request.cookies and not _same_origin(request):
         BAD_INPUT.labels("cross_origin_socket").inc()
-        raise web.HTTPForbidden(text="cross-origin room sockets must pass ?token=")
-    identity = await auth.identify(request, allow_query=True)
+        raise Forbidden("cross-origin room sockets must pass ?token=", "cross_origin")
+    return await auth.identify(request)
+
+
+async def room_socket(request: web.Request) -> web.StreamResponse:
+    identity = await socket_identity(request)
     gateway: RoomGateway = request.app[RUNTIME].gateway
     return await gateway.handle(request, request.match_info["slug"], identity)
 
