@@ -13,6 +13,7 @@ from server import (
     api_restreams,
     api_rooms,
     health,
+    httputil,
     openapi,
     pages,
     sockets,
@@ -52,7 +53,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[ENGINE] = runtime.engine
-    for module in (health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, sockets, pages):
+    for module in (httputil, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, sockets, pages):
         module.setup(app)
     setup_live(app, runtime.live)
     app.on_startup.append(_start)

@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def metrics_url(settings: config.Settings) -> str:
+    if settings.metrics_http:
+        host, port = config.parse_hostport(settings.metrics_http)
+        return f"http://{host}:{port}/metrics"
+    return f"{settings.base_url}/metrics"
+
+
 def banner(settings: config.Settings) -> str:
     base = settings.base_url
     return "\n".join([
@@ -39,7 +46,7 @@ def banner(settings: config.Settings) -> str:
         "  Not a Label Live is running.",
         f"    Rooms and sign-up:   {base}/",
         f"    API description:     {base}/api/openapi.json",
-        f"    Metrics:             {base}/metrics",
+        f"    Metrics:             {metrics_url(settings)}",
         "",
         "  Go live from OBS: Settings > Stream > Service: Custom",
         f"    Server:      {settings.rtmp_url}",
@@ -52,6 +59,7 @@ def banner(settings: config.Settings) -> str:
 
 
 async def serve(settings: config.Settings) -> int:
+    from server import health
     from server.app import make_app
 
     app = await make_app(settings)
@@ -60,6 +68,7 @@ async def serve(settings: config.Settings) -> int:
     host, port = settings.http_bind
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
+    metrics_runner = await health.start_metrics_listener(settings)
     runtime = app[RUNTIME]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -71,6 +80,8 @@ async def serve(settings: config.Settings) -> int:
     log.info("serving", extra={"http": settings.http, "rtmp": settings.rtmp})
     await stop.wait()
     await drain(runner, site, app, settings)
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     return 0
 
 

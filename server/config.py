@@ -49,6 +49,11 @@ class Settings:
     webrtc_public_ip: str = field(default="", metadata={"help": "public IP announced in host candidates (1:1 NAT)"})
     webrtc_host_addresses: str = field(default="", metadata={"help": "comma-separated local IPs to gather candidates on (default: all but loopback)"})
     drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
+    min_free_disk_mb: int = field(default=256, metadata={"help": "/readyz fails when the data dir's disk has less free space, MiB"})
+    readyz_timeout_s: float = field(default=2.0, metadata={"help": "seconds each /readyz check may take"})
+    metrics_token: str = field(default="", metadata={"help": "when set, /metrics needs Authorization: Bearer TOKEN"})
+    metrics_http: str = field(
+        default="", metadata={"help": "HOST:PORT: serve /metrics on a listener of its own (and not on the main one)"})
     secret_key: str = field(
         default="",
         metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},
@@ -128,4 +133,6 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
     settings = Settings(**values)
     settings.http_bind  # noqa: B018 - validate early
     settings.rtmp_bind  # noqa: B018
+    if settings.metrics_http:
+        parse_hostport(settings.metrics_http)
     return settings

@@ -1,8 +1,16 @@
-"""Small helpers shared by the JSON API handlers: bodies, answers, bad-input counting."""
+"""Small helpers shared by the JSON API handlers: bodies, answers, bad-input counting.
+
+Every answer carries an ``X-Request-Id`` (the proxy's, when it sent a sane one, else a new
+one); an unhandled error is logged with that id and answered as JSON
+``{"error": "internal", "request_id": ...}``, never as aiohttp's plain-text 500.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import secrets
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +19,13 @@ from prometheus_client import Counter
 from server.errors import ApiError, BadRequest, PayloadTooLarge
 
 BAD_INPUT = Counter("nal_bad_input_total", "Requests refused for bad input", ["kind"])
+REFUSED = Counter("nal_refused_total", "Requests and connections refused by a limit or a guard", ["reason"])
+INTERNAL_ERRORS = Counter("nal_internal_errors_total", "Requests answered 500 after an unhandled error")
 MAX_JSON_BODY = 64 * 1024
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+_INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+log = logging.getLogger("notalabel.http")
 
 
 def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
@@ -57,8 +71,17 @@ def field_int(data: dict[str, Any], name: str, *, lo: int, hi: int) -> int:
     return value
 
 
+def request_id(request: web.Request) -> str:
+    """This request's id: the one a proxy sent in ``X-Request-Id`` if it looks sane, else a new one."""
+    if REQUEST_ID not in request:
+        inbound = request.headers.get(REQUEST_ID_HEADER, "")
+        request[REQUEST_ID] = inbound if _INBOUND_ID_RE.match(inbound) else secrets.token_hex(8)
+    return request[REQUEST_ID]
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    rid = request_id(request)
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -67,3 +90,19 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except web.HTTPRequestEntityTooLarge:
         BAD_INPUT.labels("too_large").inc()
         return PayloadTooLarge("request body too large").response()
+    except (web.HTTPException, ConnectionResetError):
+        raise  # aiohttp's own answers (404, 405, redirects), headers added on prepare
+    except Exception:
+        INTERNAL_ERRORS.inc()
+        log.exception("unhandled error", extra={"request_id": rid, "method": request.method,
+                                                "path": request.path})
+        return json_response({"error": "internal", "message": "internal error; quote the request id",
+                              "request_id": rid}, status=500)
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[REQUEST_ID_HEADER] = request_id(request)
+
+
+def setup(app: web.Application) -> None:
+    app.on_response_prepare.append(_add_request_id)
