@@ -24,7 +24,8 @@ from media.webrtc.config import WebRtcSettings
 
 async def serve(http: str, rtmp: str) -> None:
     hub = Hub()
-    settings = WebRtcSettings(host_addresses=("127.0.0.1",), max_sessions=2000)
+    settings = WebRtcSettings(host_addresses=("127.0.0.1",), max_viewers=2000,
+                              max_viewers_per_address=2000, max_viewers_per_room=2000)
     app = web.Application()
 
     async def room_exists(slug: str) -> bool:

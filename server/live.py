@@ -17,6 +17,7 @@ from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
 from media.ingest import HubIngest
 from media.rtmp.server import RtmpServer, ServerConfig
+from media.throttle import FailureThrottle
 from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
 from server.config import Settings
@@ -39,6 +40,10 @@ class Live:
         self.runtime = runtime
         self.hub = Hub(reconnect_grace=runtime.settings.reconnect_grace_s)
         self.rtmp: RtmpServer | None = None
+        settings = runtime.settings
+        # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
+        # (address, room); see media.throttle.
+        self.throttle = FailureThrottle(settings.publish_key_failures, block_s=settings.publish_key_block_s)
         self._tasks: set[asyncio.Task[None]] = set()
         self.hub.on_state_change(self._state_changed)
 
@@ -55,7 +60,7 @@ class Live:
 
     async def start_rtmp(self) -> None:
         host, port = self.runtime.settings.rtmp_bind
-        self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key), ServerConfig())
+        self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key), ServerConfig(), self.throttle)
         await self.rtmp.start(host, port)
         log.info("rtmp listening", extra={"rtmp": f"{host}:{self.rtmp.port}"})
 
@@ -101,6 +106,11 @@ def webrtc_settings(settings: Settings) -> WebRtcSettings:
         udp_port_max=high,
         public_ip=settings.webrtc_public_ip,
         host_addresses=tuple(a.strip() for a in settings.webrtc_host_addresses.split(",") if a.strip()),
+        max_publishers=settings.webrtc_max_publishers,
+        max_viewers=settings.webrtc_max_viewers,
+        max_viewers_per_address=settings.webrtc_max_viewers_per_address,
+        max_viewers_per_room=settings.webrtc_max_viewers_per_room,
+        connect_timeout_s=settings.webrtc_connect_timeout_s,
     )
 
 
@@ -116,5 +126,6 @@ def setup(app: web.Application, live: Live) -> None:
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
     setup_hls(app, live.hub, live.room_exists)
     rtc = webrtc_settings(live.runtime.settings)
-    whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists, settings=rtc)
+    whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists, settings=rtc,
+                      throttle=live.throttle)
     whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)

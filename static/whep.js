@@ -44,6 +44,16 @@ export function connected(pc) {
   });
 }
 
+/** The sentence of a JSON error answer ({"error", "message"}), or the text as it came. */
+function errorText(text) {
+  try {
+    const body = JSON.parse(text);
+    return body.message || body.error || '';
+  } catch {
+    return text.trim();
+  }
+}
+
 /** POST our offer to a WHIP/WHEP endpoint, apply the answer; returns the session URL. */
 async function exchange(pc, url, token) {
   await pc.setLocalDescription(await pc.createOffer());
@@ -52,7 +62,7 @@ async function exchange(pc, url, token) {
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(url, {method: 'POST', headers, body: pc.localDescription.sdp});
   const text = await response.text();
-  if (response.status !== 201) throw new WebRtcError(text.trim() || `HTTP ${response.status}`, response.status);
+  if (response.status !== 201) throw new WebRtcError(errorText(text) || `HTTP ${response.status}`, response.status);
   await pc.setRemoteDescription({type: 'answer', sdp: text});
   return new URL(response.headers.get('Location'), url).href;
 }

@@ -10,8 +10,10 @@ Protection against hostile clients:
 * At most ``max_pending`` such connections exist at once; when another
   arrives, the *oldest* pending one is closed.  Stalled handshakes are old by
   the time a real publisher arrives, and a real handshake takes milliseconds.
-* An address refused ``throttle.max_failures`` times is turned away at accept
-  for a while (``ratelimit.FailureThrottle``).
+* An address refused ``throttle.max_failures`` times for a wrong key is turned
+  away at accept for a while (:class:`media.throttle.FailureThrottle`, scope
+  ``ANY_ROOM``: a wrong key names no room). A correct key does not clear it, so a
+  guesser cannot reset the count with a key of their own.
 * The chunk layer's ``Limits`` cap chunk size, message length, chunk streams
   and buffered bytes; a violation closes the connection with a counted error.
 * A publishing connection silent for ``idle_timeout`` seconds is closed.
@@ -30,10 +32,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from media.throttle import ANY_ROOM, FailureThrottle
+
 from . import metrics
 from .errors import ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
-from .ratelimit import FailureThrottle
 from .server_session import PublishRequested, ServerEvent, ServerSession, Unpublished
 from .units import AudioConfig, MediaUnit, Metadata, VideoConfig
 
@@ -170,7 +173,7 @@ class _Connection:
         """Ask the handler; None when refused, else the events held behind publish."""
         server = self.server
         now = asyncio.get_running_loop().time()
-        if server.throttle.is_blocked(self.host, now):
+        if server.throttle.is_blocked(self.host, ANY_ROOM, now):
             result: PublishSession | Refusal = Refusal(
                 "throttled", "NetStream.Publish.Unauthorized", "Too many failed attempts.", False
             )
@@ -182,13 +185,12 @@ class _Connection:
             self.session.reject_publish(result.code, result.description)
             server._count_rejected(result.reason)
             if result.counts_as_failure:
-                server.throttle.record_failure(self.host, now)
+                server.throttle.record_failure(self.host, ANY_ROOM, now)
             log.info(
                 "rtmp publish refused peer=%s app=%s reason=%s", self.peer, event.app, result.reason
             )
             return None
         self.publish = result
-        server.throttle.record_success(self.host)
         server._entered_publishing(self)
         return self.session.accept_publish()
 
@@ -269,7 +271,7 @@ class RtmpServer:
 
     def _admit(self, conn: _Connection) -> bool:
         self.stats.accepted += 1
-        if self.throttle.is_blocked(conn.host, conn.accepted_at):
+        if self.throttle.is_blocked(conn.host, ANY_ROOM, conn.accepted_at):
             self._count_rejected("throttled")
             return False
         while len(self._pending) >= self.config.max_pending:

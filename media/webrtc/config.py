@@ -63,6 +63,12 @@ class WebRtcSettings:
     ``host_addresses`` are the local addresses to gather host candidates on (empty: every
     non-loopback address, as aioice does); ``public_ip`` replaces their address in the
     candidates we announce (1:1 NAT, e.g. a cloud VM); ``udp_ports`` bounds the local ports.
+
+    Capacity (DESIGN.md, "Who is trusted"): publishers (WHIP, which needs the stream key) have
+    a pool of their own, apart from viewers' (WHEP, open to anonymous guests), so no number of
+    viewers can keep a performer from going live. Viewers are also capped per address and per
+    room. A session whose peer connection is not connected ``connect_timeout_s`` after the
+    answer is dropped, so offers that never connect hold their UDP sockets only that long.
     """
 
     ice_servers: tuple[IceServer, ...] = ()
@@ -70,7 +76,11 @@ class WebRtcSettings:
     udp_port_max: int = 0
     public_ip: str = ""
     host_addresses: tuple[str, ...] = ()
-    max_sessions: int = 500
+    max_publishers: int = 50
+    max_viewers: int = 500
+    max_viewers_per_address: int = 10
+    max_viewers_per_room: int = 300
+    connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if (self.udp_port_min or self.udp_port_max) and not (
@@ -83,6 +93,11 @@ class WebRtcSettings:
                     ipaddress.ip_address(address)
                 except ValueError as exc:
                     raise ConfigError(f"{address!r} is not an IP address") from exc
+        caps = (self.max_publishers, self.max_viewers, self.max_viewers_per_address, self.max_viewers_per_room)
+        if min(caps) < 1:
+            raise ConfigError("WebRTC session caps must be at least 1")
+        if self.connect_timeout_s <= 0:
+            raise ConfigError("the WebRTC connect timeout must be positive")
 
     @property
     def port_range(self) -> tuple[int, int] | None:

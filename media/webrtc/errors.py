@@ -6,6 +6,7 @@ The tree::
     ├── OfferError              the peer sent an SDP offer we cannot use (answered 400)
     │   └── NoUsableCodec       the offer parses but names no codec we can take or give
     ├── SessionNotFound         no WHIP/WHEP session at that resource (answered 404)
+    ├── NoCapacity              a session cap is reached (answered 503, or 429 per address)
     └── ConfigError             we were configured wrongly (bad ICE server URL, port range)
 
 "The peer sent garbage" (OfferError) is kept apart from "we were set up wrongly" (ConfigError).
@@ -30,6 +31,15 @@ class NoUsableCodec(OfferError):
 
 class SessionNotFound(WebRtcError):
     """No session with that id (it ended, or never existed)."""
+
+
+class NoCapacity(WebRtcError):
+    """A session cap is reached; ``reason`` names which (``publishers_full``,
+    ``viewers_full``, ``room_full``, ``address_full``) for the answer and the metric."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigError(WebRtcError):

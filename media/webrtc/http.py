@@ -1,6 +1,8 @@
 """What the WHIP and WHEP endpoints share: CORS, content-type and body checks, error answers.
 
-Error answers are ``text/plain`` with one sentence, so ``curl`` users and OBS logs read them.
+Error answers are JSON ``{"error": code, "message": one sentence}`` like the rest of the API
+(OBS logs and ``curl`` users read the sentence), and every one is counted in
+``nal_webrtc_refused_total{kind, reason}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from media.webrtc.errors import SessionNotFound
+from media.webrtc.metrics import REFUSED
 from media.webrtc.sdp import MAX_OFFER_BYTES
 from media.webrtc.session import Session, WebRtc
 
@@ -35,28 +38,33 @@ def cors_headers(methods: str) -> dict[str, str]:
     }
 
 
-def fail(status: int, message: str, methods: str = "POST, OPTIONS", **headers: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n",
-                        headers={**cors_headers(methods), **headers})
+def fail(kind: str, status: int, reason: str, message: str, methods: str = METHODS,
+         **headers: str) -> web.Response:
+    """A refusal of a ``kind`` ("whip"/"whep") request, counted under ``reason``."""
+    REFUSED.labels(kind, reason).inc()
+    return web.json_response({"error": reason, "message": message}, status=status,
+                             headers={**cors_headers(methods), **headers})
 
 
 async def maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def read_offer(request: web.Request) -> str | web.Response:
+async def read_offer(request: web.Request, kind: str) -> str | web.Response:
     """The SDP offer of a POST, or the error answer (415 wrong type, 400 empty or too big)."""
     if request.content_type != SDP_TYPE:
-        return fail(415, f"the offer must be sent as {SDP_TYPE}, not {request.content_type or 'nothing'}")
+        return fail(kind, 415, "bad_content_type",
+                    f"the offer must be sent as {SDP_TYPE}, not {request.content_type or 'nothing'}")
+    too_big = f"the offer is larger than {MAX_OFFER_BYTES} bytes"
     if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-        return fail(400, f"the offer is larger than {MAX_OFFER_BYTES} bytes")
+        return fail(kind, 400, "offer_too_large", too_big)
     body = await request.content.read(MAX_OFFER_BYTES + 1)
     if len(body) > MAX_OFFER_BYTES:
-        return fail(400, f"the offer is larger than {MAX_OFFER_BYTES} bytes")
+        return fail(kind, 400, "offer_too_large", too_big)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        return fail(400, "the offer is not UTF-8 text")
+        return fail(kind, 400, "bad_offer", "the offer is not UTF-8 text")
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -111,7 +119,7 @@ def add_routes(
         try:
             session = webrtc.session(kind, slug, session_id)
         except SessionNotFound as exc:
-            return fail(404, str(exc), RESOURCE_METHODS)
+            return fail(kind, 404, "no_session", str(exc), RESOURCE_METHODS)
         await end(session)
         return web.Response(status=204, headers=cors_headers(RESOURCE_METHODS))
 

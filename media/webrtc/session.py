@@ -6,7 +6,12 @@ of the session resource) and the per-room Opus feeds. The HTTP layer (:mod:`medi
 :meth:`WebRtc.play` / :meth:`WebRtc.end`.
 
 A session ends on DELETE, when its peer connection fails or closes, when it has not connected
-within :data:`CONNECT_TIMEOUT`, or (WHEP) when the stream goes offline.
+within ``settings.connect_timeout_s`` of its offer, or (WHEP) when the stream goes offline.
+
+Capacity (see :class:`WebRtcSettings`): WHIP and WHEP sessions are counted in pools of their
+own; WHEP sessions are also capped per client address and per room. A session takes its
+place in the pools *before* the first await of its negotiation, so concurrent offers cannot
+all pass a check that only one of them would.
 """
 
 from __future__ import annotations
@@ -27,17 +32,17 @@ from media.errors import AlreadyPublishing, UsageError
 from media.hub import Hub, StreamState
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
-from media.webrtc.errors import NoUsableCodec, OfferError, SessionNotFound
+from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
 from media.webrtc.feeds import OpusFeeds
 from media.webrtc.ice import apply_ice_policy, new_peer_connection
 from media.webrtc.ingest import WhipPublisher
+from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
 from media.webrtc.payloads import H264Payloads
 from media.webrtc.sdp import OfferSummary, inspect_offer
 from media.webrtc.taps import check_aiortc, on_keyframe_request, send_encoded
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 30.0
 TAKEOVER_AFTER = 2.0
 VIEWER_MAX_UNITS = 300  # about 10 s of 30 fps video: beyond that a viewer skips to a keyframe
 
@@ -52,9 +57,11 @@ class Session:
     kind: str  # "whip" or "whep"
     slug: str
     pc: RTCPeerConnection
+    peer: str = ""
     publisher: WhipPublisher | None = None
     tracks: list[VideoPacketTrack | AudioPacketTrack] = field(default_factory=list)
     ended: bool = False
+    timer: asyncio.TimerHandle | None = None
 
 
 def _prefer(kind: str, names: tuple[str, ...], sender: bool) -> list[RTCRtpCodecCapability]:
@@ -76,6 +83,7 @@ class WebRtc:
         self._sessions: dict[str, Session] = {}
         self._publishers: dict[str, WhipPublisher] = {}
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
+        self._reaping: set[asyncio.Task[None]] = set()
 
     # -- queries -----------------------------------------------------------------------
 
@@ -98,9 +106,27 @@ class WebRtc:
             raise SessionNotFound(f"no {kind} session {session_id!r} in room {slug!r}")
         return session
 
-    @property
-    def full(self) -> bool:
-        return len(self._sessions) >= self.settings.max_sessions
+    def count(self, kind: str, *, slug: str | None = None, peer: str | None = None) -> int:
+        """Sessions of ``kind`` (being negotiated or open), optionally of one room or address."""
+        return sum(
+            1 for s in self._sessions.values()
+            if s.kind == kind and (slug is None or s.slug == slug) and (peer is None or s.peer == peer)
+        )  # fmt: skip
+
+    def check_capacity(self, kind: str, slug: str, peer: str) -> None:
+        """Raise :class:`NoCapacity` when a new ``kind`` session from ``peer`` for ``slug``
+        would pass a cap (see :class:`WebRtcSettings`)."""
+        cfg = self.settings
+        if kind == "whip":
+            if self.count("whip") >= cfg.max_publishers:
+                raise NoCapacity("publishers_full", "this server has no room for another publisher")
+            return
+        if self.count("whep") >= cfg.max_viewers:
+            raise NoCapacity("viewers_full", "this server has no room for another WebRTC viewer")
+        if self.count("whep", slug=slug) >= cfg.max_viewers_per_room:
+            raise NoCapacity("room_full", "this room has no room for another WebRTC viewer; try HLS")
+        if self.count("whep", peer=peer) >= cfg.max_viewers_per_address:
+            raise NoCapacity("address_full", "too many WebRTC sessions from your address")
 
     # -- WHIP --------------------------------------------------------------------------
 
@@ -121,24 +147,24 @@ class WebRtc:
         summary = inspect_offer(offer)
         if summary.video_sections > 1 or summary.audio_sections > 1:
             raise OfferError("one audio and one video section at most")
+        self.check_capacity("whip", slug, peer)
         session_id = secrets.token_urlsafe(16)
         pc = new_peer_connection(self.settings)
         publisher = WhipPublisher(self.hub, self.feeds, slug, f"whip:{peer}:{session_id[:8]}",
                                   expect_video=summary.video_codec is not None)
-        session = Session(session_id, "whip", slug, pc, publisher=publisher)
-        video = self._whip_transceivers(pc, publisher, summary)
+        session = Session(session_id, "whip", slug, pc, peer, publisher=publisher)
+        self._register(session)
         try:
+            video = self._whip_transceivers(pc, publisher, summary)
             answer = await self._negotiate(pc, offer)
             if video is not None and video._codecs and video._codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
             stream = self.hub.start_publish(slug, publisher.source, replace=replace)
         except BaseException:
-            publisher.close()
-            await pc.close()
+            await self.end(session)
             raise
         publisher.attach(stream)
         self._publishers[slug] = publisher
-        self._register(session)
         return session, answer
 
     def _whip_transceivers(
@@ -157,8 +183,9 @@ class WebRtc:
 
     # -- WHEP --------------------------------------------------------------------------
 
-    async def play(self, slug: str, offer: str) -> tuple[Session, str]:
-        """Answer a WHEP offer with the room's live media; returns (session, answer)."""
+    async def play(self, slug: str, offer: str, peer: str = "") -> tuple[Session, str]:
+        """Answer a WHEP offer from ``peer`` (the client's address) with the room's live media;
+        returns (session, answer)."""
         summary = inspect_offer(offer)
         if summary.video_sections and "h264" not in summary.video:
             raise NoUsableCodec("WHEP video is H.264 only; the offer has none")
@@ -167,16 +194,16 @@ class WebRtc:
         stream = self.hub.get(slug)
         if stream is None:
             raise NotLive(f"room {slug!r} is not live")
+        self.check_capacity("whep", slug, peer)
         pc = new_peer_connection(self.settings)
-        session = Session(secrets.token_urlsafe(16), "whep", slug, pc)
+        session = Session(secrets.token_urlsafe(16), "whep", slug, pc, peer)
+        self._register(session)
         try:
             self._whep_transceivers(pc, session, summary)
             answer = await self._negotiate(pc, offer)
         except BaseException:
-            await self._close_tracks(session)
-            await pc.close()
+            await self.end(session)
             raise
-        self._register(session)
         return session, answer
 
     def _whep_transceivers(self, pc: RTCPeerConnection, session: Session, summary: OfferSummary) -> None:
@@ -225,7 +252,9 @@ class WebRtc:
         return str(pc.localDescription.sdp)
 
     def _register(self, session: Session) -> None:
+        """Count the session in its pools and give it ``connect_timeout_s`` to connect."""
         self._sessions[session.id] = session
+        SESSIONS.labels(session.kind).inc()
         loop = asyncio.get_running_loop()
 
         @session.pc.on("connectionstatechange")
@@ -233,19 +262,25 @@ class WebRtc:
             if session.pc.connectionState in ("failed", "closed"):
                 await self.end(session)
 
-        loop.call_later(CONNECT_TIMEOUT, self._check_connected, session)
+        session.timer = loop.call_later(self.settings.connect_timeout_s, self._check_connected, session)
 
     def _check_connected(self, session: Session) -> None:
         if not session.ended and session.pc.connectionState != "connected":
-            log.info("%s session %s never connected", session.kind, session.id)
-            asyncio.get_running_loop().create_task(self.end(session))
+            log.info("%s session %s from %s never connected", session.kind, session.id, session.peer)
+            NEVER_CONNECTED.labels(session.kind).inc()
+            task = asyncio.get_running_loop().create_task(self.end(session))
+            self._reaping.add(task)
+            task.add_done_callback(self._reaping.discard)
 
     async def end(self, session: Session) -> None:
         """End a session: close its peer connection; a WHIP session ends the broadcast."""
         if session.ended:
             return
         session.ended = True
-        self._sessions.pop(session.id, None)
+        if session.timer is not None:
+            session.timer.cancel()
+        if self._sessions.pop(session.id, None) is not None:
+            SESSIONS.labels(session.kind).dec()
         publisher = session.publisher
         if publisher is not None:
             if self._publishers.get(session.slug) is publisher:

@@ -2,7 +2,9 @@
 
 Answers: 201 + SDP answer + ``Location: /whep/{slug}/{session}`` + ``Link`` per ICE server;
 404 for an unknown room or one that is not live; 415 unless ``application/sdp``; 400 for an
-offer we cannot use (no H.264 video and no Opus audio); 503 when the process is full.
+offer we cannot use (no H.264 video and no Opus audio); 503 + ``Retry-After`` when the
+viewers' pool or the room is full; 429 + ``Retry-After`` when the client's address holds
+``max_viewers_per_address`` sessions. Errors are JSON (:func:`media.webrtc.http.fail`).
 ``DELETE`` on the session resource ends the viewer's session (204).
 
 A gate on who may watch (tickets, the ``realtime`` latency class) is the server's: it passes
@@ -18,7 +20,7 @@ from aiohttp import web
 
 from media.hub import Hub
 from media.webrtc.config import WebRtcSettings
-from media.webrtc.errors import OfferError
+from media.webrtc.errors import NoCapacity, OfferError
 from media.webrtc.http import (
     METHODS,
     RoomExists,
@@ -30,6 +32,8 @@ from media.webrtc.http import (
     read_offer,
 )
 from media.webrtc.session import NotLive, WebRtc
+
+RETRY_FULL_S = "10"
 
 
 def setup_routes(
@@ -46,20 +50,21 @@ def setup_routes(
     async def post(request: web.Request) -> web.Response:
         slug = request.match_info["slug"]
         if not await maybe_await(room_exists(slug)):
-            return fail(404, f"no room {slug!r}")
+            return fail("whep", 404, "no_room", f"no room {slug!r}")
         if authorize_viewer is not None and not await maybe_await(authorize_viewer(slug, request)):
-            return fail(403, "you may not watch this room in real time")
-        offer = await read_offer(request)
+            return fail("whep", 403, "forbidden", "you may not watch this room in real time")
+        offer = await read_offer(request, "whep")
         if isinstance(offer, web.Response):
             return offer
-        if webrtc.full:
-            return fail(503, "this server has no room for another WebRTC session", **{"Retry-After": "10"})
         try:
-            session, answer = await webrtc.play(slug, offer)
+            session, answer = await webrtc.play(slug, offer, request.remote or "?")
         except NotLive:
-            return fail(404, f"room {slug!r} is not live")
+            return fail("whep", 404, "offline", f"room {slug!r} is not live")
+        except NoCapacity as exc:
+            status = 429 if exc.reason == "address_full" else 503
+            return fail("whep", status, exc.reason, str(exc), **{"Retry-After": RETRY_FULL_S})
         except OfferError as exc:
-            return fail(400, str(exc))
+            return fail("whep", 400, "bad_offer", str(exc))
         location = f"/whep/{slug}/{session.id}"
         return created(answer, location, webrtc.settings.link_headers(), METHODS)
 

@@ -13,9 +13,9 @@ from media.rtmp.chunk import ChunkEncoder, Message
 from media.rtmp.client import RtmpPublisher
 from media.rtmp.errors import ConnectionClosedError, RefusedError
 from media.rtmp.handshake import SIG_SIZE
-from media.rtmp.ratelimit import FailureThrottle
 from media.rtmp.server import Refusal, RtmpServer, ServerConfig
 from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
+from media.throttle import FailureThrottle
 
 from .peers import ffmpeg_publish_args, run
 
@@ -141,6 +141,26 @@ async def test_repeated_failures_are_throttled() -> None:
         await server.close()
     assert server.stats.rejected == {"bad_key": 2, "throttled": 1}
     assert handler_of(server).asked == [("live", "bad"), ("live", "bad")]
+
+
+async def test_a_right_key_does_not_reset_the_count_of_wrong_ones() -> None:
+    """A guesser with a room of their own publishes with their own key between guesses: the
+    wrong keys still add up, and the address is throttled on the second one."""
+    server = RtmpServer(Handler(), throttle=FailureThrottle(max_failures=2, block_s=60))
+    await server.start("127.0.0.1", 0)
+    try:
+        for key in ("bad", KEY, "bad"):
+            pub = RtmpPublisher(f"rtmp://127.0.0.1:{server.port}/live/{key}", timeout=5)
+            if key == KEY:
+                await pub.connect()
+            else:
+                with pytest.raises(RefusedError):
+                    await pub.connect()
+            await pub.close()
+        assert server.throttle.is_blocked("127.0.0.1", "*", asyncio.get_running_loop().time())
+    finally:
+        await server.close()
+    assert server.stats.rejected == {"bad_key": 2}
 
 
 async def _closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -> bool:
