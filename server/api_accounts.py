@@ -51,6 +51,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    auth.setup(app)
     app.router.add_post("/api/accounts", create_account)
     app.router.add_post("/api/sessions", create_session)
     app.router.add_delete("/api/sessions", delete_session)

@@ -1,6 +1,8 @@
 """Accounts and sessions.
 
-Passwords are argon2id hashes. A session is one random token: the browser holds it in an
+Passwords are argon2id hashes, made and checked in a bounded thread pool (server/passwords.py);
+log-ins are throttled per account and per address (server/throttle.py), and every failed one
+is logged with the username and address, never the password. A session is one random token: the browser holds it in an
 HttpOnly SameSite=Lax cookie, scripts send it as ``Authorization: Bearer`` (or ``?token=``
 on the room socket, see server/sockets.py). Only its SHA-256 is stored.
 
@@ -12,8 +14,11 @@ token because browsers never attach them on their own.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
+import math
 import re
 import secrets
 import time
@@ -21,14 +26,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from rooms.ports import Identity
+from rooms.ratelimit import Rate
 from server import tables as t
-from server.errors import Conflict, Forbidden, Unauthorized
-from server.httputil import BAD_INPUT
+from server.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
+from server.httputil import BAD_INPUT, REFUSED
 from server.keys import ENGINE, SETTINGS
+from server.passwords import DUMMY_HASH, PasswordPool
+from server.throttle import LoginThrottle
 
 SESSION_COOKIE = "nal_session"
 CSRF_COOKIE = "nal_csrf"
@@ -36,31 +42,32 @@ CSRF_HEADER = "X-CSRF-Token"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
-_hasher = PasswordHasher()
+PASSWORDS = web.AppKey("passwords", PasswordPool)
+THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+log = logging.getLogger("notalabel.auth")
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def setup(app: web.Application) -> None:
+    """The password pool and the login throttle of this process."""
+    settings = app[SETTINGS]
+    app[PASSWORDS] = PasswordPool(settings.password_workers, settings.password_queue)
+    window = settings.login_window_s
+    app[THROTTLE] = LoginThrottle(Rate(settings.login_account_attempts, window),
+                                  Rate(settings.login_address_attempts, window))
+    app.on_cleanup.append(_close_pool)
 
 
-def verify_password(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-# A hash to verify against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("not a real password")
+async def _close_pool(app: web.Application) -> None:
+    await asyncio.to_thread(app[PASSWORDS].close)
 
 
 async def create_account(request: web.Request, username: str, password: str) -> int:
     engine = request.app[ENGINE]
-    pw_hash = hash_password(password)
+    pw_hash = await request.app[PASSWORDS].hash(password)
     async with engine.begin() as conn:
         taken = await conn.scalar(sa.select(t.users.c.id).where(sa.func.lower(t.users.c.username) == username.lower()))
         if taken is not None:
@@ -74,20 +81,25 @@ async def create_account(request: web.Request, username: str, password: str) -> 
 
 
 async def login(request: web.Request, username: str, password: str) -> tuple[Identity, str, str]:
-    """Check the password and open a session: (identity, token, csrf)."""
+    """Check the password (throttled, in the pool) and open a session: (identity, token, csrf)."""
+    throttle, account, address = request.app[THROTTLE], username.lower(), request.remote or "unknown"
+    wait = throttle.attempt(account, address, time.monotonic())
+    if wait > 0:
+        REFUSED.labels("login_throttled").inc()
+        log.warning("login throttled", extra={"username": username, "address": address})
+        raise TooManyRequests(f"too many failed log-ins; try again in {math.ceil(wait)} s", wait)
     engine = request.app[ENGINE]
     async with engine.connect() as conn:
         row = (await conn.execute(
             sa.select(t.users.c.id, t.users.c.username, t.users.c.password_hash)
             .where(t.users.c.username == username)
         )).first()
-    if row is None:
-        verify_password(_DUMMY_HASH, password)
+    stored = row.password_hash if row is not None else DUMMY_HASH  # same work: timing does not tell
+    if not await request.app[PASSWORDS].verify(stored, password) or row is None:
         BAD_INPUT.labels("bad_login").inc()
+        log.warning("login failed", extra={"username": username, "address": address})
         raise Unauthorized("wrong username or password", "bad_login")
-    if not verify_password(row.password_hash, password):
-        BAD_INPUT.labels("bad_login").inc()
-        raise Unauthorized("wrong username or password", "bad_login")
+    throttle.succeeded(account, address, time.monotonic())
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     now = time.time()

@@ -6,12 +6,16 @@
     ├── Forbidden (403)       signed in, but not allowed (CSRF failures too)
     ├── NotFound (404)
     ├── Conflict (409)
-    └── PayloadTooLarge (413)
+    ├── PayloadTooLarge (413)
+    └── RetryLater            carries Retry-After
+        ├── TooManyRequests (429)     this client tried too often: wait
+        └── ServiceUnavailable (503)  the server is busy: try again soon
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 from aiohttp import web
 
@@ -59,3 +63,26 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     code = "too_large"
+
+
+class RetryLater(ApiError):
+    """An answer with ``Retry-After`` (whole seconds, rounded up, at least 1)."""
+
+    def __init__(self, message: str, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+    def response(self) -> web.Response:
+        answer = super().response()
+        answer.headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))
+        return answer
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(RetryLater):
+    status = 503
+    code = "busy"
