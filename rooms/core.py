@@ -23,7 +23,6 @@ Refusal codes: ``forbidden``, ``banned``, ``timed_out``, ``empty``, ``too_long``
 from __future__ import annotations
 
 import enum
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from rooms.protocol import (
 )
 from rooms.ratelimit import FAN_RATE, STAFF_RATE, Buckets, Rate
 from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
-from rooms.terms import find_blocked
+from rooms.terms import TermMatcher, find_blocked
 from rooms.tips import TipBoard
 
 MAX_TEXT = 500
@@ -182,7 +181,7 @@ class RoomState:
         self.info = info
         self.limits = limits or Limits()
         self.settings = settings or RoomSettings()
-        self._terms: re.Pattern[str] | None = self.settings.terms_pattern()
+        self._terms: TermMatcher | None = self.settings.terms_pattern()
         self.moderation = Moderation(banned)
         self.chat: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.pinned: dict[str, Any] | None = None
@@ -210,8 +209,9 @@ class RoomState:
         if until is not None:
             raise Refused(f"you are timed out for {until - ctx.now:.0f} more seconds", "timed_out")
         text = cmd.text.strip()
-        self._check_text(text)
-        self._check_pace(actor, uid, ctx.now)
+        self._check_size(text)
+        self._check_pace(actor, uid, ctx.now)  # before the term scan: floods cost little
+        self._check_terms(text)
         message = {
             "id": ctx.new_id(),
             "user": {"id": uid, "name": actor.name, "role": str(actor.role)},
@@ -220,11 +220,13 @@ class RoomState:
         }
         return Decision((Outgoing("chat.message", message),))
 
-    def _check_text(self, text: str) -> None:
+    def _check_size(self, text: str) -> None:
         if not text:
             raise Refused("message is empty", "empty")
         if len(text) > self.limits.max_text:
             raise Refused(f"message is longer than {self.limits.max_text} characters", "too_long")
+
+    def _check_terms(self, text: str) -> None:
         term = find_blocked(self._terms, text)
         if term is not None:
             raise Refused(f"message contains a blocked term ({term!r})", "blocked_term")

@@ -8,6 +8,7 @@
     │   ├── NotAnObject         code "not_object": valid JSON/MessagePack, but not a map
     │   ├── UnknownOp           code "unknown_op": "op" missing or not one we know
     │   └── BadField            code "bad_field": a field is missing, of the wrong type or out of range
+    │       └── BadTerms        code "bad_terms": blocked terms outside their bounds (terms.py)
     ├── Refused                 a well-formed op the room's rules refuse ("forbidden", "rate_limited", ...)
     └── BusError                the event bus failed (Redis down, ...); wraps the library's exception
         └── BusUnavailable      code "unavailable": could not reach the bus, retry later
@@ -63,6 +64,10 @@ class UnknownOp(FrameError):
 
 class BadField(FrameError):
     code = "bad_field"
+
+
+class BadTerms(BadField):
+    code = "bad_terms"
 
 
 class Refused(RoomsError):

@@ -7,13 +7,19 @@ never guests, even if a future gate lets guests chat); ``blocked_terms`` see ter
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rooms.errors import BadField
+from rooms.errors import BadField, BadTerms
 from rooms.protocol import RoomSettingsOp
-from rooms.terms import MAX_TERM_LEN, MAX_TERMS, compile_terms, normalize_terms
+from rooms.terms import (
+    TermError,
+    TermMatcher,
+    check_terms,
+    compile_terms,
+    normalize_terms,
+    within_bounds,
+)
 
 CHAT_MODES = ("everyone", "signed_in")
 SLOW_MODE_MIN_S = 3
@@ -36,17 +42,17 @@ class RoomSettings:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> RoomSettings:
-        """Read stored settings; unknown keys are ignored, bad values fall back to defaults."""
+        """Read stored settings; unknown keys are ignored, bad values fall back to defaults.
+
+        Terms outside today's bounds (stored before them, or a hand-made publish) are
+        dropped one by one, so the room keeps the rest of its settings."""
+        terms = raw.get("blocked_terms")
+        if isinstance(terms, list) and all(isinstance(t, str) for t in terms):
+            kept: tuple[str, ...] | None = within_bounds(normalize_terms(terms))
+        else:
+            kept = None
         try:
-            return cls().updated(
-                RoomSettingsOp(
-                    raw.get("slow_mode_s"),
-                    raw.get("chat"),
-                    tuple(raw["blocked_terms"])
-                    if isinstance(raw.get("blocked_terms"), list)
-                    else None,
-                )
-            )
+            return cls().updated(RoomSettingsOp(raw.get("slow_mode_s"), raw.get("chat"), kept))
         except BadField:
             return cls()
 
@@ -66,15 +72,14 @@ class RoomSettings:
             new = replace(new, chat=op.chat)
         if op.blocked_terms is not None:
             terms = normalize_terms(op.blocked_terms)
-            if len(terms) > MAX_TERMS or any(len(t) > MAX_TERM_LEN for t in terms):
-                raise BadField(
-                    f"at most {MAX_TERMS} blocked terms of at most {MAX_TERM_LEN} characters",
-                    client_id,
-                )
+            try:
+                check_terms(terms)
+            except TermError as exc:
+                raise BadTerms(str(exc), client_id) from None
             new = replace(new, blocked_terms=terms)
         return new
 
-    def terms_pattern(self) -> re.Pattern[str] | None:
+    def terms_pattern(self) -> TermMatcher | None:
         return compile_terms(self.blocked_terms)
 
 

@@ -195,6 +195,10 @@ def _metric(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
+def _errors(code: str) -> float:
+    return REGISTRY.get_sample_value("nal_ws_errors_total", {"code": code}) or 0.0
+
+
 async def test_slow_consumer_is_closed_and_counted(aiohttp_client: MakeClient) -> None:
     room = await make_room(aiohttp_client, buffer=4)
     ws = await room.join("fay")
@@ -231,6 +235,18 @@ async def test_settings_saved_and_enforced(room: Room) -> None:
     assert room.store.settings[7]["blocked_terms"] == ["spam*"]
     await fan.send_str(json.dumps({"op": "chat.send", "id": 2, "text": "SPAMMY"}))
     assert (await until(fan, "error"))["code"] == "blocked_term"
+
+
+async def test_blocked_terms_out_of_bounds_are_refused_and_counted(room: Room) -> None:
+    owner = await room.join("olga")
+    await frame(owner)
+    before = _errors("bad_terms")
+    frames = {"op": "room.settings", "id": 1, "blocked_terms": ["ok", "*a*a*a*a*a*b"]}
+    await owner.send_str(json.dumps(frames))
+    refused = await until(owner, "error")
+    assert refused["code"] == "bad_terms" and refused["id"] == 1 and "'*'" in refused["message"]
+    assert _errors("bad_terms") == before + 1
+    assert 7 not in room.store.settings
 
 
 async def test_song_request_and_vote(room: Room) -> None:

@@ -38,9 +38,9 @@ def test_buckets_prune_idle() -> None:
     [
         (["spam"], "no SPAM please", "spam"),
         (["spam"], "spammer", None),
-        (["spam*"], "Spammer!", "spammer"),
-        (["*coin"], "bitcoin.", "bitcoin"),
-        (["f*ck"], "fck that", "fck"),
+        (["spam*"], "Spammer!", "spam*"),
+        (["*coin"], "bitcoin.", "*coin"),
+        (["f*ck"], "fck that", "f*ck"),
         (["ass"], "first class", None),
         (["free money"], "FREE money!", "free money"),
         (["a.b"], "axb", None),
