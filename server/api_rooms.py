@@ -71,6 +71,7 @@ async def create_room(request: web.Request) -> web.Response:
     body["stream_key"] = key
     body["ingest"]["rtmp"]["stream_key"] = key
     body["ingest"]["whip"]["token"] = key
+    body.update(await _overlay(request, row))
     return json_response(body, status=201)
 
 
@@ -84,7 +85,19 @@ async def get_room(request: web.Request) -> web.Response:
     identity = await auth.identify(request)
     body = room_json(request, row)
     body["role"] = await _role(request, row, identity)
+    if body["role"] == "owner":
+        body.update(await _overlay(request, row))
     return json_response(body)
+
+
+async def _overlay(request: web.Request, row: RoomRow) -> dict[str, Any]:
+    """The owner's view of the OBS overlay: its secret key and the URL to paste into OBS."""
+    return overlay_json(request, row.slug, await _runtime(request).store.overlay_key(row.id))
+
+
+def overlay_json(request: web.Request, slug: str, key: str) -> dict[str, Any]:
+    base = request.app[SETTINGS].base_url
+    return {"overlay_key": key, "overlay_url": f"{base}/overlay/{slug}?key={key}"}
 
 
 async def _role(request: web.Request, row: RoomRow, identity: Identity | None) -> str:

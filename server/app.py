@@ -15,6 +15,7 @@ from server import (
     health,
     httputil,
     openapi,
+    overlay,
     pages,
     sockets,
 )
@@ -53,7 +54,8 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[ENGINE] = runtime.engine
-    for module in (httputil, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, sockets, pages):
+    for module in (httputil, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, overlay, sockets,
+                   pages):
         module.setup(app)
     setup_live(app, runtime.live)
     app.on_startup.append(_start)

@@ -30,6 +30,8 @@ RESTREAM_EDIT = {"type": "object", "properties": {
     "url": {"type": "string", "example": "rtmps://ingest.example.net:443/live"},
     "ingest": {"type": "string", "example": "rtmps"}, "enabled": {"type": "boolean"}}}
 RESTREAM = {**RESTREAM_EDIT, "required": ["platform", "key"]}
+TEST_ALERT = {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 1},
+                                               "message": {"type": "string", "maxLength": 200}}}
 USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
 
 # (method, path, summary, request body schema or None, {status: description})
@@ -43,6 +45,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("get", "/api/rooms", "List rooms", None, {200: "rooms"}),
     ("get", "/api/rooms/{slug}", "A room with its URLs and your role", None, {200: "the room", 404: "no such room"}),
     ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner)", None, {200: "the new key", 403: "not the owner"}),
+    ("post", "/api/rooms/{slug}/overlay-key", "Rotate the OBS overlay key (owner)", None,
+     {200: "the new overlay key and URL", 403: "not the owner"}),
+    ("post", "/api/rooms/{slug}/overlay/test-alert", "Show a test alert on the overlay (owner)", TEST_ALERT,
+     {202: "published", 403: "not the owner"}),
     ("get", "/api/rooms/{slug}/hosts", "List hosts", None, {200: "hosts"}),
     ("post", "/api/rooms/{slug}/hosts", "Add a host (owner)", USERNAME, {201: "added", 403: "not the owner"}),
     ("delete", "/api/rooms/{slug}/hosts/{username}", "Remove a host (owner)", None, {204: "removed", 404: "not a host"}),

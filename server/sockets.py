@@ -2,6 +2,8 @@
 
 Who the socket speaks for, in this order (the first one present decides, nothing falls through):
 
+0. ``?key=`` in the query: the room's overlay key (the OBS overlay page), a read-only socket
+   that speaks for nobody, or 403 (counted, see overlay.py).
 1. ``?token=`` in the query, even empty: that session token, or 401. The cookie is never
    consulted, so a cross-origin page cannot pass an empty token to ride on the cookie.
 2. ``Authorization: Bearer`` (scripts): that session, else a guest.
@@ -18,9 +20,9 @@ from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.gateway import RoomGateway
 from rooms.ports import FreeRoomGate, Identity, LiveStreams
 from rooms.redisbus import RedisBus
-from server import auth
+from server import auth, overlay
 from server.config import Settings
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, NotFound, Unauthorized
 from server.httputil import BAD_INPUT
 from server.keys import RUNTIME, SETTINGS
 from server.store import SqlStore
@@ -73,9 +75,23 @@ async def socket_identity(request: web.Request) -> Identity | None:
 
 
 async def room_socket(request: web.Request) -> web.StreamResponse:
+    if "key" in request.query:
+        return await _overlay_socket(request)
     identity = await socket_identity(request)
     gateway: RoomGateway = request.app[RUNTIME].gateway
     return await gateway.handle(request, request.match_info["slug"], identity)
+
+
+async def _overlay_socket(request: web.Request) -> web.StreamResponse:
+    """``?key=OVERLAY_KEY``: the overlay page's read-only socket (a wrong key is 403)."""
+    slug = request.match_info["slug"]
+    row = await request.app[RUNTIME].store.room_row(slug)
+    if row is None:
+        raise NotFound(f"no room {slug!r}", "no_room")
+    if not await overlay.key_matches(request, row, request.query["key"]):
+        raise Forbidden("wrong overlay key", "bad_overlay_key")
+    gateway: RoomGateway = request.app[RUNTIME].gateway
+    return await gateway.handle(request, slug, None, read_only=True)
 
 
 def setup(app: web.Application) -> None:

@@ -17,10 +17,15 @@ from rooms.ports import RoomInfo, Song
 from server import tables as t
 
 STREAM_KEY_PREFIX = "live_"
+OVERLAY_KEY_PREFIX = "ovl_"
 
 
 def new_stream_key() -> str:
     return STREAM_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def new_overlay_key() -> str:
+    return OVERLAY_KEY_PREFIX + secrets.token_urlsafe(24)
 
 
 def key_hash(key: str) -> str:
@@ -58,7 +63,7 @@ class SqlStore:
             slug = slugify(title)
             result = await conn.execute(t.rooms.insert().values(
                 slug=slug, title=title, owner_id=owner_id, stream_key_hash=key_hash(key),
-                latency_class=latency_class, created_at=now,
+                latency_class=latency_class, created_at=now, overlay_key=new_overlay_key(),
             ))
             key_row = result.inserted_primary_key
             assert key_row is not None
@@ -70,6 +75,18 @@ class SqlStore:
         key = new_stream_key()
         async with self.engine.begin() as conn:
             await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(stream_key_hash=key_hash(key)))
+        return key
+
+    async def overlay_key(self, room_id: int) -> str:
+        """The room's overlay key (a room from before keys existed gets one now)."""
+        async with self.engine.connect() as conn:
+            key = await conn.scalar(sa.select(t.rooms.c.overlay_key).where(t.rooms.c.id == room_id))
+        return str(key) if key else await self.rotate_overlay_key(room_id)
+
+    async def rotate_overlay_key(self, room_id: int) -> str:
+        key = new_overlay_key()
+        async with self.engine.begin() as conn:
+            await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(overlay_key=key))
         return key
 
     def _room_select(self) -> sa.Select[Any]:

@@ -40,6 +40,7 @@ rooms = sa.Table(
     sa.Column("latency_class", sa.String(16), nullable=False, server_default="standard"),
     sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("overlay_key", sa.String(64), nullable=True),
 )
 
 room_hosts = sa.Table(

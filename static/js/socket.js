@@ -19,8 +19,10 @@ export class OpError extends Error {
 }
 
 export class RoomSocket {
-  constructor(slug) {
+  /** `query`: extra URL parameters for every (re)connect, e.g. {key} for the overlay's read-only socket. */
+  constructor(slug, {query = {}} = {}) {
     this.slug = slug;
+    this.query = query;
     this.ws = null;
     this.seq = null;
     this.epoch = null;
@@ -42,11 +44,13 @@ export class RoomSocket {
 
   url() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    let url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.slug)}`;
+    const params = new URLSearchParams(this.query);
     if (this.seq !== null && this.epoch !== null) {
-      url += `?since=${encodeURIComponent(this.seq)}&epoch=${encodeURIComponent(this.epoch)}`;
+      params.set('since', String(this.seq));
+      params.set('epoch', String(this.epoch));
     }
-    return url;
+    const query = params.toString();
+    return `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.slug)}${query ? `?${query}` : ''}`;
   }
 
   connect() {
