@@ -6,13 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
-from server import auth
+from server import auth, password_policy
 from server.errors import BadRequest
 from server.httputil import BAD_INPUT, field_str, json_response, read_json
 
 
 def _credentials(data: dict[str, Any]) -> tuple[str, str]:
     username = field_str(data, "username", min_len=3, max_len=32)
+    raw = data.get("password")
+    if isinstance(raw, str) and raw and (refused := password_policy.refusal(raw)) is not None:
+        BAD_INPUT.labels(refused[0]).inc()
+        raise BadRequest(refused[1], refused[0])
     password = field_str(data, "password", min_len=8, max_len=256)
     return username, password
 

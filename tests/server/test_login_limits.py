@@ -13,7 +13,7 @@ import pytest
 
 from server.auth import PASSWORDS
 from tests.support.api import signup_login
-from tests.support.servers import free_port
+from tests.support.apps import sqlite_api
 
 MakeApi = Callable[..., Awaitable[Any]]
 
@@ -21,11 +21,7 @@ MakeApi = Callable[..., Awaitable[Any]]
 @pytest.fixture
 def make_api(aiohttp_client: Any, tmp_path: Path) -> MakeApi:
     async def make(**overrides: Any) -> Any:
-        from server.app import make_app
-        from server.config import Settings
-
-        settings = Settings(data_dir=str(tmp_path), http=f"127.0.0.1:{free_port()}", **overrides)
-        return await aiohttp_client(await make_app(settings))
+        return await sqlite_api(aiohttp_client, tmp_path, **overrides)
 
     return make
 
