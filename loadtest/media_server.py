@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from loadtest.servers import Started, free_port, wait_ready
+from loadtest.servers import LOADTEST_LIMITS, Started, free_port, wait_ready
 
 PASSWORD = "benchmark password"
 
@@ -45,7 +45,7 @@ def start_server(workdir: Path | None = None, extra: list[str] | None = None) ->
     http, rtmp = free_port(), free_port()
     args = [sys.executable, "-m", "server.cli", "serve", "--http", f"127.0.0.1:{http}",
             "--rtmp", f"127.0.0.1:{rtmp}", "--data-dir", str(root), "--log-level", "warning",
-            "--log-format", "text", *(extra or [])]
+            "--log-format", "text", *LOADTEST_LIMITS, *(extra or [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALABEL_")}
     log = root / "server.log"
     with open(log, "ab") as out:

@@ -76,6 +76,10 @@ def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> sub
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+# Every client of a load test comes from 127.0.0.1: the per-address limits are off here.
+LOADTEST_LIMITS = ["--http-conns-per-address", "0"]
+
+
 def start_ours(count: int, redis: str = "", database: str = "", workdir: Path | None = None,
                extra: list[str] | None = None) -> list[Started]:
     """Start ``count`` ``notalabel serve`` nodes; more than one needs ``redis``."""
@@ -93,7 +97,7 @@ def start_ours(count: int, redis: str = "", database: str = "", workdir: Path | 
             port = free_port()
             args = [sys.executable, "-m", "server.cli", "serve", "--http", f"127.0.0.1:{port}",
                     "--rtmp", f"127.0.0.1:{free_port()}", "--data-dir", str(data), "--database", database,
-                    "--log-level", "warning", "--log-format", "text", *(extra or [])]
+                    "--log-level", "warning", "--log-format", "text", *LOADTEST_LIMITS, *(extra or [])]
             if redis:
                 args += ["--redis", redis, "--redis-prefix", prefix]
             node = Started(f"http://127.0.0.1:{port}", _spawn(args, data / "server.log", env), data / "server.log")

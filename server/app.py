@@ -13,6 +13,7 @@ from server import (
     api_restreams,
     api_rooms,
     health,
+    httpguard,
     httputil,
     openapi,
     overlay,
@@ -54,8 +55,8 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = runtime
     app[ENGINE] = runtime.engine
-    for module in (httputil, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger, overlay, sockets,
-                   pages):
+    for module in (httputil, httpguard, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger,
+                   overlay, sockets, pages):
         module.setup(app)
     setup_live(app, runtime.live)
     app.on_startup.append(_start)

@@ -59,14 +59,14 @@ def banner(settings: config.Settings) -> str:
 
 
 async def serve(settings: config.Settings) -> int:
-    from server import health
+    from server import health, httpguard
     from server.app import make_app
 
     app = await make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=settings.http_keepalive_s)
     await runner.setup()
-    host, port = settings.http_bind
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    httpguard.check_aiohttp(runner)
+    site = httpguard.GuardedSite(runner, settings)
     await site.start()
     metrics_runner = await health.start_metrics_listener(settings)
     runtime = app[RUNTIME]

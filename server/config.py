@@ -61,6 +61,16 @@ class Settings:
     publish_key_failures: int = field(default=5, metadata={"help": "wrong stream keys from one address (per room for WHIP) before it must wait"})
     publish_key_block_s: float = field(default=300.0, metadata={"help": "seconds an address waits after too many wrong stream keys"})
     drain_s: float = field(default=10.0, metadata={"help": "seconds SIGTERM waits for in-flight work"})
+    http_header_timeout_s: float = field(
+        default=10.0, metadata={"help": "seconds a client has to send a request's head (line and headers); 0: no limit"})
+    http_body_timeout_s: float = field(
+        default=30.0, metadata={"help": "seconds a client has to send a request's body once the head is in; 0: no limit"})
+    http_keepalive_s: float = field(default=75.0, metadata={"help": "seconds an idle keep-alive HTTP connection stays open"})
+    http_conns_per_address: int = field(
+        default=128,
+        metadata={"help": "open HTTP connections per peer address; behind a proxy every client has the proxy's address, "
+                          "so set 0 (no limit) and cap at the proxy"})
+    http_max_connections: int = field(default=20000, metadata={"help": "open HTTP connections in all; 0: no limit"})
     min_free_disk_mb: int = field(default=256, metadata={"help": "/readyz fails when the data dir's disk has less free space, MiB"})
     readyz_timeout_s: float = field(default=2.0, metadata={"help": "seconds each /readyz check may take"})
     metrics_token: str = field(default="", metadata={"help": "when set, /metrics needs Authorization: Bearer TOKEN"})

@@ -32,12 +32,25 @@ def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json", **kwargs)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body; ``content.read(n)`` alone stops at the first chunk."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await request.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dict[str, Any]:
     """Read a JSON object body; oversized, non-JSON or non-object bodies are 4xx and counted."""
     if request.content_length is not None and request.content_length > max_bytes:
         BAD_INPUT.labels("too_large").inc()
         raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
+    raw = await _read_body(request, max_bytes + 1)
     if len(raw) > max_bytes:
         BAD_INPUT.labels("too_large").inc()
         raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
