@@ -4,6 +4,7 @@
     ├── FrameError              the peer sent a frame we cannot use (socket stays open)
     │   ├── InvalidJSON         code "invalid_json": a text frame that is not JSON
     │   ├── InvalidMsgpack      code "invalid_msgpack": a binary frame that is not MessagePack
+    │   ├── InvalidText         code "invalid_text": a string that is not Unicode scalar values
     │   ├── WrongFrameType      code "wrong_frame_type": text on a MessagePack socket or binary on JSON
     │   ├── NotAnObject         code "not_object": valid JSON/MessagePack, but not a map
     │   ├── UnknownOp           code "unknown_op": "op" missing or not one we know
@@ -48,6 +49,12 @@ class InvalidJSON(FrameError):
 
 class InvalidMsgpack(FrameError):
     code = "invalid_msgpack"
+
+
+class InvalidText(FrameError):
+    """A lone surrogate (``\\ud800`` in JSON, its bytes in MessagePack): never stored."""
+
+    code = "invalid_text"
 
 
 class WrongFrameType(FrameError):

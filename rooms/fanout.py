@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from rooms.events import Event
-from rooms.metrics import FRAMES_OUT, SLOW_CONSUMERS
+from rooms.metrics import FRAMES_DROPPED, FRAMES_OUT, SLOW_CONSUMERS
 from rooms.protocol import WireFormat, encode
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,23 @@ def _framed(event: Event, fmt: WireFormat) -> bytes:
         frame = _last[slot] = ws_frame(event.json_text if slot == 1 else event.msgpack_bytes)
     assert isinstance(frame, bytes)
     return frame
+
+
+ENCODE_ERRORS = (UnicodeEncodeError, TypeError, ValueError, OverflowError)
+"""What encoding a value we did not build ourselves may raise (a lone surrogate, a set,
+an integer MessagePack cannot hold)."""
+
+
+def encodable(event: Event) -> bool:
+    """Frame ``event`` in both wire formats now (kept for the pushes that follow); False
+    when it cannot be encoded, so the hub drops it instead of failing every socket."""
+    try:
+        _framed(event, WireFormat.JSON)
+        _framed(event, WireFormat.MSGPACK)
+    except ENCODE_ERRORS:
+        _last[:] = [None, None, None]
+        return False
+    return True
 
 
 class _Flusher:
@@ -174,7 +191,15 @@ class SocketWriter:
         return True
 
     def push_frame(self, frame: dict[str, Any]) -> bool:
-        return self.push(ws_frame(encode(frame, self.fmt)))
+        """Queue a one-off frame; False when it cannot be queued or cannot be encoded
+        (counted; the socket stays open, see ``closing``)."""
+        try:
+            data = ws_frame(encode(frame, self.fmt))
+        except ENCODE_ERRORS as exc:
+            FRAMES_DROPPED.inc()
+            log.warning("room socket: %s frame not encodable: %s", frame.get("type"), exc)
+            return False
+        return self.push(data)
 
     def push(self, frame: bytes) -> bool:
         """Queue one framed message; False (and the socket closing) when it cannot be queued."""

@@ -49,6 +49,7 @@ from rooms.protocol import (
     ack,
     error,
     parse_frame,
+    scrubbed,
     snapshot,
 )
 
@@ -248,7 +249,11 @@ class RoomGateway:
                 writer.push_event(event)
         else:
             recovered = False if since is not None else None
-            writer.push_frame(snapshot(history.seq, history.epoch, self._snapshot(hub), recovered))
+            data = self._snapshot(hub)
+            if not writer.push_frame(snapshot(history.seq, history.epoch, data, recovered)):
+                if not writer.closing:  # could not be encoded: send what can be
+                    clean = scrubbed(data, writer.fmt)
+                    writer.push_frame(snapshot(history.seq, history.epoch, clean, recovered))
         hub.add(member)
 
     def _snapshot(self, hub: RoomHub) -> dict[str, Any]:

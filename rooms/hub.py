@@ -8,16 +8,19 @@ need I/O (reloading the room after ``room.changed``) are handed to the gateway.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rooms.bus import Recent
 from rooms.core import RoomState
 from rooms.events import Event
-from rooms.fanout import BANNED, SocketWriter
+from rooms.fanout import BANNED, SocketWriter, encodable
 from rooms.history import History
-from rooms.metrics import DELIVERIES, EVENTS
+from rooms.metrics import DELIVERIES, EVENTS, EVENTS_DROPPED
 from rooms.ports import Identity
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -48,10 +51,11 @@ class RoomHub:
         first = recent.events[0].seq - 1 if recent.events else recent.seq
         self.history.reset(recent.epoch, first)
         for event in recent.sticky:  # state older than the history we hold
-            if event.epoch == recent.epoch and event.seq <= first:
+            if event.epoch == recent.epoch and event.seq <= first and self._accept(event):
                 self.state.restore(event.type, event.data)
         for event in recent.events:
-            self._apply(event)
+            if self._accept(event):
+                self._apply(event)
         buffered, self._buffered = self._buffered or [], None
         for event in buffered:
             self.on_event(event)
@@ -62,11 +66,25 @@ class RoomHub:
             return
         if event.epoch == self.history.epoch and event.seq <= self.history.seq:
             return  # already applied (it was in the history we loaded)
+        if not self._accept(event):
+            return
         self._apply(event)
         for member in self.members:  # push never adds or removes members
             member.writer.push_event(event)
         DELIVERIES.inc(len(self.members))
         self._side_effects(event)
+
+    def _accept(self, event: Event) -> bool:
+        """Whether the event can go to every socket; one that cannot be encoded (a lone
+        surrogate from a hand-made publish) is dropped here, before it reaches the
+        replica, history or any snapshot, so it can never break a join."""
+        if encodable(event):
+            return True
+        EVENTS_DROPPED.inc()
+        log.warning("room %s: dropped %s event seq %s: not encodable", self.slug, event.type, event.seq)
+        # A stand-in keeps history contiguous for recovering clients (they ignore the type).
+        self.history.append(Event("dropped", event.seq, event.epoch, {}, event.ts))
+        return False
 
     def _apply(self, event: Event) -> None:
         self.history.append(event)

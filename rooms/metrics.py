@@ -17,3 +17,10 @@ SLOW_CONSUMERS = Counter(
 SOCKETS_OPEN = Gauge("nal_ws_sockets_open", "Room sockets open on this node")
 DELIVERIES = Counter("nal_room_deliveries", "Room events appended to socket buffers")
 EVENTS = Counter("nal_room_events", "Room events applied on this node")
+EVENTS_DROPPED = Counter(
+    "nal_room_events_dropped",
+    "Room events dropped because they cannot be encoded (never applied, stored or sent)",
+)
+FRAMES_DROPPED = Counter(
+    "nal_ws_frames_dropped", "Server frames (acks, snapshots) that could not be encoded"
+)

@@ -33,11 +33,13 @@ from rooms.errors import (
     BadField,
     InvalidJSON,
     InvalidMsgpack,
+    InvalidText,
     NotAnObject,
     UnknownOp,
     WrongFrameType,
 )
 from rooms.events import dumps_json, dumps_msgpack
+from rooms.text import has_lone_surrogate
 
 MSGPACK_SUBPROTOCOL = "nal.v1.msgpack"
 
@@ -225,18 +227,34 @@ def _decode(payload: str | bytes, fmt: WireFormat) -> Any:
     if fmt is WireFormat.JSON:
         if not isinstance(payload, str):
             raise WrongFrameType("this socket speaks JSON text frames")
-        try:
-            return json.loads(payload)
-        except ValueError as exc:
-            raise InvalidJSON(f"frame is not valid JSON: {exc}") from None
+        return _decode_json(payload)
     if not isinstance(payload, bytes | bytearray):
         raise WrongFrameType(
             f"this socket speaks MessagePack binary frames ({MSGPACK_SUBPROTOCOL})"
         )
     try:
         return msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except UnicodeDecodeError:
+        raise InvalidText(_NOT_TEXT) from None
     except (ValueError, msgpack.UnpackException, TypeError) as exc:
         raise InvalidMsgpack(f"frame is not valid MessagePack: {exc}") from None
+
+
+_NOT_TEXT = "frame holds text that is not valid Unicode (a lone surrogate)"
+
+
+def _decode_json(payload: str) -> Any:
+    try:
+        value = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidJSON(f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidJSON("frame is not valid JSON: nested too deeply") from None
+    # The text frame itself is valid UTF-8 (the WebSocket layer checked): a surrogate can
+    # only come from a \u escape.
+    if "\\u" in payload and has_lone_surrogate(value):
+        raise InvalidText(_NOT_TEXT)
+    return value
 
 
 def _client_id(obj: dict[str, Any]) -> Any:
@@ -283,3 +301,25 @@ def snapshot(
 def encode(frame: dict[str, Any], fmt: WireFormat) -> str | bytes:
     """Encode a one-off server frame (ack, error, snapshot); events cache their own."""
     return dumps_json(frame) if fmt is WireFormat.JSON else dumps_msgpack(frame)
+
+
+def scrubbed(data: dict[str, Any], fmt: WireFormat) -> dict[str, Any]:
+    """``data`` without what cannot be encoded (list items one by one, other values whole):
+    a snapshot's last resort, so one bad value costs that value, not the join."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, list):
+            out[key] = [item for item in value if _encodes(item, fmt)]
+        else:
+            out[key] = value if _encodes(value, fmt) else None
+    return out
+
+
+def _encodes(value: Any, fmt: WireFormat) -> bool:
+    try:
+        encoded = encode(value, fmt)
+        if isinstance(encoded, str):
+            encoded.encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+        return False
+    return True

@@ -249,6 +249,40 @@ async def test_blocked_terms_out_of_bounds_are_refused_and_counted(room: Room) -
     assert 7 not in room.store.settings
 
 
+async def test_a_lone_surrogate_is_refused_and_joins_keep_working(room: Room) -> None:
+    fay = await room.join("fay")
+    await frame(fay)
+    before = _errors("invalid_text")
+    await fay.send_str('{"op":"chat.send","id":1,"text":"bad \\ud800"}')
+    refused = await until(fay, "error")
+    assert refused["code"] == "invalid_text" and refused["id"] is None
+    assert _errors("invalid_text") == before + 1
+    await fay.send_str(json.dumps({"op": "chat.send", "id": 2, "text": "still here"}))
+    assert (await until(fay, "chat.message"))["data"]["text"] == "still here"
+    late = await room.join("finn")
+    assert [m["text"] for m in (await frame(late))["data"]["chat"]] == ["still here"]
+
+
+@pytest.mark.parametrize("protocol", [None, "nal.v1.msgpack"])
+async def test_an_event_that_cannot_be_encoded_is_dropped_not_fatal(
+    room: Room, protocol: str | None
+) -> None:
+    kw = {"protocols": (protocol,)} if protocol else {}
+    fay = await room.join("fay", **kw)
+    await frame(fay)
+    before = _metric("nal_room_events_dropped_total")
+    # A hand-made publish (another version of us, a script with Redis access) gets past
+    # the parser: the hub must drop it, and it must never reach a snapshot.
+    bad = {"id": "m1", "user": {"id": 3, "name": "fay", "role": "fan"}, "text": "\ud800", "ts": 1.0}
+    await room.bus.publish("olga", "chat.message", bad)
+    await room.bus.publish("olga", "chat.message", {**bad, "id": "m2", "text": "fine"})
+    assert (await until(fay, "chat.message"))["data"]["text"] == "fine"
+    assert _metric("nal_room_events_dropped_total") == before + 1
+    for _ in range(2):
+        late = await room.join("finn", **kw)
+        assert [m["text"] for m in (await frame(late))["data"]["chat"]] == ["fine"]
+
+
 async def test_song_request_and_vote(room: Room) -> None:
     fay, finn = await room.join("fay"), await room.join("finn")
     await frame(fay)

@@ -15,6 +15,7 @@ from rooms.errors import (
     FrameError,
     InvalidJSON,
     InvalidMsgpack,
+    InvalidText,
     NotAnObject,
     UnknownOp,
     WrongFrameType,
@@ -32,6 +33,7 @@ from rooms.protocol import (
     encode,
     error,
     parse_frame,
+    scrubbed,
     snapshot,
 )
 
@@ -97,6 +99,48 @@ def test_bad_frames(
         parse_frame(payload, fmt)
     assert info.value.client_id == client_id
     assert info.value.code == error_type.code
+
+
+LONE = "\\ud800"
+"""A JSON escape for a lone high surrogate: valid JSON, not a Unicode scalar value."""
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"op":"chat.send","id":1,"text":"hi ' + LONE + '"}',
+        '{"op":"chat.send","id":1,"text":"\\udfff"}',
+        '{"op":"chat.send","id":1,"text":"\\ude00\\ud83d"}',  # pair in the wrong order
+        '{"op":"chat.send","id":"' + LONE + '","text":"hi"}',
+        '{"op":"room.settings","id":1,"blocked_terms":["ok","' + LONE + '"]}',
+        '{"op":"chat.send","id":1,"text":"hi","x' + LONE + '":{"deep":["' + LONE + '"]}}',
+    ],
+)
+def test_lone_surrogates_in_json_are_refused(payload: str) -> None:
+    with pytest.raises(InvalidText) as info:
+        parse_frame(payload, J)
+    assert info.value.code == "invalid_text"
+
+
+def test_lone_surrogates_in_msgpack_are_refused() -> None:
+    surrogate_utf8 = b"\xed\xa0\x80"  # what a lax encoder makes of U+D800
+    body = msgpack.packb({"op": "chat.send", "id": 1, "text": "x"})
+    payload = body.replace(b"\xa1x", b"\xa3" + surrogate_utf8)
+    with pytest.raises(InvalidText):
+        parse_frame(payload, M)
+
+
+def test_surrogate_pairs_and_deep_nesting() -> None:
+    pair = parse_frame('{"op":"chat.send","id":1,"text":"\\ud83d\\ude00"}', J)
+    assert pair.command == ChatSend("\U0001f600")
+    with pytest.raises(InvalidJSON):
+        parse_frame("[" * 5000 + "]" * 5000, J)
+
+
+@pytest.mark.parametrize("fmt", [J, M])
+def test_scrubbed_keeps_what_encodes(fmt: WireFormat) -> None:
+    data = {"chat": [{"text": "ok"}, {"text": "\ud800"}], "pinned": {"text": "\udfff"}, "n": 1}
+    assert scrubbed(data, fmt) == {"chat": [{"text": "ok"}], "pinned": None, "n": 1}
 
 
 @given(st.binary(max_size=64))
