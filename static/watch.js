@@ -1,13 +1,15 @@
-// The fan page: the live video, the chat and the song-request queue of one room.
+// The fan page: the live video, the chat (with tips), top supporters, the Tip button and
+// the song-request queue (with paid boosts) of one room.
 
 import {slugFromPath} from './js/api.js';
-import {$} from './js/dom.js';
+import {$, say} from './js/dom.js';
 import {ChatView} from './js/chat.js';
 import {LivePlayer} from './js/player.js';
 import {QueueView} from './js/queue.js';
 import {loadRoom, showSocketErrors, showViewers} from './js/room.js';
 import {sessionCorner} from './js/session.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
+import {PayDialog, TipLedger, supportersStrip} from './js/tips.js';
 import {useRealtime} from './whep.js';
 
 async function main() {
@@ -25,15 +27,38 @@ async function main() {
   showSocketErrors(socket, $('#room-notice'));
   new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
     status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
+  const pay = payDialog(slug, room.currency || 'USD');
   const queue = new QueueView({list: $('#queue'), catalog: $('#catalog'), status: $('#queue-status')},
-    {socket, slug, me});
+    {socket, slug, me, currency: room.currency || 'USD',
+      onBoost: (item, title) => pay.open({kind: 'boost', requestId: String(item.id), song: title})});
+  const ledger = new TipLedger(socket, () => renderSupporters());
+  const renderSupporters = supportersStrip($('#supporters'), ledger);
+  tipButton(me, pay);
   const player = new LivePlayer({video: $('#video'), overlay: $('#player-overlay'), badge: $('#live-badge')},
     {slug, socket});
-  window.nal = {socket, player, queue};  // for the console and the browser tests
+  window.nal = {socket, player, queue, ledger};  // for the console and the browser tests
   socket.connect();
   player.start();
   if (room.latency_class === 'realtime') useRealtime(player, slug);  // WebRTC first, LL-HLS fallback
   queue.loadCatalog();
+}
+
+function payDialog(slug, currency) {
+  $('#pay-currency').textContent = currency;
+  return new PayDialog({dialog: $('#pay-dialog'), form: $('#pay-form'), title: $('#pay-title'),
+    presets: $('#pay-presets'), amount: $('#pay-amount'), message: $('#pay-message'),
+    messageRow: $('#pay-message-row'), anonymous: $('#pay-anonymous'), anonymousRow: $('#pay-anonymous-row'),
+    status: $('#pay-status'), send: $('#pay-send'), cancel: $('#pay-cancel')}, {slug, currency});
+}
+
+function tipButton(me, pay) {
+  const button = $('#tip-open');
+  if (!me) {
+    button.disabled = true;
+    say($('#tip-note'), 'Sign in to tip.');
+    return;
+  }
+  button.addEventListener('click', () => pay.open({kind: 'tip'}));
 }
 
 main();

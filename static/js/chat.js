@@ -1,7 +1,8 @@
-// The chat panel: messages, the pinned message, notices and the send form.
+// The chat panel: messages, tips (highlighted), the pinned message, notices and the send form.
 // Every user-supplied string is set with textContent (through el()), never as HTML.
 
 import {clear, clock, el, say} from './dom.js';
+import {formatAmount} from './money.js';
 
 const MAX_MESSAGES = 300;
 const ROLE_LABELS = {owner: 'artist', host: 'host'};
@@ -43,6 +44,12 @@ export class ChatView {
     this.socket.on('chat.pinned', (data) => this.pin(data));
     this.socket.on('mod.notice', (data) => this.notice(data));
     this.socket.on('room.settings', (data) => this.applySettings(data.settings || data));
+    this.socket.on('tip', (data) => this.addTip(data));
+    this.socket.on('tip.hidden', (data) => this.tipChanged(data.id, (node) => {
+      node.dataset.hidden = 'true';
+      for (const text of node.querySelectorAll('.text')) text.remove();
+    }));
+    this.socket.on('tip.refunded', (data) => this.tipChanged(data.id, (node) => this.markRefunded(node)));
   }
 
   snapshot(data, frame) {
@@ -51,6 +58,8 @@ export class ChatView {
       clear(this.log);
       this.messages.clear();
     }
+    // Tips carry no time: the snapshot's (recent, in order) go before its chat messages.
+    for (const tip of Array.isArray(data.tips) ? data.tips : []) this.addTip(tip);
     for (const message of chat) this.add(message);
     if ('pinned' in data) this.pin(Array.isArray(data.pinned) ? data.pinned.find(asMessage) || null : data.pinned);
     if (data.settings) this.applySettings(data.settings);
@@ -59,10 +68,47 @@ export class ChatView {
   add(message) {
     if (!message || typeof message.text !== 'string') return;
     const id = message.id === undefined ? `local${this.messages.size}` : String(message.id);
+    this.append(id, message, () => this.render(id, message));
+  }
+
+  /** A paid tip, highlighted: "fay tipped $5.00" and the message (unless a host hid it). */
+  addTip(tip) {
+    if (!tip || tip.id === undefined || !(tip.amount > 0)) return;
+    const id = `tip:${tip.id}`;
+    this.append(id, tip, () => {
+      const item = el('li', {class: 'msg tip', dataset: {id, tip: String(tip.id), hidden: String(!!tip.hidden)}},
+        el('span', {class: 'meta'},
+          el('strong', {class: 'name', text: tip.from || 'Anonymous'}),
+          el('span', {class: 'badge tip', text: 'tipped'}),
+          el('span', {class: 'amount', text: formatAmount(tip.amount, tip.currency)})),
+        tip.message && !tip.hidden ? el('span', {class: 'text', text: tip.message}) : null);
+      if (tip.refunded) this.markRefunded(item);
+      if (this.moderation) {
+        item.append(el('span', {class: 'actions'}, el('button', {type: 'button', class: 'small secondary',
+          text: 'Hide', 'aria-label': `Hide the tip message from ${tip.from}`,
+          onclick: () => this.run('tip.hide', {tip_id: String(tip.id)})})));
+      }
+      return item;
+    });
+  }
+
+  tipChanged(rawId, change) {
+    for (const node of this.log.querySelectorAll('li.tip')) {
+      if (node.dataset.tip === String(rawId)) change(node);
+    }
+  }
+
+  markRefunded(node) {
+    if (node.dataset.refunded === 'true') return;
+    node.dataset.refunded = 'true';
+    node.querySelector('.meta').append(el('span', {class: 'badge refunded', text: 'refunded'}));
+  }
+
+  append(id, value, render) {
     if (this.messages.has(id)) return;
     const stick = this.nearBottom();
-    this.messages.set(id, message);
-    this.log.append(this.render(id, message));
+    this.messages.set(id, value);
+    this.log.append(render());
     while (this.log.children.length > MAX_MESSAGES) {
       const first = this.log.firstElementChild;
       this.messages.delete(first.dataset.id);

@@ -3,6 +3,7 @@
 
 import {api, roomPath} from './api.js';
 import {clear, el, say} from './dom.js';
+import {formatAmount} from './money.js';
 
 function songOf(item) {
   const song = item.song || {};
@@ -10,9 +11,14 @@ function songOf(item) {
 }
 
 export class QueueView {
-  /** parts: {list, catalog, status}; options: {socket, slug, me, moderation} */
-  constructor(parts, {socket, slug, me = null, moderation = false}) {
+  /**
+   * parts: {list, catalog, status}; options: {socket, slug, me, moderation, currency, onBoost}
+   * `onBoost(item, title)` adds a Boost button (paid) to each queued request.
+   */
+  constructor(parts, {socket, slug, me = null, moderation = false, currency = 'USD', onBoost = null}) {
     Object.assign(this, parts);
+    this.currency = currency;
+    this.onBoost = onBoost;
     this.socket = socket;
     this.slug = slug;
     this.me = me;
@@ -80,6 +86,7 @@ export class QueueView {
   renderItem(item) {
     const {title, artist} = songOf(item);
     const votes = Number(item.votes || 0);
+    const boost = Number(item.boost_minor || 0);
     const by = item.by && item.by.name ? item.by.name : '';
     const node = el('li', {class: `request ${item.status || ''}`, dataset: {id: String(item.id)}},
       el('span', {class: 'song'},
@@ -88,10 +95,15 @@ export class QueueView {
       el('span', {class: 'meta'},
         item.status === 'playing' ? el('span', {class: 'badge playing', text: 'now playing'}) : null,
         by ? el('span', {class: 'by', text: `asked by ${by}`}) : null,
-        el('span', {class: 'votes', text: `${votes} ${votes === 1 ? 'vote' : 'votes'}`})));
+        el('span', {class: 'votes', text: `${votes} ${votes === 1 ? 'vote' : 'votes'}`}),
+        boost > 0 ? el('span', {class: 'badge boost', text: `${formatAmount(boost, this.currency)} boost`}) : null));
     const buttons = el('span', {class: 'actions'});
     if (this.me && item.status !== 'playing') {
       buttons.append(this.button('Vote', `Vote for ${title}`, 'song.vote', item.id));
+      if (this.onBoost) {
+        buttons.append(el('button', {type: 'button', class: 'small', text: 'Boost', 'aria-label': `Boost ${title}`,
+          onclick: () => this.onBoost(item, title)}));
+      }
     }
     if (this.moderation) {
       if (item.status !== 'playing') buttons.append(this.button('Play', `Play ${title}`, 'song.play', item.id));

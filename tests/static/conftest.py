@@ -159,3 +159,6 @@ async def pages(browser: Browser, srv: ServerProcess, shots: Path) -> AsyncItera
         opened.check()
     finally:
         await opened.close()
+
+
+from tests.static.inproc import inproc, ohttp, opages  # noqa: E402, F401 - in-process server fixtures

@@ -1,0 +1,40 @@
+// The studio's tips card (owner only): this show's tips as they come in, the OBS overlay URL
+// to copy, a new overlay URL (the old one stops working), and a test alert for the overlay.
+
+import {api, roomPath} from './js/api.js';
+import {$, copyButton, say, show} from './js/dom.js';
+import {RoomSocket} from './js/socket.js';
+import {TipLedger, showTips} from './js/tips.js';
+
+function setOverlayUrl(url) {
+  $('#overlay-url').textContent = url || '';
+}
+
+export function tipsPanel(room) {
+  const slug = room.slug;
+  show($('#tips-card'));
+  setOverlayUrl(room.overlay_url);
+  $('#copy-overlay').replaceChildren(copyButton('Copy overlay URL', () => $('#overlay-url').textContent));
+  $('#test-alert').addEventListener('click', async () => {
+    try {
+      await api(roomPath(slug, '/overlay/test-alert'), {method: 'POST', body: {}});
+      say($('#overlay-status'), 'Test alert sent: it shows on the overlay now.');
+    } catch (err) {
+      say($('#overlay-status'), err.message, 'error');
+    }
+  });
+  $('#rotate-overlay').addEventListener('click', async () => {
+    try {
+      const answer = await api(roomPath(slug, '/overlay-key'), {method: 'POST'});
+      setOverlayUrl(answer.overlay_url);
+      say($('#overlay-status'), 'New overlay URL ready: paste it into OBS, the old one no longer works.');
+    } catch (err) {
+      say($('#overlay-status'), err.message, 'error');
+    }
+  });
+  const socket = new RoomSocket(slug);
+  const ledger = new TipLedger(socket, () => render());
+  const render = showTips({list: $('#studio-tips'), total: $('#tips-total')}, ledger);
+  socket.connect();
+  return {socket, ledger};
+}
