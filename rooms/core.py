@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rooms.errors import BadField, Refused
+from rooms.metrics import TEXT_CLEANED
 from rooms.moderation import MAX_TIMEOUT_S, Moderation, RoomSettings
 from rooms.ports import Identity, RoomInfo, Song
 from rooms.protocol import (
@@ -50,6 +51,7 @@ from rooms.protocol import (
 from rooms.ratelimit import FAN_RATE, STAFF_RATE, Buckets, Rate
 from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
 from rooms.terms import TermMatcher, find_blocked
+from rooms.text import clean_text, matching_text
 from rooms.tips import TipBoard
 
 MAX_TEXT = 500
@@ -208,7 +210,7 @@ class RoomState:
         until = self.moderation.timed_out_until(uid, ctx.now)
         if until is not None:
             raise Refused(f"you are timed out for {until - ctx.now:.0f} more seconds", "timed_out")
-        text = cmd.text.strip()
+        text = visible(cmd.text, "chat").strip()
         self._check_size(text)
         self._check_pace(actor, uid, ctx.now)  # before the term scan: floods cost little
         self._check_terms(text)
@@ -227,7 +229,7 @@ class RoomState:
             raise Refused(f"message is longer than {self.limits.max_text} characters", "too_long")
 
     def _check_terms(self, text: str) -> None:
-        term = find_blocked(self._terms, text)
+        term = find_blocked(self._terms, matching_text(text))
         if term is not None:
             raise Refused(f"message contains a blocked term ({term!r})", "blocked_term")
 
@@ -314,8 +316,8 @@ class RoomState:
         request = {
             "id": ctx.new_id(),
             "song_id": song.id,
-            "title": song.title,
-            "artist": song.artist,
+            "title": visible(song.title, "song"),
+            "artist": visible(song.artist, "song"),
             "user_id": uid,
             "user_name": actor.name,
             "ts": ctx.now,
@@ -460,6 +462,14 @@ class RoomState:
             "tips": self.tips.recent(),
             "supporters": self.tips.supporters(),
         }
+
+
+def visible(text: str, field: str) -> str:
+    """``text`` as other users will see it (rooms.text.clean_text), counted when changed."""
+    cleaned = clean_text(text)
+    if cleaned != text:
+        TEXT_CLEANED.labels(field).inc()
+    return cleaned
 
 
 def _forbidden_message(actor: Actor, command: Command) -> str:

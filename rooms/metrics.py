@@ -24,3 +24,8 @@ EVENTS_DROPPED = Counter(
 FRAMES_DROPPED = Counter(
     "nal_ws_frames_dropped", "Server frames (acks, snapshots) that could not be encoded"
 )
+TEXT_CLEANED = Counter(
+    "nal_text_cleaned",
+    "User text shown to others that had invisible controls stripped (rooms/text.py), by field",
+    ["field"],
+)

@@ -14,7 +14,7 @@ from aiohttp import web
 from rooms.ports import Identity
 from server import auth
 from server.errors import BadRequest, Forbidden, NotFound
-from server.httputil import BAD_INPUT, field_int, field_str, json_response, read_json
+from server.httputil import BAD_INPUT, field_int, field_str, field_text, json_response, read_json
 from server.keys import RUNTIME, SETTINGS
 from server.store import RoomRow
 
@@ -61,7 +61,7 @@ def room_json(request: web.Request, row: RoomRow) -> dict[str, Any]:
 async def create_room(request: web.Request) -> web.Response:
     identity = await auth.require_user(request)
     data = await read_json(request)
-    title = field_str(data, "title", max_len=200)
+    title = field_text(data, "title", max_len=200)
     latency = data.get("latency_class", "standard")
     if latency not in LATENCY_CLASSES:
         BAD_INPUT.labels("bad_field").inc()
@@ -161,9 +161,9 @@ def parse_song(data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
     """Validate a catalog entry; writers' shares are basis points summing to 10,000."""
     song: dict[str, Any] = {}
     if not partial or "title" in data:
-        song["title"] = field_str(data, "title", max_len=200)
+        song["title"] = field_text(data, "title", max_len=200)
     if not partial or "artist" in data:
-        song["artist"] = field_str(data, "artist", min_len=0, max_len=200, required=False)
+        song["artist"] = field_text(data, "artist", min_len=0, max_len=200, required=False)
     if not partial or "iswc" in data:
         iswc = data.get("iswc")
         if iswc is not None and (not isinstance(iswc, str) or not ISWC_RE.match(iswc)):

@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter
 
-from rooms.text import has_lone_surrogate
+from rooms.metrics import TEXT_CLEANED
+from rooms.text import clean_text, has_lone_surrogate
 from server.errors import ApiError, BadRequest, PayloadTooLarge
 
 BAD_INPUT = Counter("nal_bad_input_total", "Requests refused for bad input", ["kind"])
@@ -80,6 +81,19 @@ def field_str(data: dict[str, Any], name: str, *, min_len: int = 1, max_len: int
         BAD_INPUT.labels("bad_field").inc()
         raise BadRequest(f"{name!r} must be a string of {min_len} to {max_len} characters", "bad_field")
     return value.strip()
+
+
+def field_text(data: dict[str, Any], name: str, **limits: Any) -> str:
+    """``field_str`` for text other users see (titles, names of songs): bidi controls and
+    zero-width characters are stripped first (rooms/text.py says which and why), so a
+    title of nothing but invisible characters is refused as empty."""
+    value = data.get(name)
+    if isinstance(value, str):
+        cleaned = clean_text(value)
+        if cleaned != value:
+            TEXT_CLEANED.labels(name).inc()
+            data = {**data, name: cleaned}
+    return field_str(data, name, **limits)
 
 
 def field_int(data: dict[str, Any], name: str, *, lo: int, hi: int) -> int:

@@ -48,12 +48,14 @@ class Room:
         self.now = 1000.0
         self.ids = (f"m{i}" for i in itertools.count(1))
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.song = SONG
 
     def ctx(self, command: Command) -> Context:
         target = None
         if isinstance(command, ModTimeout | ModBan | ModUnban):
             target = {v: k for k, v in NAMES.items()}.get(command.user)
-        song = SONG if isinstance(command, SongRequest) and command.song_id == SONG.id else None
+        known = self.song
+        song = known if isinstance(command, SongRequest) and command.song_id == known.id else None
         return Context(self.now, lambda: next(self.ids), target, song)
 
     def do(self, uid: int | None, command: Command) -> Decision:
@@ -138,6 +140,29 @@ def test_chat_message_event() -> None:
         "ts": 1000.0,
     }
     assert room.state.snapshot()["chat"] == [out.data]
+
+
+def test_bidi_controls_and_zero_width_characters_are_stripped() -> None:
+    room = Room()
+    sent = room.do(FAN, ChatSend("\u202ehello\u202c \u200bworld\u2066!\u2069\ufeff")).events[0]
+    assert sent.data["text"] == "hello world!"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # joiners between visible: kept
+    assert room.do(FAN2, ChatSend(f"\u200d{family}\u200d")).events[0].data["text"] == family
+    assert room.refused(OWNER, ChatSend("\u200b\u200e\u3164")) == "empty"
+
+
+def test_invisible_characters_do_not_hide_blocked_terms() -> None:
+    room = Room()
+    room.do(OWNER, RoomSettingsOp(blocked_terms=("spam", "free money")))
+    for text in ("sp\u200bam", "sp\u200dam", "sp\u00adam", "free\u202e money"):
+        assert room.refused(FAN, ChatSend(text)) == "blocked_term", text
+
+
+def test_song_request_text_is_stripped_too() -> None:
+    room = Room()
+    room.song = Song(11, "Blue\u202e Hour", "\u200bOlga")
+    request = room.do(FAN, SongRequest(11)).events[0].data["change"]["request"]
+    assert (request["title"], request["artist"]) == ("Blue Hour", "Olga")
 
 
 def test_gate_may_chat_false_is_forbidden() -> None:
