@@ -297,14 +297,36 @@ async def test_song_request_and_vote(room: Room) -> None:
     assert (await until(fay, "error"))["code"] == "not_found"
 
 
+async def counts_until(ws: Any, viewers: int) -> list[int]:
+    """The viewer counts ``ws`` is told, up to the first that equals ``viewers``.
+
+    Presence is published only when the count changes, so a wrong count is never followed
+    by the right one and the wait fails (the socket goes quiet: ``frame`` times out)."""
+    seen: list[int] = []
+    while not seen or seen[-1] != viewers:
+        seen.append((await until_presence(ws))["data"]["viewers"])
+    return seen
+
+
+async def until_presence(ws: Any) -> dict[str, Any]:
+    while True:
+        data = await frame(ws, skip=())
+        if data["type"] == "presence":
+            return data
+
+
 async def test_presence_counts_viewers(room: Room) -> None:
     a, b = await room.join("fay"), await room.join()
     await frame(a)
     await frame(b)
-    while True:
-        event = await frame(a, skip=())
-        if event["type"] == "presence" and event["data"]["viewers"] == 2:
-            break
+    assert set(await counts_until(a, 2)) <= {1, 2}
+    c = await room.join()
+    assert (await frame(c))["data"]["viewers"] == 2  # the snapshot carries the last count
+    assert await counts_until(a, 3) == [3]
+    await b.close()
+    await c.close()
+    assert set(await counts_until(a, 1)) <= {1, 2}
+    assert room.gateway.viewers_here("olga") == 1
 
 
 async def test_publish_system_and_room_changed(room: Room) -> None:
@@ -312,16 +334,20 @@ async def test_publish_system_and_room_changed(room: Room) -> None:
     await frame(fay)
     await room.gateway.publish_system("olga", "stream.state", {"live": True}, "live-1")
     await room.gateway.publish_system("olga", "stream.state", {"live": True}, "live-1")
+    await room.gateway.publish_system("olga", "test.sentinel", {}, "after-1")
     assert (await until(fay, "stream.state"))["data"] == {"live": True}
+    # Events arrive in order: a second stream.state would come before the sentinel.
+    assert (await frame(fay))["type"] == "test.sentinel"
     await fay.send_str(json.dumps({"op": "chat.pin", "id": 1, "message_id": None}))
     assert (await until(fay, "error"))["code"] == "forbidden"
     room.store.add_host("olga", 3)
     await room.gateway.room_changed("olga")
     await until(fay, "room.changed")
-    for _ in range(100):
+    for _ in range(500):
         if 3 in room.gateway.hubs["olga"].state.info.host_ids:
             break
         await asyncio.sleep(0.01)
+    assert 3 in room.gateway.hubs["olga"].state.info.host_ids
     await fay.send_str(json.dumps({"op": "chat.pin", "id": 2, "message_id": None}))
     assert (await until(fay, "chat.pinned"))["data"] == {"message": None}
     snap = await frame(await room.join())
