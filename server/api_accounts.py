@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import auth, password_policy
+from server import auth, password_policy, quotas
 from server.errors import BadRequest
 from server.httputil import BAD_INPUT, field_str, json_response, read_json
 
@@ -27,6 +27,7 @@ async def create_account(request: web.Request) -> web.Response:
     if not auth.USERNAME_RE.match(username):
         BAD_INPUT.labels("bad_field").inc()
         raise BadRequest("username: 3-32 letters, digits, '_', '.', '-'", "bad_field")
+    quotas.take_signup(request)
     user_id = await auth.create_account(request, username, password)
     return json_response({"id": user_id, "username": username}, status=201)
 
@@ -55,6 +56,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    quotas.setup(app)
     auth.setup(app)
     app.router.add_post("/api/accounts", create_account)
     app.router.add_post("/api/sessions", create_session)

@@ -2,6 +2,10 @@
 
 Authorization: anyone may read a room; only signed-in users create rooms; only the owner
 rotates keys and manages hosts; the owner and hosts manage the song catalog.
+
+Limits (server/quotas.py): room creation is rationed per account and per address and an
+account owns at most ``max_rooms_per_account`` rooms; a catalog holds at most
+``max_songs_per_room`` songs and is read a page at a time (``?limit=&cursor=``).
 """
 
 from __future__ import annotations
@@ -12,14 +16,24 @@ from typing import Any
 from aiohttp import web
 
 from rooms.ports import Identity
-from server import auth
-from server.errors import BadRequest, Forbidden, NotFound
-from server.httputil import BAD_INPUT, field_int, field_str, field_text, json_response, read_json
+from server import auth, quotas
+from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.httputil import (
+    BAD_INPUT,
+    REFUSED,
+    field_int,
+    field_str,
+    field_text,
+    json_response,
+    read_json,
+)
 from server.keys import RUNTIME, SETTINGS
 from server.store import RoomRow
 
 ISWC_RE = re.compile(r"^T-?\d{3}\.?\d{3}\.?\d{3}-?\d$")
 LATENCY_CLASSES = ("standard", "realtime")
+SONGS_PAGE = 100
+SONGS_PAGE_MAX = 200
 
 
 def _runtime(request: web.Request) -> Any:
@@ -66,6 +80,8 @@ async def create_room(request: web.Request) -> web.Response:
     if latency not in LATENCY_CLASSES:
         BAD_INPUT.labels("bad_field").inc()
         raise BadRequest("latency_class must be 'standard' or 'realtime'", "bad_field")
+    await _check_room_quota(request, identity.user_id)
+    quotas.take_room_creation(request, identity.user_id)
     row, key = await _runtime(request).store.create_room(identity.user_id, title, latency)
     body = room_json(request, row)
     body["stream_key"] = key
@@ -73,6 +89,13 @@ async def create_room(request: web.Request) -> web.Response:
     body["ingest"]["whip"]["token"] = key
     body.update(await _overlay(request, row))
     return json_response(body, status=201)
+
+
+async def _check_room_quota(request: web.Request, user_id: int) -> None:
+    most = request.app[SETTINGS].max_rooms_per_account
+    if most > 0 and await _runtime(request).store.rooms_owned(user_id) >= most:
+        REFUSED.labels("room_quota").inc()
+        raise Conflict(f"an account may own at most {most} rooms", "room_quota")
 
 
 async def list_rooms(request: web.Request) -> web.Response:
@@ -195,16 +218,36 @@ def _writers(raw: Any) -> list[dict[str, Any]]:
     return writers
 
 
+def _page(request: web.Request) -> tuple[int, int]:
+    """``?limit=`` (1 to SONGS_PAGE_MAX, default SONGS_PAGE) and ``?cursor=`` (a ``next_cursor``)."""
+    raw_limit, cursor = request.query.get("limit", str(SONGS_PAGE)), request.query.get("cursor", "0")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= SONGS_PAGE_MAX:
+        BAD_INPUT.labels("bad_query").inc()
+        raise BadRequest(f"limit must be an integer from 1 to {SONGS_PAGE_MAX}", "bad_query")
+    if not cursor.isdigit() or len(cursor) > 18:
+        BAD_INPUT.labels("bad_query").inc()
+        raise BadRequest("cursor must be a next_cursor from an earlier page", "bad_query")
+    return int(raw_limit), int(cursor)
+
+
 async def list_songs(request: web.Request) -> web.Response:
+    """One page of the catalog in id order; ``next_cursor`` is null on the last page."""
     row = await _room(request)
-    return json_response({"songs": await _runtime(request).store.songs(row.id)})
+    limit, after_id = _page(request)
+    songs = await _runtime(request).store.songs(row.id, after_id=after_id, limit=limit + 1)
+    next_cursor = str(songs[limit - 1]["id"]) if len(songs) > limit else None
+    return json_response({"songs": songs[:limit], "next_cursor": next_cursor})
 
 
 async def add_song(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner", "host"))
     song = parse_song(await read_json(request))
-    created = await _runtime(request).store.add_song(row.id, song)
+    most = request.app[SETTINGS].max_songs_per_room
+    created = await _runtime(request).store.add_song(row.id, song, max_songs=most)
+    if created is None:
+        REFUSED.labels("catalog_full").inc()
+        raise Conflict(f"a room's catalog holds at most {most} songs; remove one first", "catalog_full")
     return json_response(created, status=201)
 
 
@@ -234,6 +277,7 @@ async def delete_song(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    quotas.setup(app)
     r = app.router
     r.add_post("/api/rooms", create_room)
     r.add_get("/api/rooms", list_rooms)

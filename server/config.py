@@ -76,6 +76,11 @@ class Settings:
     metrics_token: str = field(default="", metadata={"help": "when set, /metrics needs Authorization: Bearer TOKEN"})
     metrics_http: str = field(
         default="", metadata={"help": "HOST:PORT: serve /metrics on a listener of its own (and not on the main one)"})
+    max_rooms_per_account: int = field(default=20, metadata={"help": "rooms one account may own; 0: no limit"})
+    room_creates_per_hour_per_account: int = field(default=10, metadata={"help": "rooms one account may create per hour; 0: no limit"})
+    room_creates_per_hour_per_address: int = field(default=30, metadata={"help": "rooms created per hour from one address; 0: no limit"})
+    signups_per_hour_per_address: int = field(default=20, metadata={"help": "accounts created per hour from one address; 0: no limit"})
+    max_songs_per_room: int = field(default=1000, metadata={"help": "songs in one room's catalog at most"})
     secret_key: str = field(
         default="",
         metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},

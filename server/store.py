@@ -71,6 +71,12 @@ class SqlStore:
         assert row is not None
         return row, key
 
+    async def rooms_owned(self, owner_id: int) -> int:
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(sa.select(sa.func.count()).select_from(t.rooms)
+                                      .where(t.rooms.c.owner_id == owner_id))
+        return int(count or 0)
+
     async def rotate_key(self, room_id: int) -> str:
         key = new_stream_key()
         async with self.engine.begin() as conn:
@@ -187,14 +193,22 @@ class SqlStore:
 
     # -- song catalog ------------------------------------------------------------
 
-    async def songs(self, room_id: int) -> list[dict[str, Any]]:
+    async def songs(self, room_id: int, after_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """The catalog in id order: songs with an id above ``after_id``, at most ``limit``."""
+        query = (sa.select(t.songs).where((t.songs.c.room_id == room_id) & (t.songs.c.id > after_id))
+                 .order_by(t.songs.c.id).limit(limit))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(t.songs).where(t.songs.c.room_id == room_id).order_by(t.songs.c.id))).all()
+            rows = (await conn.execute(query)).all()
         return [_song_dict(r._mapping) for r in rows]
 
-    async def add_song(self, room_id: int, song: dict[str, Any]) -> dict[str, Any]:
+    async def add_song(self, room_id: int, song: dict[str, Any], max_songs: int = 0) -> dict[str, Any] | None:
+        """Add a song; None (and nothing added) when the catalog already holds ``max_songs``."""
         async with self.engine.begin() as conn:
+            if max_songs > 0:
+                held = await conn.scalar(sa.select(sa.func.count()).select_from(t.songs)
+                                         .where(t.songs.c.room_id == room_id))
+                if int(held or 0) >= max_songs:
+                    return None
             result = await conn.execute(t.songs.insert().values(
                 room_id=room_id, title=song["title"], artist=song["artist"], iswc=song["iswc"],
                 writers=json.dumps(song["writers"]), created_at=time.time()))

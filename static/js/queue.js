@@ -38,8 +38,16 @@ export class QueueView {
 
   async loadCatalog() {
     try {
-      const answer = await api(roomPath(this.slug, '/songs'));
-      this.songs = Array.isArray(answer && answer.songs) ? answer.songs : [];
+      // The catalog comes a page at a time; follow next_cursor to the end.
+      const songs = [];
+      let cursor = null;
+      do {
+        const query = cursor ? `?limit=200&cursor=${encodeURIComponent(cursor)}` : '?limit=200';
+        const answer = await api(roomPath(this.slug, `/songs${query}`));
+        if (Array.isArray(answer && answer.songs)) songs.push(...answer.songs);
+        cursor = answer && typeof answer.next_cursor === 'string' ? answer.next_cursor : null;
+      } while (cursor);
+      this.songs = songs;
     } catch (err) {
       say(this.status, `Could not load the songs: ${err.message}`, 'error');
     }
