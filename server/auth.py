@@ -19,17 +19,19 @@ import hashlib
 import hmac
 import logging
 import math
-import re
 import secrets
 import time
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rooms.ports import Identity
 from rooms.ratelimit import Rate
 from server import tables as t
+from server import usernames
 from server.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from server.httputil import BAD_INPUT, REFUSED
 from server.keys import ENGINE, SETTINGS
@@ -39,7 +41,7 @@ from server.throttle import LoginThrottle
 SESSION_COOKIE = "nal_session"
 CSRF_COOKIE = "nal_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+USERNAME_RE = usernames.USERNAME_RE
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 PASSWORDS = web.AppKey("passwords", PasswordPool)
@@ -68,16 +70,41 @@ async def _close_pool(app: web.Application) -> None:
 async def create_account(request: web.Request, username: str, password: str) -> int:
     engine = request.app[ENGINE]
     pw_hash = await request.app[PASSWORDS].hash(password)
-    async with engine.begin() as conn:
-        taken = await conn.scalar(sa.select(t.users.c.id).where(sa.func.lower(t.users.c.username) == username.lower()))
-        if taken is not None:
-            raise Conflict("that username is taken", "username_taken")
-        result = await conn.execute(
-            t.users.insert().values(username=username, password_hash=pw_hash, created_at=time.time())
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    keys = usernames.confusables_keys(username)
+    try:
+        async with engine.begin() as conn:
+            await _refuse_taken_or_confusable(conn, username, keys)
+            result = await conn.execute(
+                t.users.insert().values(username=username, password_hash=pw_hash, created_at=time.time())
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            user_id = int(key[0])
+            await conn.execute(t.username_keys.insert(), [{"key": k, "user_id": user_id} for k in keys])
+    except IntegrityError:  # a look-alike signed up between our check and our insert
+        raise _confusable() from None
+    return user_id
+
+
+async def _refuse_taken_or_confusable(conn: AsyncConnection, username: str, keys: list[str]) -> None:
+    """409 when a user holds one of these keys: the same name in another case, or a look-alike."""
+    found = (await conn.execute(
+        sa.select(t.username_keys.c.key, t.users.c.username)
+        .select_from(t.username_keys.join(t.users, t.users.c.id == t.username_keys.c.user_id))
+        .where(t.username_keys.c.key.in_(keys)).limit(1)
+    )).first()
+    if found is None:
+        return
+    if found.username.lower() == username.lower():
+        BAD_INPUT.labels("username_taken").inc()
+        raise Conflict("that username is taken", "username_taken")
+    raise _confusable()
+
+
+def _confusable() -> Conflict:
+    BAD_INPUT.labels("username_confusable").inc()
+    return Conflict("that username looks too much like one that is taken; choose another",
+                    "username_confusable")
 
 
 async def login(request: web.Request, username: str, password: str) -> tuple[Identity, str, str]:

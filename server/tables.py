@@ -19,6 +19,14 @@ users = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+# server.usernames.confusables_keys of each username; the unique key keeps look-alikes apart.
+username_keys = sa.Table(
+    "username_keys",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
 sessions = sa.Table(
     "sessions",
     metadata,
