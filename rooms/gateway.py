@@ -324,7 +324,11 @@ class RoomGateway:
     ) -> None:
         """Publish an event that does not come from a socket (stream.state, tip, ...).
 
-        A ``song.boost`` is followed by the ``song.queue`` that carries it (core.boosted)."""
+        A ``tip`` gets a ``ts`` (publication time) unless it has one, so chat can place it
+        among the messages; a ``song.boost`` is followed by the ``song.queue`` that carries
+        it (core.boosted)."""
+        if type == "tip" and "ts" not in data:
+            data = {**data, "ts": self.clock()}
         await self.bus.publish(slug, type, data, idempotency_key)
         if type == "song.boost":
             await self._publish_boosted_queue(slug, data, idempotency_key)

@@ -3,8 +3,9 @@
 Tips are paid elsewhere (payments, through server's router); the room only hears of them as
 events, which every replica applies in seq order and so ends in the same board:
 
-- ``tip`` ``{"id", "from", "amount", "currency", "message"}``: a paid tip (``amount`` in
-  minor units; ``from`` is a username or ``"Anonymous"``). A tip id seen before changes nothing.
+- ``tip`` ``{"id", "from", "amount", "currency", "message", "ts"?}``: a paid tip (``amount``
+  in minor units; ``from`` is a username or ``"Anonymous"``; ``ts`` the publication time the
+  gateway stamps). A tip id seen before changes nothing.
 - ``tip.refunded`` ``{"id"}``: the tip is marked refunded and its amount leaves the
   supporters' totals. A refund that arrives before its tip is remembered, so the tip counts
   as refunded when it comes.
@@ -39,6 +40,7 @@ class Tip:
     amount: int
     currency: str
     message: str
+    ts: float = 0.0
     hidden: bool = False
     refunded: bool = False
 
@@ -51,7 +53,8 @@ class Tip:
         if not isinstance(message, str):
             raise TypeError("a tip's message is a string")
         sender = str(data.get("from") or ANONYMOUS)
-        return cls(str(data["id"]), sender, amount, str(data["currency"]), message[:MAX_MESSAGE])
+        ts = float(data.get("ts") or 0.0)
+        return cls(str(data["id"]), sender, amount, str(data["currency"]), message[:MAX_MESSAGE], ts)
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class Tip:
             "amount": self.amount,
             "currency": self.currency,
             "message": "" if self.hidden else self.message,
+            "ts": self.ts,
             "hidden": self.hidden,
             "refunded": self.refunded,
         }

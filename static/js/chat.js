@@ -58,9 +58,14 @@ export class ChatView {
       clear(this.log);
       this.messages.clear();
     }
-    // Tips carry no time: the snapshot's (recent, in order) go before its chat messages.
-    for (const tip of Array.isArray(data.tips) ? data.tips : []) this.addTip(tip);
-    for (const message of chat) this.add(message);
+    // Tips and messages each come in order; merged by time (a tip first on a tie).
+    const tips = Array.isArray(data.tips) ? data.tips : [];
+    const items = [...tips.map((tip) => ({ts: tip.ts || 0, tip})), ...chat.map((message) => ({ts: message.ts || 0, message}))];
+    items.sort((a, b) => a.ts - b.ts);
+    for (const item of items) {
+      if (item.tip) this.addTip(item.tip);
+      else this.add(item.message);
+    }
     if ('pinned' in data) this.pin(Array.isArray(data.pinned) ? data.pinned.find(asMessage) || null : data.pinned);
     if (data.settings) this.applySettings(data.settings);
   }

@@ -122,10 +122,10 @@ def test_tip_board(events: list[Ev], top: list[tuple[str, int]], recent: list[An
 
 
 def test_snapshot_wire_shape() -> None:
-    state = replay([tip("t1", "fay", 500, "great")])
+    state = replay([("tip", {**tip("t1", "fay", 500, "great")[1], "ts": 12.5})])
     snap = state.snapshot()
     assert snap["tips"] == [{"id": "t1", "from": "fay", "amount": 500, "currency": "USD",
-                             "message": "great", "hidden": False, "refunded": False}]
+                             "message": "great", "ts": 12.5, "hidden": False, "refunded": False}]
     assert snap["supporters"] == [{"name": "fay", "amount": 500, "currency": "USD"}]
 
 

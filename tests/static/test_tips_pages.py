@@ -22,6 +22,12 @@ def tip(tid: str, sender: str, amount: int, message: str = "") -> dict[str, Any]
     return {"id": tid, "from": sender, "amount": amount, "currency": "USD", "message": message}
 
 
+async def say(page: Page, text: str) -> None:
+    await page.get_by_label("Message", exact=True).fill(text)
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator("#chat-log li.msg .text").last).to_have_text(text)
+
+
 def tip_line(page: Page, tid: str) -> Any:
     return page.locator(f'#chat-log li.tip[data-tip="{tid}"]')
 
@@ -36,6 +42,7 @@ async def test_tips_in_chat_supporters_hide_and_refund(opages: Pages, ohttp: aio
     await connected(alice)
     await connected(bob)
     await expect(alice.locator("#supporters")).to_be_hidden()
+    await say(alice, "hello before the tips")
 
     await inproc.publish(slug, "tip", tip("t1", "alice", 500, "for the bridge"), "tip:t1")
     await inproc.publish(slug, "tip", tip("t2", "Anonymous", 300, "shh"), "tip:t2")
@@ -47,6 +54,7 @@ async def test_tips_in_chat_supporters_hide_and_refund(opages: Pages, ohttp: aio
         await expect(line.locator(".text")).to_have_text("for the bridge")
         await expect(page.locator("#supporters .supporter .name")).to_have_text(["alice", "bob"])
         await expect(page.locator("#supporters .supporter .amount")).to_have_text(["$5.00", "$2.00"])
+    await say(bob, "after the tips")
     await opages.shot(bob, "watch-tips")
 
     # A host hides the message (moderate page, Hide button); the money and the supporter stay.
@@ -65,6 +73,11 @@ async def test_tips_in_chat_supporters_hide_and_refund(opages: Pages, ohttp: aio
     # A late viewer gets all of it from the snapshot.
     late = await opages.open(f"/watch/{slug}", "carol")
     await expect(late.locator("#chat-log li.tip")).to_have_count(3)
+    in_order = ["hello before the tips", "tip:t1", "tip:t2", "tip:t3", "after the tips"]
+    lines = late.locator("#chat-log li.msg")
+    assert [await lines.nth(i).get_attribute("data-id") or "" for i in range(5)][1:4] == in_order[1:4]
+    await expect(lines.first.locator(".text")).to_have_text(in_order[0])
+    await expect(lines.last.locator(".text")).to_have_text(in_order[-1])
     await expect(tip_line(late, "t1")).to_have_attribute("data-refunded", "true")
     await expect(tip_line(late, "t1").locator(".text")).to_have_count(0)
     await expect(late.locator("#supporters .supporter .name")).to_have_text(["bob"])
