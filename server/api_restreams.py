@@ -6,43 +6,36 @@
     DELETE /api/rooms/{slug}/restreams/{id}
 
 Stream keys are write-only: every answer carries ``key_masked`` (``****wxyz``) and never the
-key itself; they are sealed at rest (:mod:`relay.keybox`). When the runtime has a media hub,
-this module also starts the :class:`relay.supervisor.RelaySupervisor` that publishes the
-enabled targets while the room is live; its state changes go to the room as
-``restream.state`` events (through the gateway) and to every callable in
-``runtime.extra["on_relay_state"]`` (``fn(slug, status_dict)``).
+key itself; they are sealed at rest (:mod:`relay.keybox`). The services' (:mod:`server.services`)
+:class:`relay.supervisor.RelaySupervisor` publishes the enabled targets while the room is
+live; these handlers tell it of every change. Its state changes go through the router
+(:class:`server.router.RelayStateChanged`) to the room as ``restream.state`` events.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
 
 from relay.errors import TargetConfigError
-from relay.keybox import KeyBox
 from relay.store import TargetRow, TargetStore
-from relay.supervisor import RelaySupervisor
 from server import auth
 from server.errors import BadRequest, Forbidden, NotFound
 from server.httputil import BAD_INPUT, json_response, read_json
-from server.keys import ENGINE, RUNTIME, SETTINGS
+from server.keys import SERVICES
 from server.store import RoomRow
 
 log = logging.getLogger("notalabel.relay")
 
 TARGETS: web.AppKey[TargetStore] = web.AppKey("restream_targets", TargetStore)
-SUPERVISOR_KEY = "relay"  # runtime.extra[SUPERVISOR_KEY] holds the supervisor when media runs
 CREATE_FIELDS = frozenset({"platform", "key", "url", "ingest", "enabled"})
 
 
 async def _owned_room(request: web.Request) -> RoomRow:
     identity = await auth.require_user(request)
-    row: RoomRow | None = await request.app[RUNTIME].store.room_row(request.match_info["slug"])
+    row: RoomRow | None = await request.app[SERVICES].store.room_row(request.match_info["slug"])
     if row is None:
         raise NotFound("no such room", "no_room")
     if identity.user_id != row.owner_id:
@@ -50,13 +43,8 @@ async def _owned_room(request: web.Request) -> RoomRow:
     return row
 
 
-def _supervisor(request: web.Request) -> Any:
-    return request.app[RUNTIME].extra.get(SUPERVISOR_KEY)
-
-
 def target_json(request: web.Request, row: TargetRow) -> dict[str, Any]:
-    supervisor = _supervisor(request)
-    status = supervisor.status(row.id) if supervisor is not None else {"state": "idle"}
+    status = request.app[SERVICES].relay.status(row.id)
     return {"id": row.id, "platform": row.platform.value, "ingest": row.ingest, "url": row.url,
             "key_masked": row.key_hint, "enabled": row.enabled, "created_at": row.created_at,
             "updated_at": row.updated_at, "status": status}
@@ -133,62 +121,11 @@ async def delete_target(request: web.Request) -> web.Response:
 
 
 async def _tell_supervisor(request: web.Request, target_id: int) -> None:
-    supervisor = _supervisor(request)
-    if supervisor is not None:
-        await supervisor.target_changed(target_id)
-
-
-async def _start_supervisor(app: web.Application) -> None:
-    runtime = app[RUNTIME]
-    if runtime.hub is None or SUPERVISOR_KEY in runtime.extra:
-        return
-
-    tasks: set[asyncio.Task[None]] = set()
-    changes = itertools.count()
-
-    def on_state(slug: str, status: dict[str, Any]) -> None:
-        for listener in runtime.extra.get("on_relay_state", []):
-            listener(slug, status)
-        if runtime.gateway is not None:
-            key = f"restream:{slug}:{status['id']}:{status['state']}:{next(changes)}:{time.time()}"
-            task = asyncio.create_task(_publish(runtime, slug, status, key))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    supervisor = RelaySupervisor(runtime.hub, app[TARGETS], on_state=on_state,
-                                 ca_bundle=app[SETTINGS].relay_ca_bundle or None)
-    supervisor.attach()
-    runtime.extra[SUPERVISOR_KEY] = supervisor
-
-
-PUBLIC_STATUS = ("id", "platform", "state", "next_attempt_at")
-
-
-async def _publish(runtime: Any, slug: str, status: dict[str, Any], key: str) -> None:
-    """A target's state change as the room event ``restream.state``.
-
-    Room events reach every fan, so they carry only the public part (which platform, live or
-    not). Reasons (the ingest server's own words), byte counts and URLs stay behind the
-    owner-only ``GET /api/rooms/{slug}/restreams``.
-    """
-    public = {k: status[k] for k in PUBLIC_STATUS if k in status}
-    try:
-        await runtime.gateway.publish_system(slug, "restream.state", public, key)
-    except Exception:  # noqa: BLE001 - a bus outage must not touch the relay
-        log.warning("restream.state not published", extra={"room": slug}, exc_info=True)
-
-
-async def _stop_supervisor(app: web.Application) -> None:
-    supervisor = app[RUNTIME].extra.pop(SUPERVISOR_KEY, None)
-    if supervisor is not None:
-        await supervisor.close()
+    await request.app[SERVICES].relay.target_changed(target_id)
 
 
 def setup(app: web.Application) -> None:
-    settings = app[SETTINGS]
-    app[TARGETS] = TargetStore(app[ENGINE], KeyBox.from_settings(settings.data_dir, settings.secret_key))
-    app.on_startup.append(_start_supervisor)
-    app.on_shutdown.append(_stop_supervisor)
+    app[TARGETS] = app[SERVICES].targets
     r = app.router
     r.add_post("/api/rooms/{slug}/restreams", create_target)
     r.add_get("/api/rooms/{slug}/restreams", list_targets)

@@ -11,7 +11,7 @@ account owns at most ``max_rooms_per_account`` rooms; a catalog holds at most
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,8 +27,11 @@ from server.httputil import (
     json_response,
     read_json,
 )
-from server.keys import RUNTIME, SETTINGS
+from server.keys import SERVICES, SETTINGS
 from server.store import RoomRow
+
+if TYPE_CHECKING:
+    from server.services import Services  # services imports the route modules
 
 ISWC_RE = re.compile(r"^T-?\d{3}\.?\d{3}\.?\d{3}-?\d$")
 LATENCY_CLASSES = ("standard", "realtime")
@@ -36,12 +39,12 @@ SONGS_PAGE = 100
 SONGS_PAGE_MAX = 200
 
 
-def _runtime(request: web.Request) -> Any:
-    return request.app[RUNTIME]
+def _services(request: web.Request) -> Services:
+    return request.app[SERVICES]
 
 
 async def _room(request: web.Request) -> RoomRow:
-    row: RoomRow | None = await _runtime(request).store.room_row(request.match_info["slug"])
+    row: RoomRow | None = await _services(request).store.room_row(request.match_info["slug"])
     if row is None:
         raise NotFound("no such room", "no_room")
     return row
@@ -82,7 +85,7 @@ async def create_room(request: web.Request) -> web.Response:
         raise BadRequest("latency_class must be 'standard' or 'realtime'", "bad_field")
     await _check_room_quota(request, identity.user_id)
     quotas.take_room_creation(request, identity.user_id)
-    row, key = await _runtime(request).store.create_room(identity.user_id, title, latency)
+    row, key = await _services(request).store.create_room(identity.user_id, title, latency)
     body = room_json(request, row)
     body["stream_key"] = key
     body["ingest"]["rtmp"]["stream_key"] = key
@@ -93,13 +96,13 @@ async def create_room(request: web.Request) -> web.Response:
 
 async def _check_room_quota(request: web.Request, user_id: int) -> None:
     most = request.app[SETTINGS].max_rooms_per_account
-    if most > 0 and await _runtime(request).store.rooms_owned(user_id) >= most:
+    if most > 0 and await _services(request).store.rooms_owned(user_id) >= most:
         REFUSED.labels("room_quota").inc()
         raise Conflict(f"an account may own at most {most} rooms", "room_quota")
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    rows = await _runtime(request).store.list_rooms()
+    rows = await _services(request).store.list_rooms()
     return json_response({"rooms": [room_json(request, r) for r in rows]})
 
 
@@ -115,7 +118,7 @@ async def get_room(request: web.Request) -> web.Response:
 
 async def _overlay(request: web.Request, row: RoomRow) -> dict[str, Any]:
     """The owner's view of the OBS overlay: its secret key and the URL to paste into OBS."""
-    return overlay_json(request, row.slug, await _runtime(request).store.overlay_key(row.id))
+    return overlay_json(request, row.slug, await _services(request).store.overlay_key(row.id))
 
 
 def overlay_json(request: web.Request, slug: str, key: str) -> dict[str, Any]:
@@ -128,7 +131,7 @@ async def _role(request: web.Request, row: RoomRow, identity: Identity | None) -
         return "guest"
     if identity.user_id == row.owner_id:
         return "owner"
-    if identity.user_id in await _runtime(request).store.host_ids(row.id):
+    if identity.user_id in await _services(request).store.host_ids(row.id):
         return "host"
     return "fan"
 
@@ -144,13 +147,13 @@ async def _require_role(request: web.Request, row: RoomRow, allowed: tuple[str, 
 async def rotate_key(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner",))
-    key = await _runtime(request).store.rotate_key(row.id)
+    key = await _services(request).store.rotate_key(row.id)
     return json_response({"stream_key": key})
 
 
 async def list_hosts(request: web.Request) -> web.Response:
     row = await _room(request)
-    return json_response({"hosts": await _runtime(request).store.host_names(row.id)})
+    return json_response({"hosts": await _services(request).store.host_names(row.id)})
 
 
 async def add_host(request: web.Request) -> web.Response:
@@ -158,25 +161,25 @@ async def add_host(request: web.Request) -> web.Response:
     await _require_role(request, row, ("owner",))
     data = await read_json(request)
     username = field_str(data, "username", max_len=32)
-    store = _runtime(request).store
+    store = _services(request).store
     user_id = await store.user_id(username)
     if user_id is None:
         raise NotFound("no such user", "no_user")
     if user_id == row.owner_id:
         raise BadRequest("the owner is already in charge of the room", "is_owner")
     created = await store.add_host(row.id, user_id)
-    await _runtime(request).room_changed(row.slug)
+    await _services(request).room_changed(row.slug)
     return json_response({"hosts": await store.host_names(row.id)}, status=201 if created else 200)
 
 
 async def remove_host(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner",))
-    store = _runtime(request).store
+    store = _services(request).store
     user_id = await store.user_id(request.match_info["username"])
     if user_id is None or not await store.remove_host(row.id, user_id):
         raise NotFound("that user is not a host here", "not_host")
-    await _runtime(request).room_changed(row.slug)
+    await _services(request).room_changed(row.slug)
     return web.Response(status=204)
 
 
@@ -234,7 +237,7 @@ async def list_songs(request: web.Request) -> web.Response:
     """One page of the catalog in id order; ``next_cursor`` is null on the last page."""
     row = await _room(request)
     limit, after_id = _page(request)
-    songs = await _runtime(request).store.songs(row.id, after_id=after_id, limit=limit + 1)
+    songs = await _services(request).store.songs(row.id, after_id=after_id, limit=limit + 1)
     next_cursor = str(songs[limit - 1]["id"]) if len(songs) > limit else None
     return json_response({"songs": songs[:limit], "next_cursor": next_cursor})
 
@@ -244,7 +247,7 @@ async def add_song(request: web.Request) -> web.Response:
     await _require_role(request, row, ("owner", "host"))
     song = parse_song(await read_json(request))
     most = request.app[SETTINGS].max_songs_per_room
-    created = await _runtime(request).store.add_song(row.id, song, max_songs=most)
+    created = await _services(request).store.add_song(row.id, song, max_songs=most)
     if created is None:
         REFUSED.labels("catalog_full").inc()
         raise Conflict(f"a room's catalog holds at most {most} songs; remove one first", "catalog_full")
@@ -262,7 +265,7 @@ async def update_song(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner", "host"))
     song = parse_song(await read_json(request), partial=True)
-    updated = await _runtime(request).store.update_song(row.id, _song_id(request), song)
+    updated = await _services(request).store.update_song(row.id, _song_id(request), song)
     if updated is None:
         raise NotFound("no such song", "no_song")
     return json_response(updated)
@@ -271,7 +274,7 @@ async def update_song(request: web.Request) -> web.Response:
 async def delete_song(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner", "host"))
-    if not await _runtime(request).store.delete_song(row.id, _song_id(request)):
+    if not await _services(request).store.delete_song(row.id, _song_id(request)):
         raise NotFound("no such song", "no_song")
     return web.Response(status=204)
 

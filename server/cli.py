@@ -17,7 +17,7 @@ import sys
 from aiohttp import web
 
 from server import config
-from server.keys import RUNTIME
+from server.keys import SERVICES
 
 log = logging.getLogger("notalabel")
 
@@ -69,13 +69,12 @@ async def serve(settings: config.Settings) -> int:
     site = httpguard.GuardedSite(runner, settings)
     await site.start()
     metrics_runner = await health.start_metrics_listener(settings)
-    runtime = app[RUNTIME]
+    services = app[SERVICES]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    for start in runtime.extra.get("on_started", []):
-        await start()
+    await services.lifecycle.start()
     print(banner(settings), file=sys.stderr, flush=True)
     log.info("serving", extra={"http": settings.http, "rtmp": settings.rtmp})
     await stop.wait()
@@ -87,14 +86,11 @@ async def serve(settings: config.Settings) -> int:
 
 async def drain(runner: web.AppRunner, site: web.TCPSite, app: web.Application, settings: config.Settings) -> None:
     """Stop accepting, ask sockets to reconnect elsewhere (1012), finish writes, exit."""
-    runtime = app[RUNTIME]
-    runtime.draining = True
+    services = app[SERVICES]
+    services.draining = True
     log.info("draining")
     await site.stop()
-    for stopper in runtime.extra.get("on_draining", []):
-        await stopper()
-    if runtime.gateway is not None:
-        await runtime.gateway.close(code=1012)
+    await services.stop_intake()
     await asyncio.wait_for(runner.cleanup(), timeout=settings.drain_s)
     log.info("stopped")
 

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from server.config import Settings, parse_hostport
 from server.errors import Unauthorized
 from server.httputil import REFUSED, error_middleware, json_response
-from server.keys import RUNTIME, SETTINGS
+from server.keys import SERVICES, SETTINGS
 
 MIB = 1024 * 1024
 _METRICS_SETTINGS: web.AppKey[Settings] = web.AppKey("metrics_settings")
@@ -55,19 +55,19 @@ def disk_check(data_dir: str, min_free_mb: int) -> str:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    services = request.app[SERVICES]
     settings = request.app[SETTINGS]
-    if runtime.draining:
+    if services.draining:
         return json_response({"status": "draining", "reason": "draining"}, status=503)
 
     async def database() -> None:
-        async with runtime.engine.connect() as conn:
+        async with services.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     checks = {"database": await _check(database, settings.readyz_timeout_s),
               "disk": disk_check(settings.data_dir, settings.min_free_disk_mb)}
-    if runtime.redis is not None:
-        checks["redis"] = await _check(runtime.redis.ping, settings.readyz_timeout_s)
+    if services.redis is not None:
+        checks["redis"] = await _check(services.redis.ping, settings.readyz_timeout_s)
     failing = {name: value for name, value in checks.items() if value != "ok"}
     if not failing:
         return json_response({"status": "ok", "checks": checks})

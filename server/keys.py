@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 if TYPE_CHECKING:
     from server.config import Settings
-    from server.state import Runtime
+    from server.services import Services
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
-EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")
+SERVICES: web.AppKey[Services] = web.AppKey("services")

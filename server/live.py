@@ -1,13 +1,12 @@
 """Live media wiring: the hub, RTMP ingest, LL-HLS, and stream state into the room.
 
-The hub lives in the process that holds the ingest. Stream state changes become room
-``stream.state`` events (so every node's fans see live/offline) and are served at
-``GET /api/rooms/{slug}/stream``.
+The hub lives in the process that holds the ingest. Stream state changes go to the router
+as :class:`server.router.StreamStateChanged` (which makes them room ``stream.state`` events,
+so every node's fans see live/offline) and are served at ``GET /api/rooms/{slug}/stream``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -23,8 +22,9 @@ from media.webrtc.config import IceServer, WebRtcSettings
 from server.config import Settings
 from server.errors import NotFound
 from server.httputil import json_response
-from server.keys import RUNTIME
-from server.state import Runtime
+from server.keys import SERVICES
+from server.router import Router, StreamStateChanged
+from server.store import SqlStore
 
 log = logging.getLogger("notalabel.live")
 
@@ -36,30 +36,30 @@ def offline_state(slug: str) -> dict[str, Any]:
 class Live:
     """Owns the hub and the RTMP listener of this process."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.hub = Hub(reconnect_grace=runtime.settings.reconnect_grace_s)
+    def __init__(self, settings: Settings, store: SqlStore, router: Router) -> None:
+        self.settings = settings
+        self.store = store
+        self.router = router
+        self.hub = Hub(reconnect_grace=settings.reconnect_grace_s)
         self.rtmp: RtmpServer | None = None
-        settings = runtime.settings
         # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
         # (address, room); see media.throttle.
         self.throttle = FailureThrottle(settings.publish_key_failures, block_s=settings.publish_key_block_s)
-        self._tasks: set[asyncio.Task[None]] = set()
         self.hub.on_state_change(self._state_changed)
 
     async def resolve_key(self, stream_key: str) -> str | None:
-        row = await self.runtime.store.room_by_stream_key(stream_key)
+        row = await self.store.room_by_stream_key(stream_key)
         return row.slug if row else None
 
     async def authorize_publisher(self, slug: str, stream_key: str) -> bool:
-        row = await self.runtime.store.room_by_stream_key(stream_key)
+        row = await self.store.room_by_stream_key(stream_key)
         return row is not None and row.slug == slug
 
     async def room_exists(self, slug: str) -> bool:
-        return await self.runtime.store.room_row(slug) is not None
+        return await self.store.room_row(slug) is not None
 
     async def start_rtmp(self) -> None:
-        host, port = self.runtime.settings.rtmp_bind
+        host, port = self.settings.rtmp_bind
         self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key), ServerConfig(), self.throttle)
         await self.rtmp.start(host, port)
         log.info("rtmp listening", extra={"rtmp": f"{host}:{self.rtmp.port}"})
@@ -81,18 +81,7 @@ class Live:
     def _state_changed(self, stream: Stream) -> None:
         data = stream.state_dict()
         key = f"stream:{stream.slug}:{stream.session}:{data['state']}:{data.get('codecs')}:{data.get('fps')}"
-        task = asyncio.get_running_loop().create_task(self._publish(stream.slug, data, key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _publish(self, slug: str, data: dict[str, Any], key: str) -> None:
-        gateway = self.runtime.gateway
-        if gateway is None:
-            return
-        try:
-            await gateway.publish_system(slug, "stream.state", data, key)
-        except Exception:  # noqa: BLE001 - a bus outage must not touch the media path
-            log.warning("stream.state not published", extra={"room": slug}, exc_info=True)
+        self.router.emit(StreamStateChanged(stream.slug, data, key))
 
 
 def webrtc_settings(settings: Settings) -> WebRtcSettings:
@@ -115,17 +104,17 @@ def webrtc_settings(settings: Settings) -> WebRtcSettings:
 
 
 async def stream_state(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    services = request.app[SERVICES]
     slug = request.match_info["slug"]
-    if await runtime.store.room_row(slug) is None:
+    if await services.store.room_row(slug) is None:
         raise NotFound("no such room", "no_room")
-    return json_response(runtime.live.state(slug))
+    return json_response(services.live.state(slug))
 
 
 def setup(app: web.Application, live: Live) -> None:
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
     setup_hls(app, live.hub, live.room_exists)
-    rtc = webrtc_settings(live.runtime.settings)
+    rtc = webrtc_settings(live.settings)
     whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists, settings=rtc,
                       throttle=live.throttle)
     whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)

@@ -18,7 +18,7 @@ from aiohttp import web
 from server.api_rooms import _require_role, _room, overlay_json
 from server.errors import Forbidden
 from server.httputil import BAD_INPUT, field_int, field_str, json_response, read_json
-from server.keys import RUNTIME
+from server.keys import SERVICES
 from server.pages import SECURITY_HEADERS, STATIC
 from server.store import RoomRow
 
@@ -28,7 +28,7 @@ TEST_ALERT_DEFAULT = 500
 
 async def key_matches(request: web.Request, row: RoomRow, given: str | None) -> bool:
     """Whether ``given`` is the room's overlay key; a miss is counted."""
-    key = await request.app[RUNTIME].store.overlay_key(row.id)
+    key = await request.app[SERVICES].store.overlay_key(row.id)
     if given is not None and hmac.compare_digest(given.encode(), key.encode()):
         return True
     BAD_INPUT.labels("overlay_key").inc()
@@ -36,7 +36,7 @@ async def key_matches(request: web.Request, row: RoomRow, given: str | None) -> 
 
 
 async def overlay_page(request: web.Request) -> web.StreamResponse:
-    row = await request.app[RUNTIME].store.room_row(request.match_info["slug"])
+    row = await request.app[SERVICES].store.room_row(request.match_info["slug"])
     if row is None:
         BAD_INPUT.labels("overlay_key").inc()
         raise Forbidden("wrong overlay key", "bad_overlay_key")
@@ -48,7 +48,7 @@ async def overlay_page(request: web.Request) -> web.StreamResponse:
 async def rotate_overlay_key(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner",))
-    key = await request.app[RUNTIME].store.rotate_overlay_key(row.id)
+    key = await request.app[SERVICES].store.rotate_overlay_key(row.id)
     return json_response(overlay_json(request, row.slug, key))
 
 
@@ -62,7 +62,7 @@ async def test_alert(request: web.Request) -> web.Response:
                         default="This is a test alert")
     alert = {"id": secrets.token_hex(8), "from": identity.username, "amount": amount,
              "currency": "USD", "message": message}
-    await request.app[RUNTIME].gateway.publish_system(row.slug, "alert.test", alert)
+    await request.app[SERVICES].gateway.publish_system(row.slug, "alert.test", alert)
     return json_response({"id": alert["id"]}, status=202)
 
 

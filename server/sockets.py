@@ -24,7 +24,7 @@ from server import auth, overlay
 from server.config import Settings
 from server.errors import Forbidden, NotFound, Unauthorized
 from server.httputil import BAD_INPUT
-from server.keys import RUNTIME, SETTINGS
+from server.keys import SERVICES, SETTINGS
 from server.store import SqlStore
 
 
@@ -78,19 +78,18 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if "key" in request.query:
         return await _overlay_socket(request)
     identity = await socket_identity(request)
-    gateway: RoomGateway = request.app[RUNTIME].gateway
-    return await gateway.handle(request, request.match_info["slug"], identity)
+    return await request.app[SERVICES].gateway.handle(request, request.match_info["slug"], identity)
 
 
 async def _overlay_socket(request: web.Request) -> web.StreamResponse:
     """``?key=OVERLAY_KEY``: the overlay page's read-only socket (a wrong key is 403)."""
     slug = request.match_info["slug"]
-    row = await request.app[RUNTIME].store.room_row(slug)
+    row = await request.app[SERVICES].store.room_row(slug)
     if row is None:
         raise NotFound(f"no room {slug!r}", "no_room")
     if not await overlay.key_matches(request, row, request.query["key"]):
         raise Forbidden("wrong overlay key", "bad_overlay_key")
-    gateway: RoomGateway = request.app[RUNTIME].gateway
+    gateway: RoomGateway = request.app[SERVICES].gateway
     return await gateway.handle(request, slug, None, read_only=True)
 
 

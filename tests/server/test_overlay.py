@@ -11,7 +11,7 @@ from alembic import command
 from prometheus_client import REGISTRY
 
 from server.db import _alembic_config, make_engine
-from server.keys import RUNTIME
+from server.keys import SERVICES
 from tests.support.api import make_room, signup_login
 
 
@@ -81,7 +81,7 @@ async def test_overlay_socket_is_read_only_and_gets_tips_and_test_alerts(api: An
     ws = await api.ws_connect(f"/ws/rooms/{slug}?key={key}")
     assert (await next_of(ws, "snapshot"))["data"]["tips"] == []
     tip = {"id": "t1", "from": "fay", "amount": 500, "currency": "USD", "message": "hi"}
-    await api.app[RUNTIME].gateway.publish_system(slug, "tip", tip, "tip:t1")
+    await api.app[SERVICES].gateway.publish_system(slug, "tip", tip, "tip:t1")
     got = (await next_of(ws, "tip"))["data"]
     assert got == {**tip, "ts": got["ts"]}
     await ws.send_str(json.dumps({"op": "chat.send", "id": 1, "text": "from the overlay"}))

@@ -15,7 +15,7 @@ from playwright.async_api import Browser
 
 from server.app import make_app
 from server.config import Settings
-from server.keys import RUNTIME
+from server.keys import SERVICES
 from tests.support.servers import free_port
 
 
@@ -25,7 +25,7 @@ class InProcess:
     app: web.Application
 
     async def publish(self, slug: str, type_: str, data: dict[str, Any], key: str | None = None) -> None:
-        await self.app[RUNTIME].gateway.publish_system(slug, type_, data, key)
+        await self.app[SERVICES].gateway.publish_system(slug, type_, data, key)
 
 
 @pytest.fixture

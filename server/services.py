@@ -1,0 +1,96 @@
+"""The running server's parts, typed, built in one place, started and stopped in one order.
+
+Start order (stop is the reverse): database, Redis client, event bus, router, room gateway,
+relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
+serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
+(RTMP, relay, then the gateway tells sockets to reconnect with 1012), in-flight requests
+finish, then the router, bus, Redis and database close. Each part stops exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from media.hub import Hub
+from relay.keybox import KeyBox
+from relay.store import TargetStore
+from relay.supervisor import RelaySupervisor
+from rooms.bus import EventBus
+from rooms.gateway import RoomGateway
+from server import reactions, sockets
+from server.config import Settings
+from server.db import make_engine, migrate
+from server.lifecycle import Lifecycle
+from server.live import Live
+from server.router import RelayStateChanged, Router
+from server.store import SqlStore
+
+INTAKE = "gateway"  # stopping down to here ends the work that arrives from outside
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    store: SqlStore
+    bus: EventBus
+    router: Router
+    gateway: RoomGateway
+    live: Live
+    targets: TargetStore
+    relay: RelaySupervisor
+    redis: aioredis.Redis | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    draining: bool = False
+
+    @property
+    def hub(self) -> Hub:
+        return self.live.hub
+
+    async def room_changed(self, slug: str) -> None:
+        """Hosts or settings changed over HTTP: every node reloads the room."""
+        await self.gateway.room_changed(slug)
+
+    async def stop_intake(self) -> None:
+        """RTMP, relay and room sockets (1012), once, however often this is called."""
+        await self.lifecycle.stop(downto=INTAKE)
+
+
+async def build(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    await migrate(engine, settings.database_url)
+    store = SqlStore(engine)
+    router = Router()
+    bus = sockets.make_bus(settings)
+    live = Live(settings, store, router)
+    gateway = sockets.make_gateway(settings, bus, store, streams=live)
+    targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key))
+    relay = RelaySupervisor(live.hub, targets, ca_bundle=settings.relay_ca_bundle or None,
+                            on_state=lambda slug, status: router.emit(RelayStateChanged(slug, status)))
+    redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
+    services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
+                        gateway=gateway, live=live, targets=targets, relay=relay, redis=redis)
+    reactions.install(router, gateway)
+    _parts(services)
+    return services
+
+
+def _parts(s: Services) -> None:
+    async def attach_relay() -> None:
+        s.relay.attach()
+
+    async def close_gateway() -> None:
+        await s.gateway.close(code=1012)
+
+    life = s.lifecycle
+    life.add("database", stop=s.engine.dispose)
+    if s.redis is not None:
+        life.add("redis", stop=s.redis.aclose)
+    life.add("bus", start=s.bus.start, stop=s.bus.close)
+    life.add("router", stop=s.router.close)
+    life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
+    life.add("relay", start=attach_relay, stop=s.relay.close)
+    life.add("rtmp", start=s.live.start_rtmp, stop=s.live.stop_rtmp)
