@@ -4,7 +4,7 @@ Public API (what ``server`` wires):
 
 - ``rooms.gateway.RoomGateway(bus, store, gate, *, max_frame, buffer, heartbeat_s,
   history_events, history_s, limits, presence_interval_s, idle_hub_s, clock)`` with
-  ``start()``, ``handle(request, slug, identity)``, ``publish_system(slug, type, data,
+  ``start()``, ``handle(request, slug, identity, *, read_only)``, ``publish_system(slug, type, data,
   idempotency_key)``, ``room_changed(slug)``, ``close(code=1012)``.
 - ``rooms.bus.MemoryBus(BusSettings)`` and ``rooms.redisbus.RedisBus(url, prefix,
   BusSettings)``, both ``EventBus``.

@@ -94,6 +94,18 @@ async def test_fifo_threshold_refund_and_hidden_message(opages: Pages, ohttp: ai
     await idle(page)
     assert await shown(page) == ["tip:a", "tip:b"]  # below the threshold, refunded: no alert
 
+    # A boost alerts with the song's title; chat=1 shows the recent chat, hidden lines go.
+    await inproc.publish(slug, "song.boost", {"request_id": "r1", "boost_id": "b1", "amount": 300,
+                                              "currency": "USD", "from": "bob"}, "boost:b1")
+    await expect(page.locator('.alert[data-id="boost:b1"] .title')).to_have_text("bob boosted $3.00")
+    for mid, text in (("m1", "first line"), ("m2", "second line")):
+        message = {"id": mid, "user": {"id": 3, "name": "fay", "role": "fan"}, "text": text, "ts": 1.0}
+        await inproc.publish(slug, "chat.message", message)
+    await expect(page.locator("#overlay-chat li .text")).to_have_text(["first line", "second line"])
+    await inproc.publish(slug, "chat.hidden", {"message_ids": ["m1"]})
+    await expect(page.locator("#overlay-chat li .text")).to_have_text(["second line"])
+    await opages.shot(page, "overlay-chat")
+
 
 async def test_wrong_key_gets_403_and_no_page(opages: Pages, ohttp: aiohttp.ClientSession) -> None:
     owner = await bearer(ohttp, "olga")
