@@ -107,3 +107,23 @@ async def test_redis_restart_mid_chat(
     finally:
         await node.gateway.close()
         await node.bus.close()
+
+
+async def test_tip_and_boost_on_one_node_reach_the_other_once(nodes: tuple[Room, Room]) -> None:
+    a, b = nodes
+    fay, finn = await a.join("fay"), await b.join("finn")
+    await frame(fay)
+    await frame(finn)
+    await finn.send_str(json.dumps({"op": "song.request", "id": 1, "song_id": 11}))
+    rid = (await until(fay, "song.queue"))["data"]["queue"][0]["id"]
+    tip = {"id": "t1", "from": "fay", "amount": 500, "currency": "USD", "message": "hi"}
+    boost = {"request_id": rid, "boost_id": "b1", "amount": 300, "currency": "USD", "from": "fay"}
+    for node in (a, b):  # a webhook handled on both nodes: the idempotency keys keep it once
+        await node.gateway.publish_system("olga", "tip", tip, "tip:t1")
+        await node.gateway.publish_system("olga", "song.boost", boost, "boost:b1")
+    assert (await until(finn, "tip"))["data"]["message"] == "hi"
+    assert (await until(finn, "song.queue"))["data"]["queue"][0]["boost_minor"] == 300
+    late = (await frame(await b.join()))["data"]
+    assert [t["id"] for t in late["tips"]] == ["t1"]
+    assert late["supporters"] == [{"name": "fay", "amount": 500, "currency": "USD"}]
+    assert late["queue"][0]["boost_minor"] == 300
