@@ -32,6 +32,12 @@ _TICKS_PER_MS = 90
 _WRAP = 1 << 32
 
 ResolveKey = Callable[[str], Awaitable[str | None]]
+SOURCE_PREFIX = "rtmp:"
+
+
+def rtmp_peer(source: str) -> str | None:
+    """The ``host:port`` of an RTMP publisher from its hub ``source``, else None (not RTMP)."""
+    return source[len(SOURCE_PREFIX):] if source.startswith(SOURCE_PREFIX) else None
 
 
 class _Clock:
@@ -139,7 +145,7 @@ class HubIngest:
             and current.state is StreamState.LIVE
             and time.monotonic() - current.last_write_at >= self._takeover_after
         )
-        source = f"rtmp:{peer}"
+        source = f"{SOURCE_PREFIX}{peer}"
         holder: list[RtmpToHub] = []
         try:
             stream = self._hub.start_publish(

@@ -1,7 +1,9 @@
-"""Rooms over HTTP: create, list, read, rotate the stream key, hosts and the song catalog.
+"""Rooms over HTTP: create, list, read, rotate the stream key, end the stream, hosts and the
+song catalog.
 
 Authorization: anyone may read a room; only signed-in users create rooms; only the owner
-rotates keys and manages hosts; the owner and hosts manage the song catalog.
+rotates keys, ends the stream and manages hosts; the owner and hosts manage the song catalog.
+Rotating the key ends a live stream (its publisher used the old key).
 
 Limits (server/quotas.py): room creation is rationed per account and per address and an
 account owns at most ``max_rooms_per_account`` rooms; a catalog holds at most
@@ -147,8 +149,19 @@ async def _require_role(request: web.Request, row: RoomRow, allowed: tuple[str, 
 async def rotate_key(request: web.Request) -> web.Response:
     row = await _room(request)
     await _require_role(request, row, ("owner",))
-    key = await _services(request).store.rotate_key(row.id)
-    return json_response({"stream_key": key})
+    services = _services(request)
+    key = await services.store.rotate_key(row.id)
+    ended = await services.live.end_stream(row.slug)
+    return json_response({"stream_key": key, "stream_ended": ended})
+
+
+async def end_stream(request: web.Request) -> web.Response:
+    """``POST /api/rooms/{slug}/stream/end``: the owner stops the show now (no reconnect
+    grace). The key stays valid; rotate it to keep a publisher from coming back."""
+    row = await _room(request)
+    await _require_role(request, row, ("owner",))
+    ended = await _services(request).live.end_stream(row.slug)
+    return json_response({"slug": row.slug, "state": "offline", "ended": ended})
 
 
 async def list_hosts(request: web.Request) -> web.Response:
@@ -286,6 +299,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/rooms", list_rooms)
     r.add_get("/api/rooms/{slug}", get_room)
     r.add_post("/api/rooms/{slug}/stream-key", rotate_key)
+    r.add_post("/api/rooms/{slug}/stream/end", end_stream)
     r.add_get("/api/rooms/{slug}/hosts", list_hosts)
     r.add_post("/api/rooms/{slug}/hosts", add_host)
     r.add_delete("/api/rooms/{slug}/hosts/{username}", remove_host)

@@ -14,11 +14,12 @@ from aiohttp import web
 
 from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
-from media.ingest import HubIngest
+from media.ingest import HubIngest, rtmp_peer
 from media.rtmp.server import RtmpServer, ServerConfig
 from media.throttle import FailureThrottle
 from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
+from media.webrtc.session import WebRtc
 from server.config import Settings
 from server.errors import NotFound
 from server.httputil import json_response
@@ -42,6 +43,7 @@ class Live:
         self.router = router
         self.hub = Hub(reconnect_grace=settings.reconnect_grace_s)
         self.rtmp: RtmpServer | None = None
+        self.webrtc: WebRtc | None = None
         # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
         # (address, room); see media.throttle.
         self.throttle = FailureThrottle(settings.publish_key_failures, block_s=settings.publish_key_block_s)
@@ -72,6 +74,24 @@ class Live:
     def state(self, slug: str) -> dict[str, Any]:
         stream = self.hub.get(slug)
         return stream.state_dict() if stream is not None else offline_state(slug)
+
+    async def end_stream(self, slug: str) -> bool:
+        """End the room's stream held here at once: it goes offline (no reconnect grace) and
+        the publisher's RTMP connection or WHIP session is closed. True if there was one.
+
+        Called when the owner ends the stream or rotates the key (the publisher used the old
+        key: a room has one key at a time)."""
+        stream = self.hub.get(slug)
+        if stream is None:
+            return False
+        peer = rtmp_peer(stream.source)
+        self.hub.stop(slug)
+        if peer is not None and self.rtmp is not None:
+            self.rtmp.disconnect(peer)
+        if self.webrtc is not None:
+            await self.webrtc.end_publish(slug)
+        log.info("stream ended by its owner", extra={"room": slug})
+        return True
 
     def held_state(self, slug: str) -> dict[str, Any] | None:
         """The state of ``slug``'s stream when this process holds it (rooms.ports.LiveStreams)."""
@@ -115,6 +135,6 @@ def setup(app: web.Application, live: Live) -> None:
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
     setup_hls(app, live.hub, live.room_exists)
     rtc = webrtc_settings(live.settings)
-    whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists, settings=rtc,
-                      throttle=live.throttle)
+    live.webrtc = whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists,
+                                    settings=rtc, throttle=live.throttle)
     whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)

@@ -1,4 +1,4 @@
-// The performer's studio (for now): the room's OBS settings and rotating the stream key.
+// The performer's studio: the room's OBS settings, rotating the stream key, ending the stream.
 
 import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, copyButton, say, show} from './js/dom.js';
@@ -34,7 +34,15 @@ async function main() {
   const studio = browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
   restreamPanel(room, () => studio.socket);  // restream targets, live state over studio.socket once open
   tipsPanel(room);  // this show's tips live, the OBS overlay URL and its test alert
+  const live = async () => {  // from OBS or this browser: ask the server
+    try {
+      return (await api(roomPath(slug, '/stream'))).state !== 'offline';
+    } catch {
+      return false;
+    }
+  };
   $('#rotate').addEventListener('click', async () => {
+    if (await live() && !confirm('Rotate the stream key? The live stream ends now: it uses the old key.')) return;
     try {
       const {stream_key: key} = await api(roomPath(slug, '/stream-key'), {method: 'POST'});
       $('#stream-key').textContent = key;
@@ -42,6 +50,15 @@ async function main() {
       show($('#key-hidden'), false);
       $('#copy-key').replaceChildren(copyButton('Copy', () => key));
       say($('#rotate-status'), 'New key ready. Copy it now: it is shown only once.');
+    } catch (err) {
+      say($('#rotate-status'), err.message, 'error');
+    }
+  });
+  $('#end-stream').addEventListener('click', async () => {
+    if (!confirm('End the live stream now? Viewers see it go offline.')) return;
+    try {
+      const {ended} = await api(roomPath(slug, '/stream/end'), {method: 'POST'});
+      say($('#rotate-status'), ended ? 'The stream has ended.' : 'The room was not live.');
     } catch (err) {
       say($('#rotate-status'), err.message, 'error');
     }

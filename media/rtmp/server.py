@@ -226,6 +226,15 @@ class RtmpServer:
         """Peer input held by every session together (for memory checks)."""
         return sum(c.session.buffered for c in (*self._pending, *self._publishing))
 
+    def disconnect(self, peer: str) -> bool:
+        """Close the publishing connection from ``peer`` (``"host:port"``) now; the publish
+        ends as ``disconnected``. True when there was one (the owner ended the stream)."""
+        for conn in self._publishing:
+            if conn.peer == peer:
+                conn.abort()
+                return True
+        return False
+
     async def start(self, host: str = "127.0.0.1", port: int = 1935) -> None:
         self._server = await asyncio.start_server(self._accept, host, port)
 

@@ -292,6 +292,16 @@ class WebRtc:
         with contextlib.suppress(Exception):
             await session.pc.close()
 
+    async def end_publish(self, slug: str) -> bool:
+        """End the room's WHIP session (its owner ended the stream or rotated the key); the
+        caller stops the stream first if it should go offline at once. True if there was one."""
+        publisher = self._publishers.get(slug)
+        session = next((s for s in self._sessions.values() if publisher is not None and s.publisher is publisher), None)
+        if session is None:
+            return False
+        await self.end(session)
+        return True
+
     async def stop_broadcast(self, session: Session) -> None:
         """DELETE of a WHIP session: the performer ended the show on purpose."""
         publisher = session.publisher

@@ -117,13 +117,17 @@ class Pages:
         label = f"{username or 'guest'} {path}"
         page.on("console", lambda msg: self._console(label, msg.type, msg.text))
         page.on("pageerror", lambda exc: self.problems.append(f"{label}: uncaught {exc}"))
-        page.on("dialog", lambda dialog: self.problems.append(f"{label}: dialog {dialog.message!r}"))
+        page.on("dialog", lambda dialog: self._dialog(label, dialog.message))
         await page.goto(path)
         return page
 
     def allow(self, fragment: str) -> None:
-        """Console errors containing ``fragment`` are expected from now on."""
+        """Console errors and dialogs containing ``fragment`` are expected from now on."""
         self.allowed.append(fragment)
+
+    def _dialog(self, label: str, message: str) -> None:
+        if not any(fragment in message for fragment in self.allowed):
+            self.problems.append(f"{label}: dialog {message!r}")
 
     def _console(self, label: str, kind: str, text: str) -> None:
         if any(fragment in text for fragment in self.allowed):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import aiohttp
-from playwright.async_api import expect
+from playwright.async_api import Dialog, expect
 
+from tests.server.test_live import ffmpeg_publish
 from tests.static.conftest import PASSWORD, Pages, csrf
+from tests.support.servers import ServerProcess
 
 
 async def test_sign_up_create_room_log_out_log_in(pages: Pages, http: aiohttp.ClientSession) -> None:
@@ -89,3 +92,49 @@ async def test_studio_shows_obs_settings_and_rotates_the_key(pages: Pages, http:
     await expect(guest.locator("#rtmp-server")).to_have_text(room["ingest"]["rtmp"]["server"])
     await expect(guest.locator("#rotate")).to_be_hidden()
 
+
+
+async def stream_state(http: aiohttp.ClientSession, slug: str) -> str:
+    async with http.get(f"/api/rooms/{slug}/stream") as r:
+        state: str = (await r.json())["state"]
+        return state
+
+
+async def wait_state(http: aiohttp.ClientSession, slug: str, wanted: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while await stream_state(http, slug) != wanted:
+        assert asyncio.get_running_loop().time() < deadline, f"the stream never became {wanted}"
+        await asyncio.sleep(0.1)
+
+
+async def test_studio_ends_the_stream_after_asking(pages: Pages, http: aiohttp.ClientSession,
+                                                   srv: ServerProcess) -> None:
+    ctx = await pages.context("nadia")
+    r = await ctx.request.post("/api/rooms", data={"title": "End Test"},
+                               headers={"X-CSRF-Token": await csrf(ctx)})
+    room = await r.json()
+    publisher = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", seconds=120)
+    try:
+        page = await pages.open(f"/studio/{room['slug']}", ctx=ctx)
+        await wait_state(http, room["slug"], "live")
+        questions: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            questions.append(dialog.message)
+            await (dialog.dismiss() if len(questions) == 1 else dialog.accept())
+
+        pages.allow("End the live stream now?")
+        page.on("dialog", answer)
+        await page.get_by_role("button", name="End the stream").click()  # dismissed: nothing happens
+        await expect(page.locator("#rotate-status")).to_be_hidden()
+        assert len(questions) == 1
+        assert publisher.poll() is None and await stream_state(http, room["slug"]) == "live"
+        await page.get_by_role("button", name="End the stream").click()  # accepted
+        await expect(page.locator("#rotate-status")).to_have_text("The stream has ended.")
+        assert await stream_state(http, room["slug"]) == "offline"
+        assert "End the live stream" in questions[1]
+        assert await asyncio.to_thread(publisher.wait, 20) != 0  # its connection was closed
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+        publisher.wait(10)
