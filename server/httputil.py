@@ -129,6 +129,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         INTERNAL_ERRORS.inc()
         log.exception("unhandled error", extra={"request_id": rid, "method": request.method,
                                                 "path": request.path})
+        if request.writer.output_size > 0:
+            raise  # an answer (a socket, a stream) had begun: aiohttp closes the connection
         return json_response({"error": "internal", "message": "internal error; quote the request id",
                               "request_id": rid}, status=500)
 

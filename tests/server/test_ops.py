@@ -28,7 +28,13 @@ async def _client(aiohttp_client: Any, tmp_path: Path, **settings: Any) -> Any:
     async def boom(_request: web.Request) -> web.Response:
         raise RuntimeError("a bug in a handler")
 
+    async def boom_after_upgrade(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        raise RuntimeError("a bug after the upgrade")
+
     app.router.add_get("/test/boom", boom)
+    app.router.add_get("/test/ws-boom", boom_after_upgrade)
     return await aiohttp_client(app)
 
 
@@ -46,6 +52,18 @@ async def test_unhandled_error_is_json_with_the_request_id_of_the_log_line(
     assert "a bug in a handler" not in await r.text()
     metrics = await (await client.get("/metrics")).text()
     assert "nal_internal_errors_total" in metrics
+
+
+async def test_an_error_after_the_answer_began_closes_the_connection_and_is_logged(
+        aiohttp_client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = await _client(aiohttp_client, tmp_path)
+    caplog.set_level(logging.ERROR, logger="notalabel.http")
+    ws = await client.ws_connect("/test/ws-boom")
+    rid = ws._response.headers["X-Request-Id"]  # noqa: SLF001 - the upgrade answer's headers
+    msg = await ws.receive()
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), msg  # no 500 written into the socket
+    await ws.close()
+    assert any(getattr(rec, "request_id", None) == rid for rec in caplog.records)
 
 
 async def test_every_answer_carries_a_request_id(aiohttp_client: Any, tmp_path: Path) -> None:
