@@ -78,7 +78,7 @@ def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> sub
 
 # Every client of a load test comes from 127.0.0.1: the per-address limits are off here.
 LOADTEST_LIMITS = ["--http-conns-per-address", "0", "--signups-per-hour-per-address", "0",
-                   "--room-creates-per-hour-per-address", "0"]
+                   "--room-creates-per-hour-per-address", "0", "--ws-guests-per-address", "0"]
 
 
 def start_ours(count: int, redis: str = "", database: str = "", workdir: Path | None = None,

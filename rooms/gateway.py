@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -32,12 +33,20 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from rooms.bus import EventBus
+from rooms.caps import (
+    GUESTS_PER_ADDRESS,
+    MAX_SOCKETS,
+    SOCKETS_PER_USER,
+    Refusal,
+    SocketCaps,
+    socket_key,
+)
 from rooms.core import Actor, Context, Limits, RoomState, SaveBan, SaveSettings
 from rooms.errors import RoomsError
 from rooms.fanout import BANNED, NOT_ADMITTED, RESTARTING, SocketWriter
 from rooms.history import History
 from rooms.hub import Member, RoomHub
-from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN
+from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN, SOCKETS_REFUSED
 from rooms.moderation import RoomSettings
 from rooms.ports import Admission, Gate, Identity, LiveStreams, RoomStore
 from rooms.protocol import (
@@ -60,6 +69,12 @@ PRESENCE_REFRESH_TICKS = 5
 
 def new_id() -> str:
     return secrets.token_hex(8)
+
+
+def _refused(refusal: Refusal) -> web.HTTPException:
+    body = json.dumps({"error": "too_many_sockets", "message": refusal.message})
+    kind = web.HTTPTooManyRequests if refusal.status == 429 else web.HTTPServiceUnavailable
+    return kind(text=body, content_type="application/json", headers={"Retry-After": "10"})
 
 
 def _since(request: web.Request) -> tuple[int, str] | None:
@@ -86,6 +101,9 @@ class RoomGateway:
         idle_hub_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         streams: LiveStreams | None = None,
+        guests_per_address: int = GUESTS_PER_ADDRESS,
+        sockets_per_user: int = SOCKETS_PER_USER,
+        max_sockets: int = MAX_SOCKETS,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -100,6 +118,7 @@ class RoomGateway:
         self.idle_hub_s = idle_hub_s
         self.clock = clock
         self.streams = streams
+        self.caps = SocketCaps(guests_per_address, sockets_per_user, max_sockets)
         self.hubs: dict[str, RoomHub] = {}
         self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -181,10 +200,32 @@ class RoomGateway:
     # --- the socket ----------------------------------------------------------------------
 
     async def handle(
-        self, request: web.Request, slug: str, identity: Identity | None, *, read_only: bool = False
+        self,
+        request: web.Request,
+        slug: str,
+        identity: Identity | None,
+        *,
+        read_only: bool = False,
+        address: str | None = None,
     ) -> web.StreamResponse:
         """Serve one room socket. ``read_only`` (the server checked an overlay key): the
-        socket receives the room's events whatever the gate says, and may send no op."""
+        socket receives the room's events whatever the gate says, and may send no op.
+        ``address``: the client's, as the caps count it (default: the peer's)."""
+        if read_only:
+            identity = None
+        key = socket_key(identity.user_id if identity else None, address or request.remote or "?")
+        refusal = self.caps.admit(key)
+        if refusal is not None:
+            SOCKETS_REFUSED.labels(refusal.reason).inc()
+            raise _refused(refusal)
+        try:
+            return await self._serve_hub(request, slug, identity, read_only, key)
+        finally:
+            self.caps.release(key)
+
+    async def _serve_hub(
+        self, request: web.Request, slug: str, identity: Identity | None, read_only: bool, key: str
+    ) -> web.StreamResponse:
         try:
             hub = await self._hub(slug)
         except RoomsError as exc:
@@ -193,15 +234,15 @@ class RoomGateway:
             raise web.HTTPNotFound(text=f"no room {slug!r}")
         hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
         try:
-            return await self._serve(request, hub, None if read_only else identity, read_only)
+            return await self._serve(request, hub, identity, None if read_only else key)
         finally:
             hub.joining -= 1
             hub.idle_since = self.clock()
 
     async def _serve(
-        self, request: web.Request, hub: RoomHub, identity: Identity | None, read_only: bool
+        self, request: web.Request, hub: RoomHub, identity: Identity | None, viewer: str | None
     ) -> web.StreamResponse:
-        if read_only:
+        if viewer is None:  # read-only
             admission = Admission(True, False)
         else:
             admission = await self.gate.admit(hub.state.info, identity)
@@ -225,7 +266,7 @@ class RoomGateway:
             return ws
         fmt = WireFormat.for_subprotocol(ws.ws_protocol)
         writer = SocketWriter(ws, fmt, self.buffer, request.transport)
-        member = Member(writer, identity, admission.may_chat)
+        member = Member(writer, identity, admission.may_chat, viewer)
         self._join(hub, member, _since(request))
         writer.start()
         SOCKETS_OPEN.inc()
@@ -349,7 +390,7 @@ class RoomGateway:
 
     def viewers_here(self, slug: str) -> int:
         hub = self.hubs.get(slug)
-        return len(hub.members) if hub else 0
+        return hub.viewers() if hub else 0
 
     # --- presence ------------------------------------------------------------------------
 
@@ -377,6 +418,6 @@ class RoomGateway:
 
     async def _presence(self, hub: RoomHub) -> None:
         hub.presence_dirty = False
-        total = await self.bus.set_presence(hub.slug, len(hub.members))
+        total = await self.bus.set_presence(hub.slug, hub.viewers())
         if total != hub.state.viewers:
             await self.bus.publish(hub.slug, "presence", {"viewers": total}, None)

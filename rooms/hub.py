@@ -9,6 +9,7 @@ need I/O (reloading the room after ``room.changed``) are handed to the gateway.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ class Member:
     writer: SocketWriter
     identity: Identity | None
     may_chat: bool
+    viewer: str | None = None
+    """Who this socket counts as in ``viewers`` (caps.socket_key); None: not a viewer
+    (the overlay's read-only socket)."""
 
     @property
     def user_id(self) -> int | None:
@@ -41,6 +45,8 @@ class RoomHub:
     history: History
     on_room_changed: Callable[[str], None]
     members: set[Member] = field(default_factory=set)
+    viewer_sockets: Counter[str] = field(default_factory=Counter)
+    """Open sockets per viewer key: ``viewers`` is how many keys, not how many sockets."""
     presence_dirty: bool = True
     idle_since: float = 0.0
     joining: int = 0
@@ -106,8 +112,21 @@ class RoomHub:
 
     def add(self, member: Member) -> None:
         self.members.add(member)
+        if member.viewer is not None:
+            self.viewer_sockets[member.viewer] += 1
         self.presence_dirty = True
 
     def remove(self, member: Member) -> None:
+        if member in self.members and member.viewer is not None:
+            self.viewer_sockets[member.viewer] -= 1
+            if self.viewer_sockets[member.viewer] <= 0:
+                del self.viewer_sockets[member.viewer]
         self.members.discard(member)
         self.presence_dirty = True
+
+    def viewers(self) -> int:
+        """People watching on this node: one per signed-in user, one per guest address,
+        never the room's owner or hosts."""
+        info = self.state.info
+        staff = sum(1 for uid in {info.owner_id, *info.host_ids} if f"u:{uid}" in self.viewer_sockets)
+        return len(self.viewer_sockets) - staff

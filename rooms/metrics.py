@@ -29,3 +29,6 @@ TEXT_CLEANED = Counter(
     "User text shown to others that had invisible controls stripped (rooms/text.py), by field",
     ["field"],
 )
+SOCKETS_REFUSED = Counter(
+    "nal_ws_refused", "Room sockets refused before the upgrade by a cap (caps.py), by reason", ["reason"]
+)

@@ -46,6 +46,12 @@ class Settings:
     max_ws_frame: int = field(default=16 * 1024, metadata={"help": "largest room socket frame accepted, bytes"})
     ws_buffer: int = field(default=512, metadata={"help": "outbound frames queued per room socket before it is a slow consumer"})
     ws_heartbeat_s: float = field(default=20.0, metadata={"help": "room socket ping interval, seconds"})
+    ws_guests_per_address: int = field(
+        default=20,
+        metadata={"help": "room sockets of guests (not signed in) per client address on this node; 0: no limit. "
+                          "Behind a proxy every guest has the proxy's address: cap there and set 0"})
+    ws_sockets_per_user: int = field(default=20, metadata={"help": "room sockets per signed-in user on this node; 0: no limit"})
+    ws_max_sockets: int = field(default=20000, metadata={"help": "room sockets on this node in all; 0: no limit"})
     history_events: int = field(default=1000, metadata={"help": "room events kept for reconnect recovery"})
     history_s: int = field(default=120, metadata={"help": "seconds of room events kept for reconnect recovery"})
     reconnect_grace_s: float = field(default=10.0, metadata={"help": "seconds a dropped publisher may reconnect and keep its viewers"})

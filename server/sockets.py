@@ -23,6 +23,7 @@ from rooms.redisbus import RedisBus
 from server import auth, overlay
 from server.config import Settings
 from server.errors import Forbidden, NotFound, Unauthorized
+from server.httpguard import address_key
 from server.httputil import BAD_INPUT
 from server.keys import SERVICES, SETTINGS
 from server.store import SqlStore
@@ -42,6 +43,8 @@ def make_gateway(
         bus, store, FreeRoomGate(), max_frame=settings.max_ws_frame, buffer=settings.ws_buffer,
         heartbeat_s=settings.ws_heartbeat_s, history_events=settings.history_events,
         history_s=settings.history_s, streams=streams,
+        guests_per_address=settings.ws_guests_per_address, sockets_per_user=settings.ws_sockets_per_user,
+        max_sockets=settings.ws_max_sockets,
     )
 
 
@@ -78,7 +81,8 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if "key" in request.query:
         return await _overlay_socket(request)
     identity = await socket_identity(request)
-    return await request.app[SERVICES].gateway.handle(request, request.match_info["slug"], identity)
+    gateway: RoomGateway = request.app[SERVICES].gateway
+    return await gateway.handle(request, request.match_info["slug"], identity, address=_address(request))
 
 
 async def _overlay_socket(request: web.Request) -> web.StreamResponse:
@@ -90,7 +94,12 @@ async def _overlay_socket(request: web.Request) -> web.StreamResponse:
     if not await overlay.key_matches(request, row, request.query["key"]):
         raise Forbidden("wrong overlay key", "bad_overlay_key")
     gateway: RoomGateway = request.app[SERVICES].gateway
-    return await gateway.handle(request, slug, None, read_only=True)
+    return await gateway.handle(request, slug, None, read_only=True, address=_address(request))
+
+
+def _address(request: web.Request) -> str:
+    """What the room socket caps count a guest under: the peer, an IPv6 one by its /64."""
+    return address_key(request.remote or "?")
 
 
 def setup(app: web.Application) -> None:

@@ -329,6 +329,68 @@ async def test_presence_counts_viewers(room: Room) -> None:
     assert room.gateway.viewers_here("olga") == 1
 
 
+async def _viewers(ws: Any, want: int) -> None:
+    while True:
+        event = await frame(ws, skip=())
+        if event["type"] == "presence" and event["data"]["viewers"] == want:
+            return
+
+
+async def test_viewers_are_people_not_sockets_and_not_the_staff(room: Room) -> None:
+    sockets = [await room.join(who) for who in ("olga", "hank", "fay", "fay", None, None)]
+    for ws in sockets:
+        await frame(ws)
+    # fay's two tabs are one viewer, two guests on one address are one; owner and host: none.
+    await _viewers(sockets[2], 2)
+    assert room.gateway.viewers_here("olga") == 2
+    await sockets[3].close()
+    await sockets[5].close()
+    assert room.gateway.viewers_here("olga") == 2
+    await sockets[4].close()
+    await _viewers(sockets[2], 1)
+
+
+async def _refused(room: Room) -> tuple[int, dict[str, Any]]:
+    r = await room.client.get("/ws/rooms/olga")  # refused before any upgrade
+    return r.status, await r.json()
+
+
+async def test_guest_sockets_are_capped_per_address(aiohttp_client: MakeClient) -> None:
+    room = await make_room(aiohttp_client, guests_per_address=2)
+    guests = [await room.join(), await room.join()]
+    before = _refusals("guests_per_address")
+    status, body = await _refused(room)
+    assert status == 429 and body["error"] == "too_many_sockets" and "address" in body["message"]
+    assert _refusals("guests_per_address") == before + 1
+    fay = await room.join("fay")  # signed-in users count per user, not per address
+    await frame(fay)
+    await guests[0].close()
+    await frame(await room.join())
+
+
+async def test_sockets_are_capped_per_user_and_in_all(aiohttp_client: MakeClient) -> None:
+    room = await make_room(aiohttp_client, sockets_per_user=2, max_sockets=3)
+    fays = [await room.join("fay"), await room.join("fay")]
+    for ws in fays:
+        await frame(ws)
+    before_user, before_all = _refusals("per_user"), _refusals("total")
+    status, body = await _refused_as(room, "fay")
+    assert status == 429 and body["error"] == "too_many_sockets"
+    await frame(await room.join("finn"))
+    status, body = await _refused_as(room, "hank")
+    assert status == 503 and body["error"] == "too_many_sockets"
+    assert (_refusals("per_user"), _refusals("total")) == (before_user + 1, before_all + 1)
+
+
+def _refusals(reason: str) -> float:
+    return REGISTRY.get_sample_value("nal_ws_refused_total", {"reason": reason}) or 0.0
+
+
+async def _refused_as(room: Room, user: str) -> tuple[int, dict[str, Any]]:
+    r = await room.client.get(f"/ws/rooms/olga?user={user}")
+    return r.status, await r.json()
+
+
 async def test_publish_system_and_room_changed(room: Room) -> None:
     fay = await room.join("fay")
     await frame(fay)
