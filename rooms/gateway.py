@@ -41,7 +41,7 @@ from rooms.caps import (
     SocketCaps,
     socket_key,
 )
-from rooms.core import Actor, Context, Limits, RoomState, SaveBan, SaveSettings
+from rooms.core import Actor, Context, Limits, RoomState, SaveBan, SaveSettings, visible
 from rooms.errors import RoomsError
 from rooms.fanout import BANNED, NOT_ADMITTED, RESTARTING, SocketWriter
 from rooms.history import History
@@ -366,10 +366,12 @@ class RoomGateway:
         """Publish an event that does not come from a socket (stream.state, tip, ...).
 
         A ``tip`` gets a ``ts`` (publication time) unless it has one, so chat can place it
-        among the messages; a ``song.boost`` is followed by the ``song.queue`` that carries
+        among the messages, and its message loses invisible controls (rooms/text.py); a ``song.boost`` is followed by the ``song.queue`` that carries
         it (core.boosted)."""
         if type == "tip" and "ts" not in data:
             data = {**data, "ts": self.clock()}
+        if type in ("tip", "alert.test") and isinstance(data.get("message"), str):
+            data = {**data, "message": visible(data["message"], "tip")}  # others read it
         await self.bus.publish(slug, type, data, idempotency_key)
         if type == "song.boost":
             await self._publish_boosted_queue(slug, data, idempotency_key)

@@ -136,3 +136,11 @@ async def test_read_only_socket_gets_events_sends_nothing(aiohttp_client: MakeCl
     assert (await until(overlay, "error"))["code"] == "forbidden"
     fan = await room.join("fay")
     assert await closed_with(fan) == 4001  # the gate still applies to everyone else
+
+
+async def test_a_tips_message_loses_bidi_controls_and_zero_width_characters(room: Room) -> None:
+    fay = await room.join("fay")
+    await frame(fay)
+    await room.gateway.publish_system("olga", "tip", tip("t9", "fay", 100, "\u202eyou rock\u200b"))
+    assert (await until(fay, "tip"))["data"]["message"] == "you rock"
+    assert [t["message"] for t in (await frame(await room.join()))["data"]["tips"]] == ["you rock"]
