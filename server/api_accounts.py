@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import auth, password_policy, quotas
+from server import api_sessions, auth, password_policy, quotas
 from server.errors import BadRequest
 from server.httputil import BAD_INPUT, field_str, json_response, read_json
 
@@ -58,6 +58,7 @@ async def me(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     quotas.setup(app)
     auth.setup(app)
+    api_sessions.setup(app)
     app.router.add_post("/api/accounts", create_account)
     app.router.add_post("/api/sessions", create_session)
     app.router.add_delete("/api/sessions", delete_session)

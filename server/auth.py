@@ -21,6 +21,7 @@ import logging
 import math
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,8 @@ CSRF_HEADER = "X-CSRF-Token"
 USERNAME_RE = usernames.USERNAME_RE
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+_SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
+LAST_SEEN_EVERY_S = 300.0  # a session's last_seen_at is written at most this often
 PASSWORDS = web.AppKey("passwords", PasswordPool)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 log = logging.getLogger("notalabel.auth")
@@ -134,6 +137,8 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Ide
     async with engine.begin() as conn:
         await conn.execute(t.sessions.insert().values(
             token_hash=token_hash(token), user_id=row.id, csrf=csrf, created_at=now, expires_at=now + ttl,
+            id="ses_" + secrets.token_urlsafe(12), last_seen_at=now,
+            user_agent=request.headers.get("User-Agent", "")[:200],
         ))
     return Identity(row.id, row.username), token, csrf
 
@@ -153,16 +158,31 @@ def request_token(request: web.Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def session_for(request: web.Request, token: str) -> tuple[Identity, str] | None:
+@dataclass(frozen=True)
+class Session:
+    """A live session: who, its CSRF token, its public id and the hash it is stored under."""
+
+    identity: Identity
+    csrf: str
+    session_id: str | None
+    token_hash: str
+
+
+async def session_for(request: web.Request, token: str) -> Session | None:
+    hashed, now = token_hash(token), time.time()
     async with request.app[ENGINE].connect() as conn:
         row = (await conn.execute(
-            sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at)
+            sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at,
+                      t.sessions.c.id.label("session_id"), t.sessions.c.last_seen_at)
             .select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
-            .where(t.sessions.c.token_hash == token_hash(token))
+            .where(t.sessions.c.token_hash == hashed)
         )).first()
-    if row is None or row.expires_at < time.time():
+    if row is None or row.expires_at < now:
         return None
-    return Identity(row.id, row.username), row.csrf
+    if row.last_seen_at is None or now - row.last_seen_at > LAST_SEEN_EVERY_S:
+        async with request.app[ENGINE].begin() as conn:
+            await conn.execute(t.sessions.update().where(t.sessions.c.token_hash == hashed).values(last_seen_at=now))
+    return Session(Identity(row.id, row.username), row.csrf, row.session_id, hashed)
 
 
 async def identify(request: web.Request) -> Identity | None:
@@ -171,16 +191,22 @@ async def identify(request: web.Request) -> Identity | None:
         cached: Identity | None = request[_IDENTITY]
         return cached
     token = request_token(request)
-    identity = None
-    if token:
-        found = await session_for(request, token)
-        if found is not None:
-            identity, csrf = found
-            if _needs_csrf(request) and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf):
-                BAD_INPUT.labels("csrf").inc()
-                raise Forbidden("missing or wrong X-CSRF-Token header", "csrf")
-    request[_IDENTITY] = identity
-    return identity
+    found = await session_for(request, token) if token else None
+    if found is not None and _needs_csrf(request) and not hmac.compare_digest(
+            request.headers.get(CSRF_HEADER, ""), found.csrf):
+        BAD_INPUT.labels("csrf").inc()
+        raise Forbidden("missing or wrong X-CSRF-Token header", "csrf")
+    request[_SESSION] = found
+    request[_IDENTITY] = found.identity if found is not None else None
+    return request[_IDENTITY]
+
+
+async def current_session(request: web.Request) -> Session:
+    """The session this request is signed in with (401 for a guest)."""
+    await require_user(request)
+    found = request[_SESSION]
+    assert found is not None
+    return found
 
 
 def _needs_csrf(request: web.Request) -> bool:

@@ -37,10 +37,21 @@ USERNAME = {"type": "object", "required": ["username"], "properties": {"username
 # (method, path, summary, request body schema or None, {status: description})
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/accounts", "Sign up", CREDENTIALS,
-     {201: "created", 400: "bad input", 409: "username taken", 429: "too many sign-ups from this address"}),
-    ("post", "/api/sessions", "Log in: token and cookie", CREDENTIALS, {200: "signed in", 401: "wrong credentials"}),
+     {201: "created", 400: "bad input, a common password, or one with nothing visible",
+      409: "username taken, or too like a taken one", 429: "too many sign-ups from this address",
+      503: "busy: try again (Retry-After)"}),
+    ("post", "/api/sessions", "Log in: token and cookie", CREDENTIALS,
+     {200: "signed in", 401: "wrong credentials",
+      429: "too many failed log-ins for this account or address (Retry-After)", 503: "busy: try again (Retry-After)"}),
     ("delete", "/api/sessions", "Log out", None, {204: "signed out", 401: "not signed in"}),
     ("get", "/api/me", "The signed-in user", None, {200: "the user", 401: "not signed in"}),
+    ("get", "/api/me/sessions", "Your live sessions: id, created_at, last_seen_at, expires_at, user_agent, current "
+     "(never the token)", None, {200: "sessions", 401: "not signed in"}),
+    ("delete", "/api/me/sessions/{session_id}", "End one of your sessions", None,
+     {204: "ended", 401: "not signed in", 404: "no session of yours with that id"}),
+    ("post", "/api/rooms/{slug}/socket-ticket", "A single-use ticket for /ws/rooms/{slug}?ticket=... "
+     "(expires_at, about 60 s)", None,
+     {201: "ticket and expires_at", 401: "not signed in", 404: "no such room", 429: "too many unused tickets"}),
     ("post", "/api/rooms", "Create a room (you own it); the stream key is shown once", ROOM_NEW,
      {201: "the room with its stream key", 401: "not signed in", 409: "room_quota: owns the most rooms allowed",
       429: "too many new rooms from this account or address"}),

@@ -4,8 +4,11 @@ Who the socket speaks for, in this order (the first one present decides, nothing
 
 0. ``?key=`` in the query: the room's overlay key (the OBS overlay page), a read-only socket
    that speaks for nobody, or 403 (counted, see overlay.py).
-1. ``?token=`` in the query, even empty: that session token, or 401. The cookie is never
-   consulted, so a cross-origin page cannot pass an empty token to ride on the cookie.
+1. ``?ticket=`` in the query (what our pages use): a single-use socket ticket for this room
+   (server/tickets.py), or 401.
+   ``?token=`` in the query, even empty (for scripts): that session token, or 401. In both
+   cases the cookie is never consulted, so a cross-origin page cannot pass an empty value to
+   ride on the cookie.
 2. ``Authorization: Bearer`` (scripts): that session, else a guest.
 3. The session cookie, honoured only from our own origin (403 otherwise), else a guest.
 """
@@ -20,12 +23,12 @@ from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.gateway import RoomGateway
 from rooms.ports import FreeRoomGate, Identity, LiveStreams
 from rooms.redisbus import RedisBus
-from server import auth, overlay
+from server import auth, overlay, tickets
 from server.config import Settings
 from server.errors import Forbidden, NotFound, Unauthorized
 from server.httpguard import address_key
 from server.httputil import BAD_INPUT
-from server.keys import SERVICES, SETTINGS
+from server.keys import ENGINE, SERVICES, SETTINGS
 from server.store import SqlStore
 
 
@@ -63,11 +66,23 @@ async def _query_token_identity(request: web.Request, token: str) -> Identity:
     if found is None:
         BAD_INPUT.labels("socket_token").inc()
         raise Unauthorized("?token= is empty, unknown or expired", "bad_token")
-    return found[0]
+    return found.identity
+
+
+async def _ticket_identity(request: web.Request, ticket: str) -> Identity:
+    slug = request.match_info["slug"]
+    found = await tickets.redeem(request.app[ENGINE], ticket, slug) if ticket else None
+    if found is None:
+        BAD_INPUT.labels("socket_ticket").inc()
+        raise Unauthorized("?ticket= is unknown, used, expired or for another room; ask for a new one",
+                           "bad_ticket")
+    return found
 
 
 async def socket_identity(request: web.Request) -> Identity | None:
     """Who this socket speaks for (see the module docstring); raises 401/403 before the upgrade."""
+    if "ticket" in request.query:
+        return await _ticket_identity(request, request.query["ticket"])
     if "token" in request.query:
         return await _query_token_identity(request, request.query["token"])
     bearer = request.headers.get("Authorization", "")[:7].lower() == "bearer "

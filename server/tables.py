@@ -35,6 +35,20 @@ sessions = sa.Table(
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("id", sa.String(32), nullable=True, unique=True),  # public: lists and ends it
+    sa.Column("last_seen_at", sa.Float, nullable=True),
+    sa.Column("user_agent", sa.String(200), nullable=True),
+)
+
+# Single-use room socket tickets (server/tickets.py); ending the session ends its tickets.
+socket_tickets = sa.Table(
+    "socket_tickets",
+    metadata,
+    sa.Column("ticket_hash", sa.String(64), primary_key=True),
+    sa.Column("session_hash", sa.String(64), sa.ForeignKey("sessions.token_hash", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("room_slug", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
 
 rooms = sa.Table(

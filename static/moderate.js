@@ -27,7 +27,7 @@ async function main() {
   show($('#chat-panel'));
   show($('#side'));
 
-  const socket = new RoomSocket(slug);
+  const socket = new RoomSocket(slug, {signedIn: Boolean(me)});
   socketStatus(socket, $('#socket-status'));
   showViewers(socket, $('#viewers'));
   showSocketErrors(socket, $('#room-notice'));

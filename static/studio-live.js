@@ -32,7 +32,7 @@ async function listDevices() {
 /** The room socket: live state, viewer count and chat beside the preview (opened on going live). */
 function roomSocket(slug, me) {
   show($('#studio-chat'));
-  const socket = new RoomSocket(slug);
+  const socket = new RoomSocket(slug, {signedIn: Boolean(me)});
   socketStatus(socket, $('#socket-status'));
   showViewers(socket, $('#viewers'));
   showSocketErrors(socket, $('#room-notice'));

@@ -32,7 +32,7 @@ export function tipsPanel(room) {
       say($('#overlay-status'), err.message, 'error');
     }
   });
-  const socket = new RoomSocket(slug);
+  const socket = new RoomSocket(slug, {signedIn: true});  // the studio is the owner's
   const ledger = new TipLedger(socket, () => render());
   const render = showTips({list: $('#studio-tips'), total: $('#tips-total')}, ledger);
   socket.connect();

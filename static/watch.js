@@ -21,7 +21,7 @@ async function main() {
   $('#room-title').textContent = room.title;
   $('#room-owner').textContent = room.owner ? `with ${room.owner}` : '';
 
-  const socket = new RoomSocket(slug);
+  const socket = new RoomSocket(slug, {signedIn: Boolean(me)});
   socketStatus(socket, $('#socket-status'));
   showViewers(socket, $('#viewers'));
   showSocketErrors(socket, $('#room-notice'));

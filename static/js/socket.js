@@ -1,9 +1,13 @@
 // The room socket: one WebSocket to /ws/rooms/{slug}, ops with acks, events in seq order,
 // and reconnection with backoff that asks for the missed events (?since=SEQ&epoch=E).
+// A signed-in page asks for a single-use socket ticket before every (re)connect and passes it
+// as ?ticket=, so no long-lived token ever appears in a URL.
 //
 // Server frames: {"type":"ack","id"} | {"type":"error","id","code","message"}
 //                {"type":"snapshot","seq","epoch","recovered"?,"data"} | {"type","seq","epoch","data"}
 //                {"type":"recovered","seq","epoch"} (then exactly the missed events)
+
+import {ApiError, api, roomPath} from './api.js';
 
 const ACK_TIMEOUT_MS = 10000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
@@ -19,10 +23,12 @@ export class OpError extends Error {
 }
 
 export class RoomSocket {
-  /** `query`: extra URL parameters for every (re)connect, e.g. {key} for the overlay's read-only socket. */
-  constructor(slug, {query = {}} = {}) {
+  /** `query`: extra URL parameters for every (re)connect, e.g. {key} for the overlay's read-only socket.
+   *  `signedIn`: connect with a socket ticket (POST /api/rooms/{slug}/socket-ticket) as the signed-in user. */
+  constructor(slug, {query = {}, signedIn = false} = {}) {
     this.slug = slug;
     this.query = query;
+    this.signedIn = signedIn;
     this.ws = null;
     this.seq = null;
     this.epoch = null;
@@ -42,9 +48,10 @@ export class RoomSocket {
     return this;
   }
 
-  url() {
+  url(ticket = null) {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const params = new URLSearchParams(this.query);
+    if (ticket) params.set('ticket', ticket);
     if (this.seq !== null && this.epoch !== null) {
       params.set('since', String(this.seq));
       params.set('epoch', String(this.epoch));
@@ -53,12 +60,25 @@ export class RoomSocket {
     return `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.slug)}${query ? `?${query}` : ''}`;
   }
 
-  connect() {
+  async connect() {
     this.stopped = false;
     this.setState('connecting');
+    let ticket = null;
+    if (this.signedIn) {
+      try {
+        ticket = (await api(roomPath(this.slug, '/socket-ticket'), {method: 'POST'})).ticket;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 401)) {
+          this.scheduleReconnect(false);
+          return;
+        }
+        this.signedIn = false;  // signed out meanwhile: join as a guest
+      }
+      if (this.stopped) return;
+    }
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      ws = new WebSocket(this.url(ticket));
     } catch {
       this.scheduleReconnect(false);
       return;
