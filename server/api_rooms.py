@@ -12,11 +12,13 @@ account owns at most ``max_rooms_per_account`` rooms; a catalog holds at most
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from rooms.errors import RoomsError
 from rooms.ports import Identity
 from server import auth, quotas
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -30,10 +32,13 @@ from server.httputil import (
     read_json,
 )
 from server.keys import SERVICES, SETTINGS
+from server.live import STREAM_END
 from server.store import RoomRow
 
 if TYPE_CHECKING:
     from server.services import Services  # services imports the route modules
+
+log = logging.getLogger("notalabel.rooms")
 
 ISWC_RE = re.compile(r"^T-?\d{3}\.?\d{3}\.?\d{3}-?\d$")
 LATENCY_CLASSES = ("standard", "realtime")
@@ -151,7 +156,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     await _require_role(request, row, ("owner",))
     services = _services(request)
     key = await services.store.rotate_key(row.id)
-    ended = await services.live.end_stream(row.slug)
+    ended = await _end_stream(services, row.slug, "key_rotated")
     return json_response({"stream_key": key, "stream_ended": ended})
 
 
@@ -160,8 +165,19 @@ async def end_stream(request: web.Request) -> web.Response:
     grace). The key stays valid; rotate it to keep a publisher from coming back."""
     row = await _room(request)
     await _require_role(request, row, ("owner",))
-    ended = await _services(request).live.end_stream(row.slug)
+    ended = await _end_stream(_services(request), row.slug, "ended")
     return json_response({"slug": row.slug, "state": "offline", "ended": ended})
+
+
+async def _end_stream(services: Services, slug: str, reason: str) -> bool:
+    """End the stream if this node holds it, and tell every node (the one holding it ends it);
+    True when it was held here. A bus outage leaves other nodes' streams running (logged)."""
+    ended: bool = await services.live.end_stream(slug)
+    try:
+        await services.gateway.publish_system(slug, STREAM_END, {"reason": reason}, None)
+    except RoomsError:
+        log.warning("stream.end not published", extra={"room": slug}, exc_info=True)
+    return ended
 
 
 async def list_hosts(request: web.Request) -> web.Response:

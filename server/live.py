@@ -29,6 +29,10 @@ from server.store import SqlStore
 
 log = logging.getLogger("notalabel.live")
 
+STREAM_END = "stream.end"
+"""Room event: the owner ended the stream (``{"reason": "ended" | "key_rotated"}``); the node
+holding the stream ends it (server.reactions)."""
+
 
 def offline_state(slug: str) -> dict[str, Any]:
     return {"slug": slug, "state": "offline"}

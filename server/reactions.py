@@ -10,13 +10,16 @@ from __future__ import annotations
 import itertools
 import time
 
+from rooms.bus import EventCallback
+from rooms.events import Event
 from rooms.gateway import RoomGateway
-from server.router import RelayStateChanged, Router, StreamStateChanged
+from server.live import STREAM_END, Live
+from server.router import RelayStateChanged, Router, StreamEndRequested, StreamStateChanged
 
 PUBLIC_RELAY_STATUS = ("id", "platform", "state", "next_attempt_at")
 
 
-def install(router: Router, gateway: RoomGateway) -> None:
+def install(router: Router, gateway: RoomGateway, live: Live) -> None:
     changes = itertools.count()
 
     async def stream_state(event: StreamStateChanged) -> None:
@@ -34,4 +37,32 @@ def install(router: Router, gateway: RoomGateway) -> None:
         await gateway.publish_system(event.slug, "restream.state", public, key)
 
     router.on(StreamStateChanged, stream_state)
+    _watch_held_streams(router, gateway, live)
     router.on(RelayStateChanged, relay_state)
+
+
+def _watch_held_streams(router: Router, gateway: RoomGateway, live: Live) -> None:
+    """While this node holds a room's stream it listens to the room's events, so an owner's
+    ``stream.end`` published on any node ends the stream here (key rotated, stream ended)."""
+    watching: dict[str, EventCallback] = {}
+
+    def callback(slug: str) -> EventCallback:
+        def on_event(event: Event) -> None:
+            if event.type == STREAM_END:
+                router.emit(StreamEndRequested(slug))
+
+        return on_event
+
+    async def watch(event: StreamStateChanged) -> None:
+        slug, held = event.slug, event.data.get("state") != "offline"
+        if held and slug not in watching:
+            watching[slug] = callback(slug)  # before the await: one subscription per stream
+            await gateway.bus.subscribe(slug, watching[slug])
+        elif not held and slug in watching:
+            await gateway.bus.unsubscribe(slug, watching.pop(slug))
+
+    async def end_held(event: StreamEndRequested) -> None:
+        await live.end_stream(event.slug)
+
+    router.on(StreamStateChanged, watch)
+    router.on(StreamEndRequested, end_held)

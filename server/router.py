@@ -48,6 +48,14 @@ class StreamStateChanged:
 
 
 @dataclass(frozen=True)
+class StreamEndRequested:
+    """A room event ``stream.end`` reached this node: its owner ended the stream or rotated
+    the key, so the node that holds the stream ends it (``Live.end_stream``)."""
+
+    slug: str
+
+
+@dataclass(frozen=True)
 class RelayStateChanged:
     """The relay supervisor: a restream target changed state (status never carries a key)."""
 

@@ -73,7 +73,7 @@ async def build(settings: Settings) -> Services:
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
                         gateway=gateway, live=live, targets=targets, relay=relay, redis=redis)
-    reactions.install(router, gateway)
+    reactions.install(router, gateway, live)
     _parts(services)
     return services
 

@@ -2,7 +2,8 @@
 WHIP), and ``POST /api/rooms/{slug}/stream/end`` ends it at once (owner only).
 
 Real peers through ``notalabel serve``: ffmpeg publishing over RTMP as OBS does, an aiortc
-WHIP publisher.
+WHIP publisher; two nodes sharing Redis and PostgreSQL when the owner's request lands on
+the node that does not hold the stream.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import asyncio
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.conftest import REDIS_URL, drop_pg_schema, pg_url
 from tests.media.webrtc.support import Publisher, make_source
 from tests.server.test_live import ffmpeg_publish
 
@@ -150,3 +152,42 @@ async def test_rotating_the_key_ends_a_whip_publisher(
     finally:
         await publisher.close()
         await again.close()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    schema = "t_" + uuid.uuid4().hex[:12]
+    yield schema
+    drop_pg_schema(schema)
+
+
+async def test_the_owner_ends_a_stream_held_by_another_node(
+    server_process: Any, redis_prefix: str, pg_schema: str, http: aiohttp.ClientSession
+) -> None:
+    """ffmpeg publishes to node A; the owner's requests land on node B (one Redis, one
+    PostgreSQL): the room's ``stream.end`` event makes A end it."""
+    common = {"database": pg_url(pg_schema), "redis": REDIS_URL, "redis_prefix": redis_prefix}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        a, b = server_process(**common), server_process(**common)
+        slug, key, owner = await owned_room(http, b.url)
+        procs.append(ffmpeg_publish(f"{a.rtmp_url}/{key}", seconds=120))
+        await wait_state(http, a.url, slug, "live")
+
+        r = await http.post(f"{b.url}/api/rooms/{slug}/stream/end", headers=owner)
+        assert r.status == 200
+        assert (await r.json())["ended"] is False  # not held by B
+        assert await ended(procs[0]) != 0  # A closed the connection
+        await wait_state(http, a.url, slug, "offline")
+
+        procs.append(ffmpeg_publish(f"{a.rtmp_url}/{key}", seconds=120))  # the key still works
+        await wait_state(http, a.url, slug, "live")
+        r = await http.post(f"{b.url}/api/rooms/{slug}/stream-key", headers=owner)
+        assert r.status == 200
+        assert await ended(procs[1]) != 0
+        await wait_state(http, a.url, slug, "offline")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
