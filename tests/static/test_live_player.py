@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,11 +27,14 @@ PLAYING = """() => { const v = document.getElementById('video');
 
 
 def ffmpeg_args(url: str) -> list[str]:
+    # The publisher must keep real time on a loaded 2-core machine, or the stream itself
+    # stalls and no player could play it smoothly: x264's default preset at 1280x720 ran at
+    # 0.3x there. ultrafast at 640x360 keeps 1x; -bf 2 keeps B-frames (pts != dts) in play.
     return ["ffmpeg", "-nostdin", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
             "-f", "lavfi", "-i", "sine=frequency=440",
-            "-c:v", "libx264", "-profile:v", "high", "-g", "30", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-t", "60", "-f", "flv", url]  # fmt: skip
+            "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-profile:v", "high", "-g", "30",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", "60", "-f", "flv", url]  # fmt: skip
 
 
 @pytest.fixture
@@ -61,25 +66,40 @@ async def test_the_watch_page_turns_live_and_plays(pages: Pages, http: aiohttp.C
     ffmpeg = await publisher(f"{srv.rtmp_url}/{room['stream_key']}")
     await expect(page.locator("#video")).to_have_attribute("data-state", "live", timeout=30_000)
     await expect(page.locator("#live-badge")).to_have_text("LIVE")
-    samples = []
-    for _ in range(11):
-        samples.append(await page.evaluate(SAMPLE))
-        await asyncio.sleep(1)
+    samples = await _plays_smoothly(page, 10, SAMPLE)
     assert ffmpeg.returncode is None, "the publisher stopped early"
-    assert all(s["player"] == player and s["err"] is None and not s["paused"] for s in samples), samples
-    assert samples[-1]["w"] == 1280
-    times = [s["t"] for s in samples]
-    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times  # no stall for 10 s
+    assert all(s["player"] == player and s["err"] is None and not s["paused"] for _, s in samples), samples
+    assert samples[-1][1]["w"] == 640
     await pages.shot(page, f"watch-live-{player}")
 
 
-async def _advancing(page: Any, seconds: int) -> list[float]:
-    times = []
-    for _ in range(seconds + 1):
-        times.append(await page.evaluate("() => document.getElementById('video').currentTime"))
-        await asyncio.sleep(1)
-    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times
-    return times
+CURRENT_TIME = "() => document.getElementById('video').currentTime"
+MAX_STALL_S = 1.5
+"""The longest the picture may freeze: a viewer notices a freeze of a second or two."""
+MIN_PACE = 0.8
+"""Playback must cover this share of the time watched (it plays live, at 1x)."""
+
+
+async def _plays_smoothly(page: Any, seconds: float, sample: str = CURRENT_TIME) -> list[tuple[float, Any]]:
+    """Watch for ``seconds`` (sampling ``currentTime`` 4 times a second) and assert what a
+    viewer sees: the picture never freezes for ``MAX_STALL_S`` or longer and playback keeps
+    pace with the clock. Returns the samples as (monotonic time, value of ``sample``)."""
+    samples: list[tuple[float, Any]] = []
+    start = time.monotonic()
+    while not samples or samples[-1][0] - start < seconds:
+        samples.append((time.monotonic(), await page.evaluate(sample)))
+        await asyncio.sleep(0.25)
+    played = [(at, value["t"] if isinstance(value, dict) else value) for at, value in samples]
+    stall, moved_at = 0.0, played[0][0]
+    for (_, before), (at, now) in itertools.pairwise(played):
+        if now > before:
+            moved_at = at
+        stall = max(stall, at - moved_at)
+    watched, advanced = played[-1][0] - played[0][0], played[-1][1] - played[0][1]
+    shown = [(round(at - start, 2), round(t, 2)) for at, t in played]
+    assert stall < MAX_STALL_S, f"the picture froze for {stall:.2f}s: {shown}"
+    assert advanced >= MIN_PACE * watched, f"played {advanced:.2f}s in {watched:.2f}s: {shown}"
+    return samples
 
 
 @pytest.mark.parametrize("player", ["native", "mse"])
@@ -96,14 +116,14 @@ async def test_the_player_rides_out_a_reconnect_then_goes_offline(
 
     first = await publisher(url)
     await expect(page.locator("#live-badge")).to_have_text("LIVE", timeout=30_000)
-    await _advancing(page, 2)
+    await _plays_smoothly(page, 2)
     first.kill()
     await first.wait()
     await expect(page.locator("#live-badge")).to_have_text("RECONNECTING")
     second = await publisher(url)  # the same key again, within the grace period
     await expect(page.locator("#live-badge")).to_have_text("LIVE", timeout=20_000)
     await page.wait_for_function(PLAYING, timeout=20_000)
-    await _advancing(page, 5)
+    await _plays_smoothly(page, 5)
 
     second.kill()
     await expect(page.locator("#live-badge")).to_have_text("OFFLINE", timeout=20_000)
