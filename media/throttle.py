@@ -19,6 +19,7 @@ which the adapters turn into ``Retry-After``.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -77,6 +78,18 @@ class FailureThrottle:
 
     def record_success(self, address: str, scope: str) -> None:
         self._records.pop((address, scope), None)
+
+
+def address_key(address: str) -> str:
+    """The unit a per-address limit counts: the address, or its /64 for IPv6 (what one
+    subscriber usually holds, so rotating through it gains nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def retry_after_header(seconds: float) -> str:

@@ -62,7 +62,7 @@ class Settings:
     webrtc_host_addresses: str = field(default="", metadata={"help": "comma-separated local IPs to gather candidates on (default: all but loopback)"})
     webrtc_max_publishers: int = field(default=50, metadata={"help": "WHIP sessions at once (a pool apart from viewers')"})
     webrtc_max_viewers: int = field(default=500, metadata={"help": "WHEP sessions at once"})
-    webrtc_max_viewers_per_address: int = field(default=10, metadata={"help": "WHEP sessions at once from one client address"})
+    webrtc_max_viewers_per_address: int = field(default=10, metadata={"help": "WHEP sessions at once from one client address (IPv6: per /64; 0: no cap, e.g. behind a proxy)"})
     webrtc_max_viewers_per_room: int = field(default=300, metadata={"help": "WHEP sessions at once in one room (others can use LL-HLS)"})
     webrtc_connect_timeout_s: float = field(default=10.0, metadata={"help": "seconds a WHIP/WHEP session may take to connect before it is dropped"})
     publish_key_failures: int = field(default=5, metadata={"help": "wrong stream keys from one address (per room for WHIP) before it must wait"})

@@ -66,7 +66,8 @@ class WebRtcSettings:
 
     Capacity (DESIGN.md, "Who is trusted"): publishers (WHIP, which needs the stream key) have
     a pool of their own, apart from viewers' (WHEP, open to anonymous guests), so no number of
-    viewers can keep a performer from going live. Viewers are also capped per address and per
+    viewers can keep a performer from going live. Viewers are also capped per address (an
+    IPv6 peer counts per /64; 0 turns this cap off, for deployments behind a proxy) and per
     room. A session whose peer connection is not connected ``connect_timeout_s`` after the
     answer is dropped, so offers that never connect hold their UDP sockets only that long.
     """
@@ -93,9 +94,9 @@ class WebRtcSettings:
                     ipaddress.ip_address(address)
                 except ValueError as exc:
                     raise ConfigError(f"{address!r} is not an IP address") from exc
-        caps = (self.max_publishers, self.max_viewers, self.max_viewers_per_address, self.max_viewers_per_room)
-        if min(caps) < 1:
-            raise ConfigError("WebRTC session caps must be at least 1")
+        caps = (self.max_publishers, self.max_viewers, self.max_viewers_per_room)
+        if min(caps) < 1 or self.max_viewers_per_address < 0:
+            raise ConfigError("WebRTC session caps must be at least 1 (0 turns the per-address cap off)")
         if self.connect_timeout_s <= 0:
             raise ConfigError("the WebRTC connect timeout must be positive")
 

@@ -30,6 +30,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from media.errors import AlreadyPublishing, UsageError
 from media.hub import Hub, StreamState
+from media.throttle import address_key
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
@@ -125,7 +126,8 @@ class WebRtc:
             raise NoCapacity("viewers_full", "this server has no room for another WebRTC viewer")
         if self.count("whep", slug=slug) >= cfg.max_viewers_per_room:
             raise NoCapacity("room_full", "this room has no room for another WebRTC viewer; try HLS")
-        if self.count("whep", peer=peer) >= cfg.max_viewers_per_address:
+        per_address = cfg.max_viewers_per_address
+        if per_address and self.count("whep", peer=peer) >= per_address:
             raise NoCapacity("address_full", "too many WebRTC sessions from your address")
 
     # -- WHIP --------------------------------------------------------------------------
@@ -152,7 +154,7 @@ class WebRtc:
         pc = new_peer_connection(self.settings)
         publisher = WhipPublisher(self.hub, self.feeds, slug, f"whip:{peer}:{session_id[:8]}",
                                   expect_video=summary.video_codec is not None)
-        session = Session(session_id, "whip", slug, pc, peer, publisher=publisher)
+        session = Session(session_id, "whip", slug, pc, address_key(peer), publisher=publisher)
         self._register(session)
         try:
             video = self._whip_transceivers(pc, publisher, summary)
@@ -194,9 +196,9 @@ class WebRtc:
         stream = self.hub.get(slug)
         if stream is None:
             raise NotLive(f"room {slug!r} is not live")
-        self.check_capacity("whep", slug, peer)
+        self.check_capacity("whep", slug, address_key(peer))
         pc = new_peer_connection(self.settings)
-        session = Session(secrets.token_urlsafe(16), "whep", slug, pc, peer)
+        session = Session(secrets.token_urlsafe(16), "whep", slug, pc, address_key(peer))
         self._register(session)
         try:
             self._whep_transceivers(pc, session, summary)

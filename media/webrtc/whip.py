@@ -29,7 +29,7 @@ from aiohttp import web
 
 from media.errors import AlreadyPublishing
 from media.hub import Hub
-from media.throttle import FailureThrottle, retry_after_header
+from media.throttle import FailureThrottle, address_key, retry_after_header
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.errors import NoCapacity, OfferError
 from media.webrtc.http import (
@@ -73,7 +73,7 @@ def setup_routes(
         if token is None:
             return fail("whip", 401, "no_key", "send the room's stream key as 'Authorization: Bearer <key>'",
                         **{"WWW-Authenticate": 'Bearer realm="whip"'})
-        address = request.remote or "?"
+        address = address_key(request.remote or "?")
         wait = failures.retry_after(address, slug, clock())
         if wait > 0:
             return fail("whip", 429, "throttled", "too many wrong stream keys for this room; try again later",

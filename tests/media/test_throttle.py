@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.throttle import ANY_ROOM, FailureThrottle, retry_after_header
+from media.throttle import ANY_ROOM, FailureThrottle, address_key, retry_after_header
 
 # Each step: ("fail" | "ok" | "wait?", address, scope, now) -> the answer of that call
 # (seconds to wait for "fail" and "wait?", None for "ok").
@@ -69,3 +69,13 @@ def test_empty_throttle_is_still_a_throttle() -> None:
 @pytest.mark.parametrize(("seconds", "header"), [(0.2, "1"), (1.0, "1"), (1.01, "2"), (299.5, "300")])
 def test_retry_after_is_whole_seconds_never_zero(seconds: float, header: str) -> None:
     assert retry_after_header(seconds) == header
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("203.0.113.5", "203.0.113.5"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ("?", "?"),
+])
+def test_per_address_limits_count_an_ipv6_peer_per_64(address: str, key: str) -> None:
+    assert address_key(address) == key

@@ -155,6 +155,18 @@ async def test_viewers_are_capped_per_address_and_per_room(
             assert status == 201, body
 
 
+async def test_no_per_address_cap_behind_a_proxy(
+    h264_source: Path, publishers: list[Publisher]
+) -> None:
+    async with serve(max_viewers_per_address=0, max_viewers=5) as site:
+        await go_live(site, h264_source, "room1", publishers)
+        for _ in range(5):  # all from one address, as behind a proxy
+            status, body, _ = await whep(site.http, f"{site.base}/whep/room1")
+            assert status == 201, body
+        status, body, _ = await whep(site.http, f"{site.base}/whep/room1")
+        assert (status, body["error"]) == (503, "viewers_full")
+
+
 async def test_a_session_that_never_connects_is_dropped(
     h264_source: Path, publishers: list[Publisher]
 ) -> None:

@@ -119,6 +119,10 @@ def test_link_headers_of_rfc_9725() -> None:
     lambda: IceServer("turn:turn.example.net"),
     lambda: WebRtcSettings(udp_port_min=50000, udp_port_max=40000),
     lambda: WebRtcSettings(public_ip="not-an-ip"),
+    lambda: WebRtcSettings(max_publishers=0),
+    lambda: WebRtcSettings(max_viewers_per_room=0),
+    lambda: WebRtcSettings(max_viewers_per_address=-1),
+    lambda: WebRtcSettings(connect_timeout_s=0),
 ])  # fmt: skip
 def test_bad_settings_raise_config_error(make: object) -> None:
     with pytest.raises(ConfigError):
