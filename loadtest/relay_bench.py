@@ -37,6 +37,7 @@ from media.rtmp.flvfile import FlvFileReader
 from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
 from media.units import Track, TrackKind, Unit
 from relay.connection import RtmpConnection
+from relay.destination import DestinationPolicy
 from relay.keybox import KeyBox
 from relay.presets import Endpoint
 from relay.remux import Out
@@ -48,6 +49,8 @@ from server.db import make_engine, migrate
 SLUG = "bench"
 STAMPS: dict[int, float] = {}
 LATENCIES: list[float] = []
+
+LOCAL = DestinationPolicy(allow_private=True)  # the benchmark's nginx is on loopback
 
 
 def free_port() -> int:
@@ -125,7 +128,7 @@ class Timed:
 
 
 async def timed_connect(endpoint: Endpoint, key: str) -> Publisher:
-    return Timed(await RtmpConnection.open(endpoint, key))
+    return Timed(await RtmpConnection.open(endpoint, key, policy=LOCAL))
 
 
 def start_nginx(workdir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -151,7 +154,7 @@ def cpu_seconds() -> float:
 
 
 async def store_with_targets(engine: AsyncEngine, count: int, port: int) -> TargetStore:
-    store = TargetStore(engine, KeyBox(os.urandom(32)))
+    store = TargetStore(engine, KeyBox(os.urandom(32)), policy=LOCAL, max_per_room=64)
     async with engine.begin() as conn:
         await conn.execute(sa.text("DELETE FROM restream_targets"))
     for i in range(count):

@@ -5,10 +5,15 @@ It only translates:
 * Where to publish: an :class:`relay.presets.Endpoint` and the key become the publisher's
   URL; RTMPS verifies the server against the system CA store plus an optional PEM bundle
   (private endpoints).
+* Where to connect: :mod:`relay.dial` resolves the host, checks every address against the
+  destination policy and hands over a connected socket; TLS still names the URL's host.
 * Errors: the server's refusal (``RefusedError``, or a close right after our ``publish``
   without a status, which is how nginx-rtmp says no when ``on_publish`` refuses) becomes
-  :class:`relay.errors.KeyRefused`; a reset, a timeout, a TLS failure, an early close
-  becomes :class:`relay.errors.PublishFailed`, worth retrying. Reasons never carry the key.
+  :class:`relay.errors.KeyRefused`; a refused address :class:`relay.errors.DestinationRefused`;
+  a reset, a timeout, a TLS failure, an early close before the publish becomes
+  :class:`relay.errors.PublishFailed` saying only "could not connect" (the detail is
+  logged: an owner must not tell an open port from a closed one), worth retrying. Once
+  live, a broken connection says what broke. Reasons never carry the key.
 * Backpressure: after each batch we wait for the socket to drain, so a slow server backs
   up the target's own hub reader, which drops to the next keyframe (the publisher's own
   drop-on-full never has to act). A server that takes nothing for ``STALL_TIMEOUT``
@@ -18,17 +23,24 @@ It only translates:
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import ssl
 from collections.abc import Iterable
+from typing import NoReturn
 
 from media.rtmp.client import RtmpPublisher
 from media.rtmp.client_session import State
 from media.rtmp.errors import ConnectionClosedError, RefusedError, RtmpError
 from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
+from relay.destination import DestinationPolicy
+from relay.dial import COULD_NOT_CONNECT, dial
 from relay.errors import KeyRefused, PublishFailed
 from relay.keybox import mask
 from relay.presets import Endpoint
 from relay.remux import Out
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 3.0
@@ -46,7 +58,8 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
 def publish_url(endpoint: Endpoint, key: str) -> str:
     app, _, query = endpoint.app.partition("?")
     scheme = "rtmps" if endpoint.tls else "rtmp"
-    return f"{scheme}://{endpoint.host}:{endpoint.port}/{app}/{key}" + (f"?{query}" if query else "")
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    return f"{scheme}://{host}:{endpoint.port}/{app}/{key}" + (f"?{query}" if query else "")
 
 
 def reason(err: BaseException, key: str) -> str:
@@ -81,23 +94,42 @@ class RtmpConnection:
         return self.publisher.dropped_units
 
     @classmethod
-    async def open(cls, endpoint: Endpoint, key: str, *, ca_bundle: str | None = None,
+    async def open(cls, endpoint: Endpoint, key: str, *, policy: DestinationPolicy, ca_bundle: str | None = None,
                    timeout: float = CONNECT_TIMEOUT) -> RtmpConnection:
-        """Connect, handshake and publish; raise KeyRefused or PublishFailed if that fails."""
+        """Connect (to an address ``policy`` allows, :mod:`relay.dial`), handshake and publish.
+
+        Raises KeyRefused when the server refused the key, DestinationRefused when the policy
+        refused the address, and PublishFailed saying only "could not connect" for anything
+        else before the publish (see :mod:`relay.dial` for why; the detail is logged).
+        """
+        sock = await dial(endpoint, policy, timeout)
         context = tls_context(ca_bundle) if endpoint.tls else None
         publisher = RtmpPublisher(publish_url(endpoint, key), ssl=context, timeout=timeout)
         try:
-            await publisher.connect()
+            await cls._publish(publisher, endpoint, sock, key)
+        except BaseException:
+            sock.close()  # the transport closes it too when it got that far; twice is harmless
+            raise
+        return cls(publisher, key)
+
+    @classmethod
+    async def _publish(cls, publisher: RtmpPublisher, endpoint: Endpoint, sock: socket.socket, key: str) -> None:
+        try:
+            await publisher.connect(sock)
         except RefusedError as err:
             raise KeyRefused(reason(err, key)) from None
         except ConnectionClosedError:
             if publisher.session.state is State.PUBLISH_SENT:
                 raise KeyRefused("the server closed the connection when asked to publish "
                                  "(stream key refused)") from None
-            raise PublishFailed(f"the server closed the connection ({publisher.session.state.value})") from None
+            cls._failed(endpoint, f"the server closed the connection ({publisher.session.state.value})")
         except (OSError, TimeoutError, RtmpError) as err:
-            raise PublishFailed(reason(err, key)) from None
-        return cls(publisher, key)
+            cls._failed(endpoint, reason(err, key))
+
+    @staticmethod
+    def _failed(endpoint: Endpoint, detail: str) -> NoReturn:
+        log.info("restream %s:%s: could not connect: %s", endpoint.host, endpoint.port, detail)
+        raise PublishFailed(COULD_NOT_CONNECT)
 
     async def send(self, items: Iterable[Out]) -> None:
         """Publish, then wait for the socket to drain (see the module docstring)."""

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from relay.destination import check_netloc
 from relay.errors import TargetConfigError
 
 
@@ -66,23 +67,23 @@ def resolve_ingest(platform: Platform, ingest: str | None, url: str | None) -> t
     raise TargetConfigError(f"ingest for {platform} must be one of {', '.join(sorted(options))}{extra}")
 
 
-def check_url(url: str) -> None:
-    """A server URL: rtmp or rtmps, a host, an application path, no credentials."""
+def check_url(url: str) -> tuple[str, int]:
+    """A server URL: rtmp or rtmps, a host, an application path, no credentials.
+
+    Answers (host, port), the port defaulting by scheme; the host and port rules are
+    :func:`relay.destination.check_netloc`'s.
+    """
     if len(url) > MAX_URL:
         raise TargetConfigError(f"url longer than {MAX_URL} characters")
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise TargetConfigError("url must start with rtmp:// or rtmps://")
-    if not parts.hostname:
+    if not parts.netloc:
         raise TargetConfigError("url has no host")
-    if parts.username or parts.password:
-        raise TargetConfigError("url must not carry a user name or password; use 'key'")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise TargetConfigError("url has a bad port") from None
+    host, port = check_netloc(parts.netloc)
     if not parts.path.strip("/"):
         raise TargetConfigError("url needs an application path, e.g. rtmp://host/live")
+    return host, port or SCHEMES[parts.scheme]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +98,9 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str) -> Endpoint:
-        check_url(url)
+        host, port = check_url(url)
         parts = urlsplit(url)
-        assert parts.hostname is not None
         app = parts.path.strip("/")
         if parts.query:
             app = f"{app}?{parts.query}"
-        port = parts.port or SCHEMES[parts.scheme]
-        return cls(parts.hostname, port, parts.scheme == "rtmps", app, url.rstrip("/"))
+        return cls(host, port, parts.scheme == "rtmps", app, url.rstrip("/"))

@@ -13,14 +13,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from relay.errors import TargetConfigError
+from relay.destination import DestinationPolicy
+from relay.errors import ForbiddenDestination, TargetConfigError, TooManyTargets
 from relay.keybox import KeyBox, mask
-from relay.presets import Platform, parse_platform, resolve_ingest
+from relay.presets import Platform, check_url, parse_platform, resolve_ingest
 from relay.tables import restream_targets as rt
 from relay.tables import rooms
 
 MAX_KEY = 300
-MAX_TARGETS_PER_ROOM = 20
+MAX_TARGETS_PER_ROOM = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,30 +68,53 @@ def _row(r: Any) -> TargetRow:
 
 
 class TargetStore:
-    """Restream targets of every room."""
+    """Restream targets of every room.
 
-    def __init__(self, engine: AsyncEngine, box: KeyBox) -> None:
+    ``policy`` (:mod:`relay.destination`) refuses URLs naming a forbidden address or our own
+    listener when a target is saved; the supervisor applies it again to what the host
+    resolves to when it connects. A room holds at most ``max_per_room`` targets, so one
+    upload fans out to a bounded number of connections.
+    """
+
+    def __init__(self, engine: AsyncEngine, box: KeyBox, *, policy: DestinationPolicy | None = None,
+                 max_per_room: int = MAX_TARGETS_PER_ROOM) -> None:
         self.engine = engine
+        self.policy = policy or DestinationPolicy()
+        self.max_per_room = max_per_room
         self._box = box
 
     async def create(self, room_id: int, platform: object, key: object, *, url: str | None = None,
                      ingest: str | None = None, enabled: bool = True) -> TargetRow:
         plat = parse_platform(platform)
-        choice, server_url = resolve_ingest(plat, ingest, url)
+        choice, server_url = self._resolve(plat, ingest, url)
         secret = check_key(key)
         now = time.time()
         async with self.engine.begin() as conn:
-            count = await conn.scalar(sa.select(sa.func.count()).select_from(rt).where(rt.c.room_id == room_id))
-            if (count or 0) >= MAX_TARGETS_PER_ROOM:
-                raise TargetConfigError(f"a room has at most {MAX_TARGETS_PER_ROOM} restream targets")
+            # Lock the room (PostgreSQL), insert, then count: two concurrent creates cannot
+            # both pass the limit (on SQLite the insert holds the write lock until commit).
+            await conn.execute(sa.select(rooms.c.id).where(rooms.c.id == room_id).with_for_update())
             result = await conn.execute(rt.insert().values(
                 room_id=room_id, platform=plat.value, ingest=choice, url=server_url,
                 key_sealed=self._box.seal(secret, room_id), key_hint=mask(secret),
                 enabled=enabled, created_at=now, updated_at=now))
+            count = await conn.scalar(sa.select(sa.func.count()).select_from(rt).where(rt.c.room_id == room_id))
+            if (count or 0) > self.max_per_room:
+                raise TooManyTargets(f"a room has at most {self.max_per_room} restream targets")
             pk = result.inserted_primary_key
             assert pk is not None
             row = (await conn.execute(sa.select(rt).where(rt.c.id == pk[0]))).one()
         return _row(row)
+
+    def _resolve(self, platform: Platform, ingest: str | None, url: str | None) -> tuple[str, str]:
+        """(ingest choice, server URL), refusing a URL the destination policy forbids."""
+        choice, server_url = resolve_ingest(platform, ingest, url)
+        host, port = check_url(server_url)
+        rule = self.policy.refusal_for_host(host, port)
+        if rule is not None:
+            raise ForbiddenDestination(
+                "this destination is not allowed: restream targets may not point at loopback, private, "
+                "link-local, multicast or reserved addresses, nor at this server itself", rule)
+        return choice, server_url
 
     async def for_room(self, room_id: int) -> list[TargetRow]:
         async with self.engine.connect() as conn:
@@ -123,8 +147,7 @@ class TargetStore:
             await conn.execute(rt.update().where((rt.c.room_id == room_id) & (rt.c.id == target_id)).values(**values))
         return await self.get(room_id, target_id)
 
-    @staticmethod
-    def _where_to(current: TargetRow, changes: dict[str, Any]) -> dict[str, Any]:
+    def _where_to(self, current: TargetRow, changes: dict[str, Any]) -> dict[str, Any]:
         plat = parse_platform(changes.get("platform", current.platform))
         same = plat is current.platform
         url, ingest = changes.get("url"), changes.get("ingest")
@@ -134,7 +157,7 @@ class TargetStore:
             ingest = current.ingest
         if not isinstance(url, str | None) or not isinstance(ingest, str | None):
             raise TargetConfigError("'url' and 'ingest' must be strings")
-        choice, server_url = resolve_ingest(plat, ingest, url)
+        choice, server_url = self._resolve(plat, ingest, url)
         return {"platform": plat.value, "ingest": choice, "url": server_url}
 
     async def delete(self, room_id: int, target_id: int) -> bool:

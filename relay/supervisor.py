@@ -11,6 +11,8 @@ Rules:
   is live. Other targets are not touched.
 * Every state change of a target is passed to ``on_state(slug, status)``; the integrator
   routes it to the room as an event. Status dicts never carry a key.
+* Connections go only where the store's destination policy allows (:mod:`relay.dial`);
+  a refused destination ends the target ``failed`` with "destination not allowed".
 
 The supervisor is the only owner of its runners; hub callbacks only schedule work.
 """
@@ -55,7 +57,7 @@ class RelaySupervisor:
         self._lock = asyncio.Lock()
 
     async def _open(self, endpoint: Endpoint, key: str) -> Publisher:
-        return await RtmpConnection.open(endpoint, key, ca_bundle=self.ca_bundle)
+        return await RtmpConnection.open(endpoint, key, policy=self.store.policy, ca_bundle=self.ca_bundle)
 
     # -- following the hub -----------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from media.hub import Hub
 from media.reader import Reader
 from relay import metrics
 from relay.backoff import Backoff
-from relay.errors import PublishFailed
+from relay.errors import DestinationRefused, PublishFailed, TargetConfigError
 from relay.presets import Endpoint
 from relay.remux import FlvRemuxer, Out
 from relay.state import TargetEvent, TargetState, next_state
@@ -112,8 +112,14 @@ class TargetRunner:
     # -- the task ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        endpoint = Endpoint.parse(self.spec.row.url)
         self._move(TargetEvent.START)
+        try:
+            endpoint = Endpoint.parse(self.spec.row.url)
+        except TargetConfigError as err:  # a row saved before today's URL rules
+            metrics.DESTINATION_REFUSED.labels("connect", getattr(err, "rule", "bad_url")).inc()
+            log.warning("restream %s: stored url refused: %s", self.label, err)
+            self._move(TargetEvent.REFUSED, DestinationRefused.GENERIC)
+            return
         while True:
             try:
                 await self._attempt_once(endpoint)

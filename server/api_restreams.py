@@ -5,6 +5,12 @@
     PATCH  /api/rooms/{slug}/restreams/{id}   enable, disable, new key, other ingest
     DELETE /api/rooms/{slug}/restreams/{id}
 
+Custom URLs pass the relay's destination policy (:mod:`relay.destination`): loopback,
+private, link-local, multicast and reserved addresses and this server's own listeners are
+refused (400 ``destination_not_allowed``; ``--relay-allow-private`` opens loopback and
+private ranges), and a room has at most ``--relay-max-targets`` targets (409
+``too_many_targets``). The host is resolved and checked again at every connection.
+
 Stream keys are write-only: every answer carries ``key_masked`` (``****wxyz``) and never the
 key itself; they are sealed at rest (:mod:`relay.keybox`). The services' (:mod:`server.services`)
 :class:`relay.supervisor.RelaySupervisor` publishes the enabled targets while the room is
@@ -19,10 +25,11 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.errors import TargetConfigError
+from relay import metrics as relay_metrics
+from relay.errors import BadDestination, ForbiddenDestination, TargetConfigError, TooManyTargets
 from relay.store import TargetRow, TargetStore
 from server import auth
-from server.errors import BadRequest, Forbidden, NotFound
+from server.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from server.httputil import BAD_INPUT, json_response, read_json
 from server.keys import SERVICES
 from server.store import RoomRow
@@ -50,7 +57,16 @@ def target_json(request: web.Request, row: TargetRow) -> dict[str, Any]:
             "updated_at": row.updated_at, "status": status}
 
 
-def _config_error(err: TargetConfigError) -> BadRequest:
+def _config_error(err: TargetConfigError) -> ApiError:
+    """The answer to a target we will not save, counted (a refused destination by its rule)."""
+    if isinstance(err, TooManyTargets):
+        BAD_INPUT.labels("too_many_targets").inc()
+        return Conflict(str(err), "too_many_targets")
+    if isinstance(err, BadDestination):
+        relay_metrics.DESTINATION_REFUSED.labels("create", err.rule).inc()
+    if isinstance(err, ForbiddenDestination):
+        BAD_INPUT.labels("destination_not_allowed").inc()
+        return BadRequest(str(err), "destination_not_allowed")
     BAD_INPUT.labels("bad_field").inc()
     return BadRequest(str(err), "bad_target")
 

@@ -95,6 +95,12 @@ class Settings:
     relay_ca_bundle: str = field(
         default="", metadata={"help": "PEM CA bundle trusted for RTMPS restream targets, besides the system store"}
     )
+    relay_allow_private: bool = field(
+        default=False,
+        metadata={"help": "let restream targets reach loopback and private addresses (a local or LAN ingest); "
+                          "link-local, multicast, reserved and this server's own ports stay refused"},
+    )
+    relay_max_targets: int = field(default=5, metadata={"help": "restream targets a room may have"})
 
     @property
     def http_bind(self) -> tuple[str, int]:

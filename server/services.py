@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.hub import Hub
+from relay.destination import server_policy
 from relay.keybox import KeyBox
 from relay.store import TargetStore
 from relay.supervisor import RelaySupervisor
@@ -67,7 +68,10 @@ async def build(settings: Settings) -> Services:
     bus = sockets.make_bus(settings)
     live = Live(settings, store, router)
     gateway = sockets.make_gateway(settings, bus, store, streams=live)
-    targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key))
+    policy = server_policy(settings.relay_allow_private, (settings.http_bind, settings.rtmp_bind),
+                           (settings.public_url, settings.public_rtmp))
+    targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key), policy=policy,
+                          max_per_room=settings.relay_max_targets)
     relay = RelaySupervisor(live.hub, targets, ca_bundle=settings.relay_ca_bundle or None,
                             on_state=lambda slug, status: router.emit(RelayStateChanged(slug, status)))
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None

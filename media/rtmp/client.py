@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl as ssl_module
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,14 +89,19 @@ class RtmpPublisher:
 
     # -- connecting -------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Connect, handshake and publish; raise ``RefusedError`` if the server says no."""
+    async def connect(self, sock: socket.socket | None = None) -> None:
+        """Connect, handshake and publish; raise ``RefusedError`` if the server says no.
+
+        ``sock`` is an already connected TCP socket to use instead of resolving the URL's
+        host (for callers that choose and check the address themselves); TLS still names
+        and verifies the URL's host, and the tcUrl keeps it.
+        """
         loop = asyncio.get_running_loop()
         self._started = loop.create_future()
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": self.url.host, "port": self.url.port}
         async with asyncio.timeout(self.timeout):
             reader, self._writer = await asyncio.open_connection(
-                self.url.host,
-                self.url.port,
+                **where,
                 ssl=self._ssl,
                 server_hostname=self.url.host if self._ssl else None,
             )

@@ -1,7 +1,9 @@
-"""Restream targets over HTTP: presets, owner-only access, sealed and masked keys."""
+"""Restream targets over HTTP: presets, owner-only access, sealed and masked keys, the
+destination policy and the limit of targets per room."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import stat
@@ -10,10 +12,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from relay.keybox import SECRET_FILE
 from server.keys import ENGINE
 from tests.support.api import make_room, signup_login
+from tests.support.servers import free_port
 
 YT_KEY = "abcd-efgh-ijkl-mnop-qrst"
 TW_KEY = "live_123456789_SecretTwitchKeyXYZ"
@@ -164,3 +168,122 @@ async def test_keys_never_leave_in_full(relay_api: Any, caplog: pytest.LogCaptur
             if path.exists():
                 raw = path.read_bytes()
                 assert all(k.encode() not in raw for k in (YT_KEY, CUSTOM_KEY, TW_KEY))
+
+
+def _refused(stage: str, rule: str) -> float:
+    return REGISTRY.get_sample_value("nal_relay_destination_refused_total", {"stage": stage, "rule": rule}) or 0.0
+
+
+def _bad_input(kind: str) -> float:
+    return REGISTRY.get_sample_value("nal_bad_input_total", {"kind": kind}) or 0.0
+
+
+@pytest.mark.parametrize(("url", "code", "rule"), [
+    ("rtmp://127.0.0.1/live", "destination_not_allowed", "own_listener"),  # the default RTMP listener
+    ("rtmp://127.0.0.1:1936/live", "destination_not_allowed", "loopback"),
+    ("rtmp://127.0.0.1:8080/live", "destination_not_allowed", "loopback"),
+    ("rtmp://10.0.0.1/live", "destination_not_allowed", "private"),
+    ("rtmp://172.16.5.4:1935/live", "destination_not_allowed", "private"),
+    ("rtmps://192.168.0.10/live", "destination_not_allowed", "private"),
+    ("rtmp://100.64.1.1/live", "destination_not_allowed", "private"),
+    ("rtmp://169.254.169.254/latest", "destination_not_allowed", "link_local"),
+    ("rtmp://[::1]/live", "destination_not_allowed", "loopback"),
+    ("rtmp://[::ffff:127.0.0.1]:1936/live", "destination_not_allowed", "loopback"),
+    ("rtmp://[::ffff:a9fe:a9fe]/live", "destination_not_allowed", "link_local"),
+    ("rtmp://[fd00::1]/live", "destination_not_allowed", "private"),
+    ("rtmp://[fe80::1]/live", "destination_not_allowed", "link_local"),
+    ("rtmp://224.0.0.1/live", "destination_not_allowed", "multicast"),
+    ("rtmp://0.0.0.0/live", "destination_not_allowed", "unspecified"),
+    ("rtmp://[::]/live", "destination_not_allowed", "unspecified"),
+    ("rtmp://255.255.255.255/live", "destination_not_allowed", "broadcast"),
+    ("rtmp://2130706433/live", "bad_target", "ip_form"),
+    ("rtmp://0x7f.1/live", "bad_target", "ip_form"),
+    ("rtmp://017700000001/live", "bad_target", "ip_form"),
+    ("rtmp://127.1/live", "bad_target", "ip_form"),
+    ("rtmp://0177.0.0.1/live", "bad_target", "ip_form"),
+    ("rtmp://@example.net/live", "bad_target", "userinfo"),
+    ("rtmp://example.net:22/live", "bad_target", "port"),
+    ("rtmp://example.net:0/live", "bad_target", "port"),
+    ("rtmp://example.net:01935/live", "bad_target", "port"),
+    ("rtmp://h%6fst.example/live", "bad_target", "host_syntax"),
+])
+async def test_forbidden_destinations_are_refused_when_saved(relay_api: Any, url: str, code: str, rule: str) -> None:
+    owner, slug = await _owner_room(relay_api)
+    base = f"/api/rooms/{slug}/restreams"
+    before, bad_before = _refused("create", rule), _bad_input("destination_not_allowed")
+    r = await relay_api.post(base, json={"platform": "custom", "key": CUSTOM_KEY, "url": url}, headers=owner)
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"] == code
+    assert _refused("create", rule) == before + 1
+    assert _bad_input("destination_not_allowed") == bad_before + (code == "destination_not_allowed")
+    # An edit to such a URL is refused the same way, and the target keeps its old one.
+    r = await relay_api.post(base, json={"platform": "custom", "key": CUSTOM_KEY, "url": "rtmp://x.example/a"},
+                             headers=owner)
+    target = await r.json()
+    r = await relay_api.patch(f"{base}/{target['id']}", json={"url": url}, headers=owner)
+    assert r.status == 400 and (await r.json())["error"] == code
+    listed = (await (await relay_api.get(base, headers=owner)).json())["restreams"]
+    assert [t["url"] for t in listed] == ["rtmp://x.example/a"]
+
+
+async def test_allow_private_opens_loopback_but_never_our_own_listeners(relay_api_with: Any) -> None:
+    http_port, rtmp_port = free_port(), free_port()
+    api = await relay_api_with(relay_allow_private=True, http=f"127.0.0.1:{http_port}", rtmp=f"0.0.0.0:{rtmp_port}",
+                               public_rtmp="rtmp://live.example.com:1935/live")
+    owner, slug = await _owner_room(api)
+    base = f"/api/rooms/{slug}/restreams"
+    for url in (f"rtmp://127.0.0.1:{http_port}/live", f"rtmp://127.0.0.1:{rtmp_port}/live",
+                f"rtmp://127.9.9.9:{rtmp_port}/live", f"rtmp://[::1]:{rtmp_port}/live",
+                "rtmp://live.example.com/live", "rtmp://LIVE.example.com:1935/x"):
+        before = _refused("create", "own_listener")
+        r = await api.post(base, json={"platform": "custom", "key": CUSTOM_KEY, "url": url}, headers=owner)
+        assert r.status == 400, url
+        body = await r.json()
+        assert body["error"] == "destination_not_allowed" and "not allowed" in body["message"]
+        assert _refused("create", "own_listener") == before + 1
+    for url in (f"rtmp://127.0.0.1:{free_port()}/live", "rtmp://10.1.2.3/live", "rtmp://[fd00::5]/live",
+                "rtmp://live.example.com:1936/live"):
+        r = await api.post(base, json={"platform": "custom", "key": CUSTOM_KEY, "url": url}, headers=owner)
+        assert r.status == 201, (url, await r.text())
+    r = await api.post(base, json={"platform": "custom", "key": CUSTOM_KEY, "url": "rtmp://169.254.169.254/x"},
+                       headers=owner)
+    assert r.status == 400 and (await r.json())["error"] == "destination_not_allowed"
+
+
+async def test_targets_per_room_are_limited(relay_api_with: Any) -> None:
+    api = await relay_api_with(relay_max_targets=3)
+    owner, slug = await _owner_room(api)
+    base = f"/api/rooms/{slug}/restreams"
+    before = _bad_input("too_many_targets")
+    answers = await asyncio.gather(*(
+        api.post(base, json={"platform": "custom", "key": f"{CUSTOM_KEY}-{i}", "url": f"rtmp://h{i}.example/a"},
+                 headers=owner) for i in range(8)))
+    statuses = sorted(r.status for r in answers)
+    assert statuses == [201] * 3 + [409] * 5
+    refused = [await r.json() for r in answers if r.status == 409]
+    assert {b["error"] for b in refused} == {"too_many_targets"} and "at most 3" in refused[0]["message"]
+    assert _bad_input("too_many_targets") == before + 5
+    assert len((await (await api.get(base, headers=owner)).json())["restreams"]) == 3
+    # Another room has its own allowance; a deleted target frees a place.
+    other_owner, other = await _owner_room_named(api, "second")
+    r = await api.post(f"/api/rooms/{other}/restreams", json={"platform": "youtube", "key": YT_KEY},
+                       headers=other_owner)
+    assert r.status == 201
+    first = (await (await api.get(base, headers=owner)).json())["restreams"][0]
+    assert (await api.delete(f"{base}/{first['id']}", headers=owner)).status == 204
+    r = await api.post(base, json={"platform": "youtube", "key": YT_KEY}, headers=owner)
+    assert r.status == 201
+
+
+async def test_the_default_limit_is_five(relay_api: Any) -> None:
+    owner, slug = await _owner_room(relay_api)
+    base = f"/api/rooms/{slug}/restreams"
+    for _ in range(5):
+        assert (await relay_api.post(base, json={"platform": "youtube", "key": YT_KEY}, headers=owner)).status == 201
+    r = await relay_api.post(base, json={"platform": "youtube", "key": YT_KEY}, headers=owner)
+    assert r.status == 409 and (await r.json())["error"] == "too_many_targets"
+
+
+async def _owner_room_named(api: Any, name: str) -> tuple[dict[str, str], str]:
+    owner = await signup_login(api, name)
+    return owner, (await make_room(api, owner))["slug"]

@@ -54,7 +54,7 @@ async def _until(check: Callable[[], Any], timeout: float, what: str) -> None:
 
 
 async def test_restream_from_a_real_server(server_process: Any, ingest: Nginx, http: aiohttp.ClientSession) -> None:
-    srv = server_process(reconnect_grace_s=1)
+    srv = server_process(reconnect_grace_s=1, relay_allow_private=True)  # nginx is on loopback
     await http.post(f"{srv.url}/api/accounts", json={"username": "perf", "password": PASSWORD})
     r = await http.post(f"{srv.url}/api/sessions", json={"username": "perf", "password": PASSWORD})
     auth = {"Authorization": f"Bearer {(await r.json())['token']}"}

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 from media.hub import Hub
 from media.units import StreamHeader, Unit
 from relay.backoff import Backoff
+from relay.destination import DestinationPolicy
 from relay.keybox import KeyBox
 from relay.store import TargetStore
 from relay.supervisor import RelaySupervisor
@@ -32,6 +33,7 @@ SLUG = "friday-show"
 YT_KEY = "yt-key-abcd-efgh-1111"
 TW_KEY = "live_2222_twitchSecretKey"
 FAST = Backoff(base=0.2, cap=1.0, stable_after=5.0)
+LOCAL = DestinationPolicy(allow_private=True)  # what --relay-allow-private gives: nginx is on loopback
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +57,8 @@ def nginx(tmp_path: Path) -> Iterator[Callable[..., Nginx]]:
 
 
 class Env:
-    def __init__(self, store: TargetStore, room_id: int, hub: Hub) -> None:
-        self.store, self.room_id, self.hub = store, room_id, hub
+    def __init__(self, store: TargetStore, box: KeyBox, room_id: int, hub: Hub) -> None:
+        self.store, self.box, self.room_id, self.hub = store, box, room_id, hub
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.supervisor = RelaySupervisor(hub, store, backoff=FAST, on_state=lambda s, d: self.events.append((s, d)))
         self.feeder: asyncio.Task[None] | None = None
@@ -83,7 +85,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         await conn.execute(tables.users.insert().values(id=1, username="perf", password_hash="x", created_at=0))
         await conn.execute(tables.rooms.insert().values(id=1, slug=SLUG, title="Friday", owner_id=1,
                                                         stream_key_hash="h", created_at=0))
-    environment = Env(TargetStore(engine, KeyBox(os.urandom(32))), 1, Hub(reconnect_grace=0.5))
+    box = KeyBox(os.urandom(32))
+    environment = Env(TargetStore(engine, box, policy=LOCAL), box, 1, Hub(reconnect_grace=0.5))
     environment.supervisor.attach()
     yield environment
     await environment.supervisor.close()
@@ -242,14 +245,17 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 
 
 async def test_rtmps_through_tls_termination_with_a_ca_bundle(
-        env: Env, nginx: Callable[..., Nginx], show: Show, tmp_path: Path) -> None:
+        env: Env, nginx: Callable[..., Nginx], show: Show, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "relay")
     cert, key = make_cert(tmp_path)
     server = nginx(tls=(cert, key))
     target = await env.store.create(env.room_id, "custom", YT_KEY, url=f"rtmps://127.0.0.1:{server.tls_port}/yt")
     await env.go_live(show)
-    # Without the bundle the test's certificate is not trusted: retrying, with the reason.
+    # Without the bundle the test's certificate is not trusted: retrying; the owner reads a
+    # generic reason (it must not tell a TLS port from a closed one), the log says why.
     await until(lambda: state(env, target.id) == "retrying", what="untrusted certificate refused")
-    assert "certificate" in env.supervisor.status(target.id)["reason"].lower()
+    assert env.supervisor.status(target.id)["reason"] == "could not connect"
+    assert any("certificate" in rec.getMessage().lower() for rec in caplog.records)
     await env.supervisor.close()
 
     trusting = RelaySupervisor(env.hub, env.store, backoff=FAST, ca_bundle=str(cert))
@@ -311,3 +317,46 @@ async def test_a_slow_target_drops_to_keyframes_and_nobody_else_notices(
         release.set()
         stalled.close()
         await stalled.wait_closed()
+
+
+class Listening:
+    """A plain TCP listener on loopback that counts who connects."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+    async def __aenter__(self) -> int:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def _refused(rule: str) -> float:
+    return REGISTRY.get_sample_value("nal_relay_destination_refused_total", {"stage": "connect", "rule": rule}) or 0.0
+
+
+async def test_a_name_for_loopback_is_refused_when_going_live(env: Env, show: Show) -> None:
+    """Without allow-private, ``localhost`` passes when saved (it is a name) and is refused
+    when the room goes live: nothing connects, the target fails with a generic reason."""
+    await env.supervisor.close()  # the fixture's supervisor allows private destinations
+    strict_store = TargetStore(env.store.engine, env.box)
+    strict = RelaySupervisor(env.hub, strict_store, backoff=FAST)
+    strict.attach()
+    before = _refused("loopback")
+    try:
+        async with (listener := Listening()) as port:
+            target = await strict_store.create(env.room_id, "custom", YT_KEY, url=f"rtmp://localhost:{port}/live")
+            await env.go_live(show)
+            await until(lambda: strict.status(target.id)["state"] == "failed", what="localhost refused")
+            assert strict.status(target.id)["reason"] == "destination not allowed"
+            assert listener.connections == 0
+            assert _refused("loopback") == before + 1
+    finally:
+        await strict.close()

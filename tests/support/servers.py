@@ -48,7 +48,11 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> None:
         args = [sys.executable, "-m", "server.cli", "serve"]
         for key, value in self.settings.items():
-            args += ["--" + key.replace("_", "-"), str(value)]
+            flag = key.replace("_", "-")
+            if isinstance(value, bool):  # boolean settings are --flag / --no-flag
+                args.append(f"--{flag}" if value else f"--no-{flag}")
+            else:
+                args += ["--" + flag, str(value)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALABEL_")}
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
