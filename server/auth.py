@@ -2,9 +2,11 @@
 
 Passwords are argon2id hashes, made and checked in a bounded thread pool (server/passwords.py);
 log-ins are throttled per account and per address (server/throttle.py), and every failed one
-is logged with the username and address, never the password. A session is one random token: the browser holds it in an
-HttpOnly SameSite=Lax cookie, scripts send it as ``Authorization: Bearer`` (or ``?token=``
-on the room socket, see server/sockets.py). Only its SHA-256 is stored.
+is logged with the username and address, never the password. A session is one random token:
+the browser holds it in an HttpOnly SameSite=Lax cookie, scripts send it as
+``Authorization: Bearer`` (or ``?token=`` on the room socket, see server/sockets.py; pages use
+single-use socket tickets, server/tickets.py). Only its SHA-256 is stored; sessions are listed
+and ended by a public id (server/api_sessions.py).
 
 CSRF: a request authenticated by the cookie that changes state (POST, PUT, PATCH, DELETE)
 must echo the session's CSRF token in ``X-CSRF-Token``; the token is readable by the page in
@@ -61,8 +63,11 @@ def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[PASSWORDS] = PasswordPool(settings.password_workers, settings.password_queue)
     window = settings.login_window_s
-    app[THROTTLE] = LoginThrottle(Rate(settings.login_account_attempts, window),
-                                  Rate(settings.login_address_attempts, window))
+
+    def rate(attempts: int) -> Rate | None:  # 0 turns that throttle off
+        return Rate(attempts, window) if attempts > 0 and window > 0 else None
+
+    app[THROTTLE] = LoginThrottle(rate(settings.login_account_attempts), rate(settings.login_address_attempts))
     app.on_cleanup.append(_close_pool)
 
 

@@ -10,6 +10,7 @@ Rules:
   never slowed by their own successes.
 - Buckets refill continuously (``capacity`` tokens per ``per_s`` seconds) and full ones
   are forgotten; at most ``max_keys`` are kept, the oldest dropped first past that.
+- A rate of None turns that side off (the operator's ``0``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from rooms.ratelimit import Rate, TokenBucket
 
 
 class KeyedBuckets:
-    """One token bucket per string key, bounded in number."""
+    """One token bucket per string key, bounded in number; a rate of None never refuses."""
 
-    def __init__(self, rate: Rate, max_keys: int = 100_000) -> None:
+    def __init__(self, rate: Rate | None, max_keys: int = 100_000) -> None:
         self.rate = rate
         self.max_keys = max_keys
         self._buckets: dict[str, TokenBucket] = {}
@@ -33,6 +34,8 @@ class KeyedBuckets:
         return 0.0 if bucket is None else bucket.retry_after(now)
 
     def take(self, key: str, now: float) -> None:
+        if self.rate is None:
+            return
         bucket = self._buckets.get(key)
         if bucket is None:
             self._make_room(now)
@@ -42,7 +45,7 @@ class KeyedBuckets:
     def give_back(self, key: str, now: float) -> None:
         bucket = self._buckets.get(key)
         if bucket is not None:
-            bucket.tokens = min(float(self.rate.capacity), bucket.tokens + 1.0)
+            bucket.tokens = min(float(bucket.rate.capacity), bucket.tokens + 1.0)
             if bucket.full(now):
                 del self._buckets[key]
 
@@ -58,7 +61,7 @@ class KeyedBuckets:
 class LoginThrottle:
     """Per account and per address; see the module docstring for the rules."""
 
-    def __init__(self, per_account: Rate, per_address: Rate, max_keys: int = 100_000) -> None:
+    def __init__(self, per_account: Rate | None, per_address: Rate | None, max_keys: int = 100_000) -> None:
         self.accounts = KeyedBuckets(per_account, max_keys)
         self.addresses = KeyedBuckets(per_address, max_keys)
 

@@ -43,3 +43,12 @@ def test_keys_are_bounded() -> None:
         buckets.take(f"k{n}", 0.0)
     assert len(buckets) <= 10
     assert buckets.retry_after("k49", 0.0) > 0  # the newest are kept
+
+
+def test_a_rate_of_none_is_off() -> None:
+    throttle = LoginThrottle(None, Rate(2, 60.0))
+    for _ in range(2):
+        assert throttle.attempt("alice", "addr", 0.0) == 0.0
+    assert throttle.attempt("alice", "other", 0.0) == 0.0  # no account throttle
+    assert throttle.attempt("bob", "addr", 0.0) > 0  # the address one still holds
+    assert len(throttle.accounts) == 0
