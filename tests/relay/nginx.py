@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.servers import free_port
+from tests.support.servers import PORT_ATTEMPTS, PORT_TAKEN, free_port, listens
 
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -24,12 +24,17 @@ class Nginx:
                  tls: tuple[Path, Path] | None = None, port: int | None = None) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        self.tls_port = free_port() if tls else 0
+        self.chosen = port is None  # our own free port: a first start may choose again
+        self.started = False
         self.on_publish = on_publish
         self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = workdir / "nginx.conf"
+        self._choose_ports(port)
+
+    def _choose_ports(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.tls_port = free_port() if self.tls else 0
         self.conf.write_text(self._config())
 
     def _config(self) -> str:
@@ -64,20 +69,49 @@ rtmp {{
         return f"rtmp://127.0.0.1:{self.port}/{app}"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start and wait until this nginx listens. If a port it was given by ``free_port``
+        was taken in the meantime, the first start chooses new ones; otherwise it retries."""
+        for _attempt in range(PORT_ATTEMPTS):
+            if self._start_once(timeout):
+                self.started = True
+                return
+            if self.chosen and not self.started:
+                self._choose_ports()
+            else:
+                time.sleep(0.5)
+        raise RuntimeError(f"nginx could not bind its ports in {PORT_ATTEMPTS} attempts: {self.log()}")
+
+    def _start_once(self, timeout: float) -> bool:
+        logged = self._log_size()
         log = open(self.workdir / "stdout.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(["nginx", "-p", str(self.workdir), "-c", str(self.conf)],
-                                     stdout=log, stderr=subprocess.STDOUT)
+        proc = self.proc = subprocess.Popen(["nginx", "-p", str(self.workdir), "-c", str(self.conf)],
+                                            stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        ports = [p for p in (self.port, self.tls_port) if p]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
+                if PORT_TAKEN in self._log_since(logged).lower():
+                    return False
                 raise RuntimeError(f"nginx exited: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if all(listens(proc.pid, p) for p in ports):
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return True
+                except OSError:
+                    pass
+            time.sleep(0.05)
         raise RuntimeError(f"nginx did not listen in {timeout}s: {self.log()}")
+
+    def _logs(self) -> list[Path]:
+        return [self.workdir / "error.log", self.workdir / "stdout.log"]
+
+    def _log_size(self) -> list[int]:
+        return [path.stat().st_size if path.exists() else 0 for path in self._logs()]
+
+    def _log_since(self, sizes: list[int]) -> str:
+        return "".join(path.read_bytes()[size:].decode(errors="replace")
+                       for path, size in zip(self._logs(), sizes, strict=True) if path.exists())
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
