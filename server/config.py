@@ -88,6 +88,8 @@ class Settings:
     room_creates_per_hour_per_address: int = field(default=30, metadata={"help": "rooms created per hour from one address; 0: no limit"})
     signups_per_hour_per_address: int = field(default=20, metadata={"help": "accounts created per hour from one address; 0: no limit"})
     max_songs_per_room: int = field(default=1000, metadata={"help": "songs in one room's catalog at most"})
+    ticket_hold_s: float = field(
+        default=600.0, metadata={"help": "seconds a ticket order holds its seat while the buyer pays"})
     secret_key: str = field(
         default="",
         metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},
