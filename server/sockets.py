@@ -88,7 +88,7 @@ async def socket_identity(request: web.Request) -> Identity | None:
     bearer = request.headers.get("Authorization", "")[:7].lower() == "bearer "
     if not bearer and auth.SESSION_COOKIE in request.cookies and not _same_origin(request):
         BAD_INPUT.labels("cross_origin_socket").inc()
-        raise Forbidden("cross-origin room sockets must pass ?token=", "cross_origin")
+        raise Forbidden("cross-origin room sockets must pass ?ticket= (or ?token= from a script)", "cross_origin")
     return await auth.identify(request)
 
 
