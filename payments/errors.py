@@ -12,7 +12,11 @@
     ├── NotFound                    the referenced transaction, dispute or payout does not exist
     ├── InsufficientFunds           an account flagged "may not go negative" would go below zero,
     │                               or a refund/dispute/payout exceeds what is left
-    └── LedgerStorageError          the database failed in a way retrying did not fix
+    ├── LedgerStorageError          the database failed in a way retrying did not fix
+    ├── SignatureError              a webhook's signature is missing, wrong or stale (peer input)
+    ├── EventError                  a signed webhook event is not shaped as documented (peer input)
+    ├── PaymentStateError           the payment cannot do that now (refund an unpaid tip)
+    └── ProviderError               the payment provider failed or refused (wraps stripe errors)
 
 Storage errors from SQLAlchemy are wrapped at the boundary (``payments.store``).
 """
@@ -62,3 +66,23 @@ class InsufficientFunds(PaymentsError):
 
 class LedgerStorageError(PaymentsError):
     """The database kept failing (deadlock, serialization) after our retries."""
+
+
+class SignatureError(PaymentsError):
+    """A webhook's ``Stripe-Signature`` is missing, malformed, wrong or outside the tolerance."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class EventError(PaymentsError):
+    """A correctly signed event whose body is not the documented shape."""
+
+
+class PaymentStateError(PaymentsError):
+    """The payment is not in a state that allows this (refund what was never paid)."""
+
+
+class ProviderError(PaymentsError):
+    """The provider failed or refused a call (network, API error); wraps the library's error."""

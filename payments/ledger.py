@@ -45,7 +45,7 @@ from payments.royalty import (
     plan_performance,
     plan_revenue,
 )
-from payments.store import Context, Op, Receipt, Store
+from payments.store import Context, Decide, Op, Receipt, Store
 
 REVENUE_KINDS = frozenset(k.value for k in RevenueKind)
 
@@ -261,3 +261,19 @@ class Ledger:
     async def record_performance(self, key: str, performance: Performance) -> Receipt:
         """A show's setlist; divides the show's royalty pool among the songwriters."""
         return await self._one(PerformanceOp(key, performance))
+
+    # --- units: ledger writes inside a caller's database transaction ------------------------
+
+    def revenue_op(self, kind: RevenueKind, key: str, rev: Revenue) -> Op:
+        return RevenueOp(kind, key, rev, self.policy)
+
+    def refund_op(self, key: str, refund: Refund) -> Op:
+        return RefundOp(key, refund, self.store)
+
+    def dispute_op(self, key: str, step: DisputeRequest) -> Op:
+        return DisputeOp(key, step, self.store)
+
+    async def unit(self, decide: Decide) -> list[Receipt]:
+        """Run ``decide(conn)`` and write the stages of operations it returns, all in one
+        database transaction (``Store.run_unit``); retried whole on a deadlock."""
+        return await self.store.run_unit(decide)

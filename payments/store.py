@@ -15,6 +15,12 @@ Every write (one call or a batch) runs as one database transaction in these step
 5. the postings go in with one multi-row INSERT (binary ``COPY`` on PostgreSQL), and each
    touched account gets its new balance (one ``UPDATE .. FROM unnest(..)`` on PostgreSQL).
 
+``run_unit(decide)`` puts more in the same database transaction: ``decide(conn)`` runs first
+(it may read and write other tables, e.g. record a webhook event id and update the payment
+it names) and returns the ledger operations to write, in stages: each stage is written as
+above, in order, and a later stage sees the earlier stages' transactions (a refund of a tip
+recorded in the same unit).
+
 A deadlock or serialization failure rolls back and retries the whole batch. On SQLite one
 writer per ``Store`` holds an asyncio lock and each transaction starts with a write, so SQLite
 takes its write lock first and never has to upgrade a read lock.
@@ -26,7 +32,7 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +123,9 @@ class Op:
         raise NotImplementedError
 
 
+Decide = Callable[[AsyncConnection], Awaitable[Sequence[Sequence[Op]]]]
+
+
 @dataclass
 class _Existing:
     id: int
@@ -136,19 +145,26 @@ class Store:
         self._sqlite_lock = asyncio.Lock()
 
     async def run(self, ops: Sequence[Op]) -> list[Receipt]:
+        async def decide(_conn: AsyncConnection) -> list[Sequence[Op]]:
+            return [ops]
+
+        return await self.run_unit(decide)
+
+    async def run_unit(self, decide: Decide) -> list[Receipt]:
+        """``decide(conn)`` and the ledger stages it returns, in one database transaction."""
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if self.is_pg:
-                    return await self._attempt(ops)
+                    return await self._attempt(decide)
                 async with self._sqlite_lock:
-                    return await self._attempt(ops)
+                    return await self._attempt(decide)
             except (DBAPIError, asyncpg.PostgresError) as exc:
                 if not _retryable(exc) or attempt == MAX_ATTEMPTS - 1:
                     raise LedgerStorageError(str(exc)) from exc
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 
-    async def _attempt(self, ops: Sequence[Op]) -> list[Receipt]:
+    async def _attempt(self, decide: Decide) -> list[Receipt]:
         # Account ids learnt in this attempt become shared only once it has committed: an
         # account created by a transaction that rolls back never existed.
         fresh: dict[AccountRef, int] = {}
@@ -159,7 +175,10 @@ class Store:
                 await conn.execute(sa.text("SELECT 1"))
             else:
                 await conn.execute(sa.text("UPDATE ledger_accounts SET flags = flags WHERE id = -1"))
-            result = await self._write(conn, ops, fresh)
+            result: list[Receipt] = []
+            for stage in await decide(conn):
+                if stage:
+                    result += await self._write(conn, stage, fresh)
         self._ids.update(fresh)
         return result
 

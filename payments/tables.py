@@ -59,3 +59,41 @@ postings = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Index("ix_ledger_postings_account", "account_id", "transaction_id"),
 )
+
+# Checkouts: one row per tip, boost or ticket order a fan started to pay. ``status`` moves
+# pending -> processing -> paid -> refunded | charged_back, or pending -> expired | failed
+# (payments.checkout has the rules). ``refunded`` is the cumulative amount the provider
+# refunded; ``meta`` (JSON) holds what the room shows and the split sheet fixed at checkout.
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payer", sa.String(200), nullable=False),
+    sa.Column("room", sa.String(64), nullable=False, server_default=""),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("session_id", sa.String(255), nullable=True, unique=True),
+    sa.Column("payment_intent", sa.String(255), nullable=True, index=True),
+    sa.Column("charge", sa.String(255), nullable=True),
+    sa.Column("refunded", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("dispute", sa.String(255), nullable=True),
+    sa.Column("dispute_status", sa.String(32), nullable=True),
+    sa.Column("meta", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_payments_payer", "payer", "created_at"),
+)
+
+# Webhook events already applied, by the provider's event id: inserted in the same database
+# transaction as the ledger postings they cause, so a redelivery changes nothing.
+payment_events = sa.Table(
+    "payment_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("payment_id", sa.String(40), nullable=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+)

@@ -11,6 +11,8 @@ from server import (
     api_ledger,
     api_restreams,
     api_rooms,
+    api_sandbox,
+    api_tips,
     health,
     httpguard,
     httputil,
@@ -18,6 +20,7 @@ from server import (
     overlay,
     pages,
     sockets,
+    webhooks,
 )
 from server import services as services_mod
 from server.config import Settings
@@ -35,7 +38,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SERVICES] = services
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger,
-                   overlay, sockets, pages):
+                   api_tips, api_sandbox, webhooks, overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live)
     app.on_startup.append(_start)

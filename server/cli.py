@@ -53,7 +53,7 @@ def banner(settings: config.Settings) -> str:
         "    Stream Key:  the stream_key you got when you created the room (POST /api/rooms)",
         f"  Or from a browser: {base}/studio/<room>",
         f"  Database: {settings.database_url.split('@')[-1]}   Event bus: {'redis' if settings.redis else 'in-process'}",
-        "  Payments: sandbox (test payments only)",
+        f"  Payments: {settings.payments}" + (" (test payments only)" if settings.payments == "sandbox" else ""),
         "",
     ])
 

@@ -103,6 +103,20 @@ class Settings:
                           "link-local, multicast, reserved and this server's own ports stay refused"},
     )
     relay_max_targets: int = field(default=5, metadata={"help": "restream targets a room may have"})
+    payments: str = field(default="sandbox", metadata={"help": "payment provider: sandbox (test payments) or stripe"})
+    stripe_secret_key: str = field(default="", metadata={"help": "Stripe secret API key (sk_...), with --payments stripe"})
+    stripe_webhook_secret: str = field(
+        default="",
+        metadata={"help": "webhook signing secrets (whsec_...), comma-separated during a rotation "
+                          "(sandbox default: a 0600 file made in the data dir)"},
+    )
+    stripe_api_base: str = field(default="", metadata={"help": "Stripe API base URL (default https://api.stripe.com; tests point it at a double)"})
+    sandbox_redeliver: bool = field(
+        default=False, metadata={"help": "sandbox: deliver every webhook twice and older events after newer (tests)"}
+    )
+    checkout_expiry_s: int = field(default=1800, metadata={"help": "seconds a checkout session stays open (Stripe: 1800 to 86400)"})
+    payment_fee_bps: int = field(default=290, metadata={"help": "processor fee booked in the ledger: basis points of the gross"})
+    payment_fee_fixed: int = field(default=30, metadata={"help": "processor fee booked in the ledger: fixed minor units per payment"})
 
     @property
     def http_bind(self) -> tuple[str, int]:

@@ -32,6 +32,14 @@ RESTREAM_EDIT = {"type": "object", "properties": {
 RESTREAM = {**RESTREAM_EDIT, "required": ["platform", "key"]}
 TEST_ALERT = {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 1},
                                                "message": {"type": "string", "maxLength": 200}}}
+TIP = {"type": "object", "required": ["amount"],
+       "properties": {"amount": {"type": "integer", "minimum": 1, "description": "minor units of the room's currency"},
+                      "message": {"type": "string", "maxLength": 200}, "anonymous": {"type": "boolean"}}}
+BOOST = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer", "minimum": 1}}}
+REFUND = {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 1}}}
+TIP_SETTINGS = {"type": "object", "properties": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                                                 "tip_min": {"type": "integer", "minimum": 1},
+                                                 "tip_max": {"type": "integer", "minimum": 1}}}
 USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
 
 # (method, path, summary, request body schema or None, {status: description})
@@ -81,6 +89,19 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {200: "the target", 404: "no such target"}),
     ("delete", "/api/rooms/{slug}/restreams/{target_id}", "Remove a target (owner)", None,
      {204: "removed", 404: "no such target"}),
+    ("post", "/api/rooms/{slug}/tips", "Tip the room: a checkout to pay (signed in)", TIP,
+     {201: "tip_id and checkout_url", 400: "bad amount, message too long or a blocked term",
+      403: "banned or timed out (tip without a message)", 502: "the payment provider failed"}),
+    ("post", "/api/rooms/{slug}/song-requests/{request_id}/boosts", "Boost a queued song request (signed in)", BOOST,
+     {201: "boost_id and checkout_url", 400: "bad amount", 404: "no such request in the queue"}),
+    ("get", "/api/rooms/{slug}/tip-settings", "The room's currency and tip bounds", None, {200: "settings"}),
+    ("put", "/api/rooms/{slug}/tip-settings", "Set the room's currency and tip bounds (owner)", TIP_SETTINGS,
+     {200: "settings", 400: "bad currency or bounds", 403: "not the owner"}),
+    ("get", "/api/me/payments", "Your own payments (tips, boosts), newest first", None,
+     {200: "payments", 401: "not signed in"}),
+    ("post", "/api/payments/{payment_id}/refund", "Refund a payment made in your room (owner)", REFUND,
+     {202: "refund requested; the ledger follows the provider's webhook", 403: "not the room's owner",
+      409: "not paid"}),
     ("get", "/api/me/balances", "Your ledger balances, per account and currency", None,
      {200: "balances", 401: "not signed in"}),
     ("get", "/api/me/statement", "Your statement for ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv", None,

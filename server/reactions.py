@@ -1,8 +1,17 @@
 """What the server does when something happens elsewhere: the router's handlers.
 
-``install`` registers every reaction; nothing else calls ``Router.on``. Room-facing
-reactions publish through the gateway's system publish with an idempotency key, so a
-retried reaction never shows twice.
+``install`` registers every reaction; nothing else calls ``Router.on``:
+
+- ``StreamStateChanged`` (media hub) -> room ``stream.state``; while held, the room's
+  ``stream.end`` -> ``StreamEndRequested`` -> the stream ends here;
+- ``RelayStateChanged`` (relay supervisor) -> room ``restream.state`` (public part only);
+- ``WebhookVerified`` (webhook route) -> ``PaymentBook.apply`` (ledger, one transaction) ->
+  ``PaymentSucceeded`` / ``PaymentReversed`` for each effect;
+- ``PaymentSucceeded`` -> room ``tip`` or ``song.boost``; ``PaymentReversed`` -> ``tip.refunded``.
+
+Room-facing reactions publish through the gateway's system publish with an idempotency key
+derived from our own ids, so a retried reaction (a redelivered webhook re-announces the
+payment's standing effects) never shows twice.
 """
 
 from __future__ import annotations
@@ -10,16 +19,41 @@ from __future__ import annotations
 import itertools
 import time
 
+from payments.checkout import Payment, PaymentBook
+from payments.providers import PaymentProvider
 from rooms.bus import EventCallback
 from rooms.events import Event
 from rooms.gateway import RoomGateway
 from server.live import STREAM_END, Live
-from server.router import RelayStateChanged, Router, StreamEndRequested, StreamStateChanged
+from server.router import (
+    PaymentReversed,
+    PaymentSucceeded,
+    RelayStateChanged,
+    Router,
+    StreamEndRequested,
+    StreamStateChanged,
+    WebhookVerified,
+)
 
 PUBLIC_RELAY_STATUS = ("id", "platform", "state", "next_attempt_at")
 
 
-def install(router: Router, gateway: RoomGateway, live: Live) -> None:
+def tip_event(p: Payment) -> dict[str, object]:
+    return {"id": p.id, "from": p.meta.get("from", "Anonymous"), "amount": p.amount, "currency": p.currency,
+            "message": p.meta.get("message", "")}
+
+
+def boost_event(p: Payment) -> dict[str, object]:
+    return {"request_id": p.meta["request_id"], "boost_id": p.id, "amount": p.amount, "currency": p.currency,
+            "from": p.meta.get("from", "")}
+
+
+def install(router: Router, gateway: RoomGateway, live: Live, book: PaymentBook, provider: PaymentProvider) -> None:
+    _install_media(router, gateway, live)
+    _install_money(router, gateway, book, provider)
+
+
+def _install_media(router: Router, gateway: RoomGateway, live: Live) -> None:
     changes = itertools.count()
 
     async def stream_state(event: StreamStateChanged) -> None:
@@ -66,3 +100,27 @@ def _watch_held_streams(router: Router, gateway: RoomGateway, live: Live) -> Non
 
     router.on(StreamStateChanged, watch)
     router.on(StreamEndRequested, end_held)
+
+
+def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, provider: PaymentProvider) -> None:
+    async def webhook(event: WebhookVerified) -> None:
+        applied = await book.apply(event.event, resolve=provider.reference_of)
+        for effect in applied.effects:
+            kind = PaymentSucceeded if effect.kind == "paid" else PaymentReversed
+            await router.dispatch(kind(effect.payment))
+
+    async def succeeded(event: PaymentSucceeded) -> None:
+        p = event.payment
+        if p.kind == "tip" and p.room:
+            await gateway.publish_system(p.room, "tip", tip_event(p), f"tip:{p.id}")
+        elif p.kind == "boost" and p.room:
+            await gateway.publish_system(p.room, "song.boost", boost_event(p), f"boost:{p.id}")
+
+    async def reversed_(event: PaymentReversed) -> None:
+        p = event.payment
+        if p.kind == "tip" and p.room:
+            await gateway.publish_system(p.room, "tip.refunded", {"id": p.id}, f"tip-refunded:{p.id}")
+
+    router.on(WebhookVerified, webhook)
+    router.on(PaymentSucceeded, succeeded)
+    router.on(PaymentReversed, reversed_)

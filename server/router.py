@@ -29,6 +29,9 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
+from payments.checkout import Payment
+from payments.events import WebhookEvent
+
 log = logging.getLogger("notalabel.router")
 
 FAILURES = Counter("notalabel_router_failures_total", "Router handlers that raised", ["event"])
@@ -61,6 +64,28 @@ class RelayStateChanged:
 
     slug: str
     status: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WebhookVerified:
+    """``POST /webhooks/stripe``: a correctly signed provider event, parsed. Dispatched (the
+    webhook is acknowledged only once its ledger posting committed)."""
+
+    event: WebhookEvent
+
+
+@dataclass(frozen=True)
+class PaymentSucceeded:
+    """The ledger recorded a payment (tip, boost, ticket); the room may show it."""
+
+    payment: Payment
+
+
+@dataclass(frozen=True)
+class PaymentReversed:
+    """A payment was fully refunded or lost a dispute; the ledger reversed its legs."""
+
+    payment: Payment
 
 
 E = TypeVar("E")

@@ -1,6 +1,7 @@
 """The running server's parts, typed, built in one place, started and stopped in one order.
 
-Start order (stop is the reverse): database, Redis client, event bus, router, room gateway,
+Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
+the sandbox's webhook sender), router, room gateway,
 relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
 (RTMP, relay, then the gateway tells sockets to reconnect with 1012), in-flight requests
@@ -15,13 +16,16 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.hub import Hub
+from payments.checkout import PaymentBook
+from payments.ledger import Ledger
+from payments.providers import PaymentProvider
 from relay.destination import server_policy
 from relay.keybox import KeyBox
 from relay.store import TargetStore
 from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
-from server import reactions, sockets
+from server import money, reactions, sockets
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.lifecycle import Lifecycle
@@ -43,6 +47,11 @@ class Services:
     live: Live
     targets: TargetStore
     relay: RelaySupervisor
+    ledger: Ledger
+    book: PaymentBook
+    provider: PaymentProvider
+    webhook_secrets: tuple[str, ...]
+    webhook_sender: money.WebhookSender
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -74,10 +83,16 @@ async def build(settings: Settings) -> Services:
                           max_per_room=settings.relay_max_targets)
     relay = RelaySupervisor(live.hub, targets, ca_bundle=settings.relay_ca_bundle or None,
                             on_state=lambda slug, status: router.emit(RelayStateChanged(slug, status)))
+    secrets = money.webhook_secrets(settings)
+    sender = money.WebhookSender(settings.base_url + money.WEBHOOK_PATH)
+    provider = money.make_provider(settings, sender, secrets)
+    ledger = Ledger(engine)
+    book = money.make_book(engine, ledger, settings)
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
-                        gateway=gateway, live=live, targets=targets, relay=relay, redis=redis)
-    reactions.install(router, gateway, live)
+                        gateway=gateway, live=live, targets=targets, relay=relay, ledger=ledger, book=book,
+                        provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis)
+    reactions.install(router, gateway, live, book, provider)
     _parts(services)
     return services
 
@@ -85,6 +100,10 @@ async def build(settings: Settings) -> Services:
 def _parts(s: Services) -> None:
     async def attach_relay() -> None:
         s.relay.attach()
+
+    async def close_payments() -> None:
+        await s.provider.close()
+        await s.webhook_sender.close()
 
     async def close_gateway() -> None:
         await s.gateway.close(code=1012)
@@ -94,6 +113,7 @@ def _parts(s: Services) -> None:
     if s.redis is not None:
         life.add("redis", stop=s.redis.aclose)
     life.add("bus", start=s.bus.start, stop=s.bus.close)
+    life.add("payments", start=s.webhook_sender.start, stop=close_payments)
     life.add("router", stop=s.router.close)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
     life.add("relay", start=attach_relay, stop=s.relay.close)

@@ -1,0 +1,317 @@
+"""Checkouts and what their webhook events do to the ledger: one database transaction each.
+
+A fan starts a payment (``PaymentBook.create``: a ``pending`` row with the split sheet fixed
+now), the provider's checkout collects it, and the provider's events move it on. Rules:
+
+- An event id is applied once: ``payment_events`` gets the id in the same transaction as
+  the ledger postings and the payment's new state, so a redelivery (or the same event sent
+  to two processes at once) writes nothing; the loser of a race sees the winner's row.
+- Ledger keys come from our own ids (``tip:{id}``, ``refund:{id}:{cumulative}``,
+  ``dispute:{dp}:open``), so two different events about one payment never post twice.
+- Order never matters: a refund or dispute that arrives before the checkout's completion
+  first records the payment (the charge proves it was paid), then itself; refunds use the
+  cumulative ``amount_refunded``, so an older refund event after a newer one adds nothing;
+  a dispute's close opens it first if its creation has not arrived; anything already past
+  (expired after paid, created after closed) changes nothing.
+
+States: pending -> processing (delayed method) -> paid -> refunded (fully) | charged_back
+(dispute lost); pending | processing -> expired | failed. A partial refund stays paid.
+
+``apply`` returns ``Effect``s (paid, reversed) for the caller to route; a duplicate event
+returns the effects the payment's state implies again (the room's publish is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from payments import tables as t
+from payments.events import (
+    ChargeRefunded,
+    CheckoutCompleted,
+    CheckoutEnded,
+    DisputeChanged,
+    WebhookEvent,
+)
+from payments.ledger import Ledger
+from payments.reversals import DisputeRequest, DisputeStep, Refund
+from payments.royalty import Revenue, RevenueKind
+from payments.splits import Role, Share, SplitSheet, bps_of
+from payments.store import Op
+
+PAID_STATES = frozenset({"paid", "refunded", "charged_back"})
+OPEN_STATES = frozenset({"pending", "processing"})
+KINDS = {"tip": RevenueKind.TIP, "boost": RevenueKind.BOOST, "ticket": RevenueKind.TICKET}
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    """The processor's fee, as the ledger books it: ``bps`` of the gross plus ``fixed``."""
+
+    bps: int = 290
+    fixed: int = 30
+
+    def fee(self, gross: int) -> int:
+        return min(gross, bps_of(gross, self.bps) + self.fixed)
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    kind: str
+    status: str
+    payer: str
+    room: str
+    amount: int
+    currency: str
+    provider: str
+    session_id: str | None = None
+    payment_intent: str | None = None
+    charge: str | None = None
+    refunded: int = 0
+    dispute: str | None = None
+    dispute_status: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def sheet(self) -> SplitSheet:
+        return SplitSheet(tuple(Share(p, b, Role(r), n) for p, b, r, n in self.meta["sheet"]))
+
+    def public(self) -> dict[str, Any]:
+        """What the payer may see of their own payment."""
+        return {"id": self.id, "kind": self.kind, "status": self.status, "amount": self.amount,
+                "currency": self.currency, "refunded": self.refunded, "room": self.room,
+                "provider": self.provider, "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a payment's change means outside the ledger: ``paid`` or ``reversed``."""
+
+    kind: str
+    payment: Payment
+
+
+@dataclass
+class Applied:
+    duplicate: bool = False
+    payment: Payment | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+
+def sheet_rows(sheet: SplitSheet) -> list[list[Any]]:
+    return [[s.party, s.bps, s.role.value, s.name] for s in sheet.shares]
+
+
+def new_payment_id(kind: str) -> str:
+    return f"{kind[:3]}_{secrets.token_hex(10)}"
+
+
+def _row_payment(row: Any) -> Payment:
+    m = dict(row._mapping)
+    m["meta"] = json.loads(m["meta"])
+    return Payment(**m)
+
+
+Resolver = Callable[[str], Awaitable[str | None]]
+
+
+class PaymentBook:
+    def __init__(self, engine: AsyncEngine, ledger: Ledger, fees: FeePolicy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.fees = fees or FeePolicy()
+        self.clock = clock
+        self.is_pg = engine.dialect.name == "postgresql"
+
+    # --- rows ----------------------------------------------------------------------------
+
+    async def create(self, payment: Payment) -> Payment:
+        now = self.clock()
+        payment = replace(payment, created_at=now, updated_at=now)
+        payment.sheet()  # a bad sheet is refused before anything is stored
+        values = {k: getattr(payment, k) for k in t.payments.c.keys()}
+        values["meta"] = json.dumps(payment.meta, separators=(",", ":"))
+        async with self.engine.begin() as conn:
+            await conn.execute(t.payments.insert().values(**values))
+        return payment
+
+    async def set_session(self, payment_id: str, session_id: str) -> None:
+        await self._update(payment_id, session_id=session_id)
+
+    async def fail(self, payment_id: str) -> None:
+        await self._update(payment_id, status="failed")
+
+    async def _update(self, payment_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(t.payments.update().where(t.payments.c.id == payment_id)
+                               .values(updated_at=self.clock(), **values))
+
+    async def get(self, payment_id: str) -> Payment | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.payments).where(t.payments.c.id == payment_id))).first()
+        return _row_payment(row) if row else None
+
+    async def of_payer(self, payer: str, limit: int = 100) -> list[Payment]:
+        q = (sa.select(t.payments).where(t.payments.c.payer == payer)
+             .order_by(t.payments.c.created_at.desc(), t.payments.c.id).limit(limit))
+        async with self.engine.connect() as conn:
+            return [_row_payment(r) for r in await conn.execute(q)]
+
+    async def _locate(self, conn: AsyncConnection, event: WebhookEvent) -> str | None:
+        p = event.payload
+        ref = getattr(p, "reference", None)
+        if isinstance(ref, str):
+            return ref
+        c = t.payments.c
+        conds = []
+        if isinstance(p, CheckoutCompleted | CheckoutEnded):
+            conds.append(c.session_id == p.session_id)
+        pi = getattr(p, "payment_intent", None)
+        if isinstance(pi, str):
+            conds.append(c.payment_intent == pi)
+        charge = getattr(p, "charge", None)
+        if isinstance(charge, str):
+            conds.append(c.charge == charge)
+        if not conds:
+            return None
+        found = (await conn.execute(sa.select(c.id).where(sa.or_(*conds)).limit(1))).scalar()
+        return found if isinstance(found, str) else None
+
+    # --- events --------------------------------------------------------------------------
+
+    async def apply(self, event: WebhookEvent, resolve: Resolver | None = None) -> Applied:
+        """Apply one verified event (see the module rules); one database transaction."""
+        async with self.engine.connect() as conn:
+            ref = await self._locate(conn, event)
+        pi = getattr(event.payload, "payment_intent", None)
+        if ref is None and resolve is not None and isinstance(pi, str):
+            ref = await resolve(pi)
+        result = Applied()
+
+        async def decide(conn: AsyncConnection) -> list[Sequence[Op]]:
+            result.duplicate, result.payment, result.effects = False, None, []
+            payment = await self._lock(conn, ref) if ref else None
+            if not await self._first_time(conn, event, payment):
+                result.duplicate, result.payment = True, payment
+                result.effects = self._standing(payment)
+                return []
+            if payment is None:
+                return []
+            stages, after, effects = self._transition(payment, event)
+            if after != payment:
+                await self._store(conn, after)
+            result.payment, result.effects = after, effects
+            return stages
+
+        await self.ledger.unit(decide)
+        return result
+
+    async def _lock(self, conn: AsyncConnection, ref: str) -> Payment | None:
+        q = sa.select(t.payments).where(t.payments.c.id == ref)
+        row = (await conn.execute(q.with_for_update() if self.is_pg else q)).first()
+        return _row_payment(row) if row else None
+
+    async def _first_time(self, conn: AsyncConnection, event: WebhookEvent, payment: Payment | None) -> bool:
+        values = {"event_id": event.id, "type": event.type, "received_at": self.clock(),
+                  "payment_id": payment.id if payment else None}
+        ins = (postgresql.insert if self.is_pg else sqlite.insert)(t.payment_events)
+        stmt = ins.values(**values).on_conflict_do_nothing().returning(t.payment_events.c.event_id)
+        return (await conn.execute(stmt)).first() is not None
+
+    async def _store(self, conn: AsyncConnection, p: Payment) -> None:
+        values = {k: getattr(p, k) for k in ("status", "session_id", "payment_intent", "charge", "refunded",
+                                             "dispute", "dispute_status")}
+        await conn.execute(t.payments.update().where(t.payments.c.id == p.id)
+                           .values(updated_at=self.clock(), **values))
+
+    @staticmethod
+    def _standing(p: Payment | None) -> list[Effect]:
+        if p is None or p.status not in PAID_STATES:
+            return []
+        effects = [Effect("paid", p)]
+        if p.status != "paid":
+            effects.append(Effect("reversed", p))
+        return effects
+
+    # --- transitions (pure: payment and event in, ledger stages and the new payment out) ---
+
+    def _transition(self, p: Payment, event: WebhookEvent) -> tuple[list[Sequence[Op]], Payment, list[Effect]]:
+        ev = event.payload
+        stages: list[Sequence[Op]] = []
+        effects: list[Effect] = []
+        if isinstance(ev, CheckoutEnded):
+            if p.status in OPEN_STATES:
+                p = replace(p, status=ev.reason)
+            return stages, p, effects
+        if isinstance(ev, CheckoutCompleted):
+            p = replace(p, session_id=p.session_id or ev.session_id,
+                        payment_intent=p.payment_intent or ev.payment_intent)
+            if not ev.paid:
+                return stages, replace(p, status="processing") if p.status == "pending" else p, effects
+        p = self._pay(p, stages, effects, getattr(ev, "payment_intent", None), getattr(ev, "charge", None))
+        if isinstance(ev, ChargeRefunded):
+            p = self._refund(p, ev, stages, effects)
+        elif isinstance(ev, DisputeChanged):
+            p = self._dispute(p, ev, stages, effects)
+        return stages, p, effects
+
+    def _pay(self, p: Payment, stages: list[Sequence[Op]], effects: list[Effect],
+             payment_intent: str | None, charge: str | None) -> Payment:
+        p = replace(p, payment_intent=p.payment_intent or payment_intent, charge=p.charge or charge)
+        if p.status in PAID_STATES:
+            return p
+        rev = Revenue(gross=p.amount, currency=p.currency, sheet=p.sheet(), fee=self.fees.fee(p.amount),
+                      processor=p.provider, room=p.room, payer=p.payer, note=p.kind)
+        stages.append([self.ledger.revenue_op(KINDS[p.kind], p.ledger_key, rev)])
+        p = replace(p, status="paid")
+        effects.append(Effect("paid", p))
+        return p
+
+    def _refund(self, p: Payment, ev: ChargeRefunded, stages: list[Sequence[Op]], effects: list[Effect]) -> Payment:
+        total = min(ev.amount_refunded, p.amount)
+        if total <= p.refunded or p.status == "charged_back":
+            return p
+        refund = Refund(p.ledger_key, total - p.refunded, reason="refund")
+        stages.append([self.ledger.refund_op(f"refund:{p.id}:{total}", refund)])
+        p = replace(p, refunded=total)
+        if total >= p.amount:
+            p = replace(p, status="refunded")
+            effects.append(Effect("reversed", p))
+        return p
+
+    def _dispute(self, p: Payment, ev: DisputeChanged, stages: list[Sequence[Op]], effects: list[Effect]) -> Payment:
+        if p.dispute not in (None, ev.dispute) or p.dispute_status in ("won", "lost"):
+            return p
+        amount = min(ev.amount, p.amount - p.refunded)
+        if amount <= 0:
+            return p
+        if p.dispute is None:
+            req = DisputeRequest(ev.dispute, p.ledger_key, DisputeStep.OPEN, amount)
+            stages.append([self.ledger.dispute_op(f"dispute:{ev.dispute}:open", req)])
+            p = replace(p, dispute=ev.dispute, dispute_status="needs_response", meta={**p.meta})
+        if not ev.closed:
+            return p
+        step = DisputeStep.LOST if ev.status == "lost" else DisputeStep.WON
+        req = DisputeRequest(ev.dispute, p.ledger_key, step, amount)
+        stages.append([self.ledger.dispute_op(f"dispute:{ev.dispute}:{step.value}", req)])
+        p = replace(p, dispute_status=step.value)
+        if step is DisputeStep.LOST:
+            p = replace(p, status="charged_back")
+            effects.append(Effect("reversed", p))
+        return p

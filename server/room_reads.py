@@ -1,0 +1,44 @@
+"""What the money routes need to know of a room's live state, read from the event bus.
+
+Timeouts and the song-request queue live in the room's replica, which is built from the
+bus (``recent``: history plus the last event of each sticky type). These reads rebuild just
+the part needed with the rooms package's own pure rules (``Moderation``, ``SongQueue``),
+on whichever node the HTTP request reaches, without touching a gateway's hubs.
+"""
+
+from __future__ import annotations
+
+from rooms.bus import EventBus
+from rooms.events import Event
+from rooms.moderation import Moderation
+from rooms.songs import SongQueue, SongRequestEntry
+
+
+async def _recent(bus: EventBus, slug: str) -> list[Event]:
+    recent = await bus.recent(slug)
+    seen: dict[tuple[str, int], Event] = {}
+    for event in [*recent.sticky, *recent.events]:
+        seen[(event.epoch, event.seq)] = event
+    return sorted(seen.values(), key=lambda e: e.seq)
+
+
+async def timed_out_until(bus: EventBus, slug: str, user_id: int, now: float) -> float | None:
+    moderation = Moderation()
+    for event in await _recent(bus, slug):
+        if event.type == "mod.notice":
+            moderation.apply_notice(event.data)
+    return moderation.timed_out_until(user_id, now)
+
+
+async def song_request(bus: EventBus, slug: str, request_id: str) -> SongRequestEntry | None:
+    """The request if it is still queued or playing, else ``None``."""
+    queue: SongQueue | None = None
+    for event in await _recent(bus, slug):
+        if event.type != "song.queue":
+            continue
+        try:
+            queue = SongQueue.from_wire(list(event.data["queue"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    entry = queue.get(request_id) if queue is not None else None
+    return entry if entry is not None and entry.status in ("queued", "playing") else None
