@@ -63,7 +63,7 @@ rooms = sa.Table(
     sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("overlay_key", sa.String(64), nullable=True),
-    # Money settings (migration 0007): what tips are paid in, and their bounds in minor units.
+    # Money settings (migration 0008): what tips are paid in, and their bounds in minor units.
     sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
     sa.Column("tip_min", sa.Integer, nullable=False, server_default="100"),
     sa.Column("tip_max", sa.Integer, nullable=False, server_default="50000"),
