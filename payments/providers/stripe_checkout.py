@@ -82,8 +82,8 @@ class StripeProvider:
             intent = await self.client.v1.payment_intents.retrieve_async(payment_intent)
         except stripe.StripeError as exc:
             raise ProviderError(f"Stripe did not return {payment_intent}: {exc}") from exc
-        metadata: Any = intent.metadata or {}
-        ref = metadata.get("nal_payment")
+        metadata = intent.to_dict().get("metadata") or {}
+        ref = metadata.get("nal_payment") if isinstance(metadata, dict) else None
         return ref if isinstance(ref, str) else None
 
     async def close(self) -> None:

@@ -1,0 +1,84 @@
+"""A local HTTP double of Stripe's API for the ``stripe`` library: records every request it
+sends (method, path, headers, decoded form) and answers with Stripe's documented objects
+(https://docs.stripe.com/api/checkout/sessions/object, /api/refunds/object,
+/api/payment_intents/object). Idempotency keys are honoured like Stripe: the same key
+gets the first answer again."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from tests.support.servers import free_port
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
+@dataclass
+class StripeDouble:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    intents: dict[str, dict[str, str]] = field(default_factory=dict)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def of(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        form = dict(parse_qsl(await request.text(), keep_blank_values=True))
+        self.requests.append(Recorded(request.method, request.path, dict(request.headers), form))
+        key = request.headers.get("Idempotency-Key")
+        if key and key in self.answers:
+            return web.json_response(self.answers[key])
+        answer = self.answer(request, form)
+        if key:
+            self.answers[key] = answer
+        return web.json_response(answer)
+
+    def answer(self, request: web.Request, form: dict[str, str]) -> dict[str, Any]:
+        if request.path == "/v1/checkout/sessions":
+            sid = "cs_test_" + secrets.token_hex(12)
+            meta = {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}
+            return {"id": sid, "object": "checkout.session", "mode": form["mode"], "status": "open",
+                    "payment_status": "unpaid", "client_reference_id": form.get("client_reference_id"),
+                    "metadata": meta, "expires_at": int(form["expires_at"]), "currency": form.get(
+                        "line_items[0][price_data][currency]"), "amount_total": int(
+                        form.get("line_items[0][price_data][unit_amount]", "0")),
+                    "payment_intent": None, "url": f"https://checkout.stripe.com/c/pay/{sid}", "livemode": False}
+        if request.path == "/v1/refunds":
+            return {"id": "re_" + secrets.token_hex(8), "object": "refund", "amount": int(form.get("amount", 0)),
+                    "payment_intent": form["payment_intent"], "status": "succeeded", "currency": "usd"}
+        if request.path.startswith("/v1/payment_intents/"):
+            pi = request.path.rsplit("/", 1)[1]
+            return {"id": pi, "object": "payment_intent", "metadata": self.intents.get(pi, {}), "status": "succeeded"}
+        raise web.HTTPNotFound(text=json.dumps({"error": {"type": "invalid_request_error", "message": "unknown"}}),
+                               content_type="application/json")
+
+
+@asynccontextmanager
+async def stripe_double() -> AsyncIterator[StripeDouble]:
+    double = StripeDouble()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", double.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    double.url = f"http://127.0.0.1:{port}"
+    try:
+        yield double
+    finally:
+        await runner.cleanup()
