@@ -11,6 +11,7 @@ import aiohttp
 from media.units import CLOCK_RATE
 from tests.media.hls.conftest import HlsServer
 from tests.media.hls.sources import Source
+from tests.support.wait import eventually
 
 
 def realtime_after(units: tuple, seconds: float) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -110,15 +111,19 @@ async def test_blocking_reload_and_preload_hint(
 async def test_playlist_survives_reconnecting_and_goes_offline(
     hls_server: HlsServer, av_720p30: Source
 ) -> None:
-    hls_server.hub.reconnect_grace = 0.2
+    # A grace long enough that a loaded machine still asks inside it (0.2 s was not: a
+    # stall of the process between end_publish and the request let it expire first).
+    hls_server.hub.reconnect_grace = 3.0
     stream = hls_server.hub.start_publish("room", "test", av_720p30.tracks)
     for unit in av_720p30.units:
         stream.write(unit)
     hls_server.hub.end_publish("room", "test")
-    await asyncio.sleep(0.05)
+    room = hls_server.hub.get("room")
+    assert room is not None and room.state == "reconnecting"
     async with aiohttp.ClientSession() as http:
         async with http.get(hls_server.url("room")) as response:
             assert response.status == 200  # reconnecting: viewers keep the playlist
-        await asyncio.sleep(0.3)
+        assert room.state == "reconnecting"  # so the answer above was given while reconnecting
+        await eventually(lambda: room.state == "offline", what="the grace expired")
         async with http.get(hls_server.url("room")) as response:
             assert response.status == 404 and await response.json() == {"error": "offline"}
