@@ -95,3 +95,21 @@ async def test_disputes_hold_then_release_or_reverse(tmp_path: Path, database_ur
         assert mine == {won["tip_id"]: "paid", lost["tip_id"]: "charged_back"}
         await srv.ledger_ok()
         await sock.ws.close()
+
+
+async def test_a_declined_card_leaves_the_checkout_open_and_cancel_expires_it(tmp_path: Path, database_url: str) -> None:
+    async with running(tmp_path, database_url) as srv:
+        slug, _owner, fan, _token, owner_party = await setup_room(srv)
+        tip = await srv.tip(slug, fan, amount=500)
+        r = await srv.sandbox(tip["checkout_url"], "decline")
+        assert (r.status, (await r.json())["error"]) == (402, "card_declined")
+        payment = await srv.services.book.get(tip["tip_id"])
+        assert payment is not None and payment.status == "pending"
+        assert (await srv.sandbox(tip["checkout_url"], "expire")).status == 200
+        payment = await srv.services.book.get(tip["tip_id"])
+        assert payment is not None and payment.status == "expired"
+        assert (await srv.sandbox(tip["checkout_url"], "pay")).status == 409
+        assert (await srv.sandbox(tip["checkout_url"], "refund")).status == 409
+        assert (await srv.http.post("/sandbox/checkout/cs_test_nope/pay")).status == 404
+        assert "earnings" not in await srv.balances(owner_party)
+        await srv.ledger_ok()
