@@ -277,7 +277,7 @@ class PaymentBook:
         if p.status in PAID_STATES:
             return p
         rev = Revenue(gross=p.amount, currency=p.currency, sheet=p.sheet(), fee=self.fees.fee(p.amount),
-                      processor=p.provider, room=p.room, payer=p.payer, note=p.kind)
+                      processor=p.provider, room=p.room, show=p.meta.get("show"), payer=p.payer, note=p.kind)
         stages.append([self.ledger.revenue_op(KINDS[p.kind], p.ledger_key, rev)])
         p = replace(p, status="paid")
         effects.append(Effect("paid", p))

@@ -88,12 +88,12 @@ def owner_sheet(room: RoomRow) -> SplitSheet:
     return SplitSheet((Share(f"user:{room.owner_id}", 10_000, Role.ARTIST, room.owner),))
 
 
-async def _checkout(request: web.Request, payment: Payment, title: str) -> str:
+async def checkout(request: web.Request, payment: Payment, title: str) -> str:
     """Store the pending payment, open the provider's checkout; its URL."""
     services = request.app[SERVICES]
     base = services.settings.base_url
     await services.book.create(payment)
-    checkout = CheckoutRequest(
+    req = CheckoutRequest(
         reference=payment.id, amount=payment.amount, currency=payment.currency,
         line_items=(LineItem(title, payment.amount),),
         success_url=f"{base}/watch/{payment.room}?paid={payment.id}", cancel_url=f"{base}/watch/{payment.room}",
@@ -101,7 +101,7 @@ async def _checkout(request: web.Request, payment: Payment, title: str) -> str:
         metadata={"nal_payment": payment.id, "kind": payment.kind, "room": payment.room},
     )
     try:
-        session = await services.provider.create_checkout(checkout)
+        session = await services.provider.create_checkout(req)
     except ProviderError as exc:
         await services.book.fail(payment.id)
         raise BadGateway(str(exc), "provider_failed") from None
@@ -125,7 +125,7 @@ async def create_tip(request: web.Request) -> web.Response:
         meta={"from": "Anonymous" if anonymous else identity.username, "user": identity.username,
               "message": message, "anonymous": anonymous, "sheet": sheet_rows(owner_sheet(room))},
     )
-    url = await _checkout(request, payment, f"Tip for {room.title}")
+    url = await checkout(request, payment, f"Tip for {room.title}")
     return json_response({"tip_id": payment.id, "checkout_url": url}, status=201)
 
 
@@ -177,7 +177,7 @@ async def create_boost(request: web.Request) -> web.Response:
         meta={"from": identity.username, "user": identity.username, "request_id": request_id,
               "song_id": entry.song_id, "sheet": sheet_rows(sheet)},
     )
-    url = await _checkout(request, payment, f"Boost: {entry.title}")
+    url = await checkout(request, payment, f"Boost: {entry.title}")
     return json_response({"boost_id": payment.id, "checkout_url": url}, status=201)
 
 

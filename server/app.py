@@ -9,9 +9,11 @@ from aiohttp import web
 from server import (
     api_accounts,
     api_ledger,
+    api_orders,
     api_restreams,
     api_rooms,
     api_sandbox,
+    api_shows,
     api_tips,
     health,
     httpguard,
@@ -38,7 +40,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SERVICES] = services
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger,
-                   api_tips, api_sandbox, webhooks, overlay, sockets, pages):
+                   api_tips, api_sandbox, webhooks, api_shows, api_orders, overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live)
     app.on_startup.append(_start)

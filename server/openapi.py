@@ -41,6 +41,23 @@ TIP_SETTINGS = {"type": "object", "properties": {"currency": {"type": "string", 
                                                  "tip_min": {"type": "integer", "minimum": 1},
                                                  "tip_max": {"type": "integer", "minimum": 1}}}
 USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
+_time = {"type": "string", "format": "date-time"}
+SHOW_EDIT = {"type": "object", "properties": {
+    "title": {"type": "string", "maxLength": 200}, "starts_at": _time, "ends_at": {**_time, "nullable": True},
+    "currency": {"type": "string", "example": "USD"}, "replay_hours": {"type": "integer", "minimum": 0}}}
+SHOW = {**SHOW_EDIT, "required": ["title", "starts_at"]}
+TIER_EDIT = {"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": 100},
+    "price": {"type": "integer", "minimum": 0, "description": "minor units; the suggested amount when min_price is set"},
+    "min_price": {"type": "integer", "minimum": 1, "description": "pay what you want from this floor"},
+    "quantity": {"type": "integer", "minimum": 0, "description": "seats; null or absent: unlimited"},
+    "sales_start": _time, "sales_end": _time, "latency_class": {"enum": ["realtime", "standard"]},
+    "chat": {"type": "boolean"}, "replay": {"type": "boolean"}}}
+TIER = {**TIER_EDIT, "required": ["name", "price"]}
+COMP = {"type": "object", "required": ["username", "tier_id"],
+        "properties": {"username": {"type": "string"}, "tier_id": {"type": "string"}}}
+ORDER = {"type": "object", "required": ["tier_id"],
+         "properties": {"tier_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 1}}}
 
 # (method, path, summary, request body schema or None, {status: description})
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
@@ -102,6 +119,34 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/payments/{payment_id}/refund", "Refund a payment made in your room (owner)", REFUND,
      {202: "refund requested; the ledger follows the provider's webhook", 403: "not the room's owner",
       409: "not paid"}),
+    ("post", "/api/rooms/{slug}/shows", "Schedule a show (owner)", SHOW,
+     {201: "the show", 400: "bad field", 401: "not signed in", 403: "not the owner", 404: "no such room"}),
+    ("get", "/api/rooms/{slug}/shows", "The room's shows with their tiers", None, {200: "shows", 404: "no such room"}),
+    ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
+     "the owner also sees sold and held", None, {200: "the show", 404: "no such show"}),
+    ("patch", "/api/shows/{show_id}", "Change a show (owner)", SHOW_EDIT,
+     {200: "the show", 400: "bad field", 403: "not the owner", 404: "no such show"}),
+    ("post", "/api/shows/{show_id}/tiers", "Add a tier (owner; hosts never set prices)", TIER,
+     {201: "the tier", 400: "bad field", 403: "not the owner", 404: "no such show"}),
+    ("patch", "/api/shows/{show_id}/tiers/{tier_id}", "Change a tier (owner)", TIER_EDIT,
+     {200: "the tier", 400: "bad field", 403: "not the owner", 404: "no such show or tier"}),
+    ("post", "/api/shows/{show_id}/comps", "Give a ticket free (owner; guest list); takes a seat", COMP,
+     {201: "the ticket", 403: "not the owner", 404: "no such show, tier or user", 409: "sold_out"}),
+    ("post", "/api/shows/{show_id}/orders", "Buy a ticket: a seat held for --ticket-hold-s and a checkout to pay "
+     "(signed in); amount only for pay-what-you-want tiers", ORDER,
+     {201: "order_id, hold_expires_at, checkout_url (null for a free tier, then ticket_id is set)",
+      400: "bad amount (bad_price)", 401: "not signed in", 404: "no such show or tier",
+      409: "sold_out, off_sale, or the show is over", 502: "the payment provider failed"}),
+    ("get", "/api/orders/{order_id}", "Your order: held, paid (ticket_id), expired, failed, or refunded_sold_out "
+     "(paid after the hold expired with no seat left: the money went back)", None,
+     {200: "the order", 404: "no such order of yours"}),
+    ("post", "/api/tickets/{ticket_id}/refund", "Refund a ticket (the room's owner): access ends now; the ledger "
+     "reverses when the provider's refund arrives", None,
+     {200: "a comp, revoked", 202: "refund requested, ticket revoked", 403: "not the room's owner",
+      404: "no such ticket", 409: "refunded already"}),
+    ("get", "/api/me/tickets", "Your tickets (never anyone else's)", None, {200: "tickets", 401: "not signed in"}),
+    ("post", "/api/tickets/{ticket_id}/transfer", "Give your ticket to another user; your access ends", USERNAME,
+     {200: "the ticket", 400: "same owner", 404: "no such ticket of yours, or no such user"}),
     ("get", "/api/me/balances", "Your ledger balances, per account and currency", None,
      {200: "balances", 401: "not signed in"}),
     ("get", "/api/me/statement", "Your statement for ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv", None,

@@ -7,7 +7,10 @@
 - ``RelayStateChanged`` (relay supervisor) -> room ``restream.state`` (public part only);
 - ``WebhookVerified`` (webhook route) -> ``PaymentBook.apply`` (ledger, one transaction) ->
   ``PaymentSucceeded`` / ``PaymentReversed`` for each effect;
-- ``PaymentSucceeded`` -> room ``tip`` or ``song.boost``; ``PaymentReversed`` -> ``tip.refunded``.
+- ``PaymentSucceeded`` -> room ``tip`` or ``song.boost``; ``PaymentReversed`` -> ``tip.refunded``;
+- ``PaymentSucceeded`` of a ticket -> the ticket issued (or refunded when paid too late for a
+  seat); ``PaymentReversed`` of a ticket -> the ticket refunded, its access revoked
+  (``server/ticket_sales.py``).
 
 Room-facing reactions publish through the gateway's system publish with an idempotency key
 derived from our own ids, so a retried reaction (a redelivered webhook re-announces the
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import TYPE_CHECKING
 
 from payments.checkout import Payment, PaymentBook
 from payments.providers import PaymentProvider
 from rooms.bus import EventCallback
 from rooms.events import Event
 from rooms.gateway import RoomGateway
+from server import ticket_sales
 from server.live import STREAM_END, Live
 from server.router import (
     PaymentReversed,
@@ -34,6 +39,9 @@ from server.router import (
     StreamStateChanged,
     WebhookVerified,
 )
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 PUBLIC_RELAY_STATUS = ("id", "platform", "state", "next_attempt_at")
 
@@ -122,5 +130,16 @@ def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, prov
             await gateway.publish_system(p.room, "tip.refunded", {"id": p.id}, f"tip-refunded:{p.id}")
 
     router.on(WebhookVerified, webhook)
+    router.on(PaymentSucceeded, succeeded)
+    router.on(PaymentReversed, reversed_)
+
+
+def install_tickets(router: Router, services: Services) -> None:
+    async def succeeded(event: PaymentSucceeded) -> None:
+        await ticket_sales.paid(services, event.payment)
+
+    async def reversed_(event: PaymentReversed) -> None:
+        await ticket_sales.reversed_(services, event.payment)
+
     router.on(PaymentSucceeded, succeeded)
     router.on(PaymentReversed, reversed_)

@@ -32,6 +32,8 @@ from server.lifecycle import Lifecycle
 from server.live import Live
 from server.router import RelayStateChanged, Router
 from server.store import SqlStore
+from server.viewing import ViewingRegistry
+from ticketing.service import Ticketing
 
 INTAKE = "gateway"  # stopping down to here ends the work that arrives from outside
 
@@ -52,6 +54,8 @@ class Services:
     provider: PaymentProvider
     webhook_secrets: tuple[str, ...]
     webhook_sender: money.WebhookSender
+    ticketing: Ticketing
+    viewing: ViewingRegistry
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -63,6 +67,10 @@ class Services:
     async def room_changed(self, slug: str) -> None:
         """Hosts or settings changed over HTTP: every node reloads the room."""
         await self.gateway.room_changed(slug)
+
+    async def ticket_access_changed(self, ticket_id: str) -> None:
+        """A ticket was refunded or transferred: every node stops honouring its viewing tokens."""
+        await self.viewing.revoke(ticket_id)
 
     async def stop_intake(self) -> None:
         """RTMP, relay and room sockets (1012), once, however often this is called."""
@@ -91,8 +99,11 @@ async def build(settings: Settings) -> Services:
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
                         gateway=gateway, live=live, targets=targets, relay=relay, ledger=ledger, book=book,
-                        provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis)
+                        provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
+                        ticketing=Ticketing(engine, settings.ticket_hold_s),
+                        viewing=ViewingRegistry(redis, settings.redis_prefix))
     reactions.install(router, gateway, live, book, provider)
+    reactions.install_tickets(router, services)
     _parts(services)
     return services
 
