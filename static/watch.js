@@ -1,7 +1,7 @@
 // The fan page: the live video, the chat (with tips), top supporters, the Tip button and
 // the song-request queue (with paid boosts) of one room.
 
-import {slugFromPath} from './js/api.js';
+import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, say} from './js/dom.js';
 import {ChatView} from './js/chat.js';
 import {LivePlayer} from './js/player.js';
@@ -27,9 +27,10 @@ async function main() {
   showSocketErrors(socket, $('#room-notice'));
   new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
     status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
-  const pay = payDialog(slug, room.currency || 'USD');
+  const currency = await roomCurrency(slug);
+  const pay = payDialog(slug, currency);
   const queue = new QueueView({list: $('#queue'), catalog: $('#catalog'), status: $('#queue-status')},
-    {socket, slug, me, currency: room.currency || 'USD',
+    {socket, slug, me, currency,
       onBoost: (item, title) => pay.open({kind: 'boost', requestId: String(item.id), song: title})});
   const ledger = new TipLedger(socket, () => renderSupporters());
   const renderSupporters = supportersStrip($('#supporters'), ledger);
@@ -51,8 +52,24 @@ function payDialog(slug, currency) {
     status: $('#pay-status'), send: $('#pay-send'), cancel: $('#pay-cancel')}, {slug, currency});
 }
 
+async function roomCurrency(slug) {
+  try {
+    const money = await api(roomPath(slug, '/tip-settings'));
+    return (money && money.currency) || 'USD';
+  } catch {
+    return 'USD';
+  }
+}
+
 function tipButton(me, pay) {
   const button = $('#tip-open');
+  const url = new URL(location.href);
+  if (url.searchParams.has('paid')) {
+    // Back from checkout: the tip shows in chat once the provider confirms the payment.
+    say($('#tip-note'), 'Thank you! Your payment is being confirmed; it shows in the chat in a moment.');
+    url.searchParams.delete('paid');
+    history.replaceState(null, '', url.pathname + url.search);
+  }
   if (!me) {
     button.disabled = true;
     say($('#tip-note'), 'Sign in to tip.');

@@ -146,10 +146,10 @@ export class PayDialog {
   body() {
     const amount = parseAmount(this.amount.value, this.currency);
     if (!amount) return null;
-    const returnTo = location.pathname + location.search;
-    if (this.target.kind === 'boost') return {amount, return_to: returnTo};
+    // The checkout comes back to this room's watch page by itself (success_url, cancel_url).
+    if (this.target.kind === 'boost') return {amount};
     const message = this.message.value.trim();
-    return {amount, ...(message ? {message} : {}), anonymous: this.anonymous.checked, return_to: returnTo};
+    return {amount, ...(message ? {message} : {}), anonymous: this.anonymous.checked};
   }
 
   async submit(ev) {

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 
 from tests.static.conftest import Pages, add_song, bearer, create_room
 from tests.static.inproc import InProcess
@@ -107,16 +107,7 @@ async def test_tip_button_opens_checkout_and_boost_shows_in_queue(
         await expect(page.locator("#queue li.request .title")).to_have_text(["Red Dawn", "Blue Hour"])
         await expect(page.locator("#queue li.request").first.locator(".boost")).to_have_text("$3.00 boost")
 
-    # The Tip button posts the tip and opens checkout_url. The payment API is stood in for
-    # here by a route answer until the payments core lands (the end-to-end test covers it).
-    sent: list[dict[str, Any]] = []
-
-    async def answer(route: Route) -> None:
-        sent.append(json.loads(route.request.post_data or "{}"))
-        await route.fulfill(status=201, content_type="application/json",
-                            body=json.dumps({"tip_id": "t9", "checkout_url": f"/watch/{slug}?paid=t9"}))
-
-    await alice.route(f"**/api/rooms/{slug}/tips", answer)
+    # The Tip button posts the tip and opens the sandbox checkout; Cancel comes back.
     await alice.get_by_role("button", name="Tip", exact=True).click()
     dialog = alice.locator("#pay-dialog")
     await expect(dialog).to_be_visible()
@@ -127,16 +118,24 @@ async def test_tip_button_opens_checkout_and_boost_shows_in_queue(
     await alice.get_by_label("Amount (USD)").fill("7.50")
     await alice.get_by_label("Message (optional)").fill("play it again")
     await opages.shot(alice, "watch-tip-dialog-phone")
-    await alice.get_by_role("button", name="Tip: continue to payment").click()
-    await alice.wait_for_url(f"**/watch/{slug}?paid=t9")
-    assert sent == [{"amount": 750, "message": "play it again", "anonymous": False,
-                     "return_to": f"/watch/{slug}"}]
+    async with alice.expect_request(f"**/api/rooms/{slug}/tips") as posted:
+        await alice.get_by_role("button", name="Tip: continue to payment").click()
+    assert json.loads((await posted.value).post_data or "{}") == {
+        "amount": 750, "message": "play it again", "anonymous": False}
+    await alice.wait_for_url("**/sandbox/checkout/**")
+    await expect(alice.get_by_text("Total: 7.50 USD")).to_be_visible()
+    await alice.get_by_role("button", name="Cancel").click()
+    await alice.wait_for_url(f"**/watch/{slug}")
 
     # Boost opens the same dialog for the request; a guest sees no Tip they can press.
     await connected(alice)
     await alice.get_by_role("button", name="Boost Blue Hour").click()
     await expect(alice.locator("#pay-title")).to_have_text("Boost “Blue Hour”")
     await expect(alice.get_by_label("Message (optional)")).to_be_hidden()
+    await alice.get_by_label("Amount (USD)").fill("4")
+    await alice.get_by_role("button", name="Boost: continue to payment").click()
+    await alice.wait_for_url("**/sandbox/checkout/**")
+    await expect(alice.get_by_text("Total: 4.00 USD")).to_be_visible()
     guest = await opages.open(f"/watch/{slug}")
     await expect(guest.get_by_role("button", name="Tip", exact=True)).to_be_disabled()
     await expect(guest.locator("#tip-note")).to_have_text("Sign in to tip.")
