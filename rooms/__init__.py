@@ -3,14 +3,17 @@
 Public API (what ``server`` wires):
 
 - ``rooms.gateway.RoomGateway(bus, store, gate, *, max_frame, buffer, heartbeat_s,
-  history_events, history_s, limits, presence_interval_s, idle_hub_s, clock)`` with
+  history_events, history_s, limits, presence_interval_s, idle_hub_s, clock, limiter)`` with
   ``start()``, ``handle(request, slug, identity, *, read_only)``, ``publish_system(slug, type, data,
   idempotency_key)``, ``room_changed(slug)``, ``close(code=1012)``.
 - ``rooms.bus.MemoryBus(BusSettings)`` and ``rooms.redisbus.RedisBus(url, prefix,
   BusSettings)``, both ``EventBus``.
+- ``rooms.ratelimit.MemoryRateLimiter(clock)`` and ``rooms.redislimit.RedisRateLimiter(redis,
+  prefix)``, both ``RateLimiter`` (the chat buckets).
 - ``rooms.ports``: ``RoomStore``, ``Gate``, ``FreeRoomGate``, ``Identity``, ``RoomInfo``,
   ``Song``, ``Admission``.
 
 Layers: protocol.py, events.py, core.py (+ ratelimit, terms, moderation, songs, history)
-are Sans-I/O; bus.py/redisbus.py, fanout.py, hub.py and gateway.py are the adapters.
+are Sans-I/O; bus.py/redisbus.py, redislimit.py, fanout.py, hub.py and gateway.py are the
+adapters.
 """

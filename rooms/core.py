@@ -1,9 +1,12 @@
 """One room's rules and replica state, Sans-I/O.
 
 ``RoomState.decide(actor, command, ctx)`` checks an op against the room's rules and returns
-a ``Decision``: the events to publish and the durable effects (store a ban, save settings)
-the adapter performs first. It raises ``Refused`` (or ``BadField``) instead. ``decide``
-changes only node-local bookkeeping (rate-limit buckets, slow-mode clocks, pending marks);
+a ``Decision``: the events to publish, the durable effects (store a ban, a timeout, a vote,
+save settings) the adapter performs first, and the rate-limit token the op costs
+(``charge``), which the adapter takes from its ``RateLimiter`` before anything else
+(refused: ``rate_limited``, nothing performed), so every node takes from one bucket when
+the buckets live in Redis. It raises ``Refused`` (or ``BadField``) instead. ``decide``
+changes only node-local bookkeeping (slow-mode clocks, pending marks);
 the replica itself changes only in ``apply(type, data)``, called for every event of the
 room in seq order, so every node that applies the same events holds the same state.
 
@@ -48,7 +51,7 @@ from rooms.protocol import (
     SongVote,
     TipHide,
 )
-from rooms.ratelimit import FAN_RATE, STAFF_RATE, Buckets, Rate
+from rooms.ratelimit import FAN_RATE, STAFF_RATE, Charge, Rate
 from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
 from rooms.terms import TermMatcher, find_blocked
 from rooms.text import clean_text, matching_text
@@ -141,13 +144,36 @@ class SaveSettings:
     settings: dict[str, Any]
 
 
-Effect = SaveBan | SaveSettings
+@dataclass(frozen=True)
+class SaveTimeout:
+    """Store a timeout until ``until`` (epoch seconds), or forget it (``None``)."""
+
+    user_id: int
+    by_user_id: int
+    until: float | None
+
+
+@dataclass(frozen=True)
+class SaveVote:
+    request_id: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class ForgetVotes:
+    """The requests left the queue: their voters need not be kept."""
+
+    request_ids: tuple[str, ...]
+
+
+Effect = SaveBan | SaveSettings | SaveTimeout | SaveVote | ForgetVotes
 
 
 @dataclass(frozen=True)
 class Decision:
     events: tuple[Outgoing, ...] = ()
     effects: tuple[Effect, ...] = ()
+    charge: Charge | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +188,6 @@ class Limits:
 class _Local:
     """Node-local bookkeeping that ``decide`` may change (never replicated)."""
 
-    buckets: Buckets = field(default_factory=Buckets)
     last_sent: dict[int, float] = field(default_factory=dict)
     pending: dict[tuple[Any, ...], float] = field(default_factory=dict)
 
@@ -178,13 +203,14 @@ class RoomState:
         *,
         settings: RoomSettings | None = None,
         banned: set[int] | None = None,
+        timeouts: dict[int, float] | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.info = info
         self.limits = limits or Limits()
         self.settings = settings or RoomSettings()
         self._terms: TermMatcher | None = self.settings.terms_pattern()
-        self.moderation = Moderation(banned)
+        self.moderation = Moderation(banned, timeouts)
         self.chat: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.pinned: dict[str, Any] | None = None
         self.songs = SongQueue()
@@ -212,7 +238,7 @@ class RoomState:
             raise Refused(f"you are timed out for {until - ctx.now:.0f} more seconds", "timed_out")
         text = visible(cmd.text, "chat").strip()
         self._check_size(text)
-        self._check_pace(actor, uid, ctx.now)  # before the term scan: floods cost little
+        charge = self._check_pace(actor, uid, ctx.now)
         self._check_terms(text)
         message = {
             "id": ctx.new_id(),
@@ -220,7 +246,7 @@ class RoomState:
             "text": text,
             "ts": ctx.now,
         }
-        return Decision((Outgoing("chat.message", message),))
+        return Decision((Outgoing("chat.message", message),), charge=charge)
 
     def _check_size(self, text: str) -> None:
         if not text:
@@ -233,17 +259,14 @@ class RoomState:
         if term is not None:
             raise Refused(f"message contains a blocked term ({term!r})", "blocked_term")
 
-    def _check_pace(self, actor: Actor, uid: int, now: float) -> None:
+    def _check_pace(self, actor: Actor, uid: int, now: float) -> Charge:
+        """Slow mode here; the rate limit is the token the message costs (``charge``)."""
         slow = self.settings.slow_mode_s
         last = self._local.last_sent.get(uid)
         if actor.role is Role.FAN and slow and last is not None and now - last < slow:
             raise Refused(f"slow mode: wait {slow - (now - last):.0f} more seconds", "slow_mode")
-        rate = self.limits.fan_rate if actor.role is Role.FAN else self.limits.staff_rate
-        bucket = self._local.buckets.get(uid, rate, now)
-        if not bucket.take(now):
-            wait = bucket.retry_after(now)
-            raise Refused(f"too many messages: wait {wait:.1f} seconds", "rate_limited")
         self._local.last_sent[uid] = now
+        return Charge(uid, self.limits.fan_rate if actor.role is Role.FAN else self.limits.staff_rate)
 
     def _chat_delete(self, actor: Actor, cmd: ChatDelete, ctx: Context) -> Decision:
         if cmd.message_id not in self.chat:
@@ -282,9 +305,10 @@ class RoomState:
         target = self._target(cmd.user, ctx)
         if not 1 <= cmd.seconds <= MAX_TIMEOUT_S:
             raise BadField(f"seconds must be 1 to {MAX_TIMEOUT_S}")
+        assert actor.user_id is not None
         until = ctx.now + cmd.seconds
         notice = self._notice("timeout", cmd.user, target, actor, seconds=cmd.seconds, until=until)
-        return Decision((notice,))
+        return Decision((notice,), (SaveTimeout(target, actor.user_id, until),))
 
     def _mod_ban(self, actor: Actor, cmd: ModBan, ctx: Context) -> Decision:
         target = self._target(cmd.user, ctx)
@@ -297,7 +321,8 @@ class RoomState:
         target = self._target(cmd.user, ctx)
         assert actor.user_id is not None
         notice = self._notice("unban", cmd.user, target, actor)
-        return Decision((notice,), (SaveBan(target, actor.user_id, False),))
+        effects = (SaveBan(target, actor.user_id, False), SaveTimeout(target, actor.user_id, None))
+        return Decision((notice,), effects)
 
     def _room_settings(self, actor: Actor, cmd: RoomSettingsOp, ctx: Context) -> Decision:
         data = self.settings.updated(cmd).serialize()
@@ -326,10 +351,14 @@ class RoomState:
         self._local.pending[("request", uid)] = ctx.now
         return self._queue_decision({"op": "request", "request": request})
 
-    def _queue_decision(self, change: dict[str, Any]) -> Decision:
+    def _queue_decision(self, change: dict[str, Any], *effects: Effect) -> Decision:
         preview = copy_queue(self.songs)
         preview.apply(change)
-        return Decision((Outgoing("song.queue", {"queue": preview.wire(), "change": change}),))
+        gone = tuple(rid for rid in self.songs.requests if preview.get(rid) is None)
+        if gone:  # skipped, done, or moved out by a play: their voters need not be kept
+            effects = (*effects, ForgetVotes(gone))
+        event = Outgoing("song.queue", {"queue": preview.wire(), "change": change})
+        return Decision((event,), effects)
 
     def _request(self, request_id: str) -> None:
         if self.songs.get(request_id) is None:
@@ -344,7 +373,8 @@ class RoomState:
         if entry is not None and uid in entry.voters or self._local.is_pending(key, ctx.now):
             raise Refused("you already voted for this request", "already_voted")
         self._local.pending[key] = ctx.now
-        return self._queue_decision({"op": "vote", "request_id": cmd.request_id, "user_id": uid})
+        change = {"op": "vote", "request_id": cmd.request_id, "user_id": uid}
+        return self._queue_decision(change, SaveVote(cmd.request_id, uid))
 
     def _song_status(
         self, actor: Actor, cmd: SongPlay | SongSkip | SongDone, ctx: Context
@@ -462,6 +492,11 @@ class RoomState:
             "tips": self.tips.recent(),
             "supporters": self.tips.supporters(),
         }
+
+
+def rate_limited(wait: float) -> Refused:
+    """The refusal for a ``charge`` the rate limiter did not grant (wait: seconds)."""
+    return Refused(f"too many messages: wait {wait:.1f} seconds", "rate_limited")
 
 
 def visible(text: str, field: str) -> str:

@@ -3,7 +3,8 @@
 The server authenticates (cookie or ``?token=``) and calls ``RoomGateway.handle(request,
 slug, identity)``. The gateway asks the ``Gate``, upgrades, sends the first frame, then
 reads ops one by one: parse (protocol.py), look up what the op names (RoomStore), decide
-(core.py, synchronous), perform the durable effects, publish the events on the bus, ack.
+(core.py, synchronous), take the op's rate-limit token (``RateLimiter``: in process, or in
+Redis for every node), perform the durable effects, publish the events on the bus, ack.
 
 First frame:
 - no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
@@ -41,8 +42,22 @@ from rooms.caps import (
     SocketCaps,
     socket_key,
 )
-from rooms.core import Actor, Context, Limits, RoomState, SaveBan, SaveSettings, visible
-from rooms.errors import RoomsError
+from rooms.core import (
+    Actor,
+    Context,
+    Decision,
+    Effect,
+    ForgetVotes,
+    Limits,
+    RoomState,
+    SaveBan,
+    SaveSettings,
+    SaveTimeout,
+    SaveVote,
+    rate_limited,
+    visible,
+)
+from rooms.errors import Refused, RoomsError
 from rooms.fanout import BANNED, NOT_ADMITTED, RESTARTING, SocketWriter
 from rooms.history import History
 from rooms.hub import Member, RoomHub
@@ -61,6 +76,7 @@ from rooms.protocol import (
     scrubbed,
     snapshot,
 )
+from rooms.ratelimit import MemoryRateLimiter, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +120,7 @@ class RoomGateway:
         guests_per_address: int = GUESTS_PER_ADDRESS,
         sockets_per_user: int = SOCKETS_PER_USER,
         max_sockets: int = MAX_SOCKETS,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -118,6 +135,7 @@ class RoomGateway:
         self.idle_hub_s = idle_hub_s
         self.clock = clock
         self.streams = streams
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter(clock)
         self.caps = SocketCaps(guests_per_address, sockets_per_user, max_sockets)
         self.hubs: dict[str, RoomHub] = {}
         self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
@@ -176,12 +194,15 @@ class RoomGateway:
             return None
         settings = RoomSettings.parse(await self.store.load_settings(info.id))
         banned = await self.store.banned_user_ids(info.id)
-        state = RoomState(info, settings=settings, banned=banned, limits=self.limits)
+        timeouts = await self.store.timeouts(info.id, self.clock())
+        voters = await self.store.song_voters(info.id)
+        state = RoomState(info, settings=settings, banned=banned, timeouts=timeouts, limits=self.limits)
         history = History(self.history_events, self.history_s)
         hub = RoomHub(slug, state, history, self._room_changed_event, idle_since=self.clock())
         await self.bus.subscribe(slug, hub.on_event)
         try:
             hub.load(await self.bus.recent(slug))
+            state.songs.restore_voters(voters)
         except BaseException:
             await self.bus.unsubscribe(slug, hub.on_event)
             raise
@@ -350,13 +371,31 @@ class RoomGateway:
         # From here to the publish, nothing awaits: decide reads and writes hub state at once.
         actor = Actor.of(hub.state.info, member.identity, member.may_chat)
         decision = hub.state.decide(actor, command, Context(self.clock(), new_id, target, song))
+        await self._charge(hub.slug, decision)
         for effect in decision.effects:
-            if isinstance(effect, SaveBan):
-                await self.store.set_ban(info.id, effect.user_id, effect.by_user_id, effect.banned)
-            elif isinstance(effect, SaveSettings):
-                await self.store.save_settings(info.id, effect.settings)
+            await self._perform_effect(info.id, effect)
         for out in decision.events:
             await self.bus.publish(hub.slug, out.type, out.data, None)
+
+    async def _charge(self, slug: str, decision: Decision) -> None:
+        """Take the op's token (every node shares the bucket when it lives in Redis)."""
+        if decision.charge is not None:
+            wait = await self.limiter.take(slug, decision.charge.user_id, decision.charge.rate)
+            if wait > 0:
+                raise rate_limited(wait)
+
+    async def _perform_effect(self, room_id: int, effect: Effect) -> None:
+        if isinstance(effect, SaveBan):
+            await self.store.set_ban(room_id, effect.user_id, effect.by_user_id, effect.banned)
+        elif isinstance(effect, SaveSettings):
+            await self.store.save_settings(room_id, effect.settings)
+        elif isinstance(effect, SaveTimeout):
+            await self.store.set_timeout(room_id, effect.user_id, effect.by_user_id, effect.until)
+        elif isinstance(effect, SaveVote):
+            if not await self.store.add_vote(room_id, effect.request_id, effect.user_id):
+                raise Refused("you already voted for this request", "already_voted")
+        elif isinstance(effect, ForgetVotes):
+            await self.store.forget_votes(room_id, effect.request_ids)
 
     # --- for the server ------------------------------------------------------------------
 

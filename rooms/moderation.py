@@ -84,11 +84,14 @@ class RoomSettings:
 
 
 class Moderation:
-    """Bans (durable: loaded from the store, changed through events) and timeouts."""
+    """Bans and timeouts (both durable: loaded from the store with the room, changed
+    through events; a timeout is its expiry, epoch seconds)."""
 
-    def __init__(self, banned: set[int] | None = None) -> None:
+    def __init__(
+        self, banned: set[int] | None = None, timeouts: dict[int, float] | None = None
+    ) -> None:
         self.banned: set[int] = set(banned or ())
-        self.timeouts: dict[int, float] = {}
+        self.timeouts: dict[int, float] = dict(timeouts or {})
 
     def is_banned(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.banned

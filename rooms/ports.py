@@ -57,6 +57,26 @@ class RoomStore(Protocol):
 
     async def set_ban(self, room_id: int, user_id: int, by_user_id: int, banned: bool) -> None: ...
 
+    async def timeouts(self, room_id: int, now: float) -> dict[int, float]:
+        """The room's timeouts that end after ``now``: user id -> until (epoch seconds)."""
+        ...
+
+    async def set_timeout(
+        self, room_id: int, user_id: int, by_user_id: int, until: float | None
+    ) -> None:
+        """Store a timeout until ``until`` (replacing any), or forget it (``None``)."""
+        ...
+
+    async def song_voters(self, room_id: int) -> dict[str, set[int]]:
+        """Who voted for each song request of the room still kept (request id -> users)."""
+        ...
+
+    async def add_vote(self, room_id: int, request_id: str, user_id: int) -> bool:
+        """Store one vote; False when this user's vote for the request was stored before."""
+        ...
+
+    async def forget_votes(self, room_id: int, request_ids: tuple[str, ...]) -> None: ...
+
     async def song(self, room_id: int, song_id: int) -> Song | None: ...
 
     async def load_settings(self, room_id: int) -> dict[str, Any]: ...

@@ -126,6 +126,18 @@ class SongQueue:
             restored.requests[entry.id] = entry
         return restored
 
+    def restore_voters(self, voters: dict[str, set[int]]) -> None:
+        """Who voted, as stored beside the queue (a queue restored from a ``song.queue``
+        event knows only counts): one vote per user again after a reload. A request's
+        count stays what the queue said, or the number of known voters if that is more."""
+        for entry in self.requests.values():
+            known = voters.get(entry.id)
+            if not known:
+                continue
+            total = entry.votes
+            entry.voters |= known
+            entry.base_votes = max(0, total - len(entry.voters))
+
     def open_request_of(self, user_id: int) -> SongRequestEntry | None:
         return next((r for r in self.requests.values() if r.user_id == user_id), None)
 

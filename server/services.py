@@ -84,7 +84,8 @@ async def build(settings: Settings) -> Services:
     router = Router()
     bus = sockets.make_bus(settings)
     live = Live(settings, store, router)
-    gateway = sockets.make_gateway(settings, bus, store, streams=live)
+    redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
+    gateway = sockets.make_gateway(settings, bus, store, streams=live, redis=redis)
     policy = server_policy(settings.relay_allow_private, (settings.http_bind, settings.rtmp_bind),
                            (settings.public_url, settings.public_rtmp))
     targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key), policy=policy,
@@ -96,7 +97,6 @@ async def build(settings: Settings) -> Services:
     provider = money.make_provider(settings, sender, secrets)
     ledger = Ledger(engine)
     book = money.make_book(engine, ledger, settings)
-    redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
                         gateway=gateway, live=live, targets=targets, relay=relay, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,

@@ -15,14 +15,18 @@ Who the socket speaks for, in this order (the first one present decides, nothing
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from rooms.bus import BusSettings, EventBus, MemoryBus
+from rooms.core import Limits
 from rooms.gateway import RoomGateway
 from rooms.ports import FreeRoomGate, Identity, LiveStreams
+from rooms.ratelimit import MemoryRateLimiter, Rate, RateLimiter
 from rooms.redisbus import RedisBus
+from rooms.redislimit import RedisRateLimiter
 from server import auth, overlay, tickets
 from server.config import Settings
 from server.errors import Forbidden, NotFound, Unauthorized
@@ -39,15 +43,25 @@ def make_bus(settings: Settings) -> EventBus:
     return MemoryBus(bus_settings)
 
 
+def make_limiter(settings: Settings, redis: Any | None) -> RateLimiter:
+    """Chat rate limits: one bucket per user and room on all nodes (Redis), else in process."""
+    if redis is not None:
+        return RedisRateLimiter(redis, settings.redis_prefix)
+    return MemoryRateLimiter()
+
+
 def make_gateway(
-    settings: Settings, bus: EventBus, store: SqlStore, streams: LiveStreams | None = None
+    settings: Settings, bus: EventBus, store: SqlStore, streams: LiveStreams | None = None,
+    redis: Any | None = None,
 ) -> RoomGateway:
+    limits = Limits(fan_rate=Rate(settings.chat_fan_messages, settings.chat_window_s),
+                    staff_rate=Rate(settings.chat_staff_messages, settings.chat_window_s))
     return RoomGateway(
         bus, store, FreeRoomGate(), max_frame=settings.max_ws_frame, buffer=settings.ws_buffer,
         heartbeat_s=settings.ws_heartbeat_s, history_events=settings.history_events,
-        history_s=settings.history_s, streams=streams,
+        history_s=settings.history_s, streams=streams, limits=limits,
         guests_per_address=settings.ws_guests_per_address, sockets_per_user=settings.ws_sockets_per_user,
-        max_sockets=settings.ws_max_sockets,
+        max_sockets=settings.ws_max_sockets, limiter=make_limiter(settings, redis),
     )
 
 

@@ -1,4 +1,4 @@
-"""SQL storage of rooms, hosts, songs and bans; implements rooms.ports.RoomStore."""
+"""SQL storage of rooms, hosts, songs, bans, timeouts and song votes; implements rooms.ports.RoomStore."""
 
 from __future__ import annotations
 
@@ -144,6 +144,45 @@ class SqlStore:
             if banned:
                 await conn.execute(t.room_bans.insert().values(
                     room_id=room_id, user_id=user_id, banned_by=by_user_id, created_at=time.time()))
+
+    async def timeouts(self, room_id: int, now: float) -> dict[int, float]:
+        rt = t.room_timeouts
+        async with self.engine.begin() as conn:
+            await conn.execute(rt.delete().where((rt.c.room_id == room_id) & (rt.c.until <= now)))
+            rows = await conn.execute(sa.select(rt.c.user_id, rt.c.until).where(rt.c.room_id == room_id))
+            return {row.user_id: row.until for row in rows}
+
+    async def set_timeout(self, room_id: int, user_id: int, by_user_id: int, until: float | None) -> None:
+        rt = t.room_timeouts
+        async with self.engine.begin() as conn:
+            await conn.execute(rt.delete().where((rt.c.room_id == room_id) & (rt.c.user_id == user_id)))
+            if until is not None:
+                await conn.execute(rt.insert().values(
+                    room_id=room_id, user_id=user_id, until=until, timed_out_by=by_user_id, created_at=time.time()))
+
+    async def song_voters(self, room_id: int) -> dict[str, set[int]]:
+        sv = t.song_votes
+        voters: dict[str, set[int]] = {}
+        async with self.engine.connect() as conn:
+            for row in await conn.execute(sa.select(sv.c.request_id, sv.c.user_id).where(sv.c.room_id == room_id)):
+                voters.setdefault(row.request_id, set()).add(row.user_id)
+        return voters
+
+    async def add_vote(self, room_id: int, request_id: str, user_id: int) -> bool:
+        """Store one vote; False when it was stored before (the primary key decides, so two
+        nodes taking the same vote at once store it once)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(t.song_votes.insert().values(
+                    room_id=room_id, request_id=request_id, user_id=user_id, created_at=time.time()))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def forget_votes(self, room_id: int, request_ids: tuple[str, ...]) -> None:
+        sv = t.song_votes
+        async with self.engine.begin() as conn:
+            await conn.execute(sv.delete().where((sv.c.room_id == room_id) & sv.c.request_id.in_(request_ids)))
 
     async def song(self, room_id: int, song_id: int) -> Song | None:
         async with self.engine.connect() as conn:

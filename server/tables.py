@@ -1,4 +1,4 @@
-"""Foundation tables: accounts, sessions, rooms, hosts, song catalog, bans.
+"""Foundation tables: accounts, sessions, rooms, hosts, song catalog, bans, timeouts, votes.
 
 Migrations in ``server/migrations/versions`` create these; this module only describes
 them for queries. Times are float seconds since the epoch (UTC).
@@ -95,5 +95,27 @@ room_bans = sa.Table(
     sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("banned_by", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# A timeout lasts until ``until``; rows past it are ignored and deleted as the room goes.
+room_timeouts = sa.Table(
+    "room_timeouts",
+    metadata,
+    sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("until", sa.Float, nullable=False, index=True),
+    sa.Column("timed_out_by", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Who voted for which song request (request ids are the room's, see rooms/songs.py), so a
+# node that rebuilds the queue from its last event still allows one vote per user.
+song_votes = sa.Table(
+    "song_votes",
+    metadata,
+    sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("request_id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
 )

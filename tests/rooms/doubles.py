@@ -15,6 +15,8 @@ class MemoryStore:
         self.bans: dict[int, set[int]] = {}
         self.songs = {(7, 11): Song(11, "Blue", "Olga")}
         self.settings: dict[int, dict[str, Any]] = {}
+        self.timeouts_: dict[int, dict[int, float]] = {}
+        self.votes: dict[int, dict[str, set[int]]] = {}
 
     async def room(self, slug: str) -> RoomInfo | None:
         return self.rooms.get(slug)
@@ -37,6 +39,30 @@ class MemoryStore:
 
     async def save_settings(self, room_id: int, settings: dict[str, Any]) -> None:
         self.settings[room_id] = dict(settings)
+
+    async def timeouts(self, room_id: int, now: float) -> dict[int, float]:
+        return {u: until for u, until in self.timeouts_.get(room_id, {}).items() if until > now}
+
+    async def set_timeout(self, room_id: int, user_id: int, by_user_id: int, until: float | None) -> None:
+        room = self.timeouts_.setdefault(room_id, {})
+        if until is None:
+            room.pop(user_id, None)
+        else:
+            room[user_id] = until
+
+    async def song_voters(self, room_id: int) -> dict[str, set[int]]:
+        return {rid: set(users) for rid, users in self.votes.get(room_id, {}).items()}
+
+    async def add_vote(self, room_id: int, request_id: str, user_id: int) -> bool:
+        voters = self.votes.setdefault(room_id, {}).setdefault(request_id, set())
+        if user_id in voters:
+            return False
+        voters.add(user_id)
+        return True
+
+    async def forget_votes(self, room_id: int, request_ids: tuple[str, ...]) -> None:
+        for rid in request_ids:
+            self.votes.get(room_id, {}).pop(rid, None)
 
     def add_host(self, slug: str, user_id: int) -> None:
         info = self.rooms[slug]

@@ -7,7 +7,19 @@ from typing import Any
 
 import pytest
 
-from rooms.core import Actor, Context, Decision, Limits, Role, RoomState, SaveBan, SaveSettings
+from rooms.core import (
+    Actor,
+    Context,
+    Decision,
+    ForgetVotes,
+    Limits,
+    Role,
+    RoomState,
+    SaveBan,
+    SaveSettings,
+    SaveTimeout,
+    SaveVote,
+)
 from rooms.errors import BadField, Refused
 from rooms.moderation import RoomSettings
 from rooms.ports import Identity, RoomInfo, Song
@@ -27,7 +39,7 @@ from rooms.protocol import (
     SongVote,
     TipHide,
 )
-from rooms.ratelimit import Rate
+from rooms.ratelimit import MemoryRateLimiter, Rate
 
 OWNER, HOST, FAN, FAN2, TROLL = 1, 2, 3, 4, 5
 NAMES = {OWNER: "olga", HOST: "hank", FAN: "fay", FAN2: "finn", TROLL: "troll"}
@@ -49,6 +61,7 @@ class Room:
         self.ids = (f"m{i}" for i in itertools.count(1))
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.song = SONG
+        self.limiter = MemoryRateLimiter()
 
     def ctx(self, command: Command) -> Context:
         target = None
@@ -60,6 +73,10 @@ class Room:
 
     def do(self, uid: int | None, command: Command) -> Decision:
         decision = self.state.decide(actor(uid), command, self.ctx(command))
+        if decision.charge is not None:  # as the gateway does, with the in-process limiter
+            charge = decision.charge
+            if self.limiter.take_now(ROOM.slug, charge.user_id, charge.rate, self.now) > 0:
+                raise Refused("rate limited", "rate_limited")
         for out in decision.events:
             self.events.append((out.type, out.data))
             self.state.apply(out.type, out.data)
@@ -274,7 +291,7 @@ def test_ban_hides_messages_stores_ban_and_refuses() -> None:
     assert room.refused(TROLL, ChatSend("let me in")) == "banned"
     assert room.refused(TROLL, SongRequest(SONG.id)) == "banned"
     decision = room.do(OWNER, ModUnban("troll"))
-    assert decision.effects == (SaveBan(TROLL, OWNER, False),)
+    assert decision.effects == (SaveBan(TROLL, OWNER, False), SaveTimeout(TROLL, OWNER, None))
     room.say(TROLL, "sorry")
 
 
@@ -412,3 +429,35 @@ def test_restore_song_queue_from_its_last_event() -> None:
         other.decide(actor(FAN), SongRequest(SONG.id), room.ctx(SongRequest(SONG.id)))
     assert info.value.code == "already_requested"
     assert not other.restore("song.queue", {"queue": [{"id": "broken"}]})
+
+
+def test_timeouts_and_votes_are_effects_the_adapter_stores() -> None:
+    room = Room()
+    decision = room.do(HOST, ModTimeout("fay", 60))
+    assert decision.effects == (SaveTimeout(FAN, HOST, room.now + 60),)
+    room.do(FAN2, SongRequest(SONG.id))
+    rid = room.state.songs.ordered()[0].id
+    assert room.do(FAN, SongVote(rid)).effects == (SaveVote(rid, FAN),)
+    assert room.do(HOST, SongSkip(rid)).effects == (ForgetVotes((rid,)),)
+
+
+def test_a_restored_timeout_refuses_chat_until_it_ends() -> None:
+    room = Room(timeouts={FAN: 1060.0})
+    assert room.refused(FAN, ChatSend("hi")) == "timed_out"
+    room.now = 1060.0
+    room.say(FAN)
+
+
+def test_voters_restored_beside_a_queue_known_by_counts() -> None:
+    room = Room()
+    room.do(FAN2, SongRequest(SONG.id))
+    room.do(FAN, SongVote(room.state.songs.ordered()[0].id))
+    wire = room.state.songs.wire()
+    rid = wire[0]["id"]
+    again = Room()
+    again.state.restore("song.queue", {"queue": wire})
+    again.state.songs.restore_voters({rid: {FAN}})
+    assert again.refused(FAN, SongVote(rid)) == "already_voted"
+    assert again.state.songs.wire()[0]["votes"] == 1
+    again.do(HOST, SongVote(rid))
+    assert again.state.songs.wire()[0]["votes"] == 2
