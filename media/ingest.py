@@ -32,6 +32,14 @@ _TICKS_PER_MS = 90
 _WRAP = 1 << 32
 
 ResolveKey = Callable[[str], Awaitable[str | None]]
+ClaimRoom = Callable[[str], Awaitable[bool]]
+"""Whether this process may hold the room's ingest (False: another node of the cluster
+holds it, and the publisher is refused as "already publishing")."""
+
+
+async def claim_anywhere(slug: str) -> bool:
+    """The :data:`ClaimRoom` of a server that is alone."""
+    return True
 SOURCE_PREFIX = "rtmp:"
 
 
@@ -117,6 +125,14 @@ class RtmpToHub:
             self._hub.end_publish(self.stream.slug, self.source)
 
 
+_ALREADY = Refusal(
+    "already_publishing",
+    "NetStream.Publish.BadName",
+    "This room already has a live publisher.",
+    counts_as_failure=False,
+)
+
+
 class HubIngest:
     """The :class:`IngestHandler` the RTMP server calls for each publish request."""
 
@@ -127,9 +143,11 @@ class HubIngest:
         *,
         app_name: str = "live",
         takeover_after: float = 2.0,
+        claim: ClaimRoom = claim_anywhere,
     ) -> None:
         self._hub = hub
         self._resolve_key = resolve_key
+        self._claim = claim
         self._app_name = app_name
         self._takeover_after = takeover_after
 
@@ -139,6 +157,8 @@ class HubIngest:
         slug = await self._resolve_key(stream_key)
         if slug is None:
             return Refusal()
+        if not await self._claim(slug):
+            return _ALREADY
         current = self._hub.get(slug)
         replace = (
             current is not None
@@ -152,11 +172,6 @@ class HubIngest:
                 slug, source, replace=replace, on_replaced=lambda: holder[0].mark_replaced()
             )
         except AlreadyPublishing:
-            return Refusal(
-                "already_publishing",
-                "NetStream.Publish.BadName",
-                "This room already has a live publisher.",
-                counts_as_failure=False,
-            )
+            return _ALREADY
         holder.append(RtmpToHub(self._hub, stream, source))
         return holder[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ class Settings:
     redis: str = field(default="", metadata={"help": "redis://host:port/db for the shared event bus (default: in-process)"})
     redis_prefix: str = field(default="nal", metadata={"help": "key prefix for everything this server keeps in Redis"})
     public_url: str = field(default="", metadata={"help": "base URL as users reach it (default: http://HTTP)"})
+    node_url: str = field(
+        default="",
+        metadata={"help": "base URL other nodes reach this one at, for the room directory and LL-HLS edges "
+                          "(default: http://HTTP, the host name for a wildcard address)"})
     public_rtmp: str = field(default="", metadata={"help": "RTMP base URL as OBS reaches it (default: rtmp://RTMP/live)"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
     log_format: str = field(default="json", metadata={"help": "json or text"})
@@ -142,6 +147,15 @@ class Settings:
         host, port = self.http_bind
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
+        return f"http://{host}:{port}"
+
+    @property
+    def internal_url(self) -> str:
+        if self.node_url:
+            return self.node_url.rstrip("/")
+        host, port = self.http_bind
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
         return f"http://{host}:{port}"
 
     @property

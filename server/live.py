@@ -21,6 +21,7 @@ from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
 from media.webrtc.session import WebRtc
 from server.config import Settings
+from server.directory import DirectoryAgent
 from server.errors import NotFound
 from server.httputil import json_response
 from server.keys import SERVICES
@@ -48,6 +49,8 @@ class Live:
         self.hub = Hub(reconnect_grace=settings.reconnect_grace_s)
         self.rtmp: RtmpServer | None = None
         self.webrtc: WebRtc | None = None
+        self.directory: DirectoryAgent | None = None
+        """The room directory (server.services sets it); without it this node claims every room."""
         # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
         # (address, room); see media.throttle.
         self.throttle = FailureThrottle(settings.publish_key_failures, block_s=settings.publish_key_block_s)
@@ -61,12 +64,16 @@ class Live:
         row = await self.store.room_by_stream_key(stream_key)
         return row is not None and row.slug == slug
 
+    async def claim(self, slug: str) -> bool:
+        """The ingests' gate: False when another node holds the room's ingest."""
+        return self.directory is None or await self.directory.claim(slug)
+
     async def room_exists(self, slug: str) -> bool:
         return await self.store.room_row(slug) is not None
 
     async def start_rtmp(self) -> None:
         host, port = self.settings.rtmp_bind
-        self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key), ServerConfig(), self.throttle)
+        self.rtmp = RtmpServer(HubIngest(self.hub, self.resolve_key, claim=self.claim), ServerConfig(), self.throttle)
         await self.rtmp.start(host, port)
         log.info("rtmp listening", extra={"rtmp": f"{host}:{self.rtmp.port}"})
 
@@ -140,5 +147,5 @@ def setup(app: web.Application, live: Live) -> None:
     setup_hls(app, live.hub, live.room_exists)
     rtc = webrtc_settings(live.settings)
     live.webrtc = whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists,
-                                    settings=rtc, throttle=live.throttle)
+                                    settings=rtc, throttle=live.throttle, claim=live.claim)
     whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)

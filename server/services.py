@@ -2,9 +2,10 @@
 
 Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
 the sandbox's webhook sender), router, room gateway,
-relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
+room directory, relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
-(RTMP, relay, then the gateway tells sockets to reconnect with 1012), in-flight requests
+(RTMP, relay, this node's claims in the room directory, then the gateway tells sockets to
+reconnect with 1012), in-flight requests
 finish, then the router, bus, Redis and database close. Each part stops exactly once.
 """
 
@@ -28,6 +29,7 @@ from rooms.gateway import RoomGateway
 from server import money, reactions, sockets
 from server.config import Settings
 from server.db import make_engine, migrate
+from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
 from server.lifecycle import Lifecycle
 from server.live import Live
 from server.router import RelayStateChanged, Router
@@ -49,6 +51,7 @@ class Services:
     live: Live
     targets: TargetStore
     relay: RelaySupervisor
+    directory: DirectoryAgent
     ledger: Ledger
     book: PaymentBook
     provider: PaymentProvider
@@ -85,6 +88,8 @@ async def build(settings: Settings) -> Services:
     bus = sockets.make_bus(settings)
     live = Live(settings, store, router)
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
+    rooms: RoomDirectory = RedisDirectory(redis, settings.redis_prefix) if redis is not None else MemoryDirectory()
+    live.directory = DirectoryAgent(rooms, settings.internal_url, live.hub, live.end_stream)
     gateway = sockets.make_gateway(settings, bus, store, streams=live, redis=redis)
     policy = server_policy(settings.relay_allow_private, (settings.http_bind, settings.rtmp_bind),
                            (settings.public_url, settings.public_rtmp))
@@ -98,7 +103,7 @@ async def build(settings: Settings) -> Services:
     ledger = Ledger(engine)
     book = money.make_book(engine, ledger, settings)
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
-                        gateway=gateway, live=live, targets=targets, relay=relay, ledger=ledger, book=book,
+                        gateway=gateway, live=live, targets=targets, relay=relay, directory=live.directory, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
                         ticketing=Ticketing(engine, settings.ticket_hold_s),
                         viewing=ViewingRegistry(redis, settings.redis_prefix))
@@ -127,5 +132,6 @@ def _parts(s: Services) -> None:
     life.add("payments", start=s.webhook_sender.start, stop=close_payments)
     life.add("router", stop=s.router.close)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
+    life.add("directory", start=s.directory.start, stop=s.directory.close)
     life.add("relay", start=attach_relay, stop=s.relay.close)
     life.add("rtmp", start=s.live.start_rtmp, stop=s.live.stop_rtmp)

@@ -9,7 +9,8 @@ Answers (section 4.2 and 4.3), errors as JSON (:func:`media.webrtc.http.fail`):
   right key for another room does not clear it);
 * 415 unless the body is ``application/sdp``; 400 for an offer we cannot use;
 * 409 when the room already has a live publisher (one silent for 2 s is replaced: the same
-  key reconnecting after a dead session); 503 when the publishers' pool is full (viewers
+  key reconnecting after a dead session), here or, in a cluster, on another node
+  (``claim(slug)`` is False); 503 when the publishers' pool is full (viewers
   have a pool of their own and cannot fill this one).
 
 ``DELETE`` on the session resource ends the broadcast (204); ``OPTIONS`` answers CORS
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -50,6 +51,12 @@ log = logging.getLogger(__name__)
 
 RETRY_FULL_S = "10"
 
+ClaimRoom = Callable[[str], Awaitable[bool]]
+
+
+async def _claim_anywhere(slug: str) -> bool:
+    return True
+
 
 def setup_routes(
     app: web.Application,
@@ -60,6 +67,7 @@ def setup_routes(
     settings: WebRtcSettings | None = None,
     throttle: FailureThrottle | None = None,
     clock: Callable[[], float] = time.monotonic,
+    claim: ClaimRoom = _claim_anywhere,
 ) -> WebRtc:
     """Add the WHIP routes to ``app``; returns the process's :class:`WebRtc`.
 
@@ -99,6 +107,8 @@ def setup_routes(
         offer = await read_offer(request, "whip")
         if isinstance(offer, web.Response):
             return offer
+        if not await claim(slug):
+            return fail("whip", 409, "already_publishing", "this room already has a live publisher")
         try:
             replace = webrtc.check_can_publish(slug)
             session, answer = await webrtc.publish(slug, offer, request.remote or "?", replace=replace)
