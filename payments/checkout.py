@@ -19,6 +19,9 @@ States: pending -> processing (delayed method) -> paid -> refunded (fully) | cha
 
 ``apply`` returns ``Effect``s (paid, reversed) for the caller to route; a duplicate event
 returns the effects the payment's state implies again (the room's publish is idempotent).
+An event the ledger refuses for good (a payment row with a broken split sheet, a reversal
+larger than what is left) is recorded as seen, so the provider stops retrying it, and comes
+back as ``Applied.rejected``; nothing else is written. Storage errors still raise (retryable).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payments import tables as t
+from payments.errors import IdempotencyConflict, InsufficientFunds, LedgerUsageError, NotFound
 from payments.events import (
     ChargeRefunded,
     CheckoutCompleted,
@@ -50,6 +54,7 @@ from payments.store import Op
 
 PAID_STATES = frozenset({"paid", "refunded", "charged_back"})
 OPEN_STATES = frozenset({"pending", "processing"})
+PERMANENT = (LedgerUsageError, InsufficientFunds, IdempotencyConflict, NotFound)
 KINDS = {"tip": RevenueKind.TIP, "boost": RevenueKind.BOOST, "ticket": RevenueKind.TICKET}
 
 
@@ -109,6 +114,7 @@ class Effect:
 @dataclass
 class Applied:
     duplicate: bool = False
+    rejected: str = ""
     payment: Payment | None = None
     effects: list[Effect] = field(default_factory=list)
 
@@ -219,7 +225,12 @@ class PaymentBook:
             result.payment, result.effects = after, effects
             return stages
 
-        await self.ledger.unit(decide)
+        try:
+            await self.ledger.unit(decide)
+        except PERMANENT as exc:
+            async with self.engine.begin() as conn:
+                await self._first_time(conn, event, None)
+            return Applied(rejected=f"{type(exc).__name__}: {exc}")
         return result
 
     async def _lock(self, conn: AsyncConnection, ref: str) -> Payment | None:

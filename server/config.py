@@ -122,7 +122,7 @@ class Settings:
     sandbox_redeliver: bool = field(
         default=False, metadata={"help": "sandbox: deliver every webhook twice and older events after newer (tests)"}
     )
-    checkout_expiry_s: int = field(default=1800, metadata={"help": "seconds a checkout session stays open (Stripe: 1800 to 86400)"})
+    checkout_expiry_s: int = field(default=3600, metadata={"help": "seconds a checkout session stays open (Stripe: more than 1800, at most 86400)"})
     payment_fee_bps: int = field(default=290, metadata={"help": "processor fee booked in the ledger: basis points of the gross"})
     payment_fee_fixed: int = field(default=30, metadata={"help": "processor fee booked in the ledger: fixed minor units per payment"})
 

@@ -43,6 +43,10 @@ from server.router import (
 if TYPE_CHECKING:
     from server.services import Services
 
+class WebhookRejected(Exception):
+    """The ledger refused a verified event for good; it is recorded as seen (no retries)."""
+
+
 PUBLIC_RELAY_STATUS = ("id", "platform", "state", "next_attempt_at")
 
 
@@ -113,6 +117,8 @@ def _watch_held_streams(router: Router, gateway: RoomGateway, live: Live) -> Non
 def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, provider: PaymentProvider) -> None:
     async def webhook(event: WebhookVerified) -> None:
         applied = await book.apply(event.event, resolve=provider.reference_of)
+        if applied.rejected:
+            raise WebhookRejected(applied.rejected)
         for effect in applied.effects:
             kind = PaymentSucceeded if effect.kind == "paid" else PaymentReversed
             await router.dispatch(kind(effect.payment))

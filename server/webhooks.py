@@ -5,6 +5,8 @@ every configured secret) before anything parses it. Unsigned, forged or stale de
 are 400 JSON, counted in ``nal_webhooks_total{outcome}`` and write nothing. A verified
 event is routed (``WebhookVerified``); the answer (200 ``{"received": true}``) comes once its
 ledger posting committed, so a failure is a 5xx the provider retries. Duplicates are 200.
+An event the ledger refuses for good is 200 ``{"applied": false}``, counted (``rejected``)
+and logged as an error: retrying would not change the answer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from server.errors import BadRequest
 from server.httputil import json_response, read_raw
 from server.keys import SERVICES
 from server.money import WEBHOOK_PATH
+from server.reactions import WebhookRejected
 from server.router import WebhookVerified
 
 log = logging.getLogger("notalabel.webhooks")
@@ -40,7 +43,13 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     except EventError as exc:
         WEBHOOKS.labels("bad_event").inc()
         raise BadRequest(str(exc), "bad_event") from None
-    await services.router.dispatch(WebhookVerified(event))
+    try:
+        await services.router.dispatch(WebhookVerified(event))
+    except WebhookRejected as exc:
+        # Retrying cannot help: acknowledge, count and log it loudly for an operator.
+        WEBHOOKS.labels("rejected").inc()
+        log.error("webhook %s (%s) refused by the ledger: %s", event.id, event.type, exc)
+        return json_response({"received": True, "applied": False})
     WEBHOOKS.labels("accepted").inc()
     return json_response({"received": True})
 

@@ -133,3 +133,24 @@ async def test_unknown_event_types_and_bad_bodies(tmp_path: Path, database_url: 
         r = await srv.webhook({"id": "evt_x", "object": "event", "type": "charge.refunded", "data": {"object": {}}})
         assert r.status == 400 and (await r.json())["error"] == "bad_event"
         assert refused("bad_event") == before + 1
+
+
+async def test_an_event_the_ledger_refuses_for_good_is_acknowledged_once_and_counted(
+        tmp_path: Path, database_url: str) -> None:
+    async with running(tmp_path, database_url) as srv:
+        tip_id, session, owner = await new_tip(srv)
+        broken = json.dumps({"sheet": [["user:1", 5000, "artist", "half a sheet"]]})
+        async with srv.services.engine.begin() as conn:
+            await conn.execute(pt.payments.update().where(pt.payments.c.id == tip_id).values(meta=broken))
+        before = refused("rejected")
+        paid = completed(tip_id, session, "pi_5")
+        r = await srv.webhook(paid)
+        assert (r.status, await r.json()) == (200, {"received": True, "applied": False})
+        assert refused("rejected") == before + 1
+        assert await count_events(srv) == 1
+        assert (await srv.webhook(paid)).status == 200  # seen: a duplicate now, not refused again
+        assert refused("rejected") == before + 1
+        payment = await srv.services.book.get(tip_id)
+        assert payment is not None and payment.status == "pending"
+        assert "earnings" not in await srv.balances(owner)
+        await srv.ledger_ok()
