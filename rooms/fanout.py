@@ -21,7 +21,7 @@ publisher and the other sockets never wait for it.
 
 Frames are written to the transport directly (no compression is ever negotiated on room
 sockets; aiohttp's own writes, pings and the close frame, are whole frames too, so the two
-interleave only at frame boundaries). Nothing is written once the socket is closing.
+interleave only at frame boundaries); which transport that is, is rooms/wsio.py's business. Nothing is written once the socket is closing.
 """
 
 from __future__ import annotations

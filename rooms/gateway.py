@@ -77,6 +77,7 @@ from rooms.protocol import (
     snapshot,
 )
 from rooms.ratelimit import MemoryRateLimiter, RateLimiter
+from rooms.wsio import frame_transport
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ class RoomGateway:
             await ws.close(code=BANNED, message=b"banned from this room")
             return ws
         fmt = WireFormat.for_subprotocol(ws.ws_protocol)
-        writer = SocketWriter(ws, fmt, self.buffer, request.transport)
+        writer = SocketWriter(ws, fmt, self.buffer, frame_transport(ws))
         member = Member(writer, identity, admission.may_chat, viewer)
         self._join(hub, member, _since(request))
         writer.start()

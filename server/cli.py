@@ -59,13 +59,13 @@ def banner(settings: config.Settings) -> str:
 
 
 async def serve(settings: config.Settings) -> int:
-    from server import health, httpguard
+    from server import health, httpguard, shapes
     from server.app import make_app
 
     app = await make_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=settings.http_keepalive_s)
     await runner.setup()
-    httpguard.check_aiohttp(runner)
+    shapes.check_libraries(runner)
     site = httpguard.GuardedSite(runner, settings)
     await site.start()
     metrics_runner = await health.start_metrics_listener(settings)

@@ -7,6 +7,12 @@ with :func:`_gather`, which binds in the configured range and announces ``public
 of the local address. STUN (server-reflexive) and TURN (relayed) candidates are gathered as
 aioice does.
 
+This module is the one place that touches aioice's non-public parts (STYLE.md, habit 14):
+``Connection.get_component_candidates`` (replaced per connection), ``Connection._protocols``,
+``_use_ipv4``/``_use_ipv6``, ``stun_server``/``turn_server``, ``aioice.ice.StunProtocol``,
+``get_host_addresses`` and ``server_reflexive_candidate``. :func:`check_aioice` fails loudly,
+naming what is missing, when their shape changed; the server runs it at start-up.
+
 Also :func:`rtc_configuration`: aiortc falls back to a public STUN server when given no ICE
 servers at all; we always pass ours explicitly (possibly none), so nothing leaves the host
 unless configured.
@@ -15,19 +21,46 @@ unless configured.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aioice
 from aioice import ice as aioice_ice
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from media.webrtc.config import WebRtcSettings
+from media.webrtc.taps import ice_connection
 
 GATHER_TIMEOUT = 5.0
 _BIND_TRIES = 64
+
+
+class AioiceShapeChanged(RuntimeError):
+    """aioice no longer has an internal this module relies on (the message names it)."""
+
+
+def check_aioice() -> None:
+    """Raise ``AioiceShapeChanged`` if aioice no longer has the internals used here."""
+    problems = []
+    gather = getattr(aioice_ice.Connection, "get_component_candidates", None)
+    if gather is None or list(inspect.signature(gather).parameters)[:3] != ["self", "component", "addresses"]:
+        problems.append("Connection.get_component_candidates(self, component, addresses, ...)")
+    assigned = aioice_ice.Connection.__init__.__code__.co_names
+    for name in ("_protocols", "_use_ipv4", "_use_ipv6", "stun_server", "turn_server"):
+        if name not in assigned:
+            problems.append(f"Connection.{name}")
+    for name in ("StunProtocol", "get_host_addresses", "server_reflexive_candidate"):
+        if not callable(getattr(aioice_ice, name, None)):
+            problems.append(f"aioice.ice.{name}")
+    if problems:
+        raise AioiceShapeChanged(
+            f"aioice {aioice.__version__} changed shape, update media/webrtc/ice.py; missing: "
+            + ", ".join(problems)
+        )
 
 
 def rtc_configuration(settings: WebRtcSettings) -> RTCConfiguration:
@@ -48,7 +81,7 @@ def apply_ice_policy(pc: RTCPeerConnection, settings: WebRtcSettings) -> None:
     ``setLocalDescription``; connections already patched are left alone."""
     for transceiver in pc.getTransceivers():
         for transport in (transceiver.receiver.transport, transceiver.sender.transport):
-            connection = transport.transport.iceGatherer._connection
+            connection = ice_connection(transport)
             if not getattr(connection, "_nal_policy", False):
                 _patch(connection, settings)
 

@@ -32,7 +32,7 @@ from media.transcode.video import H264Transcoder
 from media.units import CLOCK_RATE, Track, TrackKind, Unit
 from media.webrtc.annexb import AccessUnitAssembler
 from media.webrtc.feeds import OpusFeed, OpusFeeds
-from media.webrtc.taps import request_keyframe, tap_receiver
+from media.webrtc.taps import request_keyframe, skip_to_newest, tap_receiver
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +173,13 @@ class WhipPublisher:
     async def _transcode(self, receiver: RTCRtpReceiver) -> None:
         assert self._transcoder is not None
         loop = asyncio.get_running_loop()
-        track: Any = receiver.track  # aiortc's RemoteStreamTrack; _queue is its frame queue
+        track: Any = receiver.track
         while True:
-            try:
-                frame = await track.recv()
-                while track._queue.qsize() > TRANSCODE_QUEUE:  # x264 fell behind: keep up
-                    newer = track._queue.get_nowait()
-                    if newer is None:
-                        return
-                    frame = newer
+            try:  # x264 fell behind: keep up with the newest frame
+                frame = skip_to_newest(track, await track.recv(), TRANSCODE_QUEUE)
             except MediaStreamError:
+                return
+            if frame is None:
                 return
             assert isinstance(frame, av.VideoFrame)
             pts = self._video_time.map(int(frame.pts or 0))

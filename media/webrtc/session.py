@@ -40,7 +40,7 @@ from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
 from media.webrtc.payloads import H264Payloads
 from media.webrtc.sdp import OfferSummary, inspect_offer
-from media.webrtc.taps import check_aiortc, on_keyframe_request, send_encoded
+from media.webrtc.taps import check_aiortc, negotiated_codecs, on_keyframe_request, send_encoded
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ class WebRtc:
         try:
             video = self._whip_transceivers(pc, publisher, summary)
             answer = await self._negotiate(pc, offer)
-            if video is not None and video._codecs and video._codecs[0].name.lower() == "vp8":
+            codecs = negotiated_codecs(video) if video is not None else []
+            if video is not None and codecs and codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
             stream = self.hub.start_publish(slug, publisher.source, replace=replace)
         except BaseException:

@@ -14,9 +14,13 @@ every viewer (:mod:`media.webrtc.payloads`); the sender still writes the RTP hea
 history for NACKs, its RTCP counters, and does SRTP. :func:`on_keyframe_request` catches the
 viewer's PLI/FIR, which aiortc would otherwise turn into a request to an encoder we do not have.
 
-These rely on three non-public names of aiortc 1.x (``_RTCRtpReceiver__decoder_queue``,
-``RTCRtpSender._send_keyframe`` and ``RTCRtpSender._next_encoded_frame``); :func:`check_aiortc`
-fails loudly if they change.
+This module is the one place that touches aiortc's non-public parts (STYLE.md, habit 14):
+``_RTCRtpReceiver__decoder_queue``, ``RTCRtpSender._send_keyframe``,
+``RTCRtpSender._next_encoded_frame``, ``RTCRtpReceiver._send_rtcp_pli`` (a PLI on demand),
+``RTCRtpTransceiver._codecs`` (the negotiated codecs), ``RemoteStreamTrack._queue`` (skip
+decoded frames a slow transcoder fell behind on) and ``RTCIceGatherer._connection`` (the
+aioice connection, see media.webrtc.ice). :func:`check_aiortc` fails loudly, naming the
+attribute, when any of them changed; the server runs it at start-up and the tests run it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import queue
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender
+import aiortc
+from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtcrtpsender import RTCEncodedFrame
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], bool]
 EncodedSource = Callable[[RTCRtpCodecParameters], Coroutine[Any, Any, RTCEncodedFrame | None]]
@@ -52,16 +59,39 @@ class FrameTap(queue.Queue[Any]):
             super().put(item, block, timeout)
 
 
+class AiortcShapeChanged(RuntimeError):
+    """aiortc no longer has an internal this module relies on (the message names it)."""
+
+
+def _sets(cls: type, name: str) -> bool:
+    """Whether ``cls.__init__`` assigns ``self.<name>`` (read from its code, no instance)."""
+    init = vars(cls).get("__init__")
+    return init is not None and name in init.__code__.co_names
+
+
 def check_aiortc() -> None:
-    """Raise RuntimeError if aiortc no longer has the internals the taps rely on."""
-    if not hasattr(RTCRtpSender, "_send_keyframe"):
-        raise RuntimeError("aiortc.RTCRtpSender has no _send_keyframe: update media.webrtc.taps")
+    """Raise ``AiortcShapeChanged`` if aiortc no longer has the internals used here."""
+    problems = []
+    if not callable(getattr(RTCRtpSender, "_send_keyframe", None)):
+        problems.append("RTCRtpSender._send_keyframe")
     next_frame = getattr(RTCRtpSender, "_next_encoded_frame", None)
     if next_frame is None or list(inspect.signature(next_frame).parameters) != ["self", "codec"]:
-        raise RuntimeError("aiortc.RTCRtpSender._next_encoded_frame changed: update media.webrtc.taps")
-    init_code = RTCRtpReceiver.__init__.__code__
-    if "_RTCRtpReceiver__decoder_queue" not in init_code.co_names:
-        raise RuntimeError("aiortc.RTCRtpReceiver has no decoder queue: update media.webrtc.taps")
+        problems.append("RTCRtpSender._next_encoded_frame(self, codec)")
+    if not callable(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)):
+        problems.append("RTCRtpReceiver._send_rtcp_pli")
+    for cls, name in (
+        (RTCRtpReceiver, _QUEUE_ATTR),
+        (RTCRtpTransceiver, "_codecs"),
+        (RemoteStreamTrack, "_queue"),
+        (RTCIceGatherer, "_connection"),
+    ):
+        if not _sets(cls, name):
+            problems.append(f"{cls.__name__}.{name}")
+    if problems:
+        raise AiortcShapeChanged(
+            f"aiortc {aiortc.__version__} changed shape, update media/webrtc/taps.py; missing: "
+            + ", ".join(problems)
+        )
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
@@ -85,3 +115,25 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     for source in sources:
         await receiver._send_rtcp_pli(source.source)
     return bool(sources)
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs ``transceiver`` negotiated, preferred first (empty before negotiation)."""
+    return list(transceiver._codecs)
+
+
+def ice_connection(transport: RTCDtlsTransport) -> Any:
+    """The aioice ``Connection`` under ``transport`` (see media.webrtc.ice)."""
+    return transport.transport.iceGatherer._connection
+
+
+def skip_to_newest(track: Any, frame: Any, backlog: int) -> Any | None:
+    """``frame``, or the newest frame waiting in ``track`` (aiortc's ``RemoteStreamTrack``)
+    when more than ``backlog`` wait, dropping the older ones; None if the track ended."""
+    waiting = track._queue
+    while waiting.qsize() > backlog:
+        newer = waiting.get_nowait()
+        if newer is None:
+            return None
+        frame = newer
+    return frame
