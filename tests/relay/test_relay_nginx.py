@@ -27,7 +27,7 @@ from server import tables
 from server.db import make_engine, migrate
 from tests.relay.feed import Show, assert_h264_aac_continuous, feed, load_show, make_show, probe
 from tests.relay.nginx import Nginx
-from tests.support.servers import free_port
+from tests.support.servers import bound_socket
 
 SLUG = "friday-show"
 YT_KEY = "yt-key-abcd-efgh-1111"
@@ -177,8 +177,9 @@ async def test_refused_key_reports_the_reason_and_toggling_while_live(
     app.router.add_post("/on_publish", on_publish)
     runner = web.AppRunner(app)
     await runner.setup()
-    hook_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    hook = bound_socket()
+    hook_port = hook.getsockname()[1]
+    await web.SockSite(runner, hook).start()
     try:
         server = nginx(on_publish=f"http://127.0.0.1:{hook_port}/on_publish")
         bad = await env.store.create(env.room_id, "custom", "wrong-key-9999", url=server.url("guarded"))

@@ -16,7 +16,7 @@ from playwright.async_api import Browser
 from server.app import make_app
 from server.config import Settings
 from server.keys import SERVICES
-from tests.support.servers import free_port
+from tests.support.servers import bound_socket
 
 
 @dataclass
@@ -30,13 +30,14 @@ class InProcess:
 
 @pytest.fixture
 async def inproc(tmp_path: Path) -> AsyncIterator[InProcess]:
-    port = free_port()
+    sock = bound_socket()  # bound before the app learns its address: nothing can take it
+    port = sock.getsockname()[1]
     settings = Settings(data_dir=str(tmp_path), database=f"sqlite:///{tmp_path / 'o.sqlite3'}",
                         http=f"127.0.0.1:{port}")
     app = await make_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         yield InProcess(f"http://127.0.0.1:{port}", app)
     finally:

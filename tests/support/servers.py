@@ -25,6 +25,14 @@ def free_port() -> int:
         return port
 
 
+def bound_socket() -> socket.socket:
+    """A listening-ready loopback socket on a free port, for a server in this process to
+    serve on (``aiohttp.web.SockSite``): no window in which anything else can take it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 PORT_TAKEN = "address already in use"
 """What a process says (in any case) when its port was taken first (EADDRINUSE)."""
 PORT_ATTEMPTS = 5

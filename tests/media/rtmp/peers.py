@@ -14,6 +14,7 @@ from typing import Any
 from media.rtmp import flv
 from media.rtmp.flvfile import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvFileReader
 from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
+from tests.support.servers import PORT_ATTEMPTS, PORT_TAKEN, listens
 
 NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -84,33 +85,56 @@ async def ffprobe_streams(url: str, timeout: float = 20) -> list[dict[str, Any]]
 
 @asynccontextmanager
 async def nginx_rtmp(tmp: Path) -> AsyncIterator[int]:
-    """nginx with the RTMP module on a free loopback port, application ``live``."""
-    port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        f"load_module {NGINX_RTMP_MODULE};\n"
-        f"daemon off; master_process off; pid {tmp}/nginx.pid;\n"
-        f"error_log {tmp}/error.log info;\n"
-        "events { worker_connections 64; }\n"
-        f"rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n"
-    )
-    proc = await asyncio.create_subprocess_exec(
-        "nginx", "-e", str(tmp / "startup.log"), "-p", str(tmp), "-c", str(conf)
-    )
-    try:
-        for _ in range(100):
-            try:
-                _, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                await w.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
+    """nginx with the RTMP module on a free loopback port, application ``live``; it is
+    listening (this nginx itself, not whatever else took the port) when this yields."""
+    for _attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        conf = tmp / "nginx.conf"
+        conf.write_text(
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            f"daemon off; master_process off; pid {tmp}/nginx.pid;\n"
+            f"error_log {tmp}/error.log info;\n"
+            "events { worker_connections 64; }\n"
+            f"rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            "nginx", "-e", str(tmp / "startup.log"), "-p", str(tmp), "-c", str(conf)
+        )
         try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            if await _listening(proc, port, tmp):
+                yield port
+                return
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+    raise RuntimeError(f"nginx could not bind a port in {PORT_ATTEMPTS} attempts")
+
+
+def _take_logs(tmp: Path) -> str:
+    """What nginx logged, removed so that a retry's logs say only what the retry did."""
+    logs = ""
+    for path in (tmp / "startup.log", tmp / "error.log"):
+        if path.exists():
+            logs += path.read_text(errors="replace")
+            path.unlink()
+    return logs
+
+
+async def _listening(proc: asyncio.subprocess.Process, port: int, tmp: Path) -> bool:
+    """True once ``proc`` listens on ``port``; False if it exited because the port was taken."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not listens(proc.pid, port):
+        if proc.returncode is not None:
+            logs = _take_logs(tmp)
+            if PORT_TAKEN in logs.lower():
+                return False
+            raise RuntimeError(f"nginx exited with {proc.returncode}: {logs[-2000:]}")
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("nginx did not listen in 10 s")
+        await asyncio.sleep(0.05)
+    return True
