@@ -461,6 +461,7 @@ async def test_room_state_survives_history_and_idle_drop(aiohttp_client: MakeCli
         if "olga" not in room.gateway.hubs:
             break
         await asyncio.sleep(0.01)
+    assert "olga" not in room.gateway.hubs  # dropped: the snapshot below is rebuilt from the bus
     snap = await frame(await room.join())
     assert snap["data"]["stream"] == {"live": True}
     assert [q["song"]["title"] for q in snap["data"]["queue"]] == ["Blue"]
