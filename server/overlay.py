@@ -16,6 +16,7 @@ import secrets
 from aiohttp import web
 
 from server.api_rooms import _require_role, _room, overlay_json
+from server.api_tips import money_settings
 from server.errors import Forbidden
 from server.httputil import BAD_INPUT, field_int, field_str, json_response, read_json
 from server.keys import SERVICES
@@ -60,8 +61,9 @@ async def test_alert(request: web.Request) -> web.Response:
     amount = field_int(data, "amount", lo=1, hi=10**9) if "amount" in data else TEST_ALERT_DEFAULT
     message = field_str(data, "message", min_len=0, max_len=200, required=False,
                         default="This is a test alert")
+    currency = (await money_settings(request, row.id))["currency"]
     alert = {"id": secrets.token_hex(8), "from": identity.username, "amount": amount,
-             "currency": "USD", "message": message}
+             "currency": currency, "message": message}
     await request.app[SERVICES].gateway.publish_system(row.slug, "alert.test", alert)
     return json_response({"id": alert["id"]}, status=202)
 

@@ -27,8 +27,9 @@ async function main() {
   showSocketErrors(socket, $('#room-notice'));
   new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
     status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
-  const currency = await roomCurrency(slug);
-  const pay = payDialog(slug, currency);
+  const money = await tipSettings(slug);
+  const currency = money.currency;
+  const pay = payDialog(slug, money);
   const queue = new QueueView({list: $('#queue'), catalog: $('#catalog'), status: $('#queue-status')},
     {socket, slug, me, currency,
       onBoost: (item, title) => pay.open({kind: 'boost', requestId: String(item.id), song: title})});
@@ -44,21 +45,22 @@ async function main() {
   queue.loadCatalog();
 }
 
-function payDialog(slug, currency) {
+function payDialog(slug, {currency, tip_min: min, tip_max: max}) {
   $('#pay-currency').textContent = currency;
   return new PayDialog({dialog: $('#pay-dialog'), form: $('#pay-form'), title: $('#pay-title'),
     presets: $('#pay-presets'), amount: $('#pay-amount'), message: $('#pay-message'),
     messageRow: $('#pay-message-row'), anonymous: $('#pay-anonymous'), anonymousRow: $('#pay-anonymous-row'),
-    status: $('#pay-status'), send: $('#pay-send'), cancel: $('#pay-cancel')}, {slug, currency});
+    status: $('#pay-status'), send: $('#pay-send'), cancel: $('#pay-cancel')}, {slug, currency, min, max});
 }
 
-async function roomCurrency(slug) {
+async function tipSettings(slug) {
   try {
     const money = await api(roomPath(slug, '/tip-settings'));
-    return (money && money.currency) || 'USD';
+    if (money && money.currency) return money;
   } catch {
-    return 'USD';
+    // the defaults below; the server checks every amount anyway
   }
+  return {currency: 'USD', tip_min: 1, tip_max: Infinity};
 }
 
 function tipButton(me, pay) {

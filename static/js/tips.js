@@ -104,16 +104,21 @@ export function showTips({list, total}, ledger) {
 
 /**
  * The Tip / Boost dialog. parts: {dialog, form, title, presets, amount, message, messageRow,
- * anonymous, anonymousRow, status, send, cancel}; options: {slug, currency}.
+ * anonymous, anonymousRow, status, send, cancel}; options: {slug, currency, min, max} (the
+ * room's smallest and largest amount, minor units).
  */
 export class PayDialog {
-  constructor(parts, {slug, currency = 'USD'}) {
+  constructor(parts, {slug, currency = 'USD', min = 1, max = Infinity}) {
     Object.assign(this, parts);
     this.slug = slug;
     this.currency = currency;
+    this.min = min;
+    this.max = max;
     this.target = null;
+    this.choices = PRESETS.filter((amount) => amount >= min && amount <= max);
+    if (this.choices.length === 0) this.choices = [min];
     clear(this.presets);
-    for (const amount of PRESETS) {
+    for (const amount of this.choices) {
       this.presets.append(el('button', {type: 'button', class: 'secondary preset', text: formatAmount(amount, currency),
         dataset: {amount: String(amount)}, onclick: () => this.pick(amount)}));
     }
@@ -133,7 +138,7 @@ export class PayDialog {
     this.anonymousRow.hidden = boost;
     this.send.textContent = boost ? 'Boost: continue to payment' : 'Tip: continue to payment';
     say(this.status, '');
-    this.pick(PRESETS[1]);
+    this.pick(this.choices[Math.min(1, this.choices.length - 1)]);
     this.dialog.showModal();
   }
 
@@ -157,6 +162,11 @@ export class PayDialog {
     const body = this.body();
     if (!body) {
       say(this.status, 'Enter an amount, like 5 or 7.50.', 'error');
+      return;
+    }
+    if (body.amount < this.min || body.amount > this.max) {
+      const range = `${formatAmount(this.min, this.currency)} to ${formatAmount(this.max, this.currency)}`;
+      say(this.status, `The amount must be ${range}.`, 'error');
       return;
     }
     const path = this.target.kind === 'boost'

@@ -168,4 +168,24 @@ async def test_studio_lists_tips_and_sends_a_test_alert(opages: Pages, ohttp: ai
     assert new_url and new_url.startswith(f"{inproc.url}/overlay/{slug}?key=ovl_")
     async with ohttp.get(room["overlay_url"]) as r:
         assert r.status == 403
+
+    # Tip settings: the watch page's dialog follows the room's currency and range.
+    await expect(studio.get_by_label("Currency")).to_have_value("USD")
+    await studio.get_by_label("Currency").fill("eur")
+    await studio.get_by_label("Smallest tip").fill("3")
+    await studio.get_by_label("Largest tip").fill("50")
+    await studio.get_by_role("button", name="Save tip settings").click()
+    await expect(studio.locator("#tip-settings-status")).to_have_text("Saved.")
+    await expect(studio.get_by_label("Smallest tip")).to_have_value("3.00")
+    async with ohttp.get(f"/api/rooms/{slug}/tip-settings") as r:
+        assert await r.json() == {"currency": "EUR", "tip_min": 300, "tip_max": 5000}
     await opages.shot(studio, "studio-tips")
+    fan = await opages.open(f"/watch/{slug}", "alice")
+    await connected(fan)
+    await fan.get_by_role("button", name="Tip", exact=True).click()
+    await expect(fan.locator("#pay-presets button")).to_have_text(["€5.00", "€10.00", "€20.00"])
+    await fan.get_by_label("Amount (EUR)").fill("1")
+    await fan.get_by_role("button", name="Tip: continue to payment").click()
+    await expect(fan.locator("#pay-status")).to_have_text("The amount must be €3.00 to €50.00.")
+    await studio.get_by_role("button", name="Test alert").click()
+    await expect(overlay.locator('.alert[data-kind="test"] .amount').last).to_have_text("€5.00")
