@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from media.hls.edge import HlsEdge
 from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
 from media.ingest import HubIngest, rtmp_peer
@@ -67,6 +68,16 @@ class Live:
     async def claim(self, slug: str) -> bool:
         """The ingests' gate: False when another node holds the room's ingest."""
         return self.directory is None or await self.directory.claim(slug)
+
+    async def locate(self, slug: str) -> str | None:
+        """The node holding ``slug``'s ingest when it is another one (LL-HLS edges pull there)."""
+        if self.directory is None:
+            return None
+        try:
+            return await self.directory.lookup(slug)
+        except Exception:  # noqa: BLE001 - Redis down: answer as for a room not live here
+            log.exception("room directory lookup of %s failed", slug)
+            return None
 
     async def room_exists(self, slug: str) -> bool:
         return await self.store.room_row(slug) is not None
@@ -144,7 +155,14 @@ async def stream_state(request: web.Request) -> web.Response:
 
 def setup(app: web.Application, live: Live) -> None:
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
-    setup_hls(app, live.hub, live.room_exists)
+    hls = setup_hls(app, live.hub, live.room_exists)
+    edge = HlsEdge(live.locate)
+    hls.elsewhere = edge.serve
+
+    async def close_edge(_: web.Application) -> None:
+        await edge.close()
+
+    app.on_cleanup.append(close_edge)
     rtc = webrtc_settings(live.settings)
     live.webrtc = whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists,
                                     settings=rtc, throttle=live.throttle, claim=live.claim)

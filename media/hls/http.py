@@ -3,13 +3,18 @@
 Names under ``/live/{slug}/``:
 
 * ``index.m3u8``: the media playlist (``application/vnd.apple.mpegurl``). Plain requests
-  are ``no-cache``; blocking reloads (``_HLS_msn``, ``_HLS_part``) wait for the part, answer
+  may be cached for a second (:data:`PLAYLIST_CACHE`); blocking reloads (``_HLS_msn``, ``_HLS_part``) wait for the part, answer
   400 when the request is more than two segments ahead (RFC 8216bis section 6.2.5.2) and 503
   when it does not appear within three target durations; their answers are cacheable.
 * ``init.mp4``: the current init segment (``no-cache``: a new stream may change it).
 * ``{prefix}init-{n}.mp4``, ``{prefix}seg-{msn}.m4s``, ``{prefix}part-{msn}-{i}.m4s``: the
   names the playlist uses; ``prefix`` is unique per stream instance, so these are immutable.
   A request for the part named in EXT-X-PRELOAD-HINT waits until it is written.
+
+A room whose stream another node holds is served through ``HlsService.elsewhere`` (an
+LL-HLS edge, :mod:`media.hls.edge`) with the origin's answers and cache headers. No answer
+depends on a request header (no compression, ``Access-Control-Allow-Origin: *``), so none
+needs ``Vary``; the blocking-reload query is part of the URL a cache keys on.
 
 Errors are JSON. Unknown room: 404 ``{"error": "unknown room"}``. A known room that is not
 live: 404 ``{"error": "offline"}`` with ``Cache-Control: no-store`` and ``Retry-After: 5``.
@@ -35,6 +40,9 @@ from media.hub import Hub
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 MEDIA_TYPE = "video/mp4"
 IMMUTABLE = "public, max-age=31536000, immutable"
+PLAYLIST_CACHE = "public, max-age=1"
+"""A plain playlist request: a CDN or edge may answer it for a second (players that follow
+the live edge use blocking reloads, which are cached per query)."""
 STARTUP_WAIT = 10.0
 """Seconds a playlist request waits for a stream that just started (three 1 s to 3 s GOPs)."""
 
@@ -99,6 +107,9 @@ class _Handler:
     async def _dispatch(self, request: web.Request, slug: str, name: str) -> web.StreamResponse:
         muxer = self._service.get(slug)
         if muxer is None:
+            elsewhere = self._service.elsewhere
+            if elsewhere is not None and (pulled := await elsewhere(request, slug, name)) is not None:
+                return pulled
             if not await self._room_exists(slug):
                 return _json_error(404, "unknown room")
             return _json_error(404, "offline", **{"Retry-After": "5"})
@@ -145,7 +156,7 @@ async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse
         return _json_error(400, "_HLS_part without _HLS_msn")
     if not await muxer.wait_until(lambda: segmenter.playlist_text() is not None, STARTUP_WAIT):
         return _json_error(503, "starting", **{"Retry-After": "1"})
-    cache = "no-cache"
+    cache = PLAYLIST_CACHE
     if msn is not None:
         newest = segmenter.last_msn()
         if newest is None or msn > newest + 2:

@@ -17,13 +17,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
 
 from media.errors import StreamEnded
 from media.hls.segmenter import Segmenter, SegmenterConfig
 from media.hub import Hub, Stream, StreamState
 
 log = logging.getLogger(__name__)
+
+Elsewhere = Callable[[web.Request, str, str], Awaitable["web.StreamResponse | None"]]
+"""``elsewhere(request, slug, name)``: the answer for a room held by another node, or None."""
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -103,6 +108,9 @@ class HlsService:
         self.config = config
         self._clock = clock
         self._muxers: dict[str, HlsMuxer] = {}
+        self.elsewhere: Elsewhere | None = None
+        """Asked for the rooms whose stream this hub does not hold (an LL-HLS edge,
+        media.hls.edge); None from it, or no ``elsewhere``, answers as for an offline room."""
         self._unsubscribe = hub.on_state_change(self._on_state)
         for stream in hub:
             self._on_state(stream)

@@ -3,6 +3,11 @@
 The room directory (server.directory): the node holding a room's ingest names itself in
 Redis while the stream is live; a publisher for the same room on another node is refused
 as on one node (RTMP and WHIP); the entry goes when the stream ends and on SIGTERM drain.
+
+LL-HLS from any node (media.hls.edge): ffprobe plays the room from a node without the
+ingest; behind nginx's proxy_cache (the CDN stand-in) in front of that node, many
+LL-HLS clients following the live edge with blocking reloads cause at most one origin
+request per part (the origin's nal_hls_requests_total).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,11 +29,14 @@ from tests.server.test_cluster import pg_schema  # noqa: F401 - fixture
 from tests.server.test_live_media import (
     Encode,
     Publisher,
+    check_packets,
+    ffprobe,
     make_room,
     publish,
     wait_for_playlist,
     wait_for_state,
 )
+from tests.support.httpcache import HttpCache
 
 __all__ = ["pg_schema"]
 
@@ -146,3 +155,97 @@ async def test_sigterm_drain_removes_the_entry(
     assert await holder(redis, redis_prefix, room.slug) == a.url
     assert await asyncio.to_thread(a.terminate) == 0
     assert await holder(redis, redis_prefix, room.slug) is None
+
+
+async def metric_sum(http: aiohttp.ClientSession, node: Any, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    text = await (await http.get(f"{node.url}/metrics")).text()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="((?:[0-9a-z]+-)part-(\d+)-(\d+)\.m4s)"')
+
+
+class Follower:
+    """A lightweight LL-HLS client: a blocking reload for the hinted part, then that part."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+        self.parts: list[str] = []
+        self.reloads: set[str] = set()
+        self.cache_hits = 0
+
+    async def get(self, url: str) -> tuple[bytes, aiohttp.ClientResponse]:
+        async with self.http.get(url) as r:
+            body = await r.read()
+            assert r.status == 200, (url, r.status, body[:200])
+            self.cache_hits += r.headers.get("X-Cache") == "HIT"
+            return body, r
+
+    async def follow(self, parts: int) -> None:
+        text = (await self.get(f"{self.base}/index.m3u8"))[0].decode()
+        hint = HINT.search(text)
+        assert hint is not None, text
+        while len(self.parts) < parts:
+            name, msn, index = hint.group(1), hint.group(2), hint.group(3)
+            reload = f"{self.base}/index.m3u8?_HLS_msn={msn}&_HLS_part={index}"
+            self.reloads.add(reload)
+            body, r = await self.get(reload)
+            assert "max-age" in r.headers["Cache-Control"]
+            hint = HINT.search(body.decode())
+            assert hint is not None and f'URI="{name}"' in body.decode()
+            media, r = await self.get(f"{self.base}/{name}")
+            assert media and r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            self.parts.append(name)
+
+
+async def test_any_node_serves_ll_hls_and_a_cdn_in_front_asks_the_origin_once_per_part(
+    server_process: Any, pg_schema: str, redis_prefix: str, http: aiohttp.ClientSession,  # noqa: F811
+    publishers: list[Publisher], tmp_path: Path,
+) -> None:
+    a, b = nodes(server_process, pg_schema, redis_prefix)
+    room = await make_room(http, a.url)
+    publish(publishers, a, room, Encode("640x360", 30, seconds=120))
+    await wait_for_playlist(http, f"{a.url}/live/{room.slug}/index.m3u8", segments=3)
+
+    # ffprobe plays the room from B, which does not hold the ingest.
+    result = await ffprobe(f"{b.url}/live/{room.slug}/index.m3u8")
+    kinds = {stream["codec_type"]: stream for stream in result["streams"]}
+    assert set(kinds) == {"video", "audio"}
+    for stream in kinds.values():
+        check_packets(result, stream)
+    assert await metric_sum(http, b, "nal_hls_edge_upstream_total", kind="segment") >= 1
+
+    cache = HttpCache(tmp_path / "cdn", b.url)
+    cache.start()
+    try:
+        before = await metric_sum(http, a, "nal_hls_requests_total", kind="part")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as viewers:
+            followers = [Follower(viewers, f"{cache.url}/live/{room.slug}") for _ in range(60)]
+            await asyncio.wait_for(asyncio.gather(*(f.follow(parts=8) for f in followers)), 120)
+        after = await metric_sum(http, a, "nal_hls_requests_total", kind="part")
+    finally:
+        cache.stop()
+    distinct = {name for f in followers for name in f.parts}
+    fetched = sum(len(f.parts) for f in followers)
+    assert fetched == 60 * 8
+    # Every part any viewer got reached the origin at most once (ffprobe asked for none).
+    assert 0 < after - before <= len(distinct), (after - before, len(distinct))
+    edge_parts = await metric_sum(http, b, "nal_hls_edge_upstream_total", kind="part")
+    assert edge_parts <= len(distinct)
+    assert sum(f.cache_hits for f in followers) > 0
+
+    # Without the CDN, the edge itself asks once per part however many viewers ask it.
+    before = after
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as viewers:
+        direct = [Follower(viewers, f"{b.url}/live/{room.slug}") for _ in range(40)]
+        await asyncio.wait_for(asyncio.gather(*(f.follow(parts=6) for f in direct)), 120)
+    after = await metric_sum(http, a, "nal_hls_requests_total", kind="part")
+    distinct = {name for f in direct for name in f.parts}
+    assert 0 < after - before <= len(distinct), (after - before, len(distinct))
+    assert await metric_sum(http, b, "nal_hls_edge_served_total", kind="part", source="shared") > 0

@@ -40,7 +40,7 @@ async def test_content_types_and_cache_headers(hls_server: HlsServer, av_720p30:
         async with http.get(hls_server.url("room")) as response:
             assert response.status == 200
             assert response.content_type == "application/vnd.apple.mpegurl"
-            assert response.headers["Cache-Control"] == "no-cache"
+            assert response.headers["Cache-Control"] == "public, max-age=1"
             text = await response.text()
         names = re.findall(r'URI="([^"]+)"', text) + re.findall(r"^(\S+\.m4s)$", text, re.M)
         hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)

@@ -1,0 +1,188 @@
+"""LL-HLS from a node that does not hold the ingest: pull from the origin, once per URL.
+
+A node serving ``/live/{slug}/...`` for a room whose stream another node holds asks
+``locate(slug)`` for that node's base URL (the room directory) and fetches the same path
+from it. Rules:
+
+* **One upstream fetch per URL at a time.** Concurrent requests for the same upstream URL
+  (a part, a segment, the same blocking playlist reload ``_HLS_msn``/``_HLS_part``) share
+  one fetch: the first starts it in a task, the others await the same task (shielded, so a
+  viewer that hangs up does not cancel it for the rest).
+* **Cached as the origin says.** A 200 whose ``Cache-Control`` has a ``max-age`` (parts,
+  segments and numbered inits are immutable; playlists and blocking reloads have short
+  ages) is kept that long, in a cache bounded to ``max_bytes`` (least recently used goes
+  first). ``private``, ``no-cache`` and ``no-store`` answers (a gated room's, per viewer)
+  and errors are never cached: they are only shared by requests in flight at once.
+* The upstream URL keeps only the query the origin reads (``_HLS_msn``, ``_HLS_part`` and the
+  viewing token ``vt``), in that order, so one reload is one cache entry whatever else a
+  player appends.
+* The answer carries the origin's status, type, ``Cache-Control`` and ``Retry-After``, so an
+  HTTP cache in front of this node (the CDN) caches exactly what the origin allows. An
+  origin that cannot be reached is 502 ``{"error": "origin unreachable"}`` (``no-store``).
+
+Slow consumers: the body is in memory once and written to each viewer by aiohttp; a slow
+viewer holds only its own socket buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+
+Locate = Callable[[str], Awaitable["str | None"]]
+"""``locate(slug)``: the base URL of the node holding the room's ingest when it is another
+one, else None."""
+
+QUERY_KEYS = ("_HLS_msn", "_HLS_part", "vt")
+PASSED_HEADERS = ("Cache-Control", "Retry-After")
+LOCATE_TTL_S = 1.0
+"""Seconds a directory answer is reused (a stream that moved is found within a second)."""
+
+UPSTREAM = Counter("nal_hls_edge_upstream_total", "LL-HLS fetches from the origin by this edge.",
+                   ["kind", "status"])
+SERVED = Counter("nal_hls_edge_served_total", "LL-HLS answers of this edge, by where they came from.",
+                 ["kind", "source"])
+
+_SERVED_NAME = re.compile(r"^[0-9a-z-]{1,80}\.(?:m3u8|mp4|m4s)$")
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+_NO_SHARE = ("private", "no-cache", "no-store")
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """One upstream answer as the edge keeps it."""
+
+    status: int
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def max_age(self) -> float:
+        """Seconds it may be reused; 0 for errors and for answers not to be shared."""
+        cache = dict(self.headers).get("Cache-Control", "")
+        if self.status != 200 or any(word in cache for word in _NO_SHARE):
+            return 0.0
+        match = _MAX_AGE.search(cache)
+        return float(match.group(1)) if match else 0.0
+
+    def response(self) -> web.Response:
+        headers = {**dict(self.headers), "Access-Control-Allow-Origin": "*"}
+        return web.Response(status=self.status, body=self.body, content_type=self.content_type,
+                            headers=headers)
+
+
+def kind_of(name: str) -> str:
+    if name.endswith(".m3u8"):
+        return "playlist"
+    if name.endswith(".mp4"):
+        return "init"
+    return "part" if "part-" in name else "segment"
+
+
+class HlsEdge:
+    """The pulling cache of one node (see the module docstring)."""
+
+    def __init__(self, locate: Locate, *, max_bytes: int = 64 * 1024 * 1024, timeout_s: float = 20.0) -> None:
+        self._locate = locate
+        self._max_bytes = max_bytes
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._inflight: dict[str, asyncio.Task[Pulled]] = {}
+        self._cache: collections.OrderedDict[str, tuple[float, Pulled]] = collections.OrderedDict()
+        self._cached_bytes = 0
+        self._origins: dict[str, tuple[float, str | None]] = {}
+
+    async def serve(self, request: web.Request, slug: str, name: str) -> web.StreamResponse | None:
+        """The origin's answer for ``/live/{slug}/{name}``, or None when no other node holds
+        the room (the caller answers as for an offline room)."""
+        if not _SERVED_NAME.match(name):
+            return None
+        origin = await self._origin(slug)
+        if origin is None:
+            return None
+        query = [(key, request.query[key]) for key in QUERY_KEYS if key in request.query]
+        url = f"{origin}/live/{slug}/{name}" + (f"?{urlencode(query)}" if query else "")
+        pulled, source = await self._get(url, kind_of(name))
+        SERVED.labels(kind_of(name), source).inc()
+        return pulled.response()
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _origin(self, slug: str) -> str | None:
+        loop = asyncio.get_running_loop()
+        known = self._origins.get(slug)
+        if known is not None and known[0] > loop.time():
+            return known[1]
+        origin = await self._locate(slug)
+        if len(self._origins) > 10_000:
+            self._origins.clear()
+        self._origins[slug] = (loop.time() + LOCATE_TTL_S, origin)
+        return origin
+
+    async def _get(self, url: str, kind: str) -> tuple[Pulled, str]:
+        loop = asyncio.get_running_loop()
+        cached = self._cache.get(url)
+        if cached is not None:
+            if cached[0] > loop.time():
+                self._cache.move_to_end(url)
+                return cached[1], "cache"
+            self._evict(url)
+        task = self._inflight.get(url)
+        source = "shared"
+        if task is None:
+            task = loop.create_task(self._pull(url, kind), name=f"hls edge {url}")
+            self._inflight[url] = task
+            source = "origin"
+        return await asyncio.shield(task), source
+
+    async def _pull(self, url: str, kind: str) -> Pulled:
+        try:
+            pulled = await self._fetch(url)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("origin fetch %s failed: %s", url, error)
+            pulled = Pulled(502, "application/json", (("Cache-Control", "no-store"),),
+                            b'{"error": "origin unreachable"}')
+        finally:
+            self._inflight.pop(url, None)
+        UPSTREAM.labels(kind, str(pulled.status)).inc()
+        self._keep(url, pulled)
+        return pulled
+
+    async def _fetch(self, url: str) -> Pulled:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False)
+        async with self._session.get(url) as answer:
+            body = await answer.read()
+            headers = tuple((key, answer.headers[key]) for key in PASSED_HEADERS if key in answer.headers)
+            return Pulled(answer.status, answer.content_type, headers, body)
+
+    def _keep(self, url: str, pulled: Pulled) -> None:
+        age = pulled.max_age()
+        if age <= 0 or len(pulled.body) > self._max_bytes // 4:
+            return
+        self._evict(url)
+        self._cache[url] = (asyncio.get_running_loop().time() + age, pulled)
+        self._cached_bytes += len(pulled.body)
+        while self._cached_bytes > self._max_bytes:
+            self._evict(next(iter(self._cache)))
+
+    def _evict(self, url: str) -> None:
+        entry = self._cache.pop(url, None)
+        if entry is not None:
+            self._cached_bytes -= len(entry[1].body)
