@@ -104,6 +104,9 @@ class _Sub:
     epoch: str | None = None
     last: int = 0
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    started: bool = False
+    """Set once ``epoch``/``last`` say where this subscription starts; until then the
+    reader delivers nothing to it (else it would take it from seq 0, replaying history)."""
 
 
 def _s(value: bytes | str) -> str:
@@ -221,19 +224,26 @@ class RedisBus:
             sub.callbacks.append(callback)
             return
         sub = self._subs[room] = _Sub([callback])
+        try:
+            await self._call(lambda: self._start_from_now(room, sub))
+        except BusUnavailable:
+            if self._subs.get(room) is sub:
+                del self._subs[room]
+            raise
+        # Events published between the read above and the channel subscription arrive
+        # through the gap fill of the next message or the idle catch-up.
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.subscribe(self._key(room))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sub.confirmed.wait(), 5.0)
-        await self._call(lambda: self._start_from_now(room, sub))
 
     async def _start_from_now(self, room: str, sub: _Sub) -> None:
         epoch, seq = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
-        if sub.epoch is None:
-            sub.epoch = _s(epoch) if epoch else None
-            sub.last = int(seq) if seq and epoch else 0
+        sub.epoch = _s(epoch) if epoch else None
+        sub.last = int(seq) if seq and epoch else 0
+        sub.started = True
 
     async def unsubscribe(self, room: str, callback: EventCallback) -> None:
         sub = self._subs.get(room)
@@ -291,7 +301,7 @@ class RedisBus:
         if kind == "subscribe":
             sub.confirmed.set()
             return
-        if kind != "message":
+        if kind != "message" or not sub.started:
             return
         event = _message_event(message["data"])
         await self._deliver_in_order(room, sub, event)
@@ -307,7 +317,7 @@ class RedisBus:
 
     async def _catch_up(self, room: str) -> None:
         sub = self._subs.get(room)
-        if sub is None:
+        if sub is None or not sub.started:
             return
         epoch_b, seq_b = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
         if not epoch_b:

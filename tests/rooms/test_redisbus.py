@@ -124,3 +124,25 @@ async def test_presence_sums_nodes_and_expires(redis_prefix: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_publish_racing_a_subscribe_replays_no_history(redis_prefix: str) -> None:
+    """The new subscriber gets what was published after it subscribed, never the room's
+    older events (which replayed a stream.end and ended the next stream, test_stream_end)."""
+    publisher = RedisBus(REDIS_URL, redis_prefix, BusSettings())
+    bus = RedisBus(REDIS_URL, redis_prefix, BusSettings())
+    await bus.start()
+    try:
+        for i in range(6):
+            room = f"race{i}"
+            old = [await publisher.publish(room, "old", {"n": n}) for n in range(3)]
+            got: list[Event] = []
+            await asyncio.gather(bus.subscribe(room, got.append), publisher.publish(room, "new", {}))
+            sentinel = await publisher.publish(room, "sentinel", {})
+            await eventually(lambda s=sentinel.seq, g=got: s in [e.seq for e in g])
+            seqs = [e.seq for e in got]
+            assert all(seq > old[-1].seq for seq in seqs), [(e.seq, e.type) for e in got]
+            assert seqs == sorted(set(seqs)) and seqs[-1] == sentinel.seq
+    finally:
+        await bus.close()
+        await publisher.close()
