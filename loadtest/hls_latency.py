@@ -10,6 +10,12 @@ It starts its own ``notalabel serve`` on free loopback ports, or uses ``--url``:
 
     python -m loadtest.hls_latency --duration 30
     python -m loadtest.hls_latency --duration 30 --url http://127.0.0.1:8080
+    python -m loadtest.hls_latency --duration 30 --via-edge
+
+``--via-edge`` starts two nodes on one Redis (``--redis``): the publisher goes to the first
+(the origin), and two viewers play at the same time, one from the origin and one from the
+second node (an LL-HLS edge pulling from the origin, media.hls.edge); the result has both
+and what the edge added at p50.
 
 Measured at the moment a frame is decoded; a player adds its playback buffer on top
 (PART-HOLD-BACK, 0.63 s with our playlists, for a player that honours it).
@@ -33,6 +39,7 @@ from loadtest import procstat
 from loadtest.media_llhls import LowLatencyPlayer, run_for
 from loadtest.media_server import MediaServer, create_room, start_server, wait_for_playlist
 from loadtest.media_timecode import now_ms, percentile, read_stamp
+from loadtest.servers import Started, start_ours
 
 MAX_PLAUSIBLE_MS = 60_000
 
@@ -68,26 +75,7 @@ class StampReader:
             self.latencies.append(float(latency))
 
 
-async def measure(base: str, duration: float, warmup: float, size: str, fps: int) -> dict[str, Any]:
-    slug, publish_url = await create_room(base)
-    publisher = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtest.media_publisher", "--url", publish_url,
-        "--duration", str(duration + warmup + 15), "--size", size, "--fps", str(fps),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    playlist = f"{base}/live/{slug}/index.m3u8"
-    reader = StampReader(warmup)
-    try:
-        await wait_for_playlist(playlist)
-        reader = StampReader(warmup)  # warm-up counts from the first playlist
-        async with aiohttp.ClientSession() as session:
-            player = LowLatencyPlayer(session, playlist, reader.on_part)
-            await run_for(player, duration + warmup)
-    finally:
-        if publisher.returncode is None:
-            publisher.kill()
-        _, err = await asyncio.wait_for(publisher.communicate(), 10)
-    if not reader.latencies:
-        raise RuntimeError(f"no frame measured; publisher said: {err.decode(errors='replace')[-2000:]}")
+def summary(reader: StampReader, player: LowLatencyPlayer) -> dict[str, Any]:
     values = reader.latencies
     return {
         "frames_decoded": reader.frames, "frames_measured": len(values),
@@ -99,7 +87,52 @@ async def measure(base: str, duration: float, warmup: float, size: str, fps: int
     }
 
 
+async def measure(base: str, duration: float, warmup: float, size: str, fps: int,
+                  viewers: list[str] | None = None) -> list[dict[str, Any]]:
+    """Publish to ``base``; play from each of ``viewers`` (default: ``base``) at once."""
+    viewers = viewers or [base]
+    slug, publish_url = await create_room(base)
+    publisher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtest.media_publisher", "--url", publish_url,
+        "--duration", str(duration + warmup + 15), "--size", size, "--fps", str(fps),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    playlists = [f"{viewer}/live/{slug}/index.m3u8" for viewer in viewers]
+    readers: list[StampReader] = []
+    players: list[LowLatencyPlayer] = []
+    try:
+        for playlist in playlists:
+            await wait_for_playlist(playlist)
+        readers = [StampReader(warmup) for _ in playlists]  # warm-up counts from the first playlist
+        async with aiohttp.ClientSession() as session:
+            players = [LowLatencyPlayer(session, playlist, reader.on_part)
+                       for playlist, reader in zip(playlists, readers, strict=True)]
+            await asyncio.gather(*(run_for(player, duration + warmup) for player in players))
+    finally:
+        if publisher.returncode is None:
+            publisher.kill()
+        _, err = await asyncio.wait_for(publisher.communicate(), 10)
+    if not readers or not all(reader.latencies for reader in readers):
+        raise RuntimeError(f"no frame measured; publisher said: {err.decode(errors='replace')[-2000:]}")
+    return [summary(reader, player) for reader, player in zip(readers, players, strict=True)]
+
+
+async def via_edge(args: argparse.Namespace) -> dict[str, Any]:
+    nodes: list[Started] = start_ours(2, redis=args.redis)
+    try:
+        origin, edge = await measure(nodes[0].url, args.duration, args.warmup, args.size, args.fps,
+                                     viewers=[nodes[0].url, nodes[1].url])
+    finally:
+        for node in nodes:
+            node.stop()
+    return {**edge, "origin": origin, "edge_added_p50_ms": round(edge["p50_ms"] - origin["p50_ms"], 1)}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.via_edge:
+        result = await via_edge(args)
+        result.update(duration_s=args.duration, size=args.size, fps=args.fps, via_edge=True,
+                      load_average=[round(v, 2) for v in os.getloadavg()])
+        return result
     server: MediaServer | None = None
     base = args.url
     if base is None:
@@ -107,7 +140,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         base = server.url
     try:
         cpu0, wall0 = (procstat.cpu_seconds(server.pid) if server else 0.0), time.monotonic()
-        result = await measure(base.rstrip("/"), args.duration, args.warmup, args.size, args.fps)
+        (result,) = await measure(base.rstrip("/"), args.duration, args.warmup, args.size, args.fps)
         if server is not None:
             elapsed = time.monotonic() - wall0
             result["server_cpu_percent"] = round(100 * (procstat.cpu_seconds(server.pid) - cpu0) / elapsed, 1)
@@ -126,16 +159,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", default=None, help="an existing server (default: start one)")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--via-edge", action="store_true",
+                        help="two nodes: publish to one, play from it and from the other (an LL-HLS edge) at once")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis of the two nodes (--via-edge)")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result))
         return
-    print(f"RTMP -> LL-HLS glass to glass, {result['frames_measured']} frames over {args.duration:.0f} s "
+    through = " through an edge node" if args.via_edge else ""
+    print(f"RTMP -> LL-HLS glass to glass{through}, {result['frames_measured']} frames over {args.duration:.0f} s "
           f"({result['size']}@{result['fps']}):")
     print(f"  p50 {result['p50_ms']:.0f} ms   p90 {result['p90_ms']:.0f} ms   p99 {result['p99_ms']:.0f} ms"
           f"   min {result['min_ms']:.0f} ms   max {result['max_ms']:.0f} ms")
+    if args.via_edge:
+        print(f"  from the origin at the same time: p50 {result['origin']['p50_ms']:.0f} ms; "
+              f"the edge added {result['edge_added_p50_ms']:.0f} ms at p50")
     print(json.dumps(result))
 
 
