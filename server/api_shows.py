@@ -116,6 +116,7 @@ async def create_show(request: web.Request) -> web.Response:
     fields.setdefault("ends_at", None)
     fields.setdefault("replay_hours", 0)
     show = await _services(request).ticketing.catalog.create_show(room.id, room.slug, fields)
+    _services(request).access.forget(room.slug)
     return json_response(await _show_body(request, show, True), status=201)
 
 
@@ -139,6 +140,7 @@ async def patch_show(request: web.Request) -> web.Response:
     await require_owner(request, room)
     fields = parse(await read_json(request), SHOW_INPUT)
     show = await _services(request).ticketing.catalog.update_show(show.id, fields)
+    _services(request).access.forget(room.slug)
     return json_response(await _show_body(request, show, True))
 
 
@@ -149,6 +151,7 @@ async def create_tier(request: web.Request) -> web.Response:
     fields = parse(await read_json(request), TIER_INPUT, TIER_REQUIRED)
     catalog = _services(request).ticketing.catalog
     tier = await catalog.add_tier(show.id, fields)
+    _services(request).access.forget(room.slug)
     return json_response(tier_json(tier, 0, 0, catalog.clock(), owner=True), status=201)
 
 
@@ -214,6 +217,7 @@ async def transfer_ticket(request: web.Request) -> web.Response:
     if to_user == identity.user_id:
         raise bad("the ticket is already yours", "same_owner")
     ticket = await services.ticketing.sales.transfer(ticket.id, identity.user_id, to_user)
+    await services.ticket_access_changed(ticket.id)
     return json_response(ticket_json(ticket))
 
 

@@ -15,6 +15,7 @@ from server import (
     api_sandbox,
     api_shows,
     api_tips,
+    api_viewing,
     health,
     httpguard,
     httputil,
@@ -40,9 +41,9 @@ async def make_app(settings: Settings) -> web.Application:
     app[SERVICES] = services
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_rooms, api_restreams, api_ledger,
-                   api_tips, api_sandbox, webhooks, api_shows, api_orders, overlay, sockets, pages):
+                   api_tips, api_sandbox, webhooks, api_shows, api_orders, api_viewing, overlay, sockets, pages):
         module.setup(app)
-    setup_live(app, services.live)
+    setup_live(app, services.live, services.access)
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop_intake)
     app.on_cleanup.append(_close)

@@ -98,6 +98,9 @@ class Settings:
     max_songs_per_room: int = field(default=1000, metadata={"help": "songs in one room's catalog at most"})
     ticket_hold_s: float = field(
         default=600.0, metadata={"help": "seconds a ticket order holds its seat while the buyer pays"})
+    viewing_token_ttl_s: float = field(
+        default=60.0, metadata={"help": "seconds a viewing token (LL-HLS ?vt=, WHEP bearer) stays valid; "
+                                        "players renew it by heartbeat every ~15 s"})
     secret_key: str = field(
         default="",
         metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},

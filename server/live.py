@@ -21,6 +21,7 @@ from media.throttle import FailureThrottle
 from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
 from media.webrtc.session import WebRtc
+from server.access import ShowAccess
 from server.config import Settings
 from server.directory import DirectoryAgent
 from server.errors import NotFound
@@ -153,9 +154,10 @@ async def stream_state(request: web.Request) -> web.Response:
     return json_response(services.live.state(slug))
 
 
-def setup(app: web.Application, live: Live) -> None:
+def setup(app: web.Application, live: Live, access: ShowAccess | None = None) -> None:
+    """``access``: tickets' checks for LL-HLS and WHEP (server/access.py); none: every room is open."""
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
-    hls = setup_hls(app, live.hub, live.room_exists)
+    hls = setup_hls(app, live.hub, live.room_exists, access=access.hls if access else None)
     edge = HlsEdge(live.locate)
     hls.elsewhere = edge.serve
 
@@ -166,4 +168,5 @@ def setup(app: web.Application, live: Live) -> None:
     rtc = webrtc_settings(live.settings)
     live.webrtc = whip.setup_routes(app, live.hub, live.authorize_publisher, live.room_exists,
                                     settings=rtc, throttle=live.throttle, claim=live.claim)
-    whep.setup_routes(app, live.hub, live.room_exists, settings=rtc)
+    whep.setup_routes(app, live.hub, live.room_exists, settings=rtc,
+                      authorize_viewer=access.whep if access else None)

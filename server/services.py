@@ -27,6 +27,7 @@ from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
 from server import money, reactions, sockets
+from server.access import ShowAccess, ShowGate, viewing_key
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
@@ -59,6 +60,7 @@ class Services:
     webhook_sender: money.WebhookSender
     ticketing: Ticketing
     viewing: ViewingRegistry
+    access: ShowAccess
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -90,7 +92,11 @@ async def build(settings: Settings) -> Services:
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     rooms: RoomDirectory = RedisDirectory(redis, settings.redis_prefix) if redis is not None else MemoryDirectory()
     live.directory = DirectoryAgent(rooms, settings.internal_url, live.hub, live.end_stream)
-    gateway = sockets.make_gateway(settings, bus, store, streams=live, redis=redis)
+    ticketing = Ticketing(engine, settings.ticket_hold_s)
+    viewing = ViewingRegistry(redis, settings.redis_prefix)
+    access = ShowAccess(ticketing, viewing, viewing_key(settings), settings.viewing_token_ttl_s)
+    gateway = sockets.make_gateway(settings, bus, store, streams=live, redis=redis,
+                                   gate=ShowGate(access))
     policy = server_policy(settings.relay_allow_private, (settings.http_bind, settings.rtmp_bind),
                            (settings.public_url, settings.public_rtmp))
     targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key), policy=policy,
@@ -105,8 +111,7 @@ async def build(settings: Settings) -> Services:
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
                         gateway=gateway, live=live, targets=targets, relay=relay, directory=live.directory, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
-                        ticketing=Ticketing(engine, settings.ticket_hold_s),
-                        viewing=ViewingRegistry(redis, settings.redis_prefix))
+                        ticketing=ticketing, viewing=viewing, access=access)
     reactions.install(router, gateway, live, book, provider)
     reactions.install_tickets(router, services)
     _parts(services)

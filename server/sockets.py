@@ -23,7 +23,7 @@ from aiohttp import web
 from rooms.bus import BusSettings, EventBus, MemoryBus
 from rooms.core import Limits
 from rooms.gateway import RoomGateway
-from rooms.ports import FreeRoomGate, Identity, LiveStreams
+from rooms.ports import FreeRoomGate, Gate, Identity, LiveStreams
 from rooms.ratelimit import MemoryRateLimiter, Rate, RateLimiter
 from rooms.redisbus import RedisBus
 from rooms.redislimit import RedisRateLimiter
@@ -53,11 +53,12 @@ def make_limiter(settings: Settings, redis: Any | None) -> RateLimiter:
 def make_gateway(
     settings: Settings, bus: EventBus, store: SqlStore, streams: LiveStreams | None = None,
     redis: Any | None = None,
+    gate: Gate | None = None,
 ) -> RoomGateway:
     limits = Limits(fan_rate=Rate(settings.chat_fan_messages, settings.chat_window_s),
                     staff_rate=Rate(settings.chat_staff_messages, settings.chat_window_s))
     return RoomGateway(
-        bus, store, FreeRoomGate(), max_frame=settings.max_ws_frame, buffer=settings.ws_buffer,
+        bus, store, gate or FreeRoomGate(), max_frame=settings.max_ws_frame, buffer=settings.ws_buffer,
         heartbeat_s=settings.ws_heartbeat_s, history_events=settings.history_events,
         history_s=settings.history_s, streams=streams, limits=limits,
         guests_per_address=settings.ws_guests_per_address, sockets_per_user=settings.ws_sockets_per_user,

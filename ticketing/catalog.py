@@ -55,6 +55,15 @@ class Catalog:
         async with self.engine.connect() as conn:
             return [show_of(r) for r in await conn.execute(q)]
 
+    async def live_shows(self, room_slug: str, now: float) -> list[Show]:
+        """The room's shows that are not over and have a tier: while there is one, the room is gated."""
+        sh = t.shows.c
+        has_tier = sa.exists().where(t.tiers.c.show_id == sh.id)
+        q = (sa.select(t.shows).where(sh.room_slug == room_slug, sa.or_(sh.ends_at.is_(None), sh.ends_at > now), has_tier)
+             .order_by(sh.starts_at, sh.id).limit(20))
+        async with self.engine.connect() as conn:
+            return [show_of(r) for r in await conn.execute(q)]
+
     async def tiers(self, show_id: str) -> list[Tier]:
         q = sa.select(t.tiers).where(t.tiers.c.show_id == show_id).order_by(t.tiers.c.created_at, t.tiers.c.id)
         async with self.engine.connect() as conn:

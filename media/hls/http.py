@@ -16,6 +16,12 @@ LL-HLS edge, :mod:`media.hls.edge`) with the origin's answers and cache headers.
 depends on a request header (no compression, ``Access-Control-Allow-Origin: *``), so none
 needs ``Vary``; the blocking-reload query is part of the URL a cache keys on.
 
+Access (tickets): the server may pass ``access(slug, token)``, asked before anything else
+with the request's ``?vt=`` token. ``None``: the room is open, served as above. ``False``:
+403 ``{"error": "viewing token needed"}``, counted. ``True``: served, and the playlist lists
+every URI (segments, parts, maps, the preload hint) with the same ``?vt=`` so any player
+(native HLS, hls.js, our MSE player) keeps sending it; such answers are ``private``.
+
 Errors are JSON. Unknown room: 404 ``{"error": "unknown room"}``. A known room that is not
 live: 404 ``{"error": "offline"}`` with ``Cache-Control: no-store`` and ``Retry-After: 5``.
 404 is what players treat as "not there (yet)" (hls.js and AVPlayer retry the manifest or
@@ -55,6 +61,9 @@ _NAME = re.compile(
 )
 
 RoomExists = Callable[[str], Awaitable[bool]]
+Access = Callable[[str, "str | None"], Awaitable["bool | None"]]
+TOKEN_PARAM = "vt"
+_URI_ATTR = re.compile(r'URI="([^"]+)"')
 
 
 def setup_routes(
@@ -63,11 +72,12 @@ def setup_routes(
     room_exists: RoomExists,
     *,
     config: SegmenterConfig | None = None,
+    access: Access | None = None,
 ) -> HlsService:
     """Add ``GET /live/{slug}/{name}`` to ``app``; the service stops with the app."""
     service = HlsService(hub, config)
     app[HLS_SERVICE] = service
-    handler = _Handler(service, room_exists)
+    handler = _Handler(service, room_exists, access)
     app.router.add_get("/live/{slug}/{name}", handler.handle)
 
     async def close(_: web.Application) -> None:
@@ -93,18 +103,27 @@ def _media(body: bytes, cache_control: str) -> web.Response:
 
 
 class _Handler:
-    def __init__(self, service: HlsService, room_exists: RoomExists) -> None:
+    def __init__(self, service: HlsService, room_exists: RoomExists, access: Access | None) -> None:
         self._service = service
         self._room_exists = room_exists
+        self._access = access
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         slug, name = request.match_info["slug"], request.match_info["name"]
         kind = _kind(name)
-        response = await self._dispatch(request, slug, name)
+        token = request.query.get(TOKEN_PARAM)
+        allowed = await self._access(slug, token) if self._access is not None else None
+        if allowed is False:
+            response: web.StreamResponse = _json_error(403, "viewing token needed")
+        else:
+            response = await self._dispatch(request, slug, name, token if allowed else None)
+            if allowed and "Cache-Control" in response.headers and response.status == 200:
+                response.headers["Cache-Control"] = "private, " + response.headers["Cache-Control"].removeprefix("public, ")
         REQUESTS.labels(kind, str(response.status)).inc()
         return response
 
-    async def _dispatch(self, request: web.Request, slug: str, name: str) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, slug: str, name: str,
+                        token: str | None = None) -> web.StreamResponse:
         muxer = self._service.get(slug)
         if muxer is None:
             elsewhere = self._service.elsewhere
@@ -114,7 +133,7 @@ class _Handler:
                 return _json_error(404, "unknown room")
             return _json_error(404, "offline", **{"Retry-After": "5"})
         if name == "index.m3u8":
-            return await _playlist(request, muxer)
+            return await _playlist(request, muxer, token)
         if name == "init.mp4":
             init = muxer.segmenter.latest_init()
             return _media(init, "no-cache") if init else _json_error(404, "no init segment yet")
@@ -149,7 +168,21 @@ def _query_int(request: web.Request, key: str) -> int | None:
     return int(raw)
 
 
-async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse:
+def with_token(playlist: str, token: str) -> str:
+    """The playlist with ``?vt=token`` on every URI it lists (tokens are URL-safe)."""
+    query = f"?{TOKEN_PARAM}={token}"
+    lines = []
+    for line in playlist.split("\n"):
+        if line and not line.startswith("#"):
+            lines.append(line + query)
+        elif "URI=\"" in line:
+            lines.append(_URI_ATTR.sub(lambda m: f'URI="{m[1]}{query}"', line))
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+async def _playlist(request: web.Request, muxer: HlsMuxer, token: str | None = None) -> web.StreamResponse:
     segmenter = muxer.segmenter
     msn, part = _query_int(request, "_HLS_msn"), _query_int(request, "_HLS_part")
     if part is not None and msn is None:
@@ -169,7 +202,7 @@ async def _playlist(request: web.Request, muxer: HlsMuxer) -> web.StreamResponse
     if playlist is None:
         return _json_error(503, "starting", **{"Retry-After": "1"})
     return web.Response(
-        text=playlist,
+        text=with_token(playlist, token) if token else playlist,
         content_type=PLAYLIST_TYPE,
         headers={"Cache-Control": cache, "Access-Control-Allow-Origin": "*"},
     )

@@ -1,0 +1,179 @@
+"""Access in a room with a show on sale: the room socket's gate, LL-HLS with viewing tokens
+(ffmpeg publishing over RTMP), WHEP only for realtime tiers, one device per ticket, and
+revocation by refund and transfer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server.config import Settings
+from tests.support.money import Running, running
+from tests.support.roomsocket import RoomSocket
+from tests.support.servers import free_port
+from tests.support.wait import wait_until
+from ticketing.tokens import ViewingGrant, sign
+
+
+@dataclass
+class Show:
+    srv: Running
+    slug: str
+    show_id: str
+    owner: dict[str, str]
+    fans: dict[str, tuple[dict[str, str], str]]  # name -> (headers, session token)
+    tickets: dict[str, str]
+
+    async def viewing(self, who: str, **body: Any) -> aiohttp.ClientResponse:
+        return await self.srv.http.post(f"/api/shows/{self.show_id}/viewing-sessions", json=body,
+                                        headers=self.fans[who][0])
+
+
+async def make_show(srv: Running) -> Show:
+    owner, _ = await srv.signup("perf")
+    slug = await srv.room(owner)
+    r = await srv.http.post(f"/api/rooms/{slug}/shows", headers=owner,
+                            json={"title": "Live", "starts_at": "2030-01-01T20:00:00Z"})
+    show_id = (await r.json())["id"]
+    tiers = {}
+    for name, latency, chat in (("vip", "realtime", True), ("std", "standard", False)):
+        r = await srv.http.post(f"/api/shows/{show_id}/tiers", headers=owner,
+                                json={"name": name, "price": 1000, "latency_class": latency, "chat": chat})
+        assert r.status == 201, await r.text()
+        tiers[name] = (await r.json())["id"]
+    fans, tickets = {}, {}
+    for who in ("vera", "stan", "nora", "finn"):
+        fans[who] = await srv.signup(who)
+    for who, tier in (("vera", "vip"), ("stan", "std")):
+        r = await srv.http.post(f"/api/shows/{show_id}/comps", headers=owner,
+                                json={"username": who, "tier_id": tiers[tier]})
+        tickets[who] = (await r.json())["id"]
+    return Show(srv, slug, show_id, owner, fans, tickets)
+
+
+@pytest.fixture
+async def srv(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    async with running(tmp_path, database_url, rtmp=f"127.0.0.1:{free_port()}") as srv:
+        await srv.services.live.start_rtmp()
+        yield srv
+
+
+@pytest.fixture
+def ffmpeg() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait(10)
+
+
+def publish(settings: Settings, key: str) -> subprocess.Popen[bytes]:
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "smptebars=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-t", "120", "-f", "flv", f"{settings.rtmp_url}/{key}"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def status(srv: Running, path: str, **headers: str) -> int:
+    async with srv.http.get(path, headers=headers) as r:
+        return r.status
+
+
+def local(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+async def test_ll_hls_and_whep_need_a_valid_viewing_token(srv: Running, ffmpeg: list[Any]) -> None:
+    show = await make_show(srv)
+    r = await srv.http.post(f"/api/rooms/{show.slug}/stream-key", headers=show.owner)
+    ffmpeg.append(publish(srv.services.settings, (await r.json())["stream_key"]))
+    stan = await (await show.viewing("stan")).json()
+    assert "whep_url" not in stan
+    playlist_url = local(stan["hls_url"])
+
+    async def fetch() -> tuple[int, str]:
+        async with srv.http.get(playlist_url) as answer:
+            return answer.status, await answer.text()
+
+    _, text = await wait_until(fetch, lambda got: got[0] == 200 and "#EXTINF" in got[1], timeout=60)
+    uris = [u for u in re.findall(r'URI="([^"]+)"', text) + [x for x in text.splitlines() if x and x[0] != "#"]]
+    assert uris and all(u.endswith("?vt=" + stan["token"]) for u in uris)
+    segment = next(u for u in text.splitlines() if u and u[0] != "#")
+    base = f"/live/{show.slug}/"
+    assert await status(srv, base + segment) == 200
+    bare = segment.split("?")[0]
+    key = srv.services.access.key
+    forged = sign(b"not the key" * 3, ViewingGrant(show.tickets["stan"], stan["session"], show.slug, True, True, 2**40))
+    expired = sign(key, ViewingGrant(show.tickets["stan"], stan["session"], show.slug, False, False, 1))
+    other = sign(key, ViewingGrant(show.tickets["stan"], stan["session"], "other-room", False, False, 2**40))
+    for name in ("index.m3u8", bare, "init.mp4"):
+        assert await status(srv, base + name) == 403
+        for token in (forged, expired, other, "garbage"):
+            assert await status(srv, f"{base}{name}?vt={token}") == 403, (name, token)
+    # WHEP: a standard tier is refused, a realtime one passes the gate (then needs an SDP offer)
+    assert (await srv.http.post(f"/whep/{show.slug}", data="v=0", headers={"Content-Type": "application/sdp"})).status == 403
+    r = await srv.http.post(f"/whep/{show.slug}", data="v=0",
+                            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {stan['token']}"})
+    assert r.status == 403
+    vera = await (await show.viewing("vera")).json()
+    assert vera["whep_url"].endswith(f"/whep/{show.slug}")
+    r = await srv.http.post(f"/whep/{show.slug}", data="v=0",
+                            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {vera['token']}"})
+    assert r.status == 400  # past the gate: the offer itself is no good
+    metrics = await (await srv.http.get("/metrics")).text()
+    assert 'nal_viewing_denied_total{kind="hls",reason="forged"}' in metrics
+    assert 'nal_viewing_denied_total{kind="whep",reason="standard_tier"}' in metrics
+
+
+async def test_one_device_per_ticket_and_revocation(srv: Running) -> None:
+    show = await make_show(srv)
+    sock = await RoomSocket.connect(srv.http, srv.ws_url, show.slug, show.fans["vera"][1])
+    first = await (await show.viewing("vera")).json()
+    access = srv.services.access
+    assert await access.hls(show.slug, first["token"]) is True
+    again = await show.viewing("vera")
+    assert again.status == 409 and (await again.json())["error"] == "watching_elsewhere"
+    second = await (await show.viewing("vera", takeover=True)).json()
+    assert await access.hls(show.slug, first["token"]) is False
+    assert await access.hls(show.slug, second["token"]) is True
+    await sock.wait_for(lambda: sock.of_type("viewing.taken_over"))
+    assert sock.of_type("viewing.taken_over")[0]["data"] == {"session": first["session"]}
+    r = await srv.http.post(local(first["heartbeat_url"]), json={"token": first["token"]}, headers=show.fans["vera"][0])
+    assert r.status == 409
+    r = await srv.http.post(local(second["heartbeat_url"]), json={"token": second["token"]}, headers=show.fans["vera"][0])
+    assert r.status == 200 and await access.hls(show.slug, (await r.json())["token"]) is True
+    # transfer: vera's access ends; refund: stan's access ends
+    r = await srv.http.post(f"/api/tickets/{show.tickets['vera']}/transfer", json={"username": "finn"},
+                            headers=show.fans["vera"][0])
+    assert r.status == 200
+    assert await access.hls(show.slug, second["token"]) is False
+    assert (await show.viewing("vera")).status == 403
+    stan = await (await show.viewing("stan")).json()
+    assert (await srv.http.post(f"/api/tickets/{show.tickets['stan']}/refund", headers=show.owner)).status == 200
+    assert await access.hls(show.slug, stan["token"]) is False
+    await sock.close()
+
+
+async def test_the_room_socket_is_gated_by_tickets(srv: Running) -> None:
+    show = await make_show(srv)
+    ws = await srv.http.ws_connect(f"{srv.ws_url}/ws/rooms/{show.slug}")
+    msg = await ws.receive()
+    assert ws.close_code == 4001 and "ticket needed" in (msg.extra or "")
+    ws = await srv.http.ws_connect(f"{srv.ws_url}/ws/rooms/{show.slug}", params={"token": show.fans["nora"][1]})
+    await ws.receive()
+    assert ws.close_code == 4001
+    vera = await RoomSocket.connect(srv.http, srv.ws_url, show.slug, show.fans["vera"][1])
+    assert (await vera.op("chat.send", text="hello from the front"))["type"] == "ack"
+    stan = await RoomSocket.connect(srv.http, srv.ws_url, show.slug, show.fans["stan"][1])
+    assert "hello from the front" in str(stan.snapshot)  # reads chat
+    assert (await stan.op("chat.send", text="me too"))["type"] == "error"  # a tier without chat
+    for sock in (vera, stan):
+        await sock.close()
