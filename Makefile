@@ -3,14 +3,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint lock lock-upgrade venv clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# `run` installs only when the project changed since the last install.
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e .
+# Exact versions: requirements.lock (the product) and requirements-test.lock (the product and
+# the test extra), made from pyproject.toml by `make lock`; the project itself goes in without
+# resolving anything again (--no-deps).
+# `run` installs only when the project or its lock changed since the last install.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(VENV)/bin/python
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e .
 	touch $@
 
 run: $(VENV)/.installed
@@ -18,12 +22,29 @@ run: $(VENV)/.installed
 
 # `test` always refreshes the environment, then lints and runs the whole suite.
 test: | $(VENV)/bin/python
-	$(PIP) install -e '.[test]'
+	$(PIP) install -r requirements-test.lock
+	$(PIP) install --no-deps -e .
 	touch $(VENV)/.installed
+	$(PY) -X dev -m pytest -q -p no:cacheprovider tests/test_lock.py
 	$(VENV)/bin/ruff check server rooms media payments ticketing relay loadtest tests
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -X dev -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# `lock` pins what pyproject.toml asks for (keeping existing pins where they still fit);
+# `lock-upgrade` moves every pin to the newest release that fits. pip-tools is a tool of this
+# step only, never a dependency of the product. The product lock is resolved under the test
+# lock, so both name the same versions. No index or local path is written into the locks.
+LOCK := $(VENV)/bin/pip-compile -q --strip-extras --allow-unsafe --no-emit-index-url \
+	--no-emit-trusted-host --no-emit-find-links --no-header --annotation-style line
+
+lock: | $(VENV)/bin/python
+	$(PIP) install 'pip-tools>=7.4,<8'
+	$(LOCK) $(LOCK_ARGS) --extra test -o requirements-test.lock pyproject.toml
+	$(LOCK) $(LOCK_ARGS) -c requirements-test.lock -o requirements.lock pyproject.toml
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
 
 lint: | $(VENV)/bin/python
 	$(VENV)/bin/ruff check server rooms media payments ticketing relay loadtest tests
