@@ -15,7 +15,8 @@ seconds (bounded in count too), from attacker addresses of their own in 127.0.0.
   guest_sockets    many guest room sockets from one address
   key_rotation     a second room live over RTMP, its key rotated: the old publisher is cut
   key_guessing     wrong WHIP and RTMP stream keys, then the right WHIP key
-  spam             sign-ups and rooms in a burst, a catalog past its cap, a huge page asked for
+  spam             sign-ups from one address and rooms by one account, in a burst
+  catalog          a song catalog filled past its cap, and a huge page asked for
 
 For each phase: the probe's chat p99 and ``/healthz`` p99 beside the idle phase's, whether
 the publisher dropped (ffmpeg exited, the room went offline, or its publish session changed),

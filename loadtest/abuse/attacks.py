@@ -11,8 +11,8 @@ against the loopback server named in ``ctx``, and returns a dict:
 
 Attackers bind to their own loopback addresses (:func:`loadtest.abuse.net.attacker_address`),
 so the server's per-address limits stay on and the probe (127.0.0.1) is someone else.
-Restream targets are only ever saved on a room that never goes live, so even a target the
-server wrongly accepted would connect nowhere.
+Restream targets are saved on a room that is not live; it goes live only when every target
+the server saved is named ``localhost``, so nothing can be dialled but loopback.
 """
 
 from __future__ import annotations
@@ -289,26 +289,57 @@ def inside_targets(ctx: Ctx) -> list[str]:
 
 
 async def restream_targets(ctx: Ctx, seconds: float) -> Result:
+    """Save targets aimed inside, in a loop, on a room that is not live. A target the server
+    saves must be a host name it resolves only when connecting; the one such name here is
+    ``localhost`` (loopback on any machine), so the room then goes live for a few seconds to
+    see that the connection is refused too."""
     tally: Tally[str] = Tally()
     sent = 0
-    running = await _until(seconds)
+    running = await _until(max(1.0, seconds - 6))
     url = f"{ctx['base']}/api/rooms/{ctx['d_slug']}/restreams"
+    saved: set[str] = set()
     async with client(attacker_address(70)) as http:
         while running() and sent < 2000:
             for target in inside_targets(ctx):
                 async with http.post(url, json={"platform": "custom", "url": target, "key": "k"},
                                      headers=bearer(ctx["d_owner_token"])) as answer:
                     got = await outcome(answer)
-                    tally[got] += 1
-                    if answer.status == 201:  # wrongly saved: take it off again (the room is never live)
-                        tally[f"accepted {target}"] += 1
-                        target_id = (await answer.json())["id"]
-                        async with http.delete(f"{url}/{target_id}", headers=bearer(ctx["d_owner_token"])):
+                    tally[f"saved {target}" if got == "201" else got] += 1
+                    if answer.status == 201:  # take it off again: the room is not live
+                        saved.add(target)
+                        async with http.delete(f"{url}/{(await answer.json())['id']}", headers=bearer(ctx["d_owner_token"])):
                             pass
                 sent += 1
             await asyncio.sleep(0.05)
-    return result(sent, tally, {"all_refused": tally.get("201", 0) == 0},
+        checks = {"literal_addresses_refused": all("://localhost:" in t for t in saved)}
+        if saved and checks["literal_addresses_refused"]:
+            checks["refused_when_connecting"] = await _connect_refused(ctx, http, url, sorted(saved)[0], tally)
+    return result(sent, tally, checks,
                   f"{len(inside_targets(ctx))} loopback/private/metadata/own-port URLs, in a loop")
+
+
+async def _connect_refused(ctx: Ctx, http: aiohttp.ClientSession, url: str, target: str, tally: Tally[str]) -> bool:
+    """Save ``target`` (a name for loopback), go live in its room, see the relay refuse to dial it."""
+    async with http.post(url, json={"platform": "custom", "url": target, "key": "k"},
+                         headers=bearer(ctx["d_owner_token"])) as answer:
+        target_id = (await answer.json())["id"]
+    publisher = ffmpeg_publish(f"{ctx['rtmp']}/{ctx['d_key']}", 30)
+    try:
+        async def refused_at_connect() -> bool:
+            async with http.get(ctx["base"] + "/metrics") as answer:
+                text = await answer.text()
+            return any(line.startswith('nal_relay_destination_refused_total{') and 'stage="connect"' in line
+                       and not line.endswith(" 0.0") for line in text.splitlines())
+
+        refused_ = await _wait(refused_at_connect, 15.0)
+        async with http.get(url, headers=bearer(ctx["d_owner_token"])) as answer:
+            status = next((t.get("status") for t in (await answer.json())["restreams"] if t["id"] == target_id), None)
+        tally[f"live with {target}: status {json.dumps(status, sort_keys=True)[:80]}"] += 1
+        return refused_
+    finally:
+        _stop(publisher)
+        async with http.delete(f"{url}/{target_id}", headers=bearer(ctx["d_owner_token"])):
+            pass
 
 
 # --- 6. an empty ?token= from another origin ---------------------------------------------------
@@ -524,50 +555,72 @@ async def key_guessing(ctx: Ctx, seconds: float, whip_guesses: int = 30, rtmp_gu
 # --- 11. sign-up, room and catalog spam ---------------------------------------------------------
 
 
-async def spam(ctx: Ctx, seconds: float, signups: int = 30, rooms: int = 30, songs: int = 1100) -> Result:
-    """Sign-ups, room creation and catalog growth at once, each until its count or the time is up."""
+async def spam(ctx: Ctx, seconds: float, signups: int = 30, rooms: int = 30) -> Result:
+    """Sign-ups from one address and rooms by one account at once, each until its count or the time is up."""
     tally: Tally[str] = Tally()
     running = await _until(seconds)
     run = f"{random.getrandbits(24):06x}"
     sent = 0
-    songs_url = f"{ctx['base']}/api/rooms/{ctx['d_slug']}/songs"
-
-    async def post(http: aiohttp.ClientSession, what: str, url: str, body: dict[str, Any], token: str = "") -> None:
-        nonlocal sent
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with http.post(url, json=body, headers=bearer(token) if token else {}) as answer:
-                tally[f"{what} {await outcome(answer)}"] += 1
-        sent += 1
 
     async def sign_ups(http: aiohttp.ClientSession) -> None:
+        nonlocal sent
         for n in range(signups):
             if running():
-                await post(http, "signup", ctx["base"] + "/api/accounts",
-                           {"username": f"spam{run}n{n}", "password": "spam load password"})
+                await _post(http, tally, "signup", ctx["base"] + "/api/accounts",
+                            {"username": f"spam{run}n{n}", "password": "spam load password"})
+                sent += 1
 
     async def new_rooms(http: aiohttp.ClientSession) -> None:
+        nonlocal sent
         for _ in range(rooms):
             if running():
-                await post(http, "room", ctx["base"] + "/api/rooms", {"title": "spam"}, ctx["spam_token"])
-
-    async def catalog(http: aiohttp.ClientSession, worker: int) -> None:
-        for n in range(worker, songs, 4):
-            if running():
-                await post(http, "song", songs_url, {"title": f"Song {n}", "artist": "Spam"}, ctx["d_owner_token"])
+                await _post(http, tally, "room", ctx["base"] + "/api/rooms", {"title": "spam"}, ctx["spam_token"])
+                sent += 1
 
     async with client(attacker_address(130)) as http:
-        await asyncio.gather(sign_ups(http), new_rooms(http), *(catalog(http, w) for w in range(4)))
-        async with http.get(songs_url, params={"limit": "100000"}) as answer:
+        await asyncio.gather(sign_ups(http), new_rooms(http))
+        async with http.get(ctx["base"] + "/api/rooms") as answer:
+            tally[f"room list {await outcome(answer)}"] += 1
+    return result(sent + 1, tally,
+                  {"signups_limited": any(k.startswith("signup 429") for k in tally),
+                   "rooms_limited": any(k.startswith(("room 429", "room 409")) for k in tally)},
+                  f"{signups} sign-ups from one address and {rooms} rooms by one account, at once")
+
+
+async def catalog(ctx: Ctx, seconds: float, songs: int = 1100, concurrency: int = 4) -> Result:
+    """A catalog filled past its cap by its owner, and a page far larger than allowed asked for."""
+    tally: Tally[str] = Tally()
+    running = await _until(seconds)
+    url = f"{ctx['base']}/api/rooms/{ctx['d_slug']}/songs"
+    sent = 0
+
+    async def worker(http: aiohttp.ClientSession, first: int) -> None:
+        nonlocal sent
+        for n in range(first, songs, concurrency):
+            if running():
+                await _post(http, tally, "song", url, {"title": f"Song {n}", "artist": "Spam"}, ctx["d_owner_token"])
+                sent += 1
+
+    async with client(attacker_address(140)) as http:
+        await asyncio.gather(*(worker(http, w) for w in range(concurrency)))
+        async with http.get(url, params={"limit": "100000"}) as answer:
             tally[f"songs ?limit=100000 {await outcome(answer)}"] += 1
-        async with http.get(songs_url) as answer:
+        async with http.get(url) as answer:
             page = await answer.json()
             tally[f"songs page of {len(page.get('songs', []))}"] += 1
-        sent += 2
-    return result(sent, tally,
-                  {"signups_limited": any(k.startswith("signup 429") for k in tally),
-                   "rooms_limited": any(k.startswith(("room 429", "room 409")) for k in tally),
+    return result(sent + 2, tally,
+                  {"catalog_capped": any(k.startswith("song 409") for k in tally),
                    "catalog_paged": any(k.startswith("songs page of") and int(k.rsplit(" ", 1)[1]) <= 200 for k in tally)},
-                  f"{signups} sign-ups from one address, {rooms} rooms by one account, up to {songs} songs, at once")
+                  f"up to {songs} songs by the owner, {concurrency} at once")
+
+
+async def _post(http: aiohttp.ClientSession, tally: Tally[str], what: str, url: str, body: dict[str, Any],
+                token: str = "") -> None:
+    try:
+        async with http.post(url, json=body, headers=bearer(token) if token else {}) as answer:
+            tally[f"{what} {await outcome(answer)}"] += 1
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        tally[f"{what} {type(exc).__name__}"] += 1
 
 
 ATTACKS: dict[str, Attack] = {
@@ -582,6 +635,7 @@ ATTACKS: dict[str, Attack] = {
     "key_rotation": key_rotation,
     "key_guessing": key_guessing,
     "spam": spam,
+    "catalog": catalog,
 }
 """Phase name -> attack, in the order they run."""
 

@@ -197,14 +197,14 @@ async def set_up(base: str, http_port: int, rtmp_port: int, probe_fans: int,
     _, c_owner = await acc.make("co")
     c_slug, c_key = await acc.room(c_owner, "WHIP room")
     _, d_owner = await acc.make("do")
-    d_slug, _ = await acc.room(d_owner, "Never live")
+    d_slug, d_key = await acc.room(d_owner, "Restream targets and songs")
     victim, _ = await acc.make("vi")
     _, spam = await acc.make("sp")
     ctx: Ctx = {"base": base, "rtmp": f"rtmp://127.0.0.1:{rtmp_port}/live", "http_port": http_port,
                 "rtmp_port": rtmp_port, "probe_slug": probe_slug, "probe_key": probe_key,
                 "a_slug": a_slug, "a_owner_token": a_owner, "fan_tokens": fans,
                 "b_slug": b_slug, "b_key": b_key, "b_owner_token": b_owner, "c_slug": c_slug, "c_key": c_key,
-                "d_slug": d_slug, "d_owner_token": d_owner, "victim": victim, "spam_token": spam}
+                "d_slug": d_slug, "d_key": d_key, "d_owner_token": d_owner, "victim": victim, "spam_token": spam}
     return ctx, probe_tokens
 
 
