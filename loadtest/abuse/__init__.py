@@ -2,7 +2,8 @@
 
 One ``notalabel serve`` process on loopback, ffmpeg publishing a test stream into a probe
 room over RTMP, probe fans chatting there (each times its own message's round trip) and a
-``/healthz`` poller. An idle phase first, then one phase per attack, each for ``--seconds``
+``/healthz`` poller. An idle phase first (and one last, to show how the machine drifted),
+then one phase per attack, each for ``--seconds``
 seconds (bounded in count too), from attacker addresses of their own in 127.0.0.0/8:
 
   blocked_terms    an owner's terms with the most '*' allowed, and 500-character messages

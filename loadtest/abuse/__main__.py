@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--goal-ms", type=float, default=50.0, help="largest p99 rise over idle that meets the goal")
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                    help="extra flag for the server, e.g. --server-arg=--http-header-timeout-s=2 (repeatable)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="scheduling niceness for the server and the load generator (negative needs root): on a"
+                        " machine shared with other work, -10 keeps the measurement about the attacks")
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     return p
 

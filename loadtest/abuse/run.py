@@ -80,6 +80,7 @@ class Report:
     goal_ms: float
     load_avg_start: tuple[float, float, float]
     load_avg_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    nice: int = 0
     cpus: int = os.cpu_count() or 0
     phases: list[PhaseReport] = field(default_factory=list)
 
@@ -104,7 +105,8 @@ class Report:
             f"server flags besides the defaults: {' '.join(self.server_flags)}",
             f"machine: {self.cpus} CPUs, load average {la0[0]:.2f} {la0[1]:.2f} {la0[2]:.2f} at the start,"
             f" {la1[0]:.2f} {la1[1]:.2f} {la1[2]:.2f} at the end",
-            f"{self.probe_fans} probe fans, {self.seconds:g} s per phase", "",
+            f"{self.probe_fans} probe fans, {self.seconds:g} s per phase"
+            + (f", server and load generator at nice {self.nice}" if self.nice else ""), "",
             self.table(), "", "/metrics counters that grew in each phase:", *metrics,
         ])
 
@@ -130,6 +132,8 @@ def _checks(p: PhaseReport) -> str:
 def _goal(p: PhaseReport, goal_ms: float) -> str:
     if p.name == "idle":
         return "(baseline)"
+    if p.name == "idle_end":
+        return "(drift of the machine)"
     missed = [k for k, ok in p.goals(goal_ms).items() if not ok]
     return "met" if not missed else "**not met**: " + ", ".join(missed)
 
@@ -223,7 +227,7 @@ class Runner:
         report = PhaseReport(name, seconds, os.getloadavg()[0])
         async with client(PROBE_ADDRESS, limit=1) as http:
             before = await read_metrics(http, self.ctx["base"])
-            if name == "idle":
+            if name.startswith("idle"):
                 self.phases.current = name
                 await asyncio.sleep(seconds)
                 self.phases.current = None
@@ -304,7 +308,7 @@ async def execute(args: argparse.Namespace, base: str, http_port: int, rtmp_port
         watch.start()
         await asyncio.sleep(args.settle)
         runner = Runner(args, ctx, phases, chat, health, watch)
-        for name in ["idle", *args.phases]:
+        for name in ["idle", *args.phases, "idle_end"]:
             progress(f"phase {name}: {args.seconds:g} s ...")
             phase = await runner.phase(name)
             report.phases.append(phase)
@@ -343,9 +347,13 @@ def progress(line: str) -> None:
 
 def run(args: argparse.Namespace, command: str) -> Report:
     extra = list(args.server_arg)
-    report = Report(command, [*SERVER_FLAGS, *extra], args.seconds, args.probe_fans, args.goal_ms, os.getloadavg())
+    report = Report(command, [*SERVER_FLAGS, *extra], args.seconds, args.probe_fans, args.goal_ms, os.getloadavg(),
+                    nice=args.nice)
     root = Path(tempfile.mkdtemp(prefix="nal-abuse-"))
     server, http_port, rtmp_port = start_server(root, extra)
+    if args.nice:  # the server, and this process (the probes): the attack processes and ffmpeg inherit it
+        for pid in (server.pid, 0):
+            os.setpriority(os.PRIO_PROCESS, pid, args.nice)
     progress(f"server {server.url} (pid {server.pid}), flags besides the defaults: {' '.join(report.server_flags)}")
     try:
         try:
@@ -363,5 +371,5 @@ def run(args: argparse.Namespace, command: str) -> Report:
 def to_json(report: Report) -> dict[str, Any]:
     data = asdict(report)
     for phase, raw in zip(report.phases, data["phases"], strict=True):
-        raw["goals"] = phase.goals(report.goal_ms) if phase.name != "idle" else {}
+        raw["goals"] = phase.goals(report.goal_ms) if not phase.name.startswith("idle") else {}
     return data
