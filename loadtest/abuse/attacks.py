@@ -334,7 +334,8 @@ async def _connect_refused(ctx: Ctx, http: aiohttp.ClientSession, url: str, targ
         refused_ = await _wait(refused_at_connect, 15.0)
         async with http.get(url, headers=bearer(ctx["d_owner_token"])) as answer:
             status = next((t.get("status") for t in (await answer.json())["restreams"] if t["id"] == target_id), None)
-        tally[f"live with {target}: status {json.dumps(status, sort_keys=True)[:80]}"] += 1
+        reason = status.get("reason") if isinstance(status, dict) else status
+        tally[f"live with a localhost target: {reason}"] += 1
         return refused_
     finally:
         _stop(publisher)
@@ -562,9 +563,9 @@ async def spam(ctx: Ctx, seconds: float, signups: int = 30, rooms: int = 30) -> 
     run = f"{random.getrandbits(24):06x}"
     sent = 0
 
-    async def sign_ups(http: aiohttp.ClientSession) -> None:
+    async def sign_ups(http: aiohttp.ClientSession, first: int) -> None:
         nonlocal sent
-        for n in range(signups):
+        for n in range(first, signups, 3):
             if running():
                 await _post(http, tally, "signup", ctx["base"] + "/api/accounts",
                             {"username": f"spam{run}n{n}", "password": "spam load password"})
@@ -578,19 +579,20 @@ async def spam(ctx: Ctx, seconds: float, signups: int = 30, rooms: int = 30) -> 
                 sent += 1
 
     async with client(attacker_address(130)) as http:
-        await asyncio.gather(sign_ups(http), new_rooms(http))
+        await asyncio.gather(*(sign_ups(http, w) for w in range(3)), new_rooms(http))
         async with http.get(ctx["base"] + "/api/rooms") as answer:
             tally[f"room list {await outcome(answer)}"] += 1
     return result(sent + 1, tally,
                   {"signups_limited": any(k.startswith("signup 429") for k in tally),
                    "rooms_limited": any(k.startswith(("room 429", "room 409")) for k in tally)},
-                  f"{signups} sign-ups from one address and {rooms} rooms by one account, at once")
+                  f"{signups} sign-ups from one address (3 at a time) and {rooms} rooms by one account, at once")
 
 
 async def catalog(ctx: Ctx, seconds: float, songs: int = 1100, concurrency: int = 4) -> Result:
-    """A catalog filled past its cap by its owner, and a page far larger than allowed asked for."""
+    """A catalog filled past its cap by its owner, and a page far larger than allowed asked for.
+    The phase runs until the ``songs`` are sent (past the default cap of 1000), at most twice ``seconds``."""
     tally: Tally[str] = Tally()
-    running = await _until(seconds)
+    running = await _until(2 * seconds)
     url = f"{ctx['base']}/api/rooms/{ctx['d_slug']}/songs"
     sent = 0
 

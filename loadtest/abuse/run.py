@@ -90,8 +90,8 @@ class Report:
                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for p in self.phases:
             rows.append("| " + " | ".join([
-                p.name, _ms(p.chat_p99_ms, p.chat_delta_ms, p.chat_samples, p.chat_lost),
-                _ms(p.health_p99_ms, p.health_delta_ms, p.health_samples, p.health_failures),
+                p.name, _ms(p.chat_p99_ms, p.chat_delta_ms, p.chat_samples, p.chat_lost, p.chat_p50_ms),
+                _ms(p.health_p99_ms, p.health_delta_ms, p.health_samples, p.health_failures, p.health_p50_ms),
                 "kept" if p.publisher_kept else f"**DROPPED** ({p.publisher_detail})",
                 str(p.requests), _how(p), _checks(p), _goal(p, self.goal_ms)]) + " |")
         return "\n".join(rows)
@@ -111,11 +111,12 @@ class Report:
         ])
 
 
-def _ms(p99: float | None, delta: float | None, n: int, bad: int) -> str:
+def _ms(p99: float | None, delta: float | None, n: int, bad: int, p50: float | None = None) -> str:
     if p99 is None:
         return "n/a"
     sign = "" if delta is None else f" ({delta:+.0f})"
-    return f"{p99:.0f}{sign}, n={n}" + (f", {bad} lost" if bad else "")
+    median = "" if p50 is None else f", p50 {p50:.0f}"
+    return f"{p99:.0f}{sign}{median}, n={n}" + (f", {bad} lost" if bad else "")
 
 
 def _how(p: PhaseReport) -> str:
