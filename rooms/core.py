@@ -458,10 +458,20 @@ class RoomState:
     def _apply_queue(self, data: dict[str, Any]) -> None:
         change = data.get("change") or {}
         self.songs.apply(change)
+        self._forget_pending(change)
+
+    def _forget_pending(self, change: dict[str, Any]) -> None:
         if change.get("op") == "request":
             self._local.pending.pop(("request", change["request"]["user_id"]), None)
         elif change.get("op") == "vote":
             self._local.pending.pop(("vote", change["request_id"], change["user_id"]), None)
+
+    def not_published(self, decision: Decision) -> None:
+        """The adapter could not publish ``decision`` (the bus is down): forget what it
+        marked pending, so the user's retry is judged afresh."""
+        for out in decision.events:
+            if out.type == "song.queue":
+                self._forget_pending(out.data.get("change") or {})
 
     def _apply_tip(self, data: dict[str, Any]) -> None:
         self.tips.add(data)

@@ -375,8 +375,15 @@ class RoomGateway:
         await self._charge(hub.slug, decision)
         for effect in decision.effects:
             await self._perform_effect(info.id, effect)
-        for out in decision.events:
-            await self.bus.publish(hub.slug, out.type, out.data, None)
+        try:
+            for out in decision.events:
+                await self.bus.publish(hub.slug, out.type, out.data, None)
+        except RoomsError:  # not published: a stored vote would refuse the fan's retry
+            hub.state.not_published(decision)
+            for effect in decision.effects:
+                if isinstance(effect, SaveVote):
+                    await self.store.remove_vote(info.id, effect.request_id, effect.user_id)
+            raise
 
     async def _charge(self, slug: str, decision: Decision) -> None:
         """Take the op's token (every node shares the bucket when it lives in Redis)."""

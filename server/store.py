@@ -179,6 +179,12 @@ class SqlStore:
             return False
         return True
 
+    async def remove_vote(self, room_id: int, request_id: str, user_id: int) -> None:
+        sv = t.song_votes
+        async with self.engine.begin() as conn:
+            await conn.execute(sv.delete().where(
+                (sv.c.room_id == room_id) & (sv.c.request_id == request_id) & (sv.c.user_id == user_id)))
+
     async def forget_votes(self, room_id: int, request_ids: tuple[str, ...]) -> None:
         sv = t.song_votes
         async with self.engine.begin() as conn:

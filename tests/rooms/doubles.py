@@ -60,6 +60,9 @@ class MemoryStore:
         voters.add(user_id)
         return True
 
+    async def remove_vote(self, room_id: int, request_id: str, user_id: int) -> None:
+        self.votes.get(room_id, {}).get(request_id, set()).discard(user_id)
+
     async def forget_votes(self, room_id: int, request_ids: tuple[str, ...]) -> None:
         for rid in request_ids:
             self.votes.get(room_id, {}).pop(rid, None)

@@ -11,6 +11,7 @@ import pytest
 
 from rooms.bus import BusSettings
 from rooms.redisbus import RedisBus
+from tests.support.redis_server import RedisServer
 
 from .conftest import REDIS_URL, ThrowawayRedis
 from .test_gateway import MakeClient, Room, closed_with, frame, make_room, until
@@ -127,3 +128,36 @@ async def test_tip_and_boost_on_one_node_reach_the_other_once(nodes: tuple[Room,
     assert [t["id"] for t in late["tips"]] == ["t1"]
     assert late["supporters"] == [{"name": "fay", "amount": 500, "currency": "USD"}]
     assert late["queue"][0]["boost_minor"] == 300
+
+
+async def test_a_vote_the_bus_refused_can_be_cast_again(aiohttp_client: MakeClient, tmp_path: Any) -> None:
+    redis = RedisServer(tmp_path / "redis", persistent=True)  # the queue outlives the restart
+    redis.start()
+    node = await make_room(aiohttp_client, RedisBus(redis.url, "nal", BusSettings()))
+    try:
+        finn, fay = await node.join("finn"), await node.join("fay")
+        await frame(finn)
+        await frame(fay)
+        await finn.send_str(json.dumps({"op": "song.request", "id": 1, "song_id": 11}))
+        request_id = (await until(fay, "song.queue"))["data"]["queue"][0]["id"]
+        redis.kill()
+        await fay.send_str(json.dumps({"op": "song.vote", "id": 2, "request_id": request_id}))
+        err = await until(fay, "error")
+        assert (err["id"], err["code"]) == (2, "unavailable")
+        assert node.store.votes[7].get(request_id, set()) == set()  # not kept: not published
+        redis.start()
+        for attempt in range(200):  # the fan retries until the bus is back
+            await fay.send_str(json.dumps({"op": "song.vote", "id": 3 + attempt, "request_id": request_id}))
+            reply = await frame(fay)
+            while reply["type"] not in ("ack", "error"):
+                reply = await frame(fay)
+            if reply["type"] == "ack":
+                break
+            assert reply["code"] == "unavailable", reply
+            await asyncio.sleep(0.05)
+        assert reply["type"] == "ack"
+        assert node.store.votes[7][request_id] == {3}
+    finally:
+        await node.gateway.close()
+        await node.bus.close()
+        redis.stop()
