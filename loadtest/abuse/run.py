@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -363,8 +364,13 @@ def run(args: argparse.Namespace, command: str) -> Report:
             uvloop.run(execute(args, server.url, http_port, rtmp_port, report))
         except ImportError:  # pragma: no cover - uvloop is a dependency
             asyncio.run(execute(args, server.url, http_port, rtmp_port, report))
+    except BaseException:
+        server.stop()
+        progress(f"server log tail:\n{server.log_text()[-3000:]}")
+        raise
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
     report.load_avg_end = os.getloadavg()
     return report
 
