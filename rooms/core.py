@@ -20,7 +20,7 @@ refused with code ``forbidden``.
 
 Refusal codes: ``forbidden``, ``banned``, ``timed_out``, ``empty``, ``too_long``,
 ``blocked_term``, ``slow_mode``, ``rate_limited``, ``not_found``, ``already_requested``,
-``already_voted``, ``queue_full``; bad values raise ``BadField`` (code ``bad_field``).
+``already_voted``, ``own_request``, ``queue_full``; bad values raise ``BadField`` (code ``bad_field``).
 """
 
 from __future__ import annotations
@@ -315,7 +315,12 @@ class RoomState:
         assert actor.user_id is not None  # staff are signed in
         ids = [mid for mid, m in self.chat.items() if m["user"]["id"] == target]
         events = (self._notice("ban", cmd.user, target, actor), *self._hide_events(ids))
-        return Decision(events, (SaveBan(target, actor.user_id, True),))
+        effects: tuple[Effect, ...] = (SaveBan(target, actor.user_id, True),)
+        request = self.songs.open_request_of(target)
+        if request is not None:  # a banned fan's request leaves the queue with them
+            removal = self._queue_decision({"op": "skip", "request_id": request.id})
+            events, effects = (*events, *removal.events), (*effects, *removal.effects)
+        return Decision(events, effects)
 
     def _mod_unban(self, actor: Actor, cmd: ModUnban, ctx: Context) -> Decision:
         target = self._target(cmd.user, ctx)
@@ -372,6 +377,8 @@ class RoomState:
         key = ("vote", cmd.request_id, uid)
         if entry is not None and uid in entry.voters or self._local.is_pending(key, ctx.now):
             raise Refused("you already voted for this request", "already_voted")
+        if entry is not None and entry.user_id == uid:
+            raise Refused("you cannot vote for your own request", "own_request")
         self._local.pending[key] = ctx.now
         change = {"op": "vote", "request_id": cmd.request_id, "user_id": uid}
         return self._queue_decision(change, SaveVote(cmd.request_id, uid))

@@ -33,6 +33,7 @@ from server.httputil import (
 )
 from server.keys import SERVICES, SETTINGS
 from server.live import STREAM_END
+from server.room_reads import live_summary
 from server.store import RoomRow
 
 if TYPE_CHECKING:
@@ -109,8 +110,19 @@ async def _check_room_quota(request: web.Request, user_id: int) -> None:
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    rows = await _services(request).store.list_rooms()
-    return json_response({"rooms": [room_json(request, r) for r in rows]})
+    """The newest rooms, each with ``live`` (true while live or reconnecting), ``stream_state``
+    and ``viewers`` (fans watching now, 0 when offline) read from the rooms' shared events."""
+    services = _services(request)
+    rooms = []
+    for row in await services.store.list_rooms():
+        body = room_json(request, row)
+        try:
+            state, viewers = await live_summary(services.bus, row.slug)
+        except RoomsError:  # the bus is down: the list still answers, every room as offline
+            state, viewers = "offline", 0
+        body.update(live=state != "offline", stream_state=state, viewers=viewers)
+        rooms.append(body)
+    return json_response({"rooms": rooms})
 
 
 async def get_room(request: web.Request) -> web.Response:

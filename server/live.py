@@ -21,6 +21,7 @@ from media.throttle import FailureThrottle
 from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
 from media.webrtc.session import WebRtc
+from server import tickets
 from server.access import ShowAccess
 from server.config import Settings
 from server.directory import DirectoryAgent
@@ -63,6 +64,11 @@ class Live:
         return row.slug if row else None
 
     async def authorize_publisher(self, slug: str, stream_key: str) -> bool:
+        """The room's stream key, or a publish ticket its owner's session minted (api_publish)."""
+        if stream_key.startswith(tickets.PUBLISH):
+            who = await tickets.redeem(self.store.engine, stream_key, slug, purpose=tickets.PUBLISH)
+            room = await self.store.room_row(slug) if who is not None else None
+            return room is not None and who is not None and room.owner_id == who.user_id
         row = await self.store.room_by_stream_key(stream_key)
         return row is not None and row.slug == slug
 

@@ -77,10 +77,14 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/rooms/{slug}/socket-ticket", "A single-use ticket for /ws/rooms/{slug}?ticket=... "
      "(expires_at, about 60 s)", None,
      {201: "ticket and expires_at", 401: "not signed in", 404: "no such room", 429: "too many unused tickets"}),
+    ("post", "/api/rooms/{slug}/publish-ticket", "The owner's single-use ticket for POST /whip/{slug} "
+     "(Bearer token in place of the stream key; expires_at, about 60 s)", None,
+     {201: "ticket and expires_at", 401: "not signed in", 403: "not the room's owner", 404: "no such room",
+      429: "too many unused tickets"}),
     ("post", "/api/rooms", "Create a room (you own it); the stream key is shown once", ROOM_NEW,
      {201: "the room with its stream key", 401: "not signed in", 409: "room_quota: owns the most rooms allowed",
       429: "too many new rooms from this account or address"}),
-    ("get", "/api/rooms", "List rooms", None, {200: "rooms"}),
+    ("get", "/api/rooms", "List rooms, each with live, stream_state and viewers (fans watching now)", None, {200: "rooms"}),
     ("get", "/api/rooms/{slug}", "A room with its URLs and your role", None, {200: "the room", 404: "no such room"}),
     ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner); ends a live stream made with the old key", None, {200: "the new key", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/stream/end", "End the live stream now (owner)", None, {200: "offline; `ended` says whether it was live", 403: "not the owner"}),

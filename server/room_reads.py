@@ -42,3 +42,17 @@ async def song_request(bus: EventBus, slug: str, request_id: str) -> SongRequest
             continue
     entry = queue.get(request_id) if queue is not None else None
     return entry if entry is not None and entry.status in ("queued", "playing") else None
+
+
+async def live_summary(bus: EventBus, slug: str) -> tuple[str, int]:
+    """The room's stream state (``live``, ``reconnecting`` or ``offline``) and its viewers (0
+    when offline), from the last ``stream.state`` and ``presence`` events every node shares."""
+    state, viewers = "offline", 0
+    for event in (await bus.recent(slug)).sticky:
+        if event.type == "stream.state":
+            state = str(event.data.get("state", "offline"))
+        elif event.type == "presence":
+            viewers = int(event.data.get("viewers", 0) or 0)
+    if state not in ("live", "reconnecting"):
+        return "offline", 0
+    return state, viewers

@@ -5,6 +5,10 @@ A page asks ``POST /api/rooms/{slug}/socket-ticket`` (signed in) and opens
 appears in a URL, so it never lands in a proxy's access log. Tickets live in the database
 (only their SHA-256), so any node can redeem one another node issued; redeeming deletes it,
 and ending the session deletes its tickets (foreign key, ON DELETE CASCADE).
+
+Publish tickets (``pub_``, server/api_publish.py) share the table: the owner's page mints one
+and sends it to WHIP as the Bearer token instead of the stream key. A ticket's prefix is its
+purpose: a socket ticket never publishes and a publish ticket never opens a socket.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from rooms.ports import Identity
 from server import tables as t
 
 LIVE_PER_SESSION = 20  # unredeemed tickets one session may hold at once
+SOCKET = "tkt_"
+PUBLISH = "pub_"
 
 
 class TooManyTickets(Exception):
@@ -30,9 +36,10 @@ def _hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
-async def issue(engine: AsyncEngine, session_hash: str, slug: str, ttl_s: float) -> tuple[str, float]:
+async def issue(engine: AsyncEngine, session_hash: str, slug: str, ttl_s: float,
+                purpose: str = SOCKET) -> tuple[str, float]:
     """A new ticket and when it expires (epoch seconds); sweeps expired ones on the way."""
-    ticket, now = "tkt_" + secrets.token_urlsafe(24), time.time()
+    ticket, now = purpose + secrets.token_urlsafe(24), time.time()
     async with engine.begin() as conn:
         await conn.execute(t.socket_tickets.delete().where(t.socket_tickets.c.expires_at < now))
         live = await conn.scalar(sa.select(sa.func.count()).select_from(t.socket_tickets)
@@ -44,8 +51,11 @@ async def issue(engine: AsyncEngine, session_hash: str, slug: str, ttl_s: float)
     return ticket, now + ttl_s
 
 
-async def redeem(engine: AsyncEngine, ticket: str, slug: str) -> Identity | None:
-    """The user of a live ticket for this room, used up now; None if unknown, used, expired or another room's."""
+async def redeem(engine: AsyncEngine, ticket: str, slug: str, purpose: str = SOCKET) -> Identity | None:
+    """The user of a live ticket for this room, used up now; None if unknown, used, expired,
+    another room's or minted for another purpose."""
+    if not ticket.startswith(purpose):
+        return None
     hashed, now = _hash(ticket), time.time()
     async with engine.begin() as conn:
         row = (await conn.execute(

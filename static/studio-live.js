@@ -1,6 +1,8 @@
 // The studio's "go live from this browser" part: pick a camera and microphone, preview them,
-// publish over WHIP with the stream key, stop; the room's live state, viewers and chat beside.
+// publish over WHIP with a publish ticket (the owner's session, never the stream key), stop;
+// the room's live state, viewers and chat beside, whatever the source (OBS or this browser).
 
+import {api, roomPath} from './js/api.js';
 import {$, say, show} from './js/dom.js';
 import {ChatView} from './js/chat.js';
 import {showSocketErrors, showViewers} from './js/room.js';
@@ -29,8 +31,10 @@ async function listDevices() {
   }
 }
 
-/** The room socket: live state, viewer count and chat beside the preview (opened on going live). */
+/** The room socket: live state, viewer count and chat beside the preview (opened with the page,
+ * so a stream from OBS shows as LIVE too). */
 function roomSocket(slug, me) {
+  show($('#show-status'));
   show($('#studio-chat'));
   const socket = new RoomSocket(slug, {signedIn: Boolean(me)});
   socketStatus(socket, $('#socket-status'));
@@ -45,10 +49,9 @@ function roomSocket(slug, me) {
 }
 
 class BrowserStudio {
-  constructor(slug, openSocket) {
+  constructor(slug, socket) {
     this.slug = slug;
-    this.openSocket = openSocket;
-    this.socket = null;
+    this.socket = socket;
     this.stream = null;
     this.session = null;
     this.status = $('#live-status');
@@ -66,34 +69,23 @@ class BrowserStudio {
     await listDevices();
   }
 
-  key() {
-    const typed = $('#live-key').value.trim();
-    const rotated = $('#stream-key') && !$('#stream-key').hidden ? $('#stream-key').textContent.trim() : '';
-    return typed || rotated;
-  }
-
   async goLive() {
-    const key = this.key();
-    if (!key) {
-      say(this.status, 'Paste the room’s stream key first (or rotate it above to get a new one).', 'error');
-      return;
-    }
     $('#go-live').disabled = true;
     say(this.status, 'Connecting…');
     try {
       if (!this.stream) await this.preview();
-      this.session = await whipPublish(this.slug, this.stream, key);
+      const {ticket} = await api(roomPath(this.slug, '/publish-ticket'), {method: 'POST'});
+      this.session = await whipPublish(this.slug, this.stream, ticket);
       this.session.pc.addEventListener('connectionstatechange', () => {
         if (this.session && this.session.pc.connectionState === 'failed') this.lost();
       });
       $('#stop-live').disabled = false;
       setBadge('live');
-      if (!this.socket) this.socket = this.openSocket();
       say(this.status, 'You are live.');
       document.body.dataset.live = 'true';
     } catch (err) {
       $('#go-live').disabled = false;
-      const text = err.status === 403 ? 'That stream key is not this room’s.'
+      const text = err.status === 403 ? 'Only the room’s owner can go live here.'
         : err.status === 409 ? 'This room is already live from another source (OBS?).' : err.message;
       say(this.status, `Could not go live: ${text}`, 'error');
     }
@@ -122,7 +114,7 @@ class BrowserStudio {
 export function browserStudio(room, me) {
   const slug = room.slug;
   show($('#browser-live'));
-  const studio = new BrowserStudio(slug, () => roomSocket(slug, me));
+  const studio = new BrowserStudio(slug, roomSocket(slug, me));
   if (!navigator.mediaDevices || !window.RTCPeerConnection) {
     say(studio.status, 'This browser cannot go live over WebRTC; use OBS with the settings above.', 'error');
     $('#go-live').disabled = true;

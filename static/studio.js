@@ -42,7 +42,11 @@ async function main() {
     }
   };
   $('#rotate').addEventListener('click', async () => {
-    if (await live() && !confirm('Rotate the stream key? The live stream ends now: it uses the old key.')) return;
+    const warning = await live()
+      ? 'Rotate the stream key? The room is live: a stream from OBS (or anything using the old key) stops now'
+        + ' and cannot reconnect until you give it the new key.'
+      : 'Rotate the stream key? OBS (or anything using the old key) can no longer go live until you give it the new key.';
+    if (!confirm(warning)) return;
     try {
       const {stream_key: key} = await api(roomPath(slug, '/stream-key'), {method: 'POST'});
       $('#stream-key').textContent = key;

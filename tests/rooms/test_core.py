@@ -461,3 +461,38 @@ def test_voters_restored_beside_a_queue_known_by_counts() -> None:
     assert again.state.songs.wire()[0]["votes"] == 1
     again.do(HOST, SongVote(rid))
     assert again.state.songs.wire()[0]["votes"] == 2
+
+
+def test_a_fan_cannot_vote_for_their_own_request() -> None:
+    room = Room()
+    room.do(FAN, SongRequest(SONG.id))
+    rid = room.state.songs.ordered()[0].id
+    assert room.refused(FAN, SongVote(rid)) == "own_request"
+    assert room.state.songs.ordered()[0].votes == 0
+    room.do(FAN2, SongVote(rid))
+    assert room.state.songs.ordered()[0].votes == 1
+
+
+def test_a_ban_removes_the_fans_queued_request() -> None:
+    room = Room()
+    room.do(TROLL, SongRequest(SONG.id))
+    room.do(FAN, SongRequest(SONG.id))
+    troll_rid = next(r.id for r in room.state.songs.ordered() if r.user_id == TROLL)
+    room.do(FAN2, SongVote(troll_rid))
+    decision = room.do(HOST, ModBan("troll"))
+    assert [r.user_id for r in room.state.songs.ordered()] == [FAN]
+    queue_event = next(out for out in decision.events if out.type == "song.queue")
+    assert queue_event.data["change"] == {"op": "skip", "request_id": troll_rid}
+    assert ForgetVotes((troll_rid,)) in decision.effects
+    replica = Room()  # a replica that only sees the events ends with the same queue
+    for type_, data in room.events:
+        replica.state.apply(type_, data)
+    assert [r.user_id for r in replica.state.songs.ordered()] == [FAN]
+
+
+def test_a_ban_without_a_request_leaves_the_queue_alone() -> None:
+    room = Room()
+    room.do(FAN, SongRequest(SONG.id))
+    decision = room.do(HOST, ModBan("troll"))
+    assert all(out.type != "song.queue" for out in decision.events)
+    assert len(room.state.songs.ordered()) == 1

@@ -82,6 +82,17 @@ async def test_studio_shows_obs_settings_and_rotates_the_key(pages: Pages, http:
     page = await pages.open(f"/studio/{room['slug']}", ctx=ctx)
     await expect(page.locator("#rtmp-server")).to_have_text(room["ingest"]["rtmp"]["server"])
     await expect(page.locator("#stream-key")).to_be_hidden()
+    questions: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        await (dialog.dismiss() if len(questions) == 1 else dialog.accept())
+
+    pages.allow("Rotate the stream key?")
+    page.on("dialog", answer)
+    await page.get_by_role("button", name="Rotate the stream key").click()  # dismissed: the key stays
+    await expect(page.locator("#rotate-status")).to_be_hidden()
+    assert len(questions) == 1 and "OBS" in questions[0]
     await page.get_by_role("button", name="Rotate the stream key").click()
     await expect(page.locator("#stream-key")).to_be_visible()
     new_key = await page.locator("#stream-key").text_content()

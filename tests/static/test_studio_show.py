@@ -1,0 +1,53 @@
+"""The studio as the performer's show control panel, in headless Chromium (issue 15 items 2, 4, 8)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from playwright.async_api import expect
+
+from tests.server.test_live import ffmpeg_publish
+from tests.static.conftest import Pages, csrf
+from tests.support.servers import ServerProcess
+
+SLOW = 30_000
+
+
+async def owner_room(pages: Pages, username: str, title: str) -> tuple[Any, dict[str, Any]]:
+    ctx = await pages.context(username)
+    r = await ctx.request.post("/api/rooms", data={"title": title}, headers={"X-CSRF-Token": await csrf(ctx)})
+    assert r.status == 201, await r.text()
+    return ctx, await r.json()
+
+
+async def test_studio_follows_an_obs_stream_and_counts_only_fans(
+        pages: Pages, http: aiohttp.ClientSession, srv: ServerProcess) -> None:
+    ctx, room = await owner_room(pages, "olga", "OBS Show")
+    slug = room["slug"]
+    studio = await pages.open(f"/studio/{slug}", ctx=ctx)
+    await expect(studio.locator("#studio-state")).to_have_text("OFFLINE")
+    await expect(studio.locator("#socket-status")).to_have_text("Connected", timeout=SLOW)
+    publisher = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", seconds=120)
+    try:
+        await expect(studio.locator("#studio-state")).to_have_text("LIVE", timeout=SLOW)
+        await pages.open(f"/watch/{slug}", ctx=ctx)  # the performer's own second tab: not a viewer
+        fan = await pages.open(f"/watch/{slug}", "fanny")
+        await expect(fan.locator("#live-badge")).to_have_text("LIVE", timeout=SLOW)
+        await expect(studio.locator("#viewers")).to_have_text("1", timeout=SLOW)
+        await fan.locator("#chat-input").fill("hello from the crowd")
+        await fan.locator("#chat-input").press("Enter")
+        await expect(studio.locator("#chat-log li.msg .text").last).to_have_text("hello from the crowd")
+        await expect(studio.locator("#studio-chat")).to_be_visible()
+        await pages.shot(studio, "studio-live-from-obs")
+        async with http.get("/api/rooms") as r:
+            listed = next(x for x in (await r.json())["rooms"] if x["slug"] == slug)
+        assert listed["live"] is True and listed["stream_state"] == "live" and listed["viewers"] == 1
+        publisher.kill()
+        await asyncio.to_thread(publisher.wait, 10)
+        await expect(studio.locator("#studio-state")).not_to_have_text("LIVE", timeout=SLOW)
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+        publisher.wait(10)
