@@ -59,6 +59,7 @@ class Sales:
     async def hold(self, show: Show, tier_id: str, user_id: int, offered: int | None) -> Order:
         """One seat held for ``hold_s``; ``SoldOut``/``OffSale``/``BadPrice`` otherwise."""
         now = self.clock()
+        await self._precheck(show, tier_id, now)
         async with self.writer.begin() as conn:
             tier = await self.writer.lock_tier(conn, tier_id)
             if tier.show_id != show.id:
@@ -76,6 +77,18 @@ class Sales:
                 currency=order.currency, status=order.status.value, expires_at=order.expires_at,
                 created_at=now, updated_at=now))
         return order
+
+    async def _precheck(self, show: Show, tier_id: str, now: float) -> None:
+        """Refuse without the lock what is plainly sold out, off sale or mispriced, so a crowd
+        retrying a sold-out tier does not queue on its lock ahead of the payments that turn
+        holds into tickets. Only a refusal comes from this unlocked read; a hold is granted
+        only by the locked count."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
+            if row is None or row.show_id != show.id:
+                raise NotFound("tier")
+            sold, held = (await counts(conn, [tier_id], now))[tier_id]
+        tier_of(row).check_sellable(now, sold, held)
 
     async def order(self, order_id: str) -> Order:
         async with self.engine.connect() as conn:
