@@ -66,8 +66,12 @@ async def test_authorization_matrix(world: World, role: str) -> None:
         ("PATCH", f"/api/shows/{w.show_id}/tiers/{w.tier_id}", {"price": 2600}, expect(200)),
         ("POST", f"/api/shows/{w.show_id}/comps", {"username": "fan_user", "tier_id": w.tier_id}, expect(201)),
         ("GET", "/api/me/tickets", None, {**dict.fromkeys(ROLES, 200), "guest": 401}),
+        ("POST", f"/api/shows/{w.show_id}/orders", {"tier_id": w.tier_id}, {**dict.fromkeys(ROLES, 201), "guest": 401}),
+        ("POST", f"/api/shows/{w.show_id}/viewing-sessions", {},
+         {**dict.fromkeys(ROLES, 201), "guest": 401, "fan": 403, "other_owner": 403}),
         ("POST", f"/api/tickets/{w.ticket_id}/transfer", {"username": "fan_user"},
          {**dict.fromkeys(ROLES, 404), "guest": 401, "holder": 200}),
+        ("POST", f"/api/tickets/{w.ticket_id}/refund", None, expect(200)),
     ]
     for method, path, body, answers in cases:
         r = await w.call(role, method, path, body)
