@@ -5,6 +5,7 @@ import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, clear, el, say, show} from './js/dom.js';
 import {ChatView} from './js/chat.js';
 import {QueueView} from './js/queue.js';
+import {songForm, songParts} from './js/songform.js';
 import {loadRoom, showSocketErrors, showViewers} from './js/room.js';
 import {sessionCorner} from './js/session.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
@@ -37,7 +38,7 @@ async function main() {
     {socket, slug, me, moderation: true});
   userTools(socket);
   settingsForm(socket);
-  songForm(slug, queue);
+  songForm(slug, queue, songParts());
   hosts(slug, room.role === 'owner');
   socket.connect();
   queue.loadCatalog();
@@ -85,23 +86,6 @@ function settingsForm(socket) {
       say($('#settings-status'), 'Saved.');
     } catch (err) {
       say($('#settings-status'), err.message, 'error');
-    }
-  });
-}
-
-function songForm(slug, queue) {
-  const form = $('#song-form');
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const title = $('#song-title').value.trim();
-    const artist = $('#song-artist').value.trim();
-    try {
-      await api(roomPath(slug, '/songs'), {method: 'POST', body: {title, artist}});
-      form.reset();
-      say($('#song-status'), '');
-      await queue.loadCatalog();
-    } catch (err) {
-      say($('#song-status'), err.message, 'error');
     }
   });
 }

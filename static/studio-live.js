@@ -43,7 +43,7 @@ function roomSocket(slug, me) {
   socket.on('snapshot', (data) => { if (data.stream) setBadge(data.stream.state || data.stream); });
   socket.on('stream.state', (data) => setBadge(data.state));
   new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
-    status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
+    status: $('#chat-status'), note: $('#chat-note')}, {socket, me, moderation: true});
   socket.connect();
   return socket;
 }

@@ -23,6 +23,8 @@ export class QueueView {
     this.slug = slug;
     this.me = me;
     this.moderation = moderation;
+    this.onEdit = null;  // set by songForm: the catalog's Edit buttons
+    this.voted = new Set();  // requests this page voted for (the queue carries counts only)
     this.queue = [];
     this.songs = [];
     this.render();
@@ -106,8 +108,15 @@ export class QueueView {
         el('span', {class: 'votes', text: `${votes} ${votes === 1 ? 'vote' : 'votes'}`}),
         boost > 0 ? el('span', {class: 'badge boost', text: `${formatAmount(boost, this.currency)} boost`}) : null));
     const buttons = el('span', {class: 'actions'});
+    const mine = this.me && item.by && (item.by.id === this.me.id || item.by.name === this.me.username);
+    if (mine) buttons.append(el('span', {class: 'badge mine', text: 'your request'}));
     if (this.me && item.status !== 'playing') {
-      buttons.append(this.button('Vote', `Vote for ${title}`, 'song.vote', item.id));
+      if (this.voted.has(String(item.id))) {
+        buttons.append(el('button', {type: 'button', class: 'small voted', text: 'Voted', disabled: true,
+          'aria-label': `You voted for ${title}`}));
+      } else if (!mine) {
+        buttons.append(this.button('Vote', `Vote for ${title}`, 'song.vote', item.id));
+      }
       if (this.onBoost) {
         buttons.append(el('button', {type: 'button', class: 'small', text: 'Boost', 'aria-label': `Boost ${title}`,
           onclick: () => this.onBoost(item, title)}));
@@ -140,10 +149,16 @@ export class QueueView {
         el('span', {class: 'song'},
           el('strong', {class: 'title', text: title}),
           song.artist ? el('span', {class: 'artist', text: ` · ${song.artist}`}) : null),
-        this.moderation ? this.removeButton(song, title) : el('button', {type: 'button', class: 'small',
+        this.moderation ? this.editButtons(song, title) : el('button', {type: 'button', class: 'small',
           text: 'Request', 'aria-label': `Request ${title}`, disabled: !this.me,
           onclick: () => this.run('song.request', {song_id: Number(song.id)})})));
     }
+  }
+
+  editButtons(song, title) {
+    const edit = this.onEdit ? el('button', {type: 'button', class: 'small secondary', text: 'Edit',
+      'aria-label': `Edit ${title}`, onclick: () => this.onEdit(song)}) : null;
+    return el('span', {class: 'actions'}, edit, this.removeButton(song, title));
   }
 
   removeButton(song, title) {
@@ -162,8 +177,19 @@ export class QueueView {
     try {
       await this.socket.send(op, fields);
       say(this.status, op === 'song.request' ? 'Requested.' : '');
+      if (op === 'song.vote') this.markVoted(fields.request_id);
     } catch (err) {
-      say(this.status, err.message, 'error');
+      if (op === 'song.vote' && err.code === 'already_voted') {
+        this.markVoted(fields.request_id);
+        say(this.status, '');
+      } else {
+        say(this.status, err.message, 'error');
+      }
     }
+  }
+
+  markVoted(requestId) {
+    this.voted.add(String(requestId));
+    this.render();
   }
 }

@@ -186,8 +186,15 @@ async def test_song_request_and_vote_show_in_the_queue(pages: Pages, http: aioht
         await expect(page.locator("#queue li.request .title")).to_have_text(["Blue Hour", "Night <Drive>"])
         await expect(page.locator("#queue li.request").first.locator(".votes")).to_have_text("1 vote")
 
-    await fan1.get_by_role("button", name="Vote for Blue Hour").click()
-    await expect(fan1.locator("#queue-status")).to_be_visible()
+    voted = fan1.get_by_role("button", name="You voted for Blue Hour")
+    await expect(voted).to_be_disabled()
+    await expect(voted).to_have_text("Voted")
+    await expect(fan1.get_by_role("button", name="Vote for Blue Hour")).to_have_count(0)
+    # Nobody votes for their own request: fan1 sees no Vote button on Night <Drive>.
+    mine = fan1.locator("#queue li.request", has=fan1.locator(".title", has_text="Night <Drive>"))
+    await expect(mine.locator(".mine")).to_have_text("your request")
+    await expect(fan1.get_by_role("button", name="Vote for Night <Drive>")).to_have_count(0)
+    await expect(fan2.get_by_role("button", name="Vote for Night <Drive>")).to_be_visible()
 
     await mod.get_by_role("button", name="Play Blue Hour").click()
     await expect(fan2.locator("#queue li.request.playing .title")).to_have_text("Blue Hour")

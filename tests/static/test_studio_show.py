@@ -51,3 +51,32 @@ async def test_studio_follows_an_obs_stream_and_counts_only_fans(
         if publisher.poll() is None:
             publisher.kill()
         publisher.wait(10)
+
+
+async def test_studio_runs_the_catalog_and_the_request_queue(pages: Pages) -> None:
+    ctx, room = await owner_room(pages, "sam", "Requests Night")
+    slug = room["slug"]
+    studio = await pages.open(f"/studio/{slug}", ctx=ctx)
+    await expect(studio.locator("#socket-status")).to_have_text("Connected", timeout=SLOW)
+    await studio.locator("#song-title").fill("Blue Hours")
+    await studio.locator("#song-artist").fill("Sam")
+    await studio.get_by_role("button", name="Add song").click()
+    await expect(studio.locator("#catalog li.song-row .title")).to_have_text(["Blue Hours"])
+    await studio.get_by_role("button", name="Edit Blue Hours").click()
+    await expect(studio.locator("#song-title")).to_have_value("Blue Hours")
+    await studio.locator("#song-title").fill("Blue Hour")
+    await studio.get_by_role("button", name="Save song").click()
+    await expect(studio.locator("#catalog li.song-row .title")).to_have_text(["Blue Hour"])
+    await expect(studio.get_by_role("button", name="Add song")).to_be_visible()
+
+    fan = await pages.open(f"/watch/{slug}", "fanny")
+    await fan.get_by_role("button", name="Request Blue Hour").click()
+    request = studio.locator("#queue li.request")
+    await expect(request.locator(".title")).to_have_text("Blue Hour")
+    await expect(request.locator(".by")).to_have_text("asked by fanny")
+    await studio.get_by_role("button", name="Play Blue Hour").click()
+    await expect(fan.locator("#queue li.request.playing .title")).to_have_text("Blue Hour")
+    await pages.shot(studio, "studio-queue")
+    await studio.get_by_role("button", name="Done with Blue Hour").click()
+    await expect(fan.locator("#queue")).to_contain_text("No requests yet.")
+    await expect(studio.locator("#queue")).to_contain_text("No requests yet.")
