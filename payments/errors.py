@@ -17,6 +17,7 @@
     ├── EventError                  a signed webhook event is not shaped as documented (peer input)
     ├── PaymentStateError           the payment cannot do that now (refund an unpaid tip)
     └── ProviderError               the payment provider failed or refused (wraps stripe errors)
+        └── TransferRefused         the provider refused a transfer for good (no retry helps)
 
 Storage errors from SQLAlchemy are wrapped at the boundary (``payments.store``).
 """
@@ -86,3 +87,7 @@ class PaymentStateError(PaymentsError):
 
 class ProviderError(PaymentsError):
     """The provider failed or refused a call (network, API error); wraps the library's error."""
+
+
+class TransferRefused(ProviderError):
+    """The provider refused a transfer for a reason a retry cannot change (bad destination)."""

@@ -66,11 +66,46 @@ class DisputeChanged:
 
 
 @dataclass(frozen=True)
+class AccountUpdated:
+    """``account.updated`` (a connected account's onboarding state; Connect endpoint).
+    ``requirements_due`` is ``requirements.currently_due`` plus ``past_due``."""
+
+    account: str
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements_due: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TransferReversed:
+    """``transfer.reversed``: ``amount_reversed`` is cumulative; ``reference`` is our payout id
+    (``metadata[nal_payout]``)."""
+
+    transfer: str
+    nal_payout: str | None
+    amount: int
+    amount_reversed: int
+
+
+@dataclass(frozen=True)
+class PayoutFailed:
+    """``payout.failed`` on a connected account (the event's ``account``): its bank payout of
+    ``amount`` bounced."""
+
+    payout: str
+    account: str
+    amount: int
+    failure_code: str
+
+
+@dataclass(frozen=True)
 class Ignored:
     type: str
 
 
-Payload = CheckoutCompleted | CheckoutEnded | ChargeRefunded | DisputeChanged | Ignored
+Payload = (CheckoutCompleted | CheckoutEnded | ChargeRefunded | DisputeChanged | AccountUpdated
+           | TransferReversed | PayoutFailed | Ignored)
 
 
 @dataclass(frozen=True)
@@ -138,6 +173,41 @@ def _dispute(type_: str, obj: dict[str, Any]) -> Payload:
                           type_ == "charge.dispute.closed")
 
 
+def _due(obj: dict[str, Any]) -> tuple[str, ...]:
+    req = obj.get("requirements")
+    if not isinstance(req, dict):
+        return ()
+    due: list[str] = []
+    for name in ("past_due", "currently_due"):
+        items = req.get(name)
+        if isinstance(items, list):
+            due += [i for i in items if isinstance(i, str) and len(i) <= 255 and i not in due]
+    return tuple(due[:100])
+
+
+def _account(obj: dict[str, Any]) -> Payload:
+    acct = _str(obj, "id")
+    assert acct is not None
+    return AccountUpdated(acct, obj.get("charges_enabled") is True, obj.get("payouts_enabled") is True,
+                          obj.get("details_submitted") is True, _due(obj))
+
+
+def _transfer(obj: dict[str, Any]) -> Payload:
+    tr = _str(obj, "id")
+    assert tr is not None
+    meta = obj.get("metadata")
+    ref = meta.get("nal_payout") if isinstance(meta, dict) else None
+    return TransferReversed(tr, ref if isinstance(ref, str) and 0 < len(ref) <= 64 else None,
+                            _int(obj, "amount"), _int(obj, "amount_reversed"))
+
+
+def _payout(raw: dict[str, Any], obj: dict[str, Any]) -> Payload:
+    po, acct = _str(obj, "id"), _str(raw, "account")
+    assert po is not None and acct is not None
+    code = obj.get("failure_code")
+    return PayoutFailed(po, acct, _int(obj, "amount"), code if isinstance(code, str) else "")
+
+
 SESSION_TYPES = frozenset({"checkout.session.completed", "checkout.session.expired",
                            "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"})
 DISPUTE_TYPES = frozenset({"charge.dispute.created", "charge.dispute.closed"})
@@ -168,6 +238,12 @@ def parse(body: bytes) -> WebhookEvent:
         payload = _charge(obj)
     elif type_ in DISPUTE_TYPES:
         payload = _dispute(type_, obj)
+    elif type_ == "account.updated":
+        payload = _account(obj)
+    elif type_ == "transfer.reversed":
+        payload = _transfer(obj)
+    elif type_ == "payout.failed":
+        payload = _payout(raw, obj)
     else:
         payload = Ignored(type_)
     created = raw.get("created")

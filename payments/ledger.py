@@ -273,6 +273,10 @@ class Ledger:
     def dispute_op(self, key: str, step: DisputeRequest) -> Op:
         return DisputeOp(key, step, self.store)
 
+    def payout_op(self, step: PayoutRequest) -> Op:
+        """A payout step keyed ``payout:{id}:{step}`` (each step is written once)."""
+        return PayoutOp(f"payout:{step.payout_id}:{step.step.value}", step)
+
     async def unit(self, decide: Decide) -> list[Receipt]:
         """Run ``decide(conn)`` and write the stages of operations it returns, all in one
         database transaction (``Store.run_unit``); retried whole on a deadlock."""

@@ -97,3 +97,46 @@ payment_events = sa.Table(
     sa.Column("payment_id", sa.String(40), nullable=True),
     sa.Column("received_at", sa.Float, nullable=False),
 )
+
+# Payout accounts: one per party, at one provider. The state (charges/payouts enabled,
+# requirements due) is what the newest ``account.updated`` said (``state_at`` is that
+# event's ``created``, so an older event delivered late never overwrites a newer one).
+payout_accounts = sa.Table(
+    "payout_accounts",
+    metadata,
+    sa.Column("party", sa.String(200), primary_key=True),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("account_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("charges_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("payouts_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("details_submitted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("requirements_due", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("state_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Payouts the settlement job started: ``state`` follows the ledger's payout steps
+# (requested -> in_transit -> paid | failed, paid -> returned). ``transfer_group`` is fixed at
+# request time so every retry sends the provider the same parameters; ``claimed_until`` is
+# a node's short claim while it talks to the provider (safety comes from the idempotency
+# keys; the claim only keeps nodes from doing the same work twice).
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("party", sa.String(200), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("account_id", sa.String(255), nullable=False),
+    sa.Column("transfer_group", sa.String(255), nullable=False),
+    sa.Column("transfer_id", sa.String(255), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("claimed_until", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_payouts_party", "party", "created_at"),
+    sa.Index("ix_payouts_state", "state"),
+)

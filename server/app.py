@@ -10,6 +10,7 @@ from server import (
     api_accounts,
     api_ledger,
     api_orders,
+    api_payouts,
     api_publish,
     api_restreams,
     api_rooms,
@@ -42,8 +43,8 @@ async def make_app(settings: Settings) -> web.Application:
     app[SERVICES] = services
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_rooms, api_publish, api_restreams,
-                   api_ledger, api_tips, api_sandbox, webhooks, api_shows, api_orders, api_viewing, overlay, sockets,
-                   pages):
+                   api_ledger, api_tips, api_sandbox, api_payouts, webhooks, api_shows, api_orders, api_viewing,
+                   overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
     app.on_startup.append(_start)

@@ -2,6 +2,7 @@
 
     notalabel serve [flags]     run the server (flags and NOTALABEL_* variables: --help)
     notalabel ledger ...        ledger checks and statements
+    notalabel payouts run|status  settlement: pay out what each party's earnings allow
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_arguments(serve)
     if importlib.util.find_spec("server.ledger_cli") is not None:
         importlib.import_module("server.ledger_cli").add_parser(sub)
+    importlib.import_module("server.payouts_cli").add_parser(sub)
     return parser
 
 
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
             return asyncio.run(serve(settings))
         return uvloop.run(serve(settings))
+    if args.command == "payouts":
+        return int(importlib.import_module("server.payouts_cli").run(args))
     if args.command == "ledger":
         return int(importlib.import_module("server.ledger_cli").run(args))
     return 2

@@ -128,6 +128,14 @@ class Settings:
     checkout_expiry_s: int = field(default=3600, metadata={"help": "seconds a checkout session stays open (Stripe: more than 1800, at most 86400)"})
     payment_fee_bps: int = field(default=290, metadata={"help": "processor fee booked in the ledger: basis points of the gross"})
     payment_fee_fixed: int = field(default=30, metadata={"help": "processor fee booked in the ledger: fixed minor units per payment"})
+    payout_hold_s: float = field(
+        default=7 * 86_400.0,
+        metadata={"help": "seconds earnings wait before settlement pays them out (the refund and dispute window)"})
+    payout_claim_s: float = field(
+        default=120.0, metadata={"help": "seconds one node holds a payout while it talks to the provider"})
+    payout_kill_after: int = field(
+        default=0, metadata={"help": "tests only: 'notalabel payouts run' kills itself (SIGKILL) after this many "
+                                     "transfers, before their ledger steps (0: never)"})
 
     @property
     def http_bind(self) -> tuple[str, int]:

@@ -21,8 +21,10 @@ from payments.checkout import FeePolicy, PaymentBook
 from payments.errors import ProviderError
 from payments.ledger import Ledger
 from payments.providers import PaymentProvider
+from payments.providers.rails import PayoutRail, SandboxRail
 from payments.providers.sandbox import SandboxProvider
 from payments.providers.stripe_checkout import StripeProvider
+from payments.providers.stripe_connect import StripeConnect
 from relay.keybox import load_or_create_secret
 from server.config import Settings
 
@@ -87,3 +89,10 @@ def make_provider(settings: Settings, sender: WebhookSender, secrets: tuple[str,
 
 def make_book(engine: AsyncEngine, ledger: Ledger, settings: Settings) -> PaymentBook:
     return PaymentBook(engine, ledger, FeePolicy(settings.payment_fee_bps, settings.payment_fee_fixed))
+
+
+def make_rail(provider: PaymentProvider) -> PayoutRail:
+    """Payouts go out through the same provider money came in through."""
+    if isinstance(provider, StripeProvider):
+        return StripeConnect(provider.client)
+    return SandboxRail()

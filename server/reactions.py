@@ -20,10 +20,12 @@ payment's standing effects) never shows twice.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from payments.checkout import Payment, PaymentBook
+from payments.payout_events import MONEY_OUT, PayoutEvents
 from payments.providers import PaymentProvider
 from rooms.bus import EventCallback
 from rooms.events import Event
@@ -42,6 +44,9 @@ from server.router import (
 
 if TYPE_CHECKING:
     from server.services import Services
+
+log = logging.getLogger("notalabel.payouts")
+
 
 class WebhookRejected(Exception):
     """The ledger refused a verified event for good; it is recorded as seen (no retries)."""
@@ -116,6 +121,8 @@ def _watch_held_streams(router: Router, gateway: RoomGateway, live: Live) -> Non
 
 def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, provider: PaymentProvider) -> None:
     async def webhook(event: WebhookVerified) -> None:
+        if isinstance(event.event.payload, MONEY_OUT):
+            return  # install_payouts handles it
         applied = await book.apply(event.event, resolve=provider.reference_of)
         if applied.rejected:
             raise WebhookRejected(applied.rejected)
@@ -138,6 +145,19 @@ def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, prov
     router.on(WebhookVerified, webhook)
     router.on(PaymentSucceeded, succeeded)
     router.on(PaymentReversed, reversed_)
+
+
+def install_payouts(router: Router, payouts: PayoutEvents) -> None:
+    """``WebhookVerified`` about money out (``account.updated``, ``transfer.reversed``,
+    ``payout.failed``) -> payout account state or the payout's ledger step."""
+
+    async def webhook(event: WebhookVerified) -> None:
+        if isinstance(event.event.payload, MONEY_OUT):
+            outcome = await payouts.apply(event.event)
+            if outcome.note and outcome.note != "duplicate":
+                log.warning("webhook %s (%s): %s", event.event.id, event.event.type, outcome.note)
+
+    router.on(WebhookVerified, webhook)
 
 
 def install_tickets(router: Router, services: Services) -> None:

@@ -19,7 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from media.hub import Hub
 from payments.checkout import PaymentBook
 from payments.ledger import Ledger
+from payments.payout_accounts import PayoutAccounts
+from payments.payout_events import PayoutEvents
 from payments.providers import PaymentProvider
+from payments.providers.rails import PayoutRail
+from payments.settlement import Settlement
 from relay.destination import server_policy
 from relay.keybox import KeyBox
 from relay.store import TargetStore
@@ -61,6 +65,9 @@ class Services:
     ticketing: Ticketing
     viewing: ViewingRegistry
     access: ShowAccess
+    rail: PayoutRail
+    payout_accounts: PayoutAccounts
+    settlement: Settlement
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -108,14 +115,25 @@ async def build(settings: Settings) -> Services:
     provider = money.make_provider(settings, sender, secrets)
     ledger = Ledger(engine)
     book = money.make_book(engine, ledger, settings)
+    rail = money.make_rail(provider)
+    payout_accounts, settlement = make_settlement(settings, engine, ledger, rail)
     services = Services(settings=settings, engine=engine, store=store, bus=bus, router=router,
                         gateway=gateway, live=live, targets=targets, relay=relay, directory=live.directory, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
-                        ticketing=ticketing, viewing=viewing, access=access)
+                        ticketing=ticketing, viewing=viewing, access=access, rail=rail,
+                        payout_accounts=payout_accounts, settlement=settlement)
     reactions.install(router, gateway, live, book, provider)
+    reactions.install_payouts(router, PayoutEvents(settlement))
     reactions.install_tickets(router, services)
     _parts(services)
     return services
+
+
+def make_settlement(settings: Settings, engine: AsyncEngine, ledger: Ledger,
+                    rail: PayoutRail) -> tuple[PayoutAccounts, Settlement]:
+    accounts = PayoutAccounts(engine, ledger.store.clock)
+    return accounts, Settlement(engine, ledger, accounts, rail, hold_s=settings.payout_hold_s,
+                                claim_s=settings.payout_claim_s, clock=ledger.store.clock)
 
 
 def _parts(s: Services) -> None:

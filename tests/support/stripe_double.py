@@ -1,7 +1,8 @@
 """A local HTTP double of Stripe's API for the ``stripe`` library: records every request it
 sends (method, path, headers, decoded form) and answers with Stripe's documented objects
 (https://docs.stripe.com/api/checkout/sessions/object, /api/refunds/object,
-/api/payment_intents/object). Idempotency keys are honoured like Stripe: the same key
+/api/payment_intents/object, /api/accounts/object, /api/account_links/object,
+/api/transfers/object). Idempotency keys are honoured like Stripe: the same key
 gets the first answer again."""
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class StripeDouble:
     requests: list[Recorded] = field(default_factory=list)
     intents: dict[str, dict[str, str]] = field(default_factory=dict)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refuse_destinations: set[str] = field(default_factory=set)
 
     def of(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -43,6 +46,10 @@ class StripeDouble:
         key = request.headers.get("Idempotency-Key")
         if key and key in self.answers:
             return web.json_response(self.answers[key])
+        if request.method == "POST" and request.path == "/v1/transfers" and form["destination"] in \
+                self.refuse_destinations:
+            return web.json_response({"error": {"type": "invalid_request_error", "code": "account_invalid",
+                                                "message": "No such destination"}}, status=400)
         answer = self.answer(request, form)
         if key:
             self.answers[key] = answer
@@ -61,6 +68,21 @@ class StripeDouble:
         if request.path == "/v1/refunds":
             return {"id": "re_" + secrets.token_hex(8), "object": "refund", "amount": int(form.get("amount", 0)),
                     "payment_intent": form["payment_intent"], "status": "succeeded", "currency": "usd"}
+        if request.path == "/v1/accounts":
+            return {"id": "acct_" + secrets.token_hex(8), "object": "account", "charges_enabled": False,
+                    "payouts_enabled": False, "details_submitted": False,
+                    "controller": {"stripe_dashboard": {"type": form.get("controller[stripe_dashboard][type]")}},
+                    "requirements": {"currently_due": ["external_account"], "past_due": []}}
+        if request.path == "/v1/account_links":
+            return {"object": "account_link", "created": 1, "expires_at": 300,
+                    "url": f"https://connect.stripe.com/setup/e/{form['account']}/{secrets.token_hex(8)}"}
+        if request.path == "/v1/transfers":
+            tr = {"id": "tr_" + secrets.token_hex(8), "object": "transfer", "amount": int(form["amount"]),
+                  "currency": form["currency"], "destination": form["destination"],
+                  "transfer_group": form.get("transfer_group"), "amount_reversed": 0, "reversed": False,
+                  "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+            self.transfers[tr["id"]] = tr
+            return tr
         if request.path.startswith("/v1/payment_intents/"):
             pi = request.path.rsplit("/", 1)[1]
             return {"id": pi, "object": "payment_intent", "metadata": self.intents.get(pi, {}), "status": "succeeded"}
