@@ -61,7 +61,7 @@ def token_hash(token: str) -> str:
 def setup(app: web.Application) -> None:
     """The password pool and the login throttle of this process."""
     settings = app[SETTINGS]
-    app[PASSWORDS] = PasswordPool(settings.password_workers, settings.password_queue)
+    app[PASSWORDS] = PasswordPool(settings.password_workers, settings.password_queue, settings.password_nice)
     window = settings.login_window_s
 
     def rate(attempts: int) -> Rate | None:  # 0 turns that throttle off

@@ -45,6 +45,7 @@ class Settings:
     session_ttl_s: int = field(default=30 * 24 * 3600, metadata={"help": "session lifetime in seconds"})
     socket_ticket_ttl_s: float = field(default=60.0, metadata={"help": "seconds a room socket ticket (POST /api/rooms/{slug}/socket-ticket) stays valid"})
     password_workers: int = field(default=2, metadata={"help": "threads that hash and check passwords (argon2 releases the GIL)"})
+    password_nice: int = field(default=10, metadata={"help": "how many steps lower than the server the hashing threads run (nice), so log-in floods do not starve the event loop; 0 keeps them equal"})
     password_queue: int = field(default=32, metadata={"help": "password jobs that may wait for a thread; past that sign-up and log-in answer 503"})
     login_account_attempts: int = field(default=10, metadata={"help": "failed log-ins per account per --login-window-s before 429"})
     login_address_attempts: int = field(default=30, metadata={"help": "failed log-ins per client address per --login-window-s before 429"})
