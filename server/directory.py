@@ -11,8 +11,9 @@ Rules:
   stream goes reconnecting or offline, or its publisher falls silent, the claim is released
   at once: a publisher on another node may then take the room over, as the same key may
   take over a silent publisher on one node (media.ingest, media.webrtc.session).
-* A node that finds its claim taken by another node ends its own stream there
-  (``on_lost``): the room has one publisher in the whole cluster.
+* A node that finds its claim taken by another node (its own publisher silent or gone and a
+  new one accepted elsewhere) ends its own stream of the room (``on_lost``): the room has
+  one publisher in the whole cluster, and this node's LL-HLS then pulls from the new one.
 * SIGTERM drain releases every claim of this node (the ``directory`` lifecycle part stops
   with the intake).
 
@@ -196,10 +197,15 @@ class DirectoryAgent:
                     log.exception("room directory refresh of %s failed", slug)
 
     async def _tend(self, slug: str) -> None:
-        if not self._active(slug):
-            await self._release(slug)
-            return
-        holder = await self.directory.claim(slug, self.node, self._ttl)
+        if self._active(slug):
+            holder = await self.directory.claim(slug, self.node, self._ttl)
+        else:
+            await self.directory.release(slug, self.node)
+            if self._hub.get(slug) is None:
+                self._held.pop(slug, None)
+                return
+            # Silent or reconnecting here: watched until it ends, comes back or moves.
+            holder = await self.lookup(slug)
         if holder is not None:
             self._held.pop(slug, None)
             log.warning("room %s was taken over by %s; ending the stream here", slug, holder)

@@ -53,6 +53,7 @@ class Live:
         self.rtmp: RtmpServer | None = None
         self.webrtc: WebRtc | None = None
         self.directory: DirectoryAgent | None = None
+        self._moved: set[str] = set()
         """The room directory (server.services sets it); without it this node claims every room."""
         # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
         # (address, room); see media.throttle.
@@ -127,10 +128,23 @@ class Live:
         stream = self.hub.get(slug)
         return stream.state_dict() if stream is not None else None
 
+    async def hand_over(self, slug: str) -> None:
+        """Another node took the room's ingest over (server.directory): end the stream here
+        without telling the room it went offline."""
+        self._moved.add(slug)
+        try:
+            await self.end_stream(slug)
+        finally:
+            self._moved.discard(slug)
+
     def _state_changed(self, stream: Stream) -> None:
         data = stream.state_dict()
-        key = f"stream:{stream.slug}:{stream.session}:{data['state']}:{data.get('codecs')}:{data.get('fps')}"
-        self.router.emit(StreamStateChanged(stream.slug, data, key))
+        # started_at tells apart two streams of one room (a takeover from another node
+        # starts again at session 1): the room must hear the new one go live.
+        key = (f"stream:{stream.slug}:{stream.started_at}:{stream.session}:{data['state']}:"
+               f"{data.get('codecs')}:{data.get('fps')}")
+        moved = data["state"] == "offline" and stream.slug in self._moved
+        self.router.emit(StreamStateChanged(stream.slug, data, key, moved=moved))
 
 
 def webrtc_settings(settings: Settings) -> WebRtcSettings:

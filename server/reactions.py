@@ -74,6 +74,8 @@ def _install_media(router: Router, gateway: RoomGateway, live: Live) -> None:
     changes = itertools.count()
 
     async def stream_state(event: StreamStateChanged) -> None:
+        if event.moved:
+            return
         await gateway.publish_system(event.slug, "stream.state", dict(event.data), event.key)
 
     async def relay_state(event: RelayStateChanged) -> None:

@@ -48,6 +48,9 @@ class StreamStateChanged:
     slug: str
     data: Mapping[str, Any]
     key: str
+    moved: bool = False
+    """Offline here because another node took the room over (the room is still live there,
+    and that node said so): not a room event."""
 
 
 @dataclass(frozen=True)

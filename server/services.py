@@ -98,7 +98,7 @@ async def build(settings: Settings) -> Services:
     live = Live(settings, store, router)
     redis = aioredis.from_url(settings.redis, socket_timeout=2) if settings.redis else None
     rooms: RoomDirectory = RedisDirectory(redis, settings.redis_prefix) if redis is not None else MemoryDirectory()
-    live.directory = DirectoryAgent(rooms, settings.internal_url, live.hub, live.end_stream)
+    live.directory = DirectoryAgent(rooms, settings.internal_url, live.hub, live.hand_over)
     ticketing = Ticketing(engine, settings.ticket_hold_s)
     viewing = ViewingRegistry(redis, settings.redis_prefix)
     access = ShowAccess(ticketing, viewing, viewing_key(settings), settings.viewing_token_ttl_s)

@@ -13,7 +13,9 @@ request per part (the origin's nal_hls_requests_total).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from tests.server.test_live_media import (
     wait_for_state,
 )
 from tests.support.httpcache import HttpCache
+from tests.support.roomsocket import RoomSocket
 
 __all__ = ["pg_schema"]
 
@@ -142,6 +145,34 @@ async def test_second_publisher_on_another_node_is_refused_and_the_entry_follows
     publish(publishers, b, room, Encode("640x360", 30, seconds=30))
     await wait_for_state(http, b, room, "live")
     assert await holder(redis, redis_prefix, room.slug) == b.url
+
+
+async def test_a_silent_publisher_is_taken_over_from_another_node(
+    server_process: Any, pg_schema: str, redis_prefix: str, http: aiohttp.ClientSession,  # noqa: F811
+    redis: aioredis.Redis, publishers: list[Publisher],
+) -> None:
+    """OBS froze on one machine with its connection to A open; the performer goes live again
+    from another machine that the load balancer sends to B."""
+    a, b = nodes(server_process, pg_schema, redis_prefix)
+    room = await make_room(http, a.url)
+    first = publish(publishers, a, room, Encode("640x360", 30, seconds=60))
+    await wait_for_playlist(http, f"{a.url}/live/{room.slug}/index.m3u8", segments=1)
+    fan = await RoomSocket.connect(http, b.ws_url, room.slug)
+    os.kill(first.proc.pid, signal.SIGSTOP)  # silent, its connection open
+    await until(lambda: holder(redis, redis_prefix, room.slug), None, timeout=20)
+    publish(publishers, b, room, Encode("640x360", 30, seconds=60))
+    await wait_for_state(http, b, room, "live")
+    assert await holder(redis, redis_prefix, room.slug) == b.url
+    await wait_for_state(http, a, room, "offline")  # A ended its own stream of the room
+    text = await wait_for_playlist(http, f"{a.url}/live/{room.slug}/index.m3u8", segments=1)
+    b_text = await wait_for_playlist(http, f"{b.url}/live/{room.slug}/index.m3u8", segments=1)
+    assert text.split("seg-")[0].rsplit("\n", 1)[-1] == b_text.split("seg-")[0].rsplit("\n", 1)[-1]
+    assert await metric_sum(http, a, "nal_hls_edge_upstream_total", kind="playlist") >= 1
+    # The room heard B go live; A's end of its own stream is no "offline" for the room.
+    await fan.wait_for(lambda: "live" in [e["data"]["state"] for e in fan.of_type("stream.state")])
+    states = [e["data"]["state"] for e in fan.of_type("stream.state")]
+    assert "offline" not in states, states
+    await fan.close()
 
 
 async def test_sigterm_drain_removes_the_entry(
