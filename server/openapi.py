@@ -77,6 +77,9 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/rooms/{slug}/socket-ticket", "A single-use ticket for /ws/rooms/{slug}?ticket=... "
      "(expires_at, about 60 s)", None,
      {201: "ticket and expires_at", 401: "not signed in", 404: "no such room", 429: "too many unused tickets"}),
+    ("get", "/api/rooms/{slug}/bans", "Who is banned from the room (username, by, created_at), newest first; "
+     "owner and hosts only", None, {200: "bans", 401: "not signed in", 403: "not the owner or a host",
+                                    404: "no such room"}),
     ("post", "/api/rooms/{slug}/publish-ticket", "The owner's single-use ticket for POST /whip/{slug} "
      "(Bearer token in place of the stream key; expires_at, about 60 s)", None,
      {201: "ticket and expires_at", 401: "not signed in", 403: "not the room's owner", 404: "no such room",

@@ -3,6 +3,7 @@
 
 import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, clear, el, say, show} from './js/dom.js';
+import {banList} from './js/banlist.js';
 import {ChatView} from './js/chat.js';
 import {QueueView} from './js/queue.js';
 import {songForm, songParts} from './js/songform.js';
@@ -37,6 +38,7 @@ async function main() {
   const queue = new QueueView({list: $('#queue'), catalog: $('#catalog'), status: $('#song-status')},
     {socket, slug, me, moderation: true});
   userTools(socket);
+  banList(slug, socket, {list: $('#bans'), status: $('#bans-status')});
   settingsForm(socket);
   songForm(slug, queue, songParts());
   hosts(slug, room.role === 'owner');

@@ -2,6 +2,7 @@
 // the song-request queue (with paid boosts) of one room.
 
 import {api, roomPath, slugFromPath} from './js/api.js';
+import {showBan} from './js/banned.js';
 import {$, say} from './js/dom.js';
 import {ChatView} from './js/chat.js';
 import {LivePlayer} from './js/player.js';
@@ -25,7 +26,7 @@ async function main() {
   socketStatus(socket, $('#socket-status'));
   showViewers(socket, $('#viewers'));
   showSocketErrors(socket, $('#room-notice'));
-  new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
+  const chat = new ChatView({log: $('#chat-log'), pinned: $('#pinned'), form: $('#chat-form'), input: $('#chat-input'),
     status: $('#chat-status'), note: $('#chat-note')}, {socket, me});
   const money = await tipSettings(slug);
   const currency = money.currency;
@@ -33,6 +34,7 @@ async function main() {
   const queue = new QueueView({list: $('#queue'), catalog: $('#catalog'), status: $('#queue-status')},
     {socket, slug, me, currency,
       onBoost: (item, title) => pay.open({kind: 'boost', requestId: String(item.id), song: title})});
+  showBan(socket, {notice: $('#room-notice'), chat, queue});
   const ledger = new TipLedger(socket, () => renderSupporters());
   const renderSupporters = supportersStrip($('#supporters'), ledger);
   tipButton(me, pay);

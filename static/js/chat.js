@@ -32,7 +32,9 @@ export class ChatView {
     this.moderation = moderation;
     this.messages = new Map();
     this.settings = {};
+    this.closed = null;  // why this fan may not chat now (banned, timed out), or null
     if (this.form) this.form.addEventListener('submit', (ev) => this.submit(ev));
+    if (this.input) this.input.addEventListener('input', () => say(this.status, ''));
     this.listen();
     this.updateForm();
   }
@@ -190,6 +192,9 @@ export class ChatView {
   }
 
   notice(data) {
+    if (this.me && data.user_id === this.me.id && data.action === 'timeout' && data.until) {
+      this.closeChat(`You are timed out until ${clock(data.until)}: you can watch, but not chat.`, data.until * 1000);
+    }
     const who = userName(data.user || data.user_name || data.username);
     const action = data.action || data.kind || '';
     const verbs = {ban: 'was banned', unban: 'was unbanned', timeout: 'was timed out'};
@@ -208,13 +213,27 @@ export class ChatView {
 
   updateForm() {
     if (!this.form) return;
-    const notes = [];
+    const notes = this.closed ? [this.closed] : [];
     if (!this.me) notes.push('Sign in to chat.');
     const slow = Number(this.settings.slow_mode_s || 0);
     if (slow > 0) notes.push(`Slow mode: one message every ${slow} s.`);
     if (this.settings.chat === 'signed_in') notes.push('Only signed-in fans may chat.');
     if (this.note) say(this.note, notes.join(' '));
-    for (const control of this.form.elements) control.disabled = !this.me;
+    for (const control of this.form.elements) control.disabled = !this.me || Boolean(this.closed);
+  }
+
+  /** Close the chat form to this fan, saying why; reopened at ``untilMs`` (epoch ms) if given. */
+  closeChat(reason, untilMs = null) {
+    this.closed = reason;
+    say(this.status, '');
+    this.updateForm();
+    clearTimeout(this.reopen);
+    if (untilMs) {
+      this.reopen = setTimeout(() => {
+        this.closed = null;
+        this.updateForm();
+      }, Math.max(0, untilMs - Date.now()));
+    }
   }
 
   async submit(ev) {
@@ -230,7 +249,7 @@ export class ChatView {
     } catch (err) {
       say(this.status, err.message, 'error');
     } finally {
-      button.disabled = !this.me;
+      button.disabled = !this.me || Boolean(this.closed);
       this.input.focus();
     }
   }

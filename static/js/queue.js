@@ -24,7 +24,8 @@ export class QueueView {
     this.me = me;
     this.moderation = moderation;
     this.onEdit = null;  // set by songForm: the catalog's Edit buttons
-    this.voted = new Set();  // requests this page voted for (the queue carries counts only)
+    this.voted = new Set();
+    this.closed = null;  // set by closeTo: why this fan may not see or join the queue  // requests this page voted for (the queue carries counts only)
     this.queue = [];
     this.songs = [];
     this.render();
@@ -86,6 +87,10 @@ export class QueueView {
 
   render() {
     clear(this.list);
+    if (this.closed) {
+      this.list.append(el('li', {class: 'empty', text: this.closed}));
+      return;
+    }
     if (this.queue.length === 0) {
       this.list.append(el('li', {class: 'empty', text: 'No requests yet.'}));
       return;
@@ -150,7 +155,7 @@ export class QueueView {
           el('strong', {class: 'title', text: title}),
           song.artist ? el('span', {class: 'artist', text: ` · ${song.artist}`}) : null),
         this.moderation ? this.editButtons(song, title) : el('button', {type: 'button', class: 'small',
-          text: 'Request', 'aria-label': `Request ${title}`, disabled: !this.me,
+          text: 'Request', 'aria-label': `Request ${title}`, disabled: !this.me || Boolean(this.closed),
           onclick: () => this.run('song.request', {song_id: Number(song.id)})})));
     }
   }
@@ -186,6 +191,14 @@ export class QueueView {
         say(this.status, err.message, 'error');
       }
     }
+  }
+
+  /** The queue is closed to this fan (banned): say why instead of an empty list. */
+  closeTo(reason) {
+    this.closed = reason;
+    this.queue = [];
+    this.render();
+    this.renderCatalog();
   }
 
   markVoted(requestId) {

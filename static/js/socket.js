@@ -119,8 +119,9 @@ export class RoomSocket {
     }
     if (!frame || typeof frame !== 'object') return;
     if (frame.type === 'ack' || frame.type === 'error') {
+      const ours = this.pending.has(frame.id);  // a reply to one of our ops: its caller shows it
       this.settle(frame);
-      if (frame.type === 'error' && !this.pending.has(frame.id)) this.emit('error', frame, frame);
+      if (frame.type === 'error' && !ours) this.emit('error', frame, frame);
       return;
     }
     if (frame.type === 'snapshot') {
@@ -212,13 +213,14 @@ export class RoomSocket {
 
 /** Show the socket's state in a small status element. */
 export function socketStatus(socket, node) {
-  socket.on('status', ({state, reason, delay}) => {
+  socket.on('status', ({state, reason, delay, code}) => {
     node.dataset.state = state;
     if (state === 'open') node.textContent = 'Connected';
     else if (state === 'connecting') node.textContent = 'Connecting…';
     else if (state === 'reconnecting') {
       const why = reason ? ` (${reason})` : '';
       node.textContent = `Reconnecting in ${Math.ceil(delay / 1000)} s${why}`;
-    } else node.textContent = reason ? `Disconnected: ${reason}` : 'Disconnected';
+    } else if (code === 4003) node.textContent = 'Chat closed to you';
+    else node.textContent = reason ? `Disconnected: ${reason}` : 'Disconnected';
   });
 }

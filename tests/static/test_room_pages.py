@@ -111,13 +111,28 @@ async def test_moderator_deletes_a_message_and_it_disappears_for_fans(
     await expect(_message(other, "second spam")).to_have_count(0)
     await expect(_message(mod, "second spam")).to_have_count(0)
     await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was banned")
-    await expect(fan.locator("#socket-status")).to_contain_text("Disconnected")
+    await expect(fan.locator("#socket-status")).to_have_text("Chat closed to you")
+    # The banned fan is told once, plainly, that chat and requests are closed and watching is not.
+    await expect(fan.locator("#room-notice")).to_have_text(
+        "You are banned from this room’s chat and song requests. You can still watch the show.")
+    await expect(fan.locator("#chat-input")).to_be_disabled()
+    await expect(fan.locator("#chat-note")).to_contain_text("Chat is closed to you")
+    await expect(fan.locator("#queue")).to_have_text("Song requests are closed to you in this room.")
+    await expect(fan.locator("#chat-status")).to_be_hidden()
+    await pages.shot(fan, "watch-banned")
+    # The host sees who is banned.
+    await expect(mod.locator("#bans li.ban")).to_have_count(1)
+    await expect(mod.locator("#bans li.ban")).to_contain_text("spammer")
 
-    # Unban from the user tools.
+    # Unban from the list.
+    await mod.get_by_role("button", name="Unban spammer").click()
+    await expect(mod.locator("#bans-status")).to_have_text("spammer unbanned.")
+    await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was unbanned")
+    await expect(mod.locator("#bans")).to_have_text("Nobody is banned.")
+    # The user tools still ban and unban by name.
     await mod.get_by_label("User to moderate").fill("spammer")
     await mod.get_by_role("button", name="Unban", exact=True).click()
     await expect(mod.locator("#user-status")).to_have_text("spammer unbanned.")
-    await expect(other.locator("#chat-log li.notice").last).to_contain_text("spammer was unbanned")
     await pages.shot(mod, "moderate-after-ban")
 
     # A fan cannot moderate: the moderate page says so and shows no tools.
@@ -257,3 +272,18 @@ async def test_pages_reconnect_by_themselves_after_a_server_restart(
     await _connected(alice)
     await _send(alice, "after the restart")
     await expect(_message(alice, "after the restart")).to_have_count(1)
+
+
+async def test_a_timed_out_fan_is_told_until_when_and_cannot_type(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, _ = await _room(http, "maya")
+    mod = await pages.open(f"/moderate/{slug}", "maya", signup=False)
+    fan = await pages.open(f"/watch/{slug}", "chatty")
+    for page in (mod, fan):
+        await _connected(page)
+    await _send(fan, "one more thing")
+    await mod.get_by_role("button", name="Time out for 5 minutes: chatty").click()
+    await expect(fan.locator("#chat-note")).to_contain_text("You are timed out until")
+    await expect(fan.locator("#chat-input")).to_be_disabled()
+    await expect(fan.locator("#room-notice")).to_be_hidden()  # said once, beside the chat
+    await expect(fan.locator("#socket-status")).to_have_text("Connected")  # still watching, still in the room
+    await pages.shot(fan, "watch-timed-out")
