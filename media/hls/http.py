@@ -118,7 +118,9 @@ class _Handler:
         else:
             response = await self._dispatch(request, slug, name, token if allowed else None)
             if allowed and "Cache-Control" in response.headers and response.status == 200:
-                response.headers["Cache-Control"] = "private, " + response.headers["Cache-Control"].removeprefix("public, ")
+                cache = response.headers["Cache-Control"].removeprefix("public, ")
+                # An edge's answer is already private (the origin made it so): say it once.
+                response.headers["Cache-Control"] = cache if cache.startswith("private") else "private, " + cache
         REQUESTS.labels(kind, str(response.status)).inc()
         return response
 

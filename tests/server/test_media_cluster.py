@@ -27,10 +27,11 @@ from aiortc import RTCPeerConnection
 
 from server.directory import MemoryDirectory, RedisDirectory
 from tests.conftest import REDIS_URL, pg_url
-from tests.server.test_cluster import pg_schema  # noqa: F401 - fixture
+from tests.server.test_cluster import account, pg_schema  # noqa: F401 - fixture
 from tests.server.test_live_media import (
     Encode,
     Publisher,
+    Room,
     check_packets,
     ffprobe,
     make_room,
@@ -66,7 +67,9 @@ def publishers() -> Any:
 
 
 def nodes(server_process: Any, schema: str, prefix: str, count: int = 2) -> list[Any]:
-    common = {"database": pg_url(schema), "redis": REDIS_URL, "redis_prefix": prefix}
+    # One --secret-key for the cluster: a viewing token signed on one node is checked on another.
+    common = {"database": pg_url(schema), "redis": REDIS_URL, "redis_prefix": prefix,
+              "secret_key": "cluster secret " + prefix}
     return [server_process(**common) for _ in range(count)]
 
 
@@ -280,3 +283,42 @@ async def test_any_node_serves_ll_hls_and_a_cdn_in_front_asks_the_origin_once_pe
     distinct = {name for f in direct for name in f.parts}
     assert 0 < after - before <= len(distinct), (after - before, len(distinct))
     assert await metric_sum(http, b, "nal_hls_edge_served_total", kind="part", source="shared") > 0
+
+
+async def test_a_gated_room_needs_its_viewing_token_at_the_edge_and_is_not_shared(
+    server_process: Any, pg_schema: str, redis_prefix: str, http: aiohttp.ClientSession,  # noqa: F811
+    publishers: list[Publisher],
+) -> None:
+    a, b = nodes(server_process, pg_schema, redis_prefix)
+    owner = {"Authorization": f"Bearer {await account(http, a.url, 'owner')}"}
+    fan = {"Authorization": f"Bearer {await account(http, a.url, 'fan1')}"}
+    room = await (await http.post(f"{a.url}/api/rooms", json={"title": "Gated"}, headers=owner)).json()
+    slug = room["slug"]
+    r = await http.post(f"{a.url}/api/rooms/{slug}/shows", headers=owner,
+                        json={"title": "Live", "starts_at": "2030-01-01T20:00:00Z"})
+    show_id = (await r.json())["id"]
+    r = await http.post(f"{a.url}/api/shows/{show_id}/tiers", headers=owner,
+                        json={"name": "std", "price": 1000, "latency_class": "standard", "chat": False})
+    tier_id = (await r.json())["id"]
+    r = await http.post(f"{a.url}/api/shows/{show_id}/comps", headers=owner,
+                        json={"username": "fan1", "tier_id": tier_id})
+    assert r.status == 201, await r.text()
+    r = await http.post(f"{b.url}/api/shows/{show_id}/viewing-sessions", json={}, headers=fan)
+    assert r.status == 201, await r.text()
+    token = (await r.json())["token"]
+    publish(publishers, a, Room(slug, room["stream_key"]), Encode("640x360", 30, seconds=60))
+    await wait_for_playlist(http, f"{a.url}/live/{slug}/index.m3u8?vt={token}", segments=1)
+
+    r = await http.get(f"{b.url}/live/{slug}/index.m3u8")
+    assert r.status == 403  # checked at the edge
+    r = await http.get(f"{b.url}/live/{slug}/index.m3u8?vt=forged")
+    assert r.status == 403
+    text = await wait_for_playlist(http, f"{b.url}/live/{slug}/index.m3u8?vt={token}", segments=1)
+    r = await http.get(f"{b.url}/live/{slug}/index.m3u8?vt={token}")
+    assert r.status == 200 and r.headers["Cache-Control"] == "private, max-age=1"
+    part = re.search(r'URI="([^"]+part-[^"]+)"', text)
+    assert part is not None and part.group(1).endswith(f"?vt={token}")
+    r = await http.get(f"{b.url}/live/{slug}/{part.group(1)}")
+    assert r.status == 200 and r.headers["Cache-Control"].startswith("private")
+    r = await http.get(f"{b.url}/live/{slug}/{part.group(1).split('?')[0]}")
+    assert r.status == 403  # a part pulled for one viewer is not served to anyone else
