@@ -17,14 +17,19 @@ Otherwise it is free, as before tickets existed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import Counter
 
+from media.webrtc.errors import SessionNotFound
+from media.webrtc.session import WebRtc
 from relay.keybox import load_or_create_secret
 from rooms.ports import Admission, Identity, RoomInfo
 from server.config import Settings
@@ -34,7 +39,9 @@ from ticketing.model import Show
 from ticketing.service import Ticketing
 from ticketing.tokens import ViewingGrant, derive_key, sign, verify
 
+log = logging.getLogger("notalabel.access")
 GATED_CACHE_S = 3.0
+GRANT: web.RequestKey[ViewingGrant] = web.RequestKey("viewing_grant")
 DENIED = Counter("nal_viewing_denied_total", "Media requests refused for want of a valid viewing token",
                  ["kind", "reason"])
 
@@ -110,7 +117,67 @@ class ShowAccess:
         if isinstance(found, str) or not found.realtime:
             DENIED.labels("whep", found if isinstance(found, str) else "standard_tier").inc()
             return False
+        request[GRANT] = found
         return True
+
+
+class WhepWatch:
+    """WHEP sessions opened with a viewing token end once that token's device session is no
+    longer its ticket's current one (taken over, refunded, transferred): checked every
+    ``every_s`` against the viewing registry, so on every node within seconds.
+
+    The WHEP answer's ``Location`` names the session; ``on_prepare`` (aiohttp's response
+    signal) links it to the grant the gate stored on the request."""
+
+    def __init__(self, access: ShowAccess, every_s: float = 2.0) -> None:
+        self.access = access
+        self.every_s = every_s
+        self.sessions: dict[str, tuple[str, ViewingGrant]] = {}
+        self.webrtc: WebRtc | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        grant = request.get(GRANT)
+        location = response.headers.get("Location", "")
+        if grant is not None and response.status == 201 and location.startswith(f"/whep/{grant.room}/"):
+            self.sessions[location.rsplit("/", 1)[1]] = (grant.room, grant)
+
+    async def sweep(self) -> int:
+        """End the sessions whose grant no longer holds; how many ended."""
+        ended = 0
+        for sid, (slug, grant) in list(self.sessions.items()):
+            if await self.access.registry.current(grant.ticket_id) == grant.session:
+                continue
+            self.sessions.pop(sid, None)
+            if self.webrtc is None:
+                continue
+            try:
+                session = self.webrtc.session("whep", slug, sid)
+            except SessionNotFound:
+                continue
+            await self.webrtc.end(session)
+            DENIED.labels("whep", "ended_revoked").inc()
+            ended += 1
+        return ended
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - a Redis blip must not stop the watch; next round retries
+                log.warning("WHEP access sweep failed", exc_info=True)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="whep-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 class ShowGate:

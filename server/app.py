@@ -48,6 +48,8 @@ async def make_app(settings: Settings) -> web.Application:
                    overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
+    services.whep_watch.webrtc = services.live.webrtc
+    app.on_response_prepare.append(services.whep_watch.on_prepare)
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop_intake)
     app.on_cleanup.append(_close)

@@ -1,7 +1,7 @@
 """The running server's parts, typed, built in one place, started and stopped in one order.
 
 Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
-the sandbox's webhook sender), router, room gateway,
+the sandbox's webhook sender), router, the WHEP access sweep, room gateway,
 room directory, relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
 (RTMP, relay, this node's claims in the room directory, then the gateway tells sockets to
@@ -31,7 +31,7 @@ from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
 from server import money, reactions, sockets
-from server.access import ShowAccess, ShowGate, viewing_key
+from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
@@ -68,6 +68,7 @@ class Services:
     rail: PayoutRail
     payout_accounts: PayoutAccounts
     settlement: Settlement
+    whep_watch: WhepWatch
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -121,7 +122,7 @@ async def build(settings: Settings) -> Services:
                         gateway=gateway, live=live, targets=targets, relay=relay, directory=live.directory, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
                         ticketing=ticketing, viewing=viewing, access=access, rail=rail,
-                        payout_accounts=payout_accounts, settlement=settlement)
+                        payout_accounts=payout_accounts, settlement=settlement, whep_watch=WhepWatch(access))
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement))
     reactions.install_tickets(router, services)
@@ -154,6 +155,7 @@ def _parts(s: Services) -> None:
     life.add("bus", start=s.bus.start, stop=s.bus.close)
     life.add("payments", start=s.webhook_sender.start, stop=close_payments)
     life.add("router", stop=s.router.close)
+    life.add("viewing", start=s.whep_watch.start, stop=s.whep_watch.stop)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
     life.add("directory", start=s.directory.start, stop=s.directory.close)
     life.add("relay", start=attach_relay, stop=s.relay.close)

@@ -177,3 +177,40 @@ async def test_the_room_socket_is_gated_by_tickets(srv: Running) -> None:
     assert (await stan.op("chat.send", text="me too"))["type"] == "error"  # a tier without chat
     for sock in (vera, stan):
         await sock.close()
+
+
+async def test_a_takeover_ends_the_first_devices_whep_session(tmp_path: Path, database_url: str,
+                                                              ffmpeg: list[Any]) -> None:
+    from tests.media.webrtc.support import Viewer
+
+    settings = {"rtmp": f"127.0.0.1:{free_port()}", "webrtc_host_addresses": "127.0.0.1"}
+    async with running(tmp_path, database_url, **settings) as srv:
+        await srv.services.live.start_rtmp()
+        show = await make_show(srv)
+        r = await srv.http.post(f"/api/rooms/{show.slug}/stream-key", headers=show.owner)
+        ffmpeg.append(publish(srv.services.settings, (await r.json())["stream_key"]))
+        async def live() -> bool:
+            state = await (await srv.http.get(f"/api/rooms/{show.slug}/stream")).json()
+            return bool(state.get("audio_codec"))
+
+        await wait_until(live, bool, timeout=60)
+        first = await (await show.viewing("vera")).json()
+        viewer, code, body = await Viewer.watch(srv.http, srv.url, show.slug, token=first["token"])
+        try:
+            assert code == 201, body
+            await wait_until(lambda: _frames(viewer), lambda n: n >= 10, timeout=30)
+            assert await _whep_count(srv.services.live.webrtc, show.slug) == 1
+            await show.viewing("vera", takeover=True)
+            webrtc = srv.services.live.webrtc
+            assert webrtc is not None
+            await wait_until(lambda: _whep_count(webrtc, show.slug), lambda n: n == 0, timeout=30)
+        finally:
+            await viewer.close()
+
+
+async def _frames(viewer: Any) -> int:
+    return int(viewer.video_frames)
+
+
+async def _whep_count(webrtc: Any, slug: str) -> int:
+    return int(webrtc.viewers(slug))

@@ -119,7 +119,7 @@ class Viewer:
 
     @classmethod
     async def watch(cls, http: aiohttp.ClientSession, base: str, slug: str,
-                    *, audio: bool = True) -> tuple[Viewer, int, str]:
+                    *, audio: bool = True, token: str | None = None) -> tuple[Viewer, int, str]:
         pc = client_pc()
         viewer = cls(pc)
         pc.addTransceiver("video", direction="recvonly")
@@ -132,7 +132,7 @@ class Viewer:
 
         apply_ice_policy(pc, LOOPBACK)
         await pc.setLocalDescription(await pc.createOffer())
-        status, body, headers = await post_offer(http, f"{base}/whep/{slug}", pc.localDescription.sdp)
+        status, body, headers = await post_offer(http, f"{base}/whep/{slug}", pc.localDescription.sdp, token)
         if status == 201:
             viewer.location = headers["Location"]
             await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
