@@ -15,6 +15,12 @@ function setUser(user) {
   loadRooms();
 }
 
+/** ``?next=``: the page of this site that sent the visitor here to sign in (only a local path). */
+function nextPath() {
+  const next = new URLSearchParams(location.search).get('next') || '';
+  return /^\/(?![/\\])[^\s]*$/.test(next) ? next : '';
+}
+
 function formValues(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
@@ -29,6 +35,11 @@ async function accountSubmit(ev, action) {
     await action(username.trim(), password);
     form.reset();
     say($('#account-status'), '');
+    const next = nextPath();
+    if (next) {
+      location.assign(next);
+      return;
+    }
     setUser(await whoami());
   } catch (err) {
     say($('#account-status'), err.message, 'error');
@@ -43,7 +54,9 @@ async function createRoom(ev) {
   const button = form.querySelector('button');
   button.disabled = true;
   try {
-    const room = await api('/api/rooms', {method: 'POST', body: {title: formValues(form).title.trim()}});
+    const values = formValues(form);
+    const body = {title: values.title.trim(), latency_class: values.latency_class || 'standard'};
+    const room = await api('/api/rooms', {method: 'POST', body});
     form.reset();
     say($('#create-status'), '');
     showNewRoom(room);
@@ -93,6 +106,7 @@ async function loadRooms() {
     return;
   }
   clear(list);
+  rooms.sort((a, b) => Number(Boolean(b.live)) - Number(Boolean(a.live)));  // live rooms first
   if (rooms.length === 0) list.append(el('li', {class: 'empty', text: 'No rooms yet.'}));
   for (const room of rooms) list.append(roomItem(room));
 }
@@ -100,10 +114,14 @@ async function loadRooms() {
 function roomItem(room) {
   const slug = encodeURIComponent(room.slug);
   const mine = me && room.owner === me.username;
-  return el('li', {class: 'room', dataset: {slug: room.slug}},
+  const state = room.stream_state === 'reconnecting' ? 'reconnecting' : room.live ? 'live' : 'offline';
+  const viewers = Number(room.viewers || 0);
+  return el('li', {class: 'room', dataset: {slug: room.slug, state}},
     el('span', {class: 'room-title'},
+      el('span', {class: 'live-badge', dataset: {state}, text: state.toUpperCase()}), ' ',
       el('a', {href: `/watch/${slug}`, text: room.title || room.slug}),
-      room.owner ? el('span', {class: 'by', text: ` by ${room.owner}`}) : null),
+      room.owner ? el('span', {class: 'by', text: ` by ${room.owner}`}) : null,
+      state !== 'offline' ? el('span', {class: 'viewers', text: ` · ${viewers} watching`}) : null),
     el('span', {class: 'links'},
       el('a', {href: `/watch/${slug}`, text: 'Watch'}),
       mine ? el('a', {href: `/studio/${slug}`, text: 'Studio'}) : null,
@@ -114,6 +132,7 @@ async function main() {
   $('#signup-form').addEventListener('submit', (ev) => accountSubmit(ev, signUp));
   $('#login-form').addEventListener('submit', (ev) => accountSubmit(ev, logIn));
   $('#create-form').addEventListener('submit', createRoom);
+  show($('#account-next'), Boolean(nextPath()));
   $('#refresh-rooms').addEventListener('click', loadRooms);
   let user = null;
   try {

@@ -18,7 +18,9 @@ export async function sessionCorner(node, {onChange} = {}) {
 export function render(node, user, onChange) {
   clear(node);
   if (!user) {
-    node.append(el('a', {href: '/#account', text: 'Sign in'}));
+    // From a room, the front page sends the fan back here once signed in (index.js, ?next=).
+    const here = location.pathname === '/' ? '' : `?next=${encodeURIComponent(location.pathname + location.search)}`;
+    node.append(el('a', {href: `/${here}#account`, text: 'Sign in'}));
     return;
   }
   const button = el('button', {type: 'button', class: 'small secondary', text: 'Log out'});

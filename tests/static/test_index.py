@@ -149,3 +149,44 @@ async def test_studio_ends_the_stream_after_asking(pages: Pages, http: aiohttp.C
         if publisher.poll() is None:
             publisher.kill()
         publisher.wait(10)
+
+
+async def test_signing_up_from_a_room_returns_to_the_room(pages: Pages, http: aiohttp.ClientSession) -> None:
+    async with http.post("/api/accounts", json={"username": "artist", "password": PASSWORD}) as r:
+        assert r.status == 201
+    async with http.post("/api/sessions", json={"username": "artist", "password": PASSWORD}) as r:
+        token = (await r.json())["token"]
+    async with http.post("/api/rooms", json={"title": "Come Back"}, headers={"Authorization": f"Bearer {token}"}) as r:
+        slug = (await r.json())["slug"]
+    page = await pages.open(f"/watch/{slug}")
+    await page.locator("#session").get_by_role("link", name="Sign in").click()
+    await expect(page.locator("#account-next")).to_be_visible()
+    await page.locator("#signup-username").fill("newfan")
+    await page.locator("#signup-password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign up").click()
+    await page.wait_for_url(f"**/watch/{slug}")
+    await expect(page.locator("#session")).to_contain_text("Signed in as newfan")
+    await expect(page.locator("#chat-input")).to_be_enabled()
+
+
+async def test_a_next_that_leaves_the_site_is_ignored(pages: Pages) -> None:
+    page = await pages.open("/?next=//evil.example/x#account")
+    await expect(page.locator("#account-next")).to_be_hidden()
+    await page.locator("#signup-username").fill("carefulfan")
+    await page.locator("#signup-password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page.locator("#session")).to_contain_text("Signed in as carefulfan")
+    assert page.url.startswith(pages.srv.url)
+
+
+async def test_the_create_form_offers_the_latency_class(pages: Pages, http: aiohttp.ClientSession) -> None:
+    page = await pages.open("/", "rtartist")
+    await page.get_by_label("Show title").fill("Real Time Jam")
+    await page.get_by_label("Latency").select_option("realtime")
+    await page.get_by_role("button", name="Create room").click()
+    await expect(page.locator("#new-room")).to_be_visible()
+    async with http.get("/api/rooms") as r:
+        rooms = (await r.json())["rooms"]
+    assert [(x["title"], x["latency_class"], x["live"], x["viewers"]) for x in rooms] == [
+        ("Real Time Jam", "realtime", False, 0)]
+    await expect(page.locator("#rooms li.room .live-badge")).to_have_text("OFFLINE")

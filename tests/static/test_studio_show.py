@@ -44,6 +44,10 @@ async def test_studio_follows_an_obs_stream_and_counts_only_fans(
         async with http.get("/api/rooms") as r:
             listed = next(x for x in (await r.json())["rooms"] if x["slug"] == slug)
         assert listed["live"] is True and listed["stream_state"] == "live" and listed["viewers"] == 1
+        home = await pages.open("/")
+        listed_item = home.locator(f'#rooms li[data-slug="{slug}"]')
+        await expect(listed_item.locator(".live-badge")).to_have_text("LIVE")
+        await expect(listed_item.locator(".viewers")).to_have_text(" · 1 watching")
         publisher.kill()
         await asyncio.to_thread(publisher.wait, 10)
         await expect(studio.locator("#studio-state")).not_to_have_text("LIVE", timeout=SLOW)
