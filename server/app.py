@@ -9,6 +9,7 @@ from aiohttp import web
 from server import (
     api_accounts,
     api_bans,
+    api_earnings,
     api_ledger,
     api_orders,
     api_payouts,
@@ -43,9 +44,9 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SERVICES] = services
     app[ENGINE] = services.engine
-    for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_publish, api_restreams,
-                   api_ledger, api_tips, api_sandbox, api_payouts, webhooks, api_shows, api_orders, api_viewing,
-                   overlay, sockets, pages):
+    for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_publish,
+                   api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, webhooks, api_shows,
+                   api_orders, api_viewing, overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
     services.whep_watch.webrtc = services.live.webrtc

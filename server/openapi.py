@@ -166,6 +166,19 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {200: "balances", 401: "not signed in"}),
     ("get", "/api/me/statement", "Your statement for ?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|csv", None,
      {200: "opening balances, movements, closing balances", 400: "bad date or format", 401: "not signed in"}),
+    ("post", "/api/me/payout-account", "Open your payout account (sandbox: ready at once; Stripe: a connected "
+     "account and onboarding_url, a single-use account link)", None,
+     {200: "your account (a fresh link when not ready)", 201: "account opened", 401: "not signed in",
+      502: "the payment provider failed"}),
+    ("get", "/api/me/payout-account", "Your payout account: ready, payouts_enabled, requirements_due, reason", None,
+     {200: "the account (account null when none)", 401: "not signed in"}),
+    ("get", "/api/me/payout-account/refresh", "The onboarding link's refresh URL: 302 to a new link", None,
+     {302: "to Stripe's onboarding, or /earnings when ready", 401: "not signed in"}),
+    ("get", "/api/me/earnings", "Your earnings: balances per currency (available, in_hold, in_transit, paid), "
+     "lines per room and show (gross, fees, commission, share, recouped), payouts", None,
+     {200: "earnings", 401: "not signed in"}),
+    ("get", "/api/me/tax-summary", "Your year-end tax summary for ?year=YYYY (CSV: paid_out, earned by kind)", None,
+     {200: "CSV", 400: "bad_year", 401: "not signed in"}),
 ]
 
 

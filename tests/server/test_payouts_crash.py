@@ -1,0 +1,68 @@
+"""``notalabel payouts run`` killed with SIGKILL right after a transfer, before its ledger
+steps, again and again: the re-runs never pay anyone twice (one Stripe transfer per payee,
+the same idempotency key on every retry), lose no payout, and the ledger checks out.
+On SQLite and PostgreSQL, against the Stripe double over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+from payments import reports
+from payments.ledger import Ledger
+from payments.payout_accounts import PayoutAccounts
+from payments.royalty import Revenue
+from payments.splits import Role, Share, SplitSheet
+from server.db import make_engine, migrate
+from tests.support.stripe_double import StripeDouble, stripe_double
+
+PARTIES = ("user:1", "user:2", "user:3", "user:4")
+
+
+async def payouts_run(database_url: str, double: StripeDouble, data_dir: Path, kill_after: int) -> int:
+    env = {**os.environ, "NOTALABEL_DATABASE": database_url, "NOTALABEL_DATA_DIR": str(data_dir),
+           "NOTALABEL_PAYMENTS": "stripe", "NOTALABEL_STRIPE_SECRET_KEY": "sk_test_double",
+           "NOTALABEL_STRIPE_WEBHOOK_SECRET": "whsec_crash", "NOTALABEL_STRIPE_API_BASE": double.url,
+           "NOTALABEL_PAYOUT_HOLD_S": "0", "NOTALABEL_PAYOUT_CLAIM_S": "0",
+           "NOTALABEL_PAYOUT_KILL_AFTER": str(kill_after)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "payouts", "run", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL)
+    return await proc.wait()
+
+
+async def test_sigkill_after_transfers_never_pays_twice(tmp_path: Path, database_url: str) -> None:
+    engine = make_engine(database_url)
+    await migrate(engine, database_url)
+    ledger = Ledger(engine)
+    sheet = SplitSheet(tuple(Share(p, 2_500, Role.ARTIST if i == 0 else Role.BAND) for i, p in enumerate(PARTIES)))
+    for i in range(3):
+        await ledger.record_tip(f"tip-{i}", Revenue(gross=2_000 + i, currency="USD", sheet=sheet, fee=60,
+                                                    processor="stripe"))
+    accounts = PayoutAccounts(engine, ledger.store.clock)
+    for i, party in enumerate(PARTIES):
+        await accounts.add(party, "stripe", f"acct_crash_{i}", ready=True)
+    owed = {p: b.balance for p in PARTIES for b in await reports.balances(engine, p) if b.kind == "earnings"}
+    try:
+        async with stripe_double() as double:
+            assert await payouts_run(database_url, double, tmp_path, kill_after=1) == -signal.SIGKILL
+            assert await payouts_run(database_url, double, tmp_path, kill_after=2) == -signal.SIGKILL
+            assert await payouts_run(database_url, double, tmp_path, kill_after=0) == 0
+            assert await payouts_run(database_url, double, tmp_path, kill_after=0) == 0  # nothing left
+            sent = double.of("POST", "/v1/transfers")
+            assert len(sent) > len(PARTIES)  # the killed runs' transfers were sent again ...
+            keys = Counter(r.headers["Idempotency-Key"] for r in sent)
+            assert len(keys) == len(PARTIES)  # ... always with the payout's own key
+            paid = {t["destination"]: t["amount"] for t in double.transfers.values()}
+            assert len(double.transfers) == len(PARTIES)  # one transfer per payee
+            assert paid == {f"acct_crash_{i}": owed[p] for i, p in enumerate(PARTIES)}
+        for party in PARTIES:
+            left = {b.kind: b.balance for b in await reports.balances(engine, party)}
+            assert left["earnings"] == left["payout_pending"] == left["in_transit"] == 0
+        report = await reports.check(engine)
+        assert report.ok, report
+    finally:
+        await engine.dispose()
