@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from rooms.bus import Recent
 from rooms.core import RoomState
 from rooms.events import Event
-from rooms.fanout import BANNED, SocketWriter, encodable
+from rooms.fanout import BANNED, NOT_ADMITTED, SocketWriter, encodable
 from rooms.history import History
 from rooms.metrics import DELIVERIES, EVENTS, EVENTS_DROPPED
 from rooms.ports import Identity
 
 log = logging.getLogger(__name__)
+
+ACCESS_REVOKED = "access.revoked"
+"""System event ``{"user_id"}``: the server revoked that user's ticket (refund, transfer); their
+sockets in the room close with 4001 on every node and must pass the gate again."""
 
 
 @dataclass(eq=False)
@@ -100,6 +104,8 @@ class RoomHub:
     def _side_effects(self, event: Event) -> None:
         if event.type == "mod.notice" and event.data.get("action") == "ban":
             self.close_user(event.data.get("user_id"), BANNED, "banned from this room")
+        elif event.type == ACCESS_REVOKED:
+            self.close_user(event.data.get("user_id"), NOT_ADMITTED, "your ticket no longer admits you")
         elif event.type == "room.changed":
             self.on_room_changed(self.slug)
 

@@ -87,7 +87,7 @@ async def refund_ticket(request: web.Request) -> web.Response:
         except ProviderError as exc:
             raise BadGateway(str(exc), "provider_failed") from None
     ticket = await services.ticketing.sales.mark_refunded(ticket.id)
-    await services.ticket_access_changed(ticket.id)
+    await services.ticket_access_changed(ticket.id, show.room_slug, ticket.owner_id)
     return json_response(ticket_json(ticket), status=202 if payment is not None else 200)
 
 

@@ -217,7 +217,8 @@ async def transfer_ticket(request: web.Request) -> web.Response:
     if to_user == identity.user_id:
         raise bad("the ticket is already yours", "same_owner")
     ticket = await services.ticketing.sales.transfer(ticket.id, identity.user_id, to_user)
-    await services.ticket_access_changed(ticket.id)
+    show = await services.ticketing.catalog.show(ticket.show_id)
+    await services.ticket_access_changed(ticket.id, show.room_slug, identity.user_id)
     return json_response(ticket_json(ticket))
 
 

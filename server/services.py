@@ -30,6 +30,7 @@ from relay.store import TargetStore
 from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
+from rooms.hub import ACCESS_REVOKED
 from server import money, reactions, sockets
 from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
 from server.config import Settings
@@ -81,9 +82,11 @@ class Services:
         """Hosts or settings changed over HTTP: every node reloads the room."""
         await self.gateway.room_changed(slug)
 
-    async def ticket_access_changed(self, ticket_id: str) -> None:
-        """A ticket was refunded or transferred: every node stops honouring its viewing tokens."""
+    async def ticket_access_changed(self, ticket_id: str, room: str, user_id: int) -> None:
+        """A ticket was refunded or transferred away from ``user_id``: every node stops
+        honouring its viewing tokens, and that user's sockets in the room must pass the gate again."""
         await self.viewing.revoke(ticket_id)
+        await self.gateway.publish_system(room, ACCESS_REVOKED, {"user_id": user_id}, None)
 
     async def stop_intake(self) -> None:
         """RTMP, relay and room sockets (1012), once, however often this is called."""

@@ -54,4 +54,4 @@ async def reversed_(services: Services, p: Payment) -> None:
     ticket = await services.ticketing.sales.ticket_of_order(str(p.meta["order_id"]))
     if ticket is not None and ticket.valid:
         await services.ticketing.sales.mark_refunded(ticket.id)
-        await services.ticket_access_changed(ticket.id)
+        await services.ticket_access_changed(ticket.id, p.room, ticket.owner_id)

@@ -155,6 +155,7 @@ async def test_one_device_per_ticket_and_revocation(srv: Running) -> None:
                             headers=show.fans["vera"][0])
     assert r.status == 200
     assert await access.hls(show.slug, second["token"]) is False
+    assert await sock.wait_closed() == 4001  # her socket must pass the gate again, and cannot
     assert (await show.viewing("vera")).status == 403
     stan = await (await show.viewing("stan")).json()
     assert (await srv.http.post(f"/api/tickets/{show.tickets['stan']}/refund", headers=show.owner)).status == 200
