@@ -12,7 +12,16 @@ $(VENV)/bin/python:
 # the test extra), made from pyproject.toml by `make lock`; the project itself goes in without
 # resolving anything again (--no-deps).
 # `run` installs only when the project or its lock changed since the last install.
+# PyICU (usernames' confusables skeleton, UTS #39) has no wheel: pip builds it against the
+# system ICU. Say so plainly instead of failing deep inside pip.
+ICU_CHECK := $(PY) -c "import icu" 2>/dev/null || pkg-config --exists icu-i18n 2>/dev/null || \
+	{ echo "make: PyICU builds against the system ICU; install it first:"; \
+	  echo "  Debian/Ubuntu: sudo apt-get install libicu-dev pkg-config g++"; \
+	  echo "  macOS (Homebrew): brew install icu4c pkg-config, then export PKG_CONFIG_PATH=\$$(brew --prefix icu4c)/lib/pkgconfig"; \
+	  exit 1; }
+
 $(VENV)/.installed: pyproject.toml requirements.lock | $(VENV)/bin/python
+	@$(ICU_CHECK)
 	$(PIP) install -r requirements.lock
 	$(PIP) install --no-deps -e .
 	touch $@
@@ -22,6 +31,7 @@ run: $(VENV)/.installed
 
 # `test` always refreshes the environment, then lints and runs the whole suite.
 test: | $(VENV)/bin/python
+	@$(ICU_CHECK)
 	$(PIP) install -r requirements-test.lock
 	$(PIP) install --no-deps -e .
 	touch $(VENV)/.installed
