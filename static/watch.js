@@ -9,6 +9,7 @@ import {LivePlayer} from './js/player.js';
 import {QueueView} from './js/queue.js';
 import {loadRoom, showSocketErrors, showViewers} from './js/room.js';
 import {sessionCorner} from './js/session.js';
+import {unmutePrompt} from './js/unmute.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
 import {PayDialog, TipLedger, supportersStrip} from './js/tips.js';
 import {useRealtime} from './whep.js';
@@ -40,6 +41,7 @@ async function main() {
   tipButton(me, pay);
   const player = new LivePlayer({video: $('#video'), overlay: $('#player-overlay'), badge: $('#live-badge')},
     {slug, socket});
+  unmutePrompt($('#video'), $('#unmute'));
   window.nal = {socket, player, queue, ledger};  // for the console and the browser tests
   socket.connect();
   player.start();

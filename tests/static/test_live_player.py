@@ -70,7 +70,12 @@ async def test_the_watch_page_turns_live_and_plays(pages: Pages, http: aiohttp.C
     assert ffmpeg.returncode is None, "the publisher stopped early"
     assert all(s["player"] == player and s["err"] is None and not s["paused"] for _, s in samples), samples
     assert samples[-1][1]["w"] == 640
+    # Browsers autoplay only muted: the page offers the sound plainly, and it goes once taken.
+    await expect(page.locator("#unmute")).to_be_visible()
     await pages.shot(page, f"watch-live-{player}")
+    await page.locator("#unmute").click()
+    await expect(page.locator("#unmute")).to_be_hidden()
+    assert await page.evaluate("() => document.getElementById('video').muted") is False
 
 
 CURRENT_TIME = "() => document.getElementById('video').currentTime"
