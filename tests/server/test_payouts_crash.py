@@ -23,15 +23,17 @@ from tests.support.stripe_double import StripeDouble, stripe_double
 PARTIES = ("user:1", "user:2", "user:3", "user:4")
 
 
-async def payouts_run(database_url: str, double: StripeDouble, data_dir: Path, kill_after: int) -> int:
+async def payouts_run(database_url: str, double: StripeDouble, data_dir: Path, kill_after: int,
+                      *extra: str) -> tuple[int, str]:
     env = {**os.environ, "NOTALABEL_DATABASE": database_url, "NOTALABEL_DATA_DIR": str(data_dir),
            "NOTALABEL_PAYMENTS": "stripe", "NOTALABEL_STRIPE_SECRET_KEY": "sk_test_double",
            "NOTALABEL_STRIPE_WEBHOOK_SECRET": "whsec_crash", "NOTALABEL_STRIPE_API_BASE": double.url,
            "NOTALABEL_PAYOUT_HOLD_S": "0", "NOTALABEL_PAYOUT_CLAIM_S": "0",
            "NOTALABEL_PAYOUT_KILL_AFTER": str(kill_after)}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "payouts", "run", env=env,
-                                                stdout=asyncio.subprocess.DEVNULL)
-    return await proc.wait()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "payouts", *extra, env=env,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return proc.returncode if proc.returncode is not None else -1, out.decode()
 
 
 async def test_sigkill_after_transfers_never_pays_twice(tmp_path: Path, database_url: str) -> None:
@@ -48,10 +50,16 @@ async def test_sigkill_after_transfers_never_pays_twice(tmp_path: Path, database
     owed = {p: b.balance for p in PARTIES for b in await reports.balances(engine, p) if b.kind == "earnings"}
     try:
         async with stripe_double() as double:
-            assert await payouts_run(database_url, double, tmp_path, kill_after=1) == -signal.SIGKILL
-            assert await payouts_run(database_url, double, tmp_path, kill_after=2) == -signal.SIGKILL
-            assert await payouts_run(database_url, double, tmp_path, kill_after=0) == 0
-            assert await payouts_run(database_url, double, tmp_path, kill_after=0) == 0  # nothing left
+            code, out = await payouts_run(database_url, double, tmp_path, 0, "run", "--dry-run")
+            assert code == 0 and out.count("would pay ") == len(PARTIES) and double.requests == []
+            for kill_after in (1, 2):
+                code, _ = await payouts_run(database_url, double, tmp_path, kill_after, "run")
+                assert code == -signal.SIGKILL
+            code, out = await payouts_run(database_url, double, tmp_path, 0, "status")
+            assert code == 0 and "requested" in out  # the killed runs' payouts wait, visibly
+            assert (await payouts_run(database_url, double, tmp_path, 0, "run"))[0] == 0
+            code, out = await payouts_run(database_url, double, tmp_path, 0, "run")  # nothing left
+            assert code == 0 and "paid:" not in out and "requested:" not in out
             sent = double.of("POST", "/v1/transfers")
             assert len(sent) > len(PARTIES)  # the killed runs' transfers were sent again ...
             keys = Counter(r.headers["Idempotency-Key"] for r in sent)
