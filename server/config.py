@@ -132,6 +132,9 @@ class Settings:
     payout_hold_s: float = field(
         default=7 * 86_400.0,
         metadata={"help": "seconds earnings wait before settlement pays them out (the refund and dispute window)"})
+    payout_interval_s: float = field(
+        default=0.0, metadata={"help": "run settlement every this many seconds inside serve (0: off; use "
+                                       "'notalabel payouts run' from cron)"})
     payout_claim_s: float = field(
         default=120.0, metadata={"help": "seconds one node holds a payout while it talks to the provider"})
     payout_kill_after: int = field(

@@ -1,7 +1,7 @@
 """The running server's parts, typed, built in one place, started and stopped in one order.
 
 Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
-the sandbox's webhook sender), router, the WHEP access sweep, room gateway,
+the sandbox's webhook sender), the payout timer (--payout-interval-s), router, the WHEP access sweep, room gateway,
 room directory, relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
 (RTMP, relay, this node's claims in the room directory, then the gateway tells sockets to
@@ -38,6 +38,7 @@ from server.db import make_engine, migrate
 from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
 from server.lifecycle import Lifecycle
 from server.live import Live
+from server.payout_timer import PayoutTimer
 from server.router import RelayStateChanged, Router
 from server.store import SqlStore
 from server.viewing import ViewingRegistry
@@ -157,6 +158,8 @@ def _parts(s: Services) -> None:
         life.add("redis", stop=s.redis.aclose)
     life.add("bus", start=s.bus.start, stop=s.bus.close)
     life.add("payments", start=s.webhook_sender.start, stop=close_payments)
+    timer = PayoutTimer(s.settlement, s.settings.payout_interval_s)
+    life.add("payouts", start=timer.start, stop=timer.stop)
     life.add("router", stop=s.router.close)
     life.add("viewing", start=s.whep_watch.start, stop=s.whep_watch.stop)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from payments.reversals import Refund
 from payments.royalty import Revenue
 from payments.splits import Role, Share, SplitSheet
 from tests.server.test_webhooks import event
@@ -126,6 +127,19 @@ async def test_stripe_accounts_settlement_reversal_and_failed_payout(tmp_path: P
         assert (await srv.balances(p_drum))["earnings"] == earned[p_drum]
         status = {s.party: s for s in await srv.services.settlement.standings()}
         assert status[p_drum].available == earned[p_drum]
+        await srv.ledger_ok()
+
+        # A refund after settlement: the performer's share of it is owed back (negative
+        # earnings), the next run moves nothing for them, and a later tip pays that back first.
+        await srv.services.ledger.record_refund("refund-0", Refund("tip-0", 1_000, "after settlement"))
+        owed = (await srv.balances(p_perf))["earnings"]
+        assert owed < 0
+        assert p_perf not in {p.party for p in (await srv.services.settlement.run()).requested}
+        tip = Revenue(gross=2_000, currency="USD", sheet=sheet, fee=88, processor="stripe", room="jazz")
+        await srv.services.ledger.record_tip("tip-late", tip)
+        after = (await srv.balances(p_perf))["earnings"]
+        [late] = [p for p in (await srv.services.settlement.run()).sent if p.party == p_perf]
+        assert late.amount == after and after < (2_000 - 88 - 200) * 6_000 // 10_000
         await srv.ledger_ok()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from payments.royalty import Revenue
 from payments.splits import Role, Share, SplitSheet
 from tests.support.money import running
+from tests.support.wait import wait_until
 
 OWN_ROUTES = [("GET", "/api/me/payout-account"), ("POST", "/api/me/payout-account"),
               ("GET", "/api/me/payout-account/refresh"), ("GET", "/api/me/earnings"),
@@ -46,3 +47,21 @@ async def test_money_out_authorization_matrix(tmp_path: Path, database_url: str)
                              ("POST", f"/api/rooms/{slug}/payouts")):
             assert (await srv.http.request(method, path, headers=alice)).status in (404, 405)
         assert await srv.services.settlement.payouts() == []  # nothing an HTTP caller did moved money
+
+
+async def test_serve_settles_on_its_own_with_payout_interval(tmp_path: Path, database_url: str) -> None:
+    async with running(tmp_path, database_url, payout_hold_s=0.0, payout_interval_s=0.05) as srv:
+        alice, _ = await srv.signup("alice")
+        a_id = (await (await srv.http.get("/api/me", headers=alice)).json())["id"]
+        assert (await srv.http.post("/api/me/payout-account", headers=alice)).status == 201
+        sheet = SplitSheet((Share(f"user:{a_id}", 10_000, Role.ARTIST),))
+        await srv.services.ledger.record_tip("t", Revenue(gross=1_000, currency="USD", sheet=sheet, room="r"))
+
+        async def payouts() -> list[dict[str, object]]:
+            body = await (await srv.http.get("/api/me/earnings", headers=alice)).json()
+            found: list[dict[str, object]] = body["payouts"]
+            return found
+
+        [paid] = await wait_until(payouts, lambda ps: bool(ps) and ps[0]["state"] == "paid")
+        assert paid["amount"] == 900
+        await srv.ledger_ok()
