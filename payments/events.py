@@ -242,8 +242,8 @@ def parse(body: bytes) -> WebhookEvent:
         payload = _account(obj)
     elif type_ == "transfer.reversed":
         payload = _transfer(obj)
-    elif type_ == "payout.failed":
-        payload = _payout(raw, obj)
+    elif type_ == "payout.failed" and isinstance(raw.get("account"), str):
+        payload = _payout(raw, obj)  # a connected account's payout; the platform's own are not ours to book
     else:
         payload = Ignored(type_)
     created = raw.get("created")
