@@ -129,3 +129,18 @@ async def test_off_sale_bad_price_and_pay_what_you_want(tmp_path: Path, database
         assert r.status == 409 and (await r.json())["error"] == "off_sale"
         r = await srv.http.post(f"/api/shows/{show_id}/orders", json={"tier_id": tier_id})
         assert r.status == 401
+
+
+async def test_a_free_tier_issues_the_ticket_at_once(tmp_path: Path, database_url: str) -> None:
+    async with running(tmp_path, database_url) as srv:
+        _owner, show_id, tier_id = await setup_show(srv, quantity=1, price=0)
+        fan, _ = await srv.signup("fay")
+        r = await order(srv, fan, show_id, tier_id)
+        assert r.status == 201, await r.text()
+        body = await r.json()
+        assert body["checkout_url"] is None and body["status"] == "paid" and body["ticket_id"]
+        tickets = (await (await srv.http.get("/api/me/tickets", headers=fan)).json())["tickets"]
+        assert [t["id"] for t in tickets] == [body["ticket_id"]]
+        other, _ = await srv.signup("otto")
+        r = await order(srv, other, show_id, tier_id)
+        assert r.status == 409 and (await r.json())["error"] == "sold_out"
