@@ -6,6 +6,7 @@ import {loadRoom} from './js/room.js';
 import {sessionCorner} from './js/session.js';
 import {restreamPanel} from './restreams.js';
 import {browserStudio} from './studio-live.js';
+import {healthPanel} from './studio-health.js';
 import {songsPanel} from './studio-songs.js';
 import {tipsPanel} from './studio-tips.js';
 
@@ -33,6 +34,7 @@ async function main() {
   }
   show($('#rotate-box'));
   const studio = browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
+  healthPanel(room);  // bitrate, fps, keyframe interval, reconnects, advice (studio-health.js)
   songsPanel(room, studio.socket, me);  // the request queue (Play / Skip / Done) and the catalog
   restreamPanel(room, () => studio.socket);  // restream targets, live state over studio.socket once open
   tipsPanel(room);  // this show's tips live, the OBS overlay URL and its test alert

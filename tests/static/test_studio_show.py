@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,8 @@ async def test_studio_follows_an_obs_stream_and_counts_only_fans(
         await fan.locator("#chat-input").press("Enter")
         await expect(studio.locator("#chat-log li.msg .text").last).to_have_text("hello from the crowd")
         await expect(studio.locator("#studio-chat")).to_be_visible()
+        await expect(studio.locator("#health-advice")).to_have_text("All good.", timeout=SLOW)
+        await expect(studio.locator("#health-facts")).to_contain_text("30 fps")
         await pages.shot(studio, "studio-live-from-obs")
         async with http.get("/api/rooms") as r:
             listed = next(x for x in (await r.json())["rooms"] if x["slug"] == slug)
@@ -84,3 +87,29 @@ async def test_studio_runs_the_catalog_and_the_request_queue(pages: Pages) -> No
     await studio.get_by_role("button", name="Done with Blue Hour").click()
     await expect(fan.locator("#queue")).to_contain_text("No requests yet.")
     await expect(studio.locator("#queue")).to_contain_text("No requests yet.")
+
+
+def long_gop_publish(url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "180", "-keyint_min", "180",
+         "-sc_threshold", "0", "-c:a", "aac", "-t", "120", "-f", "flv", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_studio_stream_health_says_what_to_fix_in_obs(pages: Pages, srv: ServerProcess) -> None:
+    ctx, room = await owner_room(pages, "gopher", "Long GOP Show")
+    studio = await pages.open(f"/studio/{room['slug']}", ctx=ctx)
+    await expect(studio.locator("#health")).to_be_hidden()
+    # Like OBS left at a keyframe every 6 s (180 frames at 30 fps).
+    publisher = long_gop_publish(f"{srv.rtmp_url}/{room['stream_key']}")
+    try:
+        await expect(studio.locator("#health")).to_be_visible(timeout=SLOW)
+        await expect(studio.locator("#health-facts")).to_contain_text("640x360")
+        await expect(studio.locator("#health-advice")).to_contain_text(
+            "Keyframe interval 6 s: set it to 2 s in OBS", timeout=40_000)
+        await pages.shot(studio, "studio-health-advice")
+    finally:
+        publisher.kill()
+        publisher.wait(10)
