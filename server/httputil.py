@@ -67,13 +67,7 @@ async def read_raw(request: web.Request, max_bytes: int) -> bytes:
 
 async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dict[str, Any]:
     """Read a JSON object body; oversized, non-JSON or non-object bodies are 4xx and counted."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        BAD_INPUT.labels("too_large").inc()
-        raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
-    raw = await _read_body(request, max_bytes + 1)
-    if len(raw) > max_bytes:
-        BAD_INPUT.labels("too_large").inc()
-        raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+    raw = await read_raw(request, max_bytes)
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
