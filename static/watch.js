@@ -12,10 +12,13 @@ import {sessionCorner} from './js/session.js';
 import {unmutePrompt} from './js/unmute.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
 import {PayDialog, TipLedger, supportersStrip} from './js/tips.js';
+import {ticketShop} from './js/ticket-shop.js';
+import {TAKEN_OVER, currentShow, keepViewing, openViewing} from './js/viewing.js';
 import {useRealtime} from './whep.js';
 
 async function main() {
   const slug = slugFromPath();
+  const backFromCheckout = new URL(location.href).searchParams.has('paid');
   const me = await sessionCorner($('#session'));
   const room = await loadRoom(slug, $('#room-notice'));
   if (!room) return;
@@ -44,9 +47,46 @@ async function main() {
   unmutePrompt($('#video'), $('#unmute'));
   window.nal = {socket, player, queue, ledger};  // for the console and the browser tests
   socket.connect();
-  player.start();
-  if (room.latency_class === 'realtime') useRealtime(player, slug);  // WebRTC first, LL-HLS fallback
+  const show = await currentShow(slug);
+  if (!show) {  // a free room, as before tickets
+    player.start();
+    if (room.latency_class === 'realtime') useRealtime(player, slug);  // WebRTC first, LL-HLS fallback
+  } else {
+    watchShow(show, {me, slug, player, socket, backFromCheckout});
+  }
   queue.loadCatalog();
+}
+
+const CONFIRM_TRIES = 15;  // back from checkout, the ticket is issued once the payment is confirmed
+
+/** A gated room: play with a viewing session when this fan holds a ticket, else offer the tiers. */
+async function watchShow(show, {me, slug, player, socket, backFromCheckout}) {
+  let viewing = null;
+  for (let i = 0; me && i < (backFromCheckout ? CONFIRM_TRIES : 1); i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 2000));
+    viewing = await openViewing(show).catch((err) => ({error: err.message}));
+    if (viewing) break;
+  }
+  if (!viewing || viewing.error || viewing === 'declined') {
+    player.halt(viewing === 'declined' ? 'Watching on your other device.'
+      : viewing && viewing.error ? viewing.error : 'A ticket is needed to watch this show.');
+    if (!viewing) ticketShop({box: $('#tickets'), title: $('#tickets-title'), list: $('#tiers'),
+      status: $('#tickets-status')}, show, me);
+    return;
+  }
+  const keeper = keepViewing(viewing, {
+    onRenew: (fresh) => player.setHlsUrl(fresh.hls_url),
+    onLost: () => player.halt('This ticket is now watching on another device.'),
+  });
+  socket.on(TAKEN_OVER, (data) => { if (data.session === viewing.session) keeper.lost('taken_over'); });
+  let rejoins = 3;
+  socket.on('status', async ({state, code}) => {  // 4001: refused or revoked; the heartbeat tells which
+    if (state === 'closed' && code === 4001 && await keeper.check() && rejoins-- > 0) socket.connect();
+  });
+  if (socket.state === 'closed') socket.connect();  // refused before the ticket was issued
+  player.setHlsUrl(viewing.hls_url);
+  player.start();
+  if (viewing.whep_url) useRealtime(player, slug, {token: () => keeper.token});
 }
 
 function payDialog(slug, {currency, tip_min: min, tip_max: max}) {

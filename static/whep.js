@@ -117,7 +117,7 @@ export async function whipPublish(slug, stream, token, {iceServers = []} = {}) {
 
 /** Watch: receive /whep/{slug}; resolves once connected with the session, whose ``stream``
  * the caller shows (``stop()`` ends it). */
-export async function whepPlay(slug, {iceServers = [], onEnded = null} = {}) {
+export async function whepPlay(slug, {iceServers = [], onEnded = null, token = null} = {}) {
   const pc = new RTCPeerConnection({iceServers});
   const stream = new MediaStream();
   const videoTransceiver = pc.addTransceiver('video', {direction: 'recvonly'});
@@ -125,7 +125,7 @@ export async function whepPlay(slug, {iceServers = [], onEnded = null} = {}) {
   pc.addTransceiver('audio', {direction: 'recvonly'});
   pc.addEventListener('track', (ev) => stream.addTrack(ev.track));
   try {
-    const url = await exchange(pc, `${location.origin}/whep/${encodeURIComponent(slug)}`, null);
+    const url = await exchange(pc, `${location.origin}/whep/${encodeURIComponent(slug)}`, token);
     await connected(pc);
     if (onEnded) {
       pc.addEventListener('connectionstatechange', () => {
@@ -168,7 +168,7 @@ async function apiState(slug) {
  * LL-HLS instead, and it tries WebRTC again later. Every attempt is numbered in
  * ``video.dataset.webrtcTries``; the last error is in ``video.dataset.webrtcError``.
  */
-export function useRealtime(player, slug) {
+export function useRealtime(player, slug, {token = () => null} = {}) {
   const playHls = player.play.bind(player);
   const stopHls = player.stopPlayback.bind(player);
   const probeHls = player.probe.bind(player);
@@ -257,7 +257,8 @@ export function useRealtime(player, slug) {
     player.video.dataset.webrtcTries = String(tries);
     player.setState('loading');
     try {
-      const started = await whepPlay(slug, {onEnded: () => mine === attempt && player.restart()});
+      const started = await whepPlay(slug, {onEnded: () => mine === attempt && player.restart(),
+        token: token()});
       if (mine !== attempt) {  // stopped (offline, restart) while we were connecting
         started.stop();
         return;

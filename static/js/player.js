@@ -50,6 +50,19 @@ export class LivePlayer {
     this.check();
   }
 
+  /** A gated room's playlist address carries the viewing token, renewed by the heartbeat. */
+  setHlsUrl(url) {
+    this.hlsUrl = url;
+    if (this.mse) this.mse.url = url;
+  }
+
+  /** Stop for good (no ticket any more, watching on another device), saying why. */
+  halt(message) {
+    this.halted = true;
+    this.stopPlayback('ended', message);
+    clearTimeout(this.pollTimer);
+  }
+
   streamState(stream) {
     const state = typeof stream === 'string' ? stream : stream && stream.state;
     if (state === 'live' && !this.mode) this.check();
@@ -60,6 +73,7 @@ export class LivePlayer {
 
   async check() {
     clearTimeout(this.pollTimer);
+    if (this.halted) return;
     const state = await this.probe();
     if (this.mode) return;
     if (state === 'live') this.play();
@@ -186,6 +200,7 @@ export class LivePlayer {
       loading: 'Loading the stream…',
       reconnecting: 'The performer is reconnecting…',
       error: `Playback problem${message ? `: ${message}` : ''}. Retrying…`,
+      ended: message || 'Playback stopped.',
       live: '',
     };
     this.state = state;
