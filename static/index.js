@@ -2,6 +2,7 @@
 
 import {api, logIn, signUp, whoami} from './js/api.js';
 import {$, clear, copyButton, el, say, show} from './js/dom.js';
+import {myTickets} from './js/my-tickets.js';
 import {render as renderSession} from './js/session.js';
 
 let me = null;
@@ -12,6 +13,7 @@ function setUser(user) {
   show($('#account'), !me);
   show($('#create'), Boolean(me));
   if (!me) show($('#new-room'), false);
+  myTickets($('#my-tickets'), $('#ticket-list'), me);
   loadRooms();
 }
 

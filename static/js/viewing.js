@@ -24,12 +24,18 @@ export async function currentShow(slug) {
  */
 export async function openViewing(show, {confirm = window.confirm.bind(window)} = {}) {
   const path = `/api/shows/${encodeURIComponent(show.id)}/viewing-sessions`;
+  const key = `nal-viewing-${show.id}`;  // this tab watched the show before (a reload): no question
+  const opened = (session) => {
+    sessionStorage.setItem(key, session.session);
+    return session;
+  };
   try {
-    return await api(path, {method: 'POST', body: {}});
+    return opened(await api(path, {method: 'POST', body: {}}));
   } catch (err) {
     if (err instanceof ApiError && err.code === 'watching_elsewhere') {
-      if (!confirm('This ticket is watching on another device. Watch here instead?')) return 'declined';
-      return api(path, {method: 'POST', body: {takeover: true}});
+      const sameTab = sessionStorage.getItem(key) !== null;
+      if (!sameTab && !confirm('This ticket is watching on another device. Watch here instead?')) return 'declined';
+      return opened(await api(path, {method: 'POST', body: {takeover: true}}));
     }
     if (err instanceof ApiError && (err.status === 403 || err.status === 401)) return null;
     throw err;

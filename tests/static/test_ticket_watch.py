@@ -71,3 +71,24 @@ async def test_fan_buys_a_ticket_and_the_show_plays(pages: Pages, http: aiohttp.
     await fan.wait_for_function(f"() => document.getElementById('video').currentTime > {start} + 2", timeout=SLOW)
     await expect(video).to_have_attribute("data-state", "live")
     await pages.shot(fan, "ticket-watch-playing")
+
+    await fan.goto("/")
+    mine = fan.locator("#my-tickets")
+    await expect(mine.get_by_role("link", name="Album launch")).to_have_attribute("href", f"/watch/{slug}")
+    await expect(mine).to_contain_text("Standard")
+    await mine.get_by_role("link", name="Album launch").click()
+    await expect(video).to_have_attribute("data-state", "live", timeout=SLOW)  # no dialog: pages.check()
+
+    other = await (await pages.context("fanny", signup=False)).new_page()
+    asked: list[str] = []
+
+    async def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    other.on("dialog", accept)
+    await other.goto(f"/watch/{slug}")
+    await expect(other.locator("#video")).to_have_attribute("data-state", "live", timeout=SLOW)
+    assert asked and "Watch here instead?" in asked[0], asked
+    await expect(video).to_have_attribute("data-state", "ended")
+    await expect(fan.locator("#player-overlay")).to_have_text("This ticket is now watching on another device.")
