@@ -52,7 +52,10 @@ async def test_chromium_plays_while_publishing(
                     "**/watch", lambda route: route.fulfill(body=PAGE, content_type="text/html")
                 )
                 await page.goto(f"{hls_server.base}/watch")
-                await asyncio.sleep(1)  # the first picture
+                deadline = time.monotonic() + 20  # the first picture; bounds only a broken run
+                while (await page.evaluate(STATE))[0] <= 0:
+                    assert time.monotonic() < deadline, "nothing played"
+                    await asyncio.sleep(0.1)
                 samples: list[tuple[float, list[object]]] = []
                 while not samples or samples[-1][0] - samples[0][0] < 6:
                     samples.append((time.monotonic(), await page.evaluate(STATE)))
