@@ -33,7 +33,7 @@ expect.set_options(timeout=10_000)
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=90_000)  # a loaded 2-core box can take long to start it
         try:
             yield chromium
         finally:

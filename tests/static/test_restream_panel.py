@@ -38,7 +38,7 @@ SLOW = 30_000  # ms: a state reached through the 5 s poll, with room for a loade
 async def browser() -> AsyncIterator[Browser]:
     """Chromium that may also go live from the studio over WHIP on loopback."""
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=WEBRTC_ARGS, timeout=30_000)
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=WEBRTC_ARGS, timeout=90_000)  # a loaded 2-core box can take long to start it
         try:
             yield chromium
         finally:

@@ -45,6 +45,7 @@ async def test_chromium_plays_while_publishing(
             browser = await playwright.chromium.launch(
                 executable_path="/usr/bin/chromium",
                 args=["--autoplay-policy=no-user-gesture-required"],
+                timeout=90_000,  # a loaded 2-core box can take long to start it
             )
             try:
                 page = await browser.new_page()

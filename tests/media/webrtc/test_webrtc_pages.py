@@ -90,7 +90,7 @@ async def test_go_live_from_studio_and_watch_over_webrtc(server_process: Any, ht
     slug, _ = await _room(http, base)
     problems: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=30_000)
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=90_000)  # a loaded 2-core box can take long to start it
         try:
             performer = await browser.new_context(base_url=base)
             r = await performer.request.post("/api/sessions", data={"username": "singer", "password": PASSWORD})
