@@ -46,13 +46,16 @@ def test_reasons_never_carry_the_key(err: BaseException) -> None:
     assert KEY not in text and text
 
 
-async def _serve(decide: str) -> tuple[asyncio.Server, int]:
-    """Our own RTMP server core on a socket, accepting or refusing any key."""
+async def _serve(decide: str, published: list[str] | None = None) -> tuple[asyncio.Server, int]:
+    """Our own RTMP server core on a socket, accepting or refusing any key; the keys asked
+    for go to ``published``."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = ServerSession()
         while data := await reader.read(65536):
             for event in session.receive_data(data):
                 if isinstance(event, PublishRequested):
+                    if published is not None:
+                        published.append(event.stream_key)
                     if decide == "accept":
                         session.accept_publish()
                     else:
@@ -149,8 +152,10 @@ async def test_a_name_resolving_to_a_refused_address_is_never_connected(policy_o
 
 
 async def test_another_port_on_loopback_is_allowed_with_allow_private() -> None:
-    server, port = await _serve("accept")
+    published: list[str] = []
+    server, port = await _serve("accept", published)
     policy = DestinationPolicy(allow_private=True, listeners=(Listener("127.0.0.1", port + 1),))
     async with server:
         conn = await RtmpConnection.open(Endpoint.parse(f"rtmp://localhost:{port}/live"), KEY, policy=policy)
         await conn.close()
+    assert published == [KEY]  # the connection reached the loopback server and published

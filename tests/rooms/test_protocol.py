@@ -24,6 +24,7 @@ from rooms.events import Event
 from rooms.protocol import (
     ChatPin,
     ChatSend,
+    ClientFrame,
     ModTimeout,
     RoomSettingsOp,
     SongRequest,
@@ -146,17 +147,19 @@ def test_scrubbed_keeps_what_encodes(fmt: WireFormat) -> None:
 @given(st.binary(max_size=64))
 def test_fuzz_msgpack_only_frame_errors(data: bytes) -> None:
     try:
-        parse_frame(data, M)
+        frame = parse_frame(data, M)
     except FrameError:
-        pass
+        return  # refused with a frame error: fine; anything else fails the test
+    assert isinstance(frame, ClientFrame)
 
 
 @given(st.text(max_size=64))
 def test_fuzz_json_only_frame_errors(text: str) -> None:
     try:
-        parse_frame(text, J)
+        frame = parse_frame(text, J)
     except FrameError:
-        pass
+        return  # refused with a frame error: fine; anything else fails the test
+    assert isinstance(frame, ClientFrame)
 
 
 @given(
@@ -180,9 +183,10 @@ def test_fuzz_any_json_value(value: Any) -> None:
             "slow_mode_s": value,
         }
         try:
-            parse_frame(json.dumps(frame), J)
+            parsed = parse_frame(json.dumps(frame), J)
         except FrameError:
-            pass
+            continue  # refused with a frame error: fine; anything else fails the test
+        assert isinstance(parsed, ClientFrame) and parsed.op == op
 
 
 def test_server_frames_json_literal() -> None:
