@@ -91,6 +91,12 @@ async def test_studio_shows_obs_settings_and_rotates_the_key(pages: Pages, http:
     pages.allow("Rotate the stream key?")
     page.on("dialog", answer)
     await page.get_by_role("button", name="Rotate the stream key").click()  # dismissed: the key stays
+    # The dialog handler runs as its own task: the click can return before it has noted the
+    # question, so wait for it instead of reading the list at once.
+    for _ in range(200):
+        if questions:
+            break
+        await asyncio.sleep(0.05)
     await expect(page.locator("#rotate-status")).to_be_hidden()
     assert len(questions) == 1 and "OBS" in questions[0]
     await page.get_by_role("button", name="Rotate the stream key").click()
