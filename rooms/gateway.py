@@ -8,8 +8,9 @@ Redis for every node), perform the durable effects, publish the events on the bu
 
 First frame:
 - no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
-  settings, viewers, tips, supporters}}``; its ``stream`` is the media hub's
-  (``LiveStreams``) when this node holds the stream, else the replica's;
+  settings, viewers, tips, supporters, voted?}}``; its ``stream`` is the media hub's
+  (``LiveStreams``) when this node holds the stream, else the replica's; ``voted`` (signed-in
+  sockets only): the ids of the queued requests this user voted for;
 - ``?since=SEQ&epoch=E`` and history holds everything after SEQ: ``{"type":"recovered",
   "seq":SEQ,"epoch":E}`` followed by exactly the missed events, in order;
 - otherwise a snapshot with ``"recovered": false``.
@@ -313,6 +314,8 @@ class RoomGateway:
         else:
             recovered = False if since is not None else None
             data = self._snapshot(hub)
+            if member.user_id is not None:
+                data["voted"] = hub.state.songs.voted_by(member.user_id)
             if not writer.push_frame(snapshot(history.seq, history.epoch, data, recovered)):
                 if not writer.closing:  # could not be encoded: send what can be
                     clean = scrubbed(data, writer.fmt)

@@ -138,6 +138,10 @@ class SongQueue:
             entry.voters |= known
             entry.base_votes = max(0, total - len(entry.voters))
 
+    def voted_by(self, user_id: int) -> list[str]:
+        """The ids of the requests ``user_id`` voted for (a fan's "voted" state after a reload)."""
+        return [r.id for r in self.ordered() if user_id in r.voters]
+
     def open_request_of(self, user_id: int) -> SongRequestEntry | None:
         return next((r for r in self.requests.values() if r.user_id == user_id), None)
 

@@ -5,7 +5,8 @@ import {clear, clock, el, say} from './dom.js';
 import {formatAmount} from './money.js';
 
 const MAX_MESSAGES = 300;
-const ROLE_LABELS = {owner: 'artist', host: 'host'};
+const ROLE_LABELS = {owner: 'artist', host: 'host'};  // the badge beside a staff member's name
+const ROLE_TITLES = {owner: 'The room owner, performing', host: 'A host: moderates this room'};
 const TIMEOUT_S = 300;
 
 function asMessage(value) {
@@ -131,7 +132,7 @@ export class ChatView {
     const item = el('li', {class: 'msg', dataset: {id, user: name}},
       el('span', {class: 'meta'},
         el('strong', {class: 'name', text: name}),
-        role ? el('span', {class: `badge ${user.role}`, text: role}) : null,
+        role ? el('span', {class: `badge ${user.role}`, text: role, title: ROLE_TITLES[user.role]}) : null,
         el('time', {class: 'time', text: clock(message.ts)})),
       el('span', {class: 'text', text: message.text}));
     if (this.moderation) item.append(this.actions(id, name));

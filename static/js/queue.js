@@ -24,16 +24,19 @@ export class QueueView {
     this.me = me;
     this.moderation = moderation;
     this.onEdit = null;  // set by songForm: the catalog's Edit buttons
-    this.voted = new Set();
-    this.closed = null;  // set by closeTo: why this fan may not see or join the queue  // requests this page voted for (the queue carries counts only)
+    this.voted = new Set();  // requests this fan voted for: the snapshot's ``voted``, then this page's votes
+    this.closed = null;  // set by closeTo: why this fan may not see or join the queue
     this.queue = [];
     this.songs = [];
     this.render();
     socket.on('snapshot', (data) => {
       const queue = Array.isArray(data.queue) ? data.queue : (data.queue && data.queue.queue);
+      if (Array.isArray(data.voted)) this.voted = new Set(data.voted.map(String));
       if (Array.isArray(queue)) this.setQueue(queue);
     });
     socket.on('song.queue', (data) => {
+      const change = data.change || {};
+      if (change.op === 'vote' && this.me && change.user_id === this.me.id) this.voted.add(String(change.request_id));
       if (Array.isArray(data.queue)) this.setQueue(data.queue);
       else if (data.change) this.apply(data.change);
     });

@@ -295,6 +295,11 @@ async def test_song_request_and_vote(room: Room) -> None:
     assert (await until(finn, "error"))["code"] == "already_voted"
     await fay.send_str(json.dumps({"op": "song.request", "id": 4, "song_id": 99}))
     assert (await until(fay, "error"))["code"] == "not_found"
+    # A new socket of the voter is told what it voted for; the requester's and a guest's are not.
+    again, requester, guest = await room.join("finn"), await room.join("fay"), await room.join()
+    assert (await frame(again))["data"]["voted"] == [queue[0]["id"]]
+    assert (await frame(requester))["data"]["voted"] == []
+    assert "voted" not in (await frame(guest))["data"]
 
 
 async def counts_until(ws: Any, viewers: int) -> list[int]:

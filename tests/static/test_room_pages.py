@@ -205,6 +205,14 @@ async def test_song_request_and_vote_show_in_the_queue(pages: Pages, http: aioht
     await expect(voted).to_be_disabled()
     await expect(voted).to_have_text("Voted")
     await expect(fan1.get_by_role("button", name="Vote for Blue Hour")).to_have_count(0)
+    # The voted state is the server's: it survives a reload and shows in the fan's other tabs.
+    await fan1.reload()
+    await _connected(fan1)
+    await expect(fan1.get_by_role("button", name="You voted for Blue Hour")).to_have_text("Voted")
+    await expect(fan1.get_by_role("button", name="Vote for Blue Hour")).to_have_count(0)
+    other_tab = await pages.open(f"/watch/{slug}", ctx=fan1.context)
+    await _connected(other_tab)
+    await expect(other_tab.get_by_role("button", name="You voted for Blue Hour")).to_be_disabled()
     # Nobody votes for their own request: fan1 sees no Vote button on Night <Drive>.
     mine = fan1.locator("#queue li.request", has=fan1.locator(".title", has_text="Night <Drive>"))
     await expect(mine.locator(".mine")).to_have_text("your request")
@@ -287,3 +295,27 @@ async def test_a_timed_out_fan_is_told_until_when_and_cannot_type(pages: Pages, 
     await expect(fan.locator("#room-notice")).to_be_hidden()  # said once, beside the chat
     await expect(fan.locator("#socket-status")).to_have_text("Connected")  # still watching, still in the room
     await pages.shot(fan, "watch-timed-out")
+
+
+async def test_chat_shows_the_owner_and_host_badges(pages: Pages, http: aiohttp.ClientSession) -> None:
+    slug, owner = await _room(http, "maya")
+    await bearer(http, "helper")
+    async with http.post(f"/api/rooms/{slug}/hosts", json={"username": "helper"}, headers=owner) as r:
+        assert r.status == 201, await r.text()
+    maya = await pages.open(f"/watch/{slug}", "maya", signup=False)
+    host = await pages.open(f"/watch/{slug}", "helper", signup=False)
+    fan = await pages.open(f"/watch/{slug}", "fan1")
+    for page in (maya, host, fan):
+        await _connected(page)
+    await _send(maya, "welcome, everyone")
+    await _send(host, "be kind in here")
+    await _send(fan, "hello!")
+    for page in (maya, host, fan):
+        await expect(_message(page, "hello!")).to_have_count(1)
+    for page in (fan, await pages.open(f"/watch/{slug}")):  # live, and from the snapshot for a late guest
+        await expect(_message(page, "welcome, everyone").locator(".badge")).to_have_text("artist")
+        await expect(_message(page, "welcome, everyone").locator(".badge.owner")).to_have_attribute(
+            "title", "The room owner, performing")
+        await expect(_message(page, "be kind in here").locator(".badge.host")).to_have_text("host")
+        await expect(_message(page, "hello!").locator(".badge")).to_have_count(0)
+    await pages.shot(fan, "watch-chat-roles")
