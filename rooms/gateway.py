@@ -16,7 +16,8 @@ First frame:
 - otherwise a snapshot with ``"recovered": false``.
 
 Close codes: 1009 frame larger than ``max_frame``; 1012 server restarting (reconnect);
-4001 the gate does not admit this user to the room (reason in the close message);
+4001 the gate does not admit this user to the room (reason in the close message; a gate
+that says more, e.g. a paid show's public info, sends a ``not_admitted`` frame first);
 4003 banned (on every node, when the ban event arrives); 4008 slow consumer (fanout.py).
 Unknown rooms get HTTP 404 before the upgrade.
 """
@@ -72,7 +73,9 @@ from rooms.protocol import (
     SongRequest,
     WireFormat,
     ack,
+    encode,
     error,
+    not_admitted,
     parse_frame,
     scrubbed,
     snapshot,
@@ -280,6 +283,7 @@ class RoomGateway:
             await ws.close(code=RESTARTING, message=b"server restarting, reconnect")
             return ws
         if not admission.may_join:
+            await self._refuse(ws, admission)
             await ws.close(
                 code=NOT_ADMITTED, message=(admission.reason or "not admitted").encode()[:120]
             )
@@ -302,6 +306,18 @@ class RoomGateway:
                 await writer.wait_closed(3.0)  # our close is in flight: let it finish
             writer.stop()
         return ws
+
+    async def _refuse(self, ws: web.WebSocketResponse, admission: Admission) -> None:
+        """Tell a refused socket why, with what the gate lets anyone know, before the close."""
+        if admission.info is None:
+            return
+        frame = not_admitted(admission.code or "not_admitted", admission.reason, admission.info)
+        payload = encode(frame, WireFormat.for_subprotocol(ws.ws_protocol))
+        with contextlib.suppress(ConnectionError):  # gone already: the close finds out
+            if isinstance(payload, str):
+                await ws.send_str(payload)
+            else:
+                await ws.send_bytes(payload)
 
     def _join(self, hub: RoomHub, member: Member, since: tuple[int, str] | None) -> None:
         """First frame and membership in one synchronous step: no event can fall between."""

@@ -39,11 +39,17 @@ class Song:
 
 @dataclass(frozen=True)
 class Admission:
-    """The gate's answer for one user and one room."""
+    """The gate's answer for one user and one room.
+
+    A refusal may say more than its close reason: with ``code`` and ``info`` the socket is
+    sent ``{"type": "not_admitted", "code", "message": reason, "data": info}`` before it
+    closes (a paid show's public facts: title, start time, tiers and prices)."""
 
     may_join: bool
     may_chat: bool
     reason: str = ""
+    code: str = ""
+    info: dict[str, Any] | None = None
 
 
 class RoomStore(Protocol):

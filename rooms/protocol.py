@@ -10,6 +10,7 @@ Client -> server, one op per frame::
     {"type": "ack", "id": ...}
     {"type": "error", "id": ..., "code": ..., "message": ...}
     {"type": "snapshot", "seq": N, "epoch": E, "recovered": bool?, "data": {...}}
+    {"type": "not_admitted", "code": ..., "message": ..., "data": {...}}   (then close 4001)
     {"type": NAME, "seq": N, "epoch": E, "data": {...}}          (events, see events.py)
 
 Wire formats: JSON text frames by default; MessagePack binary frames when the client asks
@@ -286,6 +287,11 @@ def ack(client_id: Any) -> dict[str, Any]:
 
 def error(client_id: Any, code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "id": client_id, "code": code, "message": message}
+
+
+def not_admitted(code: str, message: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What a socket the gate refused is told before it closes (e.g. a show's public info)."""
+    return {"type": "not_admitted", "code": code, "message": message, "data": data}
 
 
 def snapshot(

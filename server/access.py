@@ -6,8 +6,11 @@ cached per room for ``GATED_CACHE_S``, so a new show gates every node within sec
 Otherwise it is free, as before tickets existed.
 
 - Socket (``ShowGate``, rooms' ``Gate``): the owner and hosts always; a holder of a valid
-  ticket for a live show joins, and chats if its tier has chat; anyone else is refused with
-  the close reason "ticket needed" and the show's id (its public info is ``GET /api/shows/{id}``).
+  ticket for a live show joins, and chats if its tier has chat; anyone else gets a
+  ``not_admitted`` frame (code ``ticket_needed``) with the show's public info, as ``GET
+  /api/shows/{id}`` gives it (title, start time, tiers with prices, what each unlocks, what is
+  left; cached ``GATED_CACHE_S``), then the close 4001 "ticket needed: show {id}": no stream
+  URLs, no chat.
 - LL-HLS (``hls``): a gated room's playlist, parts, segments and init need ``?vt=TOKEN``;
   the playlist served to a token holder lists every URI with the same token. The check is
   the signature and expiry (no database) plus the viewing registry (one device per ticket,
@@ -24,6 +27,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -33,6 +37,7 @@ from media.webrtc.session import WebRtc
 from relay.keybox import load_or_create_secret
 from rooms.ports import Admission, Identity, RoomInfo
 from server.config import Settings
+from server.show_wire import show_json
 from server.viewing import ViewingRegistry
 from ticketing.errors import BadToken
 from ticketing.model import Show
@@ -60,6 +65,7 @@ class ShowAccess:
         self.token_ttl_s = token_ttl_s
         self.clock = clock
         self._gated: dict[str, tuple[float, list[Show]]] = {}
+        self._public: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def live_shows(self, slug: str) -> list[Show]:
         now = self.clock()
@@ -75,6 +81,20 @@ class ShowAccess:
     def forget(self, slug: str) -> None:
         """A show or tier changed here: ask the database next time."""
         self._gated.pop(slug, None)
+        self._public.clear()
+
+    async def public(self, show: Show) -> dict[str, Any]:
+        """The show as ``GET /api/shows/{id}`` shows it to anyone (cached ``GATED_CACHE_S``:
+        a flood of refused sockets costs the database a query per show every few seconds)."""
+        now = self.clock()
+        cached = self._public.get(show.id)
+        if cached is not None and now - cached[0] < GATED_CACHE_S:
+            return cached[1]
+        body = show_json(show, await self.ticketing.catalog.tiers_with_counts(show.id), now, owner=False)
+        if len(self._public) > 10_000:
+            self._public.clear()
+        self._public[show.id] = (now, body)
+        return body
 
     # --- tokens --------------------------------------------------------------------------
 
@@ -197,4 +217,5 @@ class ShowGate:
             held = await sales.access(identity.user_id, show.id) if identity is not None else None
             if held is not None:
                 return Admission(True, held.tier.chat)
-        return Admission(False, False, f"ticket needed: show {shows[0].id}")
+        return Admission(False, False, f"ticket needed: show {shows[0].id}", code="ticket_needed",
+                         info={"show": await self.access.public(shows[0])})

@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from rooms.bus import BusSettings, MemoryBus
 from rooms.ports import Admission, Identity, RoomInfo
 
@@ -136,6 +138,24 @@ async def test_read_only_socket_gets_events_sends_nothing(aiohttp_client: MakeCl
     assert (await until(overlay, "error"))["code"] == "forbidden"
     fan = await room.join("fay")
     assert await closed_with(fan) == 4001  # the gate still applies to everyone else
+
+
+class ShowGate:
+    async def admit(self, room: RoomInfo, identity: Identity | None) -> Admission:
+        return Admission(False, False, "ticket needed: show s1", code="ticket_needed",
+                         info={"show": {"id": "s1", "title": "Album night", "tiers": [{"name": "VIP", "price": 900}]}})
+
+
+@pytest.mark.parametrize("protocol", [None, "nal.v1.msgpack"])
+async def test_a_refusal_with_info_is_told_before_the_close(aiohttp_client: MakeClient, protocol: str | None) -> None:
+    room = await make_room(aiohttp_client)
+    room.gateway.gate = ShowGate()
+    fan = await room.join("fay", **({"protocols": (protocol,)} if protocol else {}))
+    assert await frame(fan) == {
+        "type": "not_admitted", "code": "ticket_needed", "message": "ticket needed: show s1",
+        "data": {"show": {"id": "s1", "title": "Album night", "tiers": [{"name": "VIP", "price": 900}]}}}
+    assert await closed_with(fan) == 4001
+    assert "fay" not in str([m.identity for hub in room.gateway.hubs.values() for m in hub.members])
 
 
 async def test_a_tips_message_loses_bidi_controls_and_zero_width_characters(room: Room) -> None:
