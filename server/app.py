@@ -14,6 +14,7 @@ from server import (
     api_orders,
     api_payouts,
     api_publish,
+    api_recordings,
     api_restreams,
     api_rooms,
     api_sandbox,
@@ -46,7 +47,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_publish,
                    api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, webhooks, api_shows,
-                   api_orders, api_viewing, overlay, sockets, pages):
+                   api_orders, api_viewing, api_recordings, overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
     services.whep_watch.webrtc = services.live.webrtc

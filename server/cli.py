@@ -3,6 +3,7 @@
     notalabel serve [flags]     run the server (flags and NOTALABEL_* variables: --help)
     notalabel ledger ...        ledger checks and statements
     notalabel payouts run|status  settlement: pay out what each party's earnings allow
+    notalabel recordings export SHOW_ID --out FILE   one MP4 of a show's recording
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     if importlib.util.find_spec("server.ledger_cli") is not None:
         importlib.import_module("server.ledger_cli").add_parser(sub)
     importlib.import_module("server.payouts_cli").add_parser(sub)
+    importlib.import_module("server.recordings_cli").add_parser(sub)
     return parser
 
 
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return uvloop.run(serve(settings))
     if args.command == "payouts":
         return int(importlib.import_module("server.payouts_cli").run(args))
+    if args.command == "recordings":
+        return int(importlib.import_module("server.recordings_cli").run(args))
     if args.command == "ledger":
         return int(importlib.import_module("server.ledger_cli").run(args))
     return 2

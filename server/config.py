@@ -102,6 +102,13 @@ class Settings:
     viewing_token_ttl_s: float = field(
         default=60.0, metadata={"help": "seconds a viewing token (LL-HLS ?vt=, WHEP bearer) stays valid; "
                                         "players renew it by heartbeat every ~15 s"})
+    recordings_dir: str = field(
+        default="", metadata={"help": "directory where shows are recorded for replay (default: DATA_DIR/recordings)"})
+    recording_grace_h: float = field(
+        default=24.0, metadata={"help": "hours a recording is kept after its show's replay window closed, "
+                                        "before the retention job deletes it (unless its performer keeps it)"})
+    recording_sweep_s: float = field(
+        default=600.0, metadata={"help": "seconds between runs of the recordings retention job (0: off)"})
     secret_key: str = field(
         default="",
         metadata={"help": "secret that seals restream stream keys at rest (default: a 0600 file made in the data dir)"},

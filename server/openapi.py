@@ -179,6 +179,22 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {200: "earnings", 401: "not signed in"}),
     ("get", "/api/me/tax-summary", "Your year-end tax summary for ?year=YYYY (CSV: paid_out, earned by kind)", None,
      {200: "CSV", 400: "bad_year", 401: "not signed in"}),
+    ("get", "/api/rooms/{slug}/recording", "The room's recording on this node (owner, host): state (recording, "
+     "ended, failed), segments, duration, gaps, error", None,
+     {200: "recording (null when none)", 401: "not signed in", 403: "not the owner or a host"}),
+    ("get", "/api/shows/{show_id}/recording", "A show's recording for whoever may replay it (owner, hosts, a replay "
+     "tier's viewing token ?vt=): duration, chapters (title, artist, start, end in seconds), playlist_url", None,
+     {200: "the recording", 403: "replay_needed, tier_without_replay or replay_window_closed",
+      404: "no recording"}),
+    ("delete", "/api/shows/{show_id}/recording", "Delete the recording now (owner)", None,
+     {200: "deleted", 403: "not the owner", 409: "still being recorded"}),
+    ("put", "/api/shows/{show_id}/recording/keep", "Keep the recording past retention, or not (owner)",
+     {"type": "object", "required": ["keep"], "properties": {"keep": {"type": "boolean"}}},
+     {200: "kept or not", 403: "not the owner"}),
+    ("get", "/api/shows/{show_id}/recording.mp4", "One MP4 of the show (owner): a remux in the background, 202 "
+     "{state, progress} until it is ready, then the file (Range requests served)", None,
+     {200: "the MP4", 202: "being made: progress 0..1 (Retry-After)", 403: "not the owner",
+      409: "still being recorded"}),
 ]
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGES = {"/": "index.html", "/watch/{slug}": "watch.html", "/studio/{slug}": "studio.html",
-         "/moderate/{slug}": "moderate.html", "/earnings": "earnings.html"}
+         "/moderate/{slug}": "moderate.html", "/earnings": "earnings.html", "/replay/{show_id}": "replay.html"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
                                "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'",

@@ -10,7 +10,9 @@
 - ``PaymentSucceeded`` -> room ``tip`` or ``song.boost``; ``PaymentReversed`` -> ``tip.refunded``;
 - ``PaymentSucceeded`` of a ticket -> the ticket issued (or refunded when paid too late for a
   seat); ``PaymentReversed`` of a ticket -> the ticket refunded, its access revoked
-  (``server/ticket_sales.py``).
+  (``server/ticket_sales.py``);
+- ``StreamStateChanged`` of a show with a replay tier -> its recording (``server/recordings.py``),
+  and the room's song events while it records -> the recording's chapters.
 
 Room-facing reactions publish through the gateway's system publish with an idempotency key
 derived from our own ids, so a retried reaction (a redelivered webhook re-announces the
@@ -32,6 +34,7 @@ from rooms.events import Event
 from rooms.gateway import RoomGateway
 from server import ticket_sales
 from server.live import STREAM_END, Live
+from server.recordings import Recordings
 from server.router import (
     PaymentReversed,
     PaymentSucceeded,
@@ -171,3 +174,27 @@ def install_tickets(router: Router, services: Services) -> None:
 
     router.on(PaymentSucceeded, succeeded)
     router.on(PaymentReversed, reversed_)
+
+
+def install_recordings(router: Router, gateway: RoomGateway, recordings: Recordings) -> None:
+    """``StreamStateChanged`` -> a recorder for a recorded show that went live here; while it
+    records, the room's song events become its chapters."""
+    listening: dict[str, EventCallback] = {}
+
+    def callback(slug: str) -> EventCallback:
+        def on_event(event: Event) -> None:
+            recordings.room_event(slug, event)
+
+        return on_event
+
+    async def stream_state(event: StreamStateChanged) -> None:
+        slug, state = event.slug, str(event.data.get("state"))
+        await recordings.stream_changed(slug, state)
+        recorded = state != "offline" and slug in recordings.active
+        if recorded and slug not in listening:
+            listening[slug] = callback(slug)
+            await gateway.bus.subscribe(slug, listening[slug])
+        elif not recorded and slug in listening:
+            await gateway.bus.unsubscribe(slug, listening.pop(slug))
+
+    router.on(StreamStateChanged, stream_state)

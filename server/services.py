@@ -1,7 +1,8 @@
 """The running server's parts, typed, built in one place, started and stopped in one order.
 
 Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
-the sandbox's webhook sender), the payout timer (--payout-interval-s), router, the WHEP access sweep, room gateway,
+the sandbox's webhook sender), the payout timer (--payout-interval-s), router, the WHEP access sweep, recordings (closing
+what a crash left open; stopped after the intake, so a drain closes them cleanly), room gateway,
 room directory, relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
 (RTMP, relay, this node's claims in the room directory, then the gateway tells sockets to
@@ -39,6 +40,7 @@ from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, Ro
 from server.lifecycle import Lifecycle
 from server.live import Live
 from server.payout_timer import PayoutTimer
+from server.recordings import Recordings, recordings_root
 from server.router import RelayStateChanged, Router
 from server.store import SqlStore
 from server.viewing import ViewingRegistry
@@ -71,6 +73,7 @@ class Services:
     payout_accounts: PayoutAccounts
     settlement: Settlement
     whep_watch: WhepWatch
+    recordings: Recordings
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -126,10 +129,14 @@ async def build(settings: Settings) -> Services:
                         gateway=gateway, live=live, targets=targets, relay=relay, directory=live.directory, ledger=ledger, book=book,
                         provider=provider, webhook_secrets=secrets, webhook_sender=sender, redis=redis,
                         ticketing=ticketing, viewing=viewing, access=access, rail=rail,
-                        payout_accounts=payout_accounts, settlement=settlement, whep_watch=WhepWatch(access))
+                        payout_accounts=payout_accounts, settlement=settlement, whep_watch=WhepWatch(access),
+                        recordings=Recordings(recordings_root(settings.recordings_dir, settings.data_dir),
+                                              live.hub, ticketing, grace_h=settings.recording_grace_h,
+                                              sweep_s=settings.recording_sweep_s))
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement))
     reactions.install_tickets(router, services)
+    reactions.install_recordings(router, gateway, services.recordings)
     _parts(services)
     return services
 
@@ -162,6 +169,7 @@ def _parts(s: Services) -> None:
     life.add("payouts", start=timer.start, stop=timer.stop)
     life.add("router", stop=s.router.close)
     life.add("viewing", start=s.whep_watch.start, stop=s.whep_watch.stop)
+    life.add("recordings", start=s.recordings.start, stop=s.recordings.stop)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
     life.add("directory", start=s.directory.start, stop=s.directory.close)
     life.add("relay", start=attach_relay, stop=s.relay.close)

@@ -19,6 +19,15 @@ export function advice(stream) {
   return notes;
 }
 
+/** The recording line of the panel (GET /api/rooms/{slug}/recording), or null. */
+export function recordingFact(recording) {
+  if (!recording) return null;
+  if (recording.state === 'failed') return `Stopped: ${recording.error}. The live show goes on.`;
+  const length = `${Math.round(recording.duration || 0)} s`;
+  const gaps = recording.gaps ? `, ${recording.gaps} gaps` : '';
+  return recording.state === 'recording' ? `On (${length}${gaps})` : `Done (${length}${gaps})`;
+}
+
 function facts(stream) {
   const kbps = stream.bitrate ? `${Math.round(stream.bitrate / 1000)} kb/s` : '…';
   return [
@@ -34,12 +43,15 @@ export function healthPanel(room) {
   const card = $('#health');
   const list = $('#health-facts');
   const notes = $('#health-advice');
-  const render = (stream) => {
+  const render = (stream, recording) => {
     const live = stream.state === 'live' || stream.state === 'reconnecting';
     show(card, live);
     if (!live) return;
     clear(list);
-    for (const [name, value] of facts(stream)) list.append(el('dt', {text: name}), el('dd', {text: value}));
+    const rows = facts(stream);
+    const recorded = recordingFact(recording);
+    if (recorded) rows.push(['Recording', recorded]);
+    for (const [name, value] of rows) list.append(el('dt', {text: name}), el('dd', {text: value}));
     clear(notes);
     const said = advice(stream);
     for (const line of said) notes.append(el('li', {text: line}));
@@ -47,7 +59,10 @@ export function healthPanel(room) {
   };
   const poll = async () => {
     try {
-      render(await api(roomPath(room.slug, '/stream')));
+      const stream = await api(roomPath(room.slug, '/stream'));
+      const recording = room.role === 'owner' || room.role === 'host'
+        ? (await api(roomPath(room.slug, '/recording')).catch(() => ({}))).recording : null;
+      render(stream, recording);
     } catch {
       // the next poll tries again
     }

@@ -100,7 +100,7 @@ class ServerProcess:
     def rtmp_url(self) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         for _attempt in range(PORT_ATTEMPTS):
             try:
                 self._start_once(timeout)

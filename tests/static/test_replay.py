@@ -1,0 +1,157 @@
+"""Replay in Chromium (issue 13): ffmpeg publishes a show with two songs played; a ticket holder
+whose tier includes replay plays the recording and seeks to the second chapter; a holder of a
+tier without replay and a guest are refused (403); once the replay window closed everyone but
+the owner is refused, and retention removes the files when the owner stops keeping them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.static.conftest import Pages, bearer, create_room
+from tests.support.roomsocket import RoomSocket
+from tests.support.servers import ServerProcess
+from tests.support.wait import wait_until
+
+SECONDS = 24
+
+
+@pytest.fixture
+def srv(server_process: Any, tmp_path: Path) -> ServerProcess:
+    proc: ServerProcess = server_process(database=f"sqlite:///{tmp_path / 'pages.sqlite3'}",
+                                         recording_sweep_s=1, recording_grace_h=0)
+    return proc
+
+
+def iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, tz=datetime.UTC).isoformat()
+
+
+def ffmpeg_publish(url: str, seconds: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "high", "-g", "30",
+         "-c:a", "aac", "-t", str(seconds), "-f", "flv", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def json_of(http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    async with http.request(method, path, **kwargs) as r:
+        return r.status, await r.json()
+
+
+async def recorded_show(http: aiohttp.ClientSession, srv: ServerProcess, owner: dict[str, str],
+                        token: str) -> tuple[str, dict[str, str]]:
+    """A show with two tiers (with and without replay), recorded while two songs are played."""
+    room = await create_room(http, owner, "Replayed")
+    slug = room["slug"]
+    _, show = await json_of(http, "POST", f"/api/rooms/{slug}/shows", headers=owner,
+                            json={"title": "Night one", "starts_at": iso(time.time() - 60), "replay_hours": 24})
+    tiers = {}
+    for name, replay in (("replay", True), ("live", False)):
+        status, tier = await json_of(http, "POST", f"/api/shows/{show['id']}/tiers", headers=owner,
+                                     json={"name": name, "price": 500, "replay": replay})
+        assert status == 201, tier
+        tiers[name] = tier["id"]
+    sock = await RoomSocket.connect(http, srv.ws_url, slug, token)
+    proc = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", SECONDS)
+    try:
+        async def recording() -> dict[str, Any]:
+            return (await json_of(http, "GET", f"/api/rooms/{slug}/recording", headers=owner))[1]["recording"] or {}
+
+        await wait_until(recording, lambda r: r.get("segments", 0) >= 1, 90)
+        for title in ("Opening", "Encore"):
+            _, song = await json_of(http, "POST", f"/api/rooms/{slug}/songs", headers=owner,
+                                    json={"title": title, "artist": "The Band"})
+            assert (await sock.op("song.request", song_id=song["id"]))["type"] == "ack"
+            await sock.wait_for(lambda title=title: any(
+                q["song"]["title"] == title for e in sock.of_type("song.queue") for q in e["data"]["queue"]))
+            queue = sock.of_type("song.queue")[-1]["data"]["queue"]
+            request_id = next(q["id"] for q in queue if q["song"]["title"] == title)
+            assert (await sock.op("song.play", request_id=request_id))["type"] == "ack"
+            await asyncio.sleep(6)  # the song lasts 6 s of the stream
+            assert (await sock.op("song.done", request_id=request_id))["type"] == "ack"
+        assert await asyncio.to_thread(proc.wait, 120) == 0
+        status, _ = await json_of(http, "POST", f"/api/rooms/{slug}/stream/end", headers=owner)
+        assert status == 200
+        await wait_until(recording, lambda r: r.get("state") == "ended", 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        await sock.close()
+    return show["id"], tiers
+
+
+async def current_time(page: Page) -> float:
+    return float(await page.eval_on_selector("#video", "v => v.currentTime"))
+
+
+async def test_replay_tiers_window_and_retention(pages: Pages, http: aiohttp.ClientSession,
+                                                 srv: ServerProcess) -> None:
+    owner = await bearer(http, "perf")
+    token = owner["Authorization"].split()[1]
+    holder_ctx = await pages.context("fan_replay")
+    live_ctx = await pages.context("fan_live")
+    show_id, tiers = await recorded_show(http, srv, owner, token)
+    for user, tier in (("fan_replay", "replay"), ("fan_live", "live")):
+        status, body = await json_of(http, "POST", f"/api/shows/{show_id}/comps", headers=owner,
+                                     json={"tier_id": tiers[tier], "username": user})
+        assert status == 201, body
+
+    holder = await pages.open(f"/replay/{show_id}", ctx=holder_ctx)
+    await expect(holder.locator("#replay-status")).to_have_attribute("data-code", "ready")
+    buttons = holder.locator("#chapters button")
+    await expect(buttons).to_have_count(2)
+    await expect(buttons.nth(1)).to_contain_text("Encore")
+    await wait_until(lambda: current_time(holder), lambda t: t > 1.0, 60)  # it plays
+    _, body = await json_of(http, "GET", f"/api/shows/{show_id}/recording", headers=owner)
+    second = body["chapters"][1]["start"]
+    assert second > 3
+    await buttons.nth(1).click()
+    at = await wait_until(lambda: current_time(holder), lambda t: second <= t < second + 8, 60)
+    await wait_until(lambda: current_time(holder), lambda t: t > at + 0.5, 60)  # and plays on from there
+    assert not await holder.eval_on_selector("#video", "v => v.paused")
+
+    live = await pages.open(f"/replay/{show_id}", ctx=live_ctx)
+    await expect(live.locator("#replay-status")).to_have_attribute("data-code", "tier_without_replay")
+    r = await live_ctx.request.get(f"/replay/{show_id}/index.m3u8")
+    assert r.status == 403
+    guest = await pages.open(f"/replay/{show_id}")
+    await expect(guest.locator("#replay-status")).to_have_attribute("data-code", "replay_needed")
+    async with http.get(f"/replay/{show_id}/index.m3u8") as r:
+        assert r.status == 403
+    holder_url = await holder.eval_on_selector("#video", "v => v.currentSrc || v.src")
+    r = await holder_ctx.request.get(holder_url)
+    assert r.status == 200
+
+    status, _ = await json_of(http, "PUT", f"/api/shows/{show_id}/recording/keep", headers=owner, json={"keep": True})
+    assert status == 200
+    status, _ = await json_of(http, "PATCH", f"/api/shows/{show_id}", headers=owner,
+                              json={"ends_at": iso(time.time() - 30), "replay_hours": 0})
+    assert status == 200
+    r = await holder_ctx.request.get(holder_url)
+    assert r.status == 403 and (await r.json())["error"] == "replay_window_closed"
+    async with http.get(f"/replay/{show_id}/index.m3u8", headers=owner) as r:
+        assert r.status == 200  # the owner still can, and the kept recording stays
+
+    status, _ = await json_of(http, "PUT", f"/api/shows/{show_id}/recording/keep", headers=owner, json={"keep": False})
+    assert status == 200
+    directory = srv.data_dir / "recordings" / show_id
+
+    async def gone() -> bool:
+        return not directory.exists()
+
+    await wait_until(gone, bool, 60)  # retention removed the files
+    async with http.get(f"/replay/{show_id}/index.m3u8", headers=owner) as r:
+        assert r.status == 404
