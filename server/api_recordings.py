@@ -7,6 +7,9 @@
     PUT /api/shows/{show_id}/recording/keep    owner, {"keep": bool}: exempt it from retention
     GET /api/shows/{show_id}/recording.mp4     owner: one MP4 (a remux in the background: 202
                                                 {"state", "progress"} until it is ready)
+    POST /api/shows/{show_id}/clips             owner, {"start", "end"} seconds: a clip (whole
+                                                segments) -> {"id", "url", "start", "duration"}
+    GET /clips/{show_id}/{clip_id}/index.m3u8  anyone: the clip, and exactly the files it lists
     GET /replay/{show_id}/index.m3u8           who may replay: the recorded playlist (VOD once
                                                 the show ended), every URI with the same ?vt=
     GET /replay/{show_id}/init-N.mp4, seg-N.m4s   its files, with Range requests
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +48,7 @@ from server.api_shows import mapped, require_owner, room_of
 from server.errors import Conflict, Forbidden, NotFound
 from server.httputil import json_response, read_json
 from server.keys import SERVICES
-from server.recordings import CHAPTERS, read_meta, safe_show_id, window_closes
+from server.recordings import CHAPTERS, CLIPS, read_meta, safe_show_id, window_closes
 from server.show_wire import bad
 from ticketing.errors import BadToken
 from ticketing.errors import NotFound as TicketNotFound
@@ -231,6 +235,67 @@ async def keep_recording(request: web.Request) -> web.Response:
     return json_response({"show_id": show.id, "kept": keep})
 
 
+CLIP_MAX_S = 600.0
+_CLIP_ID = re.compile(r"^clp_[0-9a-f]{12}$")
+
+
+@mapped
+async def create_clip(request: web.Request) -> web.Response:
+    """``{"start", "end"}`` in seconds of the recording (owner): a short VOD over the same
+    segments (whole segments, so it starts on a keyframe), public at ``url``."""
+    show, directory, _meta = await _recording_dir(request)
+    await require_owner(request, await room_of(request, show.room_slug))
+    data = await read_json(request)
+    start, end = data.get("start"), data.get("end")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, end)):
+        raise bad("'start' and 'end' must be numbers of seconds")
+    assert isinstance(start, int | float) and isinstance(end, int | float)
+    if not 0 <= start < end or end - start > CLIP_MAX_S:
+        raise bad(f"a clip needs 0 <= start < end and at most {CLIP_MAX_S:.0f} s")
+    text = await asyncio.to_thread(_read_text, directory / "index.m3u8")
+    try:
+        clip = parse(text or "").clip(float(start), float(end))
+    except VodParseError:
+        raise NotFound("this show has no recording", "no_recording") from None
+    if not clip.segments:
+        raise bad("the recording has nothing between start and end")
+    clip_id = "clp_" + secrets.token_hex(6)
+    await asyncio.to_thread(_write_clip, directory, clip_id, clip.render())
+    first = sum(s.duration for s in parse(text or "").segments[: _index_of(text or "", clip.segments[0].uri)])
+    return json_response({"id": clip_id, "show_id": show.id, "start": round(first, 3),
+                          "duration": round(clip.duration, 3),
+                          "url": f"/clips/{show.id}/{clip_id}/index.m3u8"}, status=201)
+
+
+def _index_of(text: str, uri: str) -> int:
+    return [s.uri for s in parse(text).segments].index(uri)
+
+
+def _write_clip(directory: Path, clip_id: str, text: str) -> None:
+    (directory / CLIPS).mkdir(exist_ok=True)
+    temp = directory / CLIPS / f"{clip_id}.m3u8.tmp"
+    temp.write_text(text)
+    temp.replace(directory / CLIPS / f"{clip_id}.m3u8")
+
+
+async def clip_file(request: web.Request) -> web.StreamResponse:
+    """A clip is public: its playlist and exactly the files it lists."""
+    show_id, clip_id, name = (request.match_info[k] for k in ("show_id", "clip_id", "name"))
+    if not safe_show_id(show_id) or not _CLIP_ID.match(clip_id):
+        raise NotFound("no such clip", "no_clip")
+    directory = _services(request).recordings.directory(show_id)
+    text = await asyncio.to_thread(_read_text, directory / CLIPS / f"{clip_id}.m3u8")
+    if text is None:
+        raise NotFound("no such clip", "no_clip")
+    if name == "index.m3u8":
+        return web.Response(text=text, content_type=PLAYLIST_TYPE, headers={"Cache-Control": "public, max-age=60"})
+    listed = {s.uri for s in parse(text).segments} | {s.map_uri for s in parse(text).segments if s.map_uri}
+    if name not in listed or not _FILE.match(name):
+        raise NotFound("not in this clip", "not_found")
+    return web.FileResponse(directory / name, headers={"Cache-Control": "public, max-age=3600",
+                                                       "Content-Type": "video/mp4"})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/rooms/{slug}/recording", room_recording)
     app.router.add_get("/api/shows/{show_id}/recording", show_recording)
@@ -238,3 +303,5 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/shows/{show_id}/recording/keep", keep_recording)
     app.router.add_get("/api/shows/{show_id}/recording.mp4", export_mp4)
     app.router.add_get("/replay/{show_id}/{name}", replay_file)
+    app.router.add_post("/api/shows/{show_id}/clips", create_clip)
+    app.router.add_get("/clips/{show_id}/{clip_id}/{name}", clip_file)

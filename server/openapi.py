@@ -191,6 +191,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("put", "/api/shows/{show_id}/recording/keep", "Keep the recording past retention, or not (owner)",
      {"type": "object", "required": ["keep"], "properties": {"keep": {"type": "boolean"}}},
      {200: "kept or not", 403: "not the owner"}),
+    ("post", "/api/shows/{show_id}/clips", "Cut a clip of the recording (owner): whole segments from start to end "
+     "(seconds, at most 600), public at the answer's url", {"type": "object", "required": ["start", "end"],
+     "properties": {"start": {"type": "number", "minimum": 0}, "end": {"type": "number"}}},
+     {201: "id, url, start, duration", 400: "bad start or end", 403: "not the owner", 404: "no recording"}),
     ("get", "/api/shows/{show_id}/recording.mp4", "One MP4 of the show (owner): a remux in the background, 202 "
      "{state, progress} until it is ready, then the file (Range requests served)", None,
      {200: "the MP4", 202: "being made: progress 0..1 (Retry-After)", 403: "not the owner",

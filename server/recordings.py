@@ -53,6 +53,8 @@ log = logging.getLogger("notalabel.recordings")
 
 CHAPTERS = "chapters.json"
 EXPORT = "export.mp4"
+CLIPS = "clips"
+"""Clips of a recording (short VOD playlists over its segments), public by their link."""
 KEEP = "keep"
 """A file in a recording's directory: its performer keeps it past the retention time."""
 _temp_names = itertools.count()
@@ -79,8 +81,10 @@ def recover_all(root: Path) -> list[str]:
             meta = json.loads((directory / META).read_text())
         except (OSError, ValueError):
             continue
-        pid = meta.get("pid") if isinstance(meta, dict) else None
-        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        if not isinstance(meta, dict):
+            continue
+        pid, extra = meta.get("pid"), meta.get("extra") or {}
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid, extra.get("proc_start")):
             continue  # another process on this host is still writing it
         try:
             if recover(directory):
@@ -90,7 +94,20 @@ def recover_all(root: Path) -> list[str]:
     return closed
 
 
-def _alive(pid: int) -> bool:
+def process_start(pid: int | None = None) -> int | None:
+    """When process ``pid`` (this one by default) started, in clock ticks since boot (Linux
+    /proc): a pid alone may have been reused by another process since."""
+    try:
+        stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: object) -> bool:
+    """Whether the process that wrote a recording still runs (same pid, same start time)."""
+    if isinstance(started, int):
+        return process_start(pid) == started
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -165,6 +182,7 @@ class Recordings:
         self._starting: set[str] = set()
         self._pending_saves: dict[Path, tuple[Chapters, str]] = {}
         self._saver: asyncio.Task[None] | None = None
+        self._proc_start = process_start()
 
     def directory(self, show_id: str) -> Path:
         return self.root / show_id
@@ -215,7 +233,9 @@ class Recordings:
             directory = self.directory(show.id)
             chapters = Chapters(directory)
             await asyncio.to_thread(chapters.load)
-            recorder = Recorder(stream, directory, extra={"show_id": show.id, "room": slug},
+            self.exports.pop(show.id, None)  # the recording grows: an earlier MP4 is stale
+            recorder = Recorder(stream, directory, extra={"show_id": show.id, "room": slug,
+                                                          "proc_start": self._proc_start},
                                 clock=self.clock, on_change=self._recorder_changed)
             self.active[slug] = recorder
             self.chapters[slug] = chapters

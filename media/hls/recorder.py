@@ -22,7 +22,7 @@ Rules (DESIGN.md, "Media model"):
 On disk, in the recording's directory: ``init-{n}.mp4``, ``seg-{n}.m4s``, ``index.m3u8`` and
 ``recording.json`` (:class:`RecorderStatus` plus what the caller adds, e.g. the show id).
 A recording that already exists (a second stream of the same show) is continued after a
-discontinuity.
+discontinuity, on the same timeline (its decode times go on from where the recording ended).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,8 @@ class RecordingFiles:
         """Create the directory; the playlist already there (continued), else an empty one."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self._remove_temporaries()
-        return self.read_playlist() or VodPlaylist()
+        playlist = self.read_playlist() or VodPlaylist()
+        return replace(playlist, ended=False)  # a closed recording of the show goes on
 
     def read_playlist(self) -> VodPlaylist | None:
         try:
@@ -263,6 +264,7 @@ class Recorder:
     async def _open(self) -> None:
         self._playlist = await asyncio.to_thread(self.files.open)
         self._continued = bool(self._playlist.segments)
+        self._segmenter.continue_at(round(self._playlist.duration * CLOCK_RATE))  # one timeline
         self._init_count = sum(s.map_uri is not None for s in self._playlist.segments)
         self._update_counts()
         await asyncio.to_thread(self.files.write_meta, self.status)

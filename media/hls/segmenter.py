@@ -195,6 +195,13 @@ class Segmenter:
         """Bumped on every change to what the playlist lists (waiters compare it)."""
         self._text_cache: tuple[int, str | None] = (-1, None)
 
+    def continue_at(self, ticks: int) -> None:
+        """Begin the media timeline at ``ticks`` instead of 0 (a recording continued by a new
+        segmenter stays monotonic). Only before the first unit."""
+        if self._started or self.segments:
+            raise ValueError("continue_at is only for a segmenter that has not started")
+        self._end = ticks
+
     # -- input -----------------------------------------------------------------------------
 
     def push(self, item: Unit | StreamHeader, now: float) -> bool:

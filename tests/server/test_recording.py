@@ -174,7 +174,31 @@ async def test_a_60_s_show_with_a_reconnect_and_two_songs_becomes_a_vod(
     r = await http.get(f"{srv.url}/replay/{show_id}/index.m3u8")
     assert r.status == 403 and (await r.json())["error"] == "replay_needed"
 
+    await clip_is_public(http, srv, show_id, owner, token, text)
     await exports_play_end_to_end(http, srv, show_id, owner, tmp_path)
+
+
+async def clip_is_public(http: aiohttp.ClientSession, srv: Any, show_id: str, owner: dict[str, str],
+                         token: str, vod: str) -> None:
+    r = await http.post(f"{srv.url}/api/shows/{show_id}/clips", json={"start": 10, "end": 20})
+    assert r.status == 401
+    r = await http.post(f"{srv.url}/api/shows/{show_id}/clips", json={"start": 20, "end": 10}, headers=owner)
+    assert r.status == 400
+    r = await http.post(f"{srv.url}/api/shows/{show_id}/clips", json={"start": 10, "end": 20}, headers=owner)
+    assert r.status == 201, await r.text()
+    clip = await r.json()
+    assert clip["start"] <= 10 and 10 <= clip["duration"] <= 10 + 2 * SEGMENT
+    async with aiohttp.ClientSession() as guest:  # the link is public: no session, no token
+        async with guest.get(f"{srv.url}{clip['url']}") as r:
+            assert r.status == 200
+            text = await r.text()
+        assert text.endswith("#EXT-X-ENDLIST\n") and "#EXT-X-MAP:" in text
+        outside = next(name for name in re.findall(r"^(seg-\d+\.m4s)$", vod, re.M) if name not in text)
+        async with guest.get(f"{srv.url}{clip['url'].rsplit('/', 1)[0]}/{outside}") as r:
+            assert r.status == 404
+    probed = await ffprobe(f"{srv.url}{clip['url']}", "none")
+    assert sorted(s["codec_name"] for s in probed["streams"]) == ["aac", "h264"]
+    assert abs(float(probed["format"]["duration"]) - clip["duration"]) < 1
 
 
 def assert_plays_end_to_end(path: Path) -> None:
@@ -255,3 +279,39 @@ async def test_a_recordings_dir_that_refuses_writes_leaves_the_show_live(
             proc.kill()
             proc.wait(10)
         undo()
+
+
+async def test_a_server_killed_while_recording_closes_the_recording_when_it_starts_again(
+    server_process: Any, http: aiohttp.ClientSession
+) -> None:
+    srv = server_process()
+    token, owner = await account(http, srv.url)
+    slug, key, show_id = await show_with_replay(http, srv.url, owner)
+    directory = srv.data_dir / "recordings" / show_id
+    proc = ffmpeg_publish(f"{srv.rtmp_url}/{key}", 120)
+    try:
+        await wait_until(lambda: stream_state(http, srv.url, slug), lambda s: s == "live", 60)
+        await wait_until(lambda: recording(http, srv.url, slug, owner), lambda r: r.get("segments", 0) >= 2, 60)
+        srv.proc.kill()  # SIGKILL: nothing closes the recording
+        await asyncio.to_thread(srv.proc.wait, 30)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    meta = json.loads((directory / "recording.json").read_text())
+    left = (directory / "index.m3u8").read_text()
+    assert meta["state"] == "recording" and "#EXT-X-ENDLIST" not in left
+    listed = re.findall(r"^(seg-\d+\.m4s)$", left, re.M)
+    assert len(listed) >= 2
+
+    await asyncio.to_thread(srv.start)
+    meta = json.loads((directory / "recording.json").read_text())
+    assert meta["state"] == "ended" and meta["recovered"] is True
+    assert "closed 1 recordings a previous process left open: " + show_id in srv.log()
+    r = await http.get(f"{srv.url}/replay/{show_id}/index.m3u8", headers=owner)
+    text = await r.text()
+    assert r.status == 200 and text.endswith("#EXT-X-ENDLIST\n")
+    assert re.findall(r"^(seg-\d+\.m4s)$", text, re.M)[: len(listed)] == listed  # at most the last one lost
+    assert not list(directory.glob("*.tmp"))
+    probed = await ffprobe(f"{srv.url}/replay/{show_id}/index.m3u8", token)
+    assert sorted(s["codec_name"] for s in probed["streams"]) == ["aac", "h264"]
+    assert float(probed["format"]["duration"]) >= len(listed) * SEGMENT - 1

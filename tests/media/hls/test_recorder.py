@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from media.hls.export import remux_to_mp4
 from media.hls.recorder import PLAYLIST, Recorder, recover
 from media.hls.vod import parse
 from media.hub import Hub
@@ -170,3 +171,39 @@ async def test_recover_closes_a_recording_whose_writer_died(
     assert status["state"] == "ended" and status["recovered"] is True
     assert not list((tmp_path / "rec").glob("*.tmp"))
     ffprobe_vod(tmp_path / "rec" / PLAYLIST)
+
+
+async def test_a_second_stream_of_the_show_continues_its_recording_after_a_discontinuity(
+    hub: Hub, make_source: Callable[..., Source], tmp_path: Path
+) -> None:
+    source = make_source("rec-8s", seconds=8, gop=30)
+    for _ in range(2):
+        hub.start_publish("room", "test", source.tracks)
+        recorder = Recorder(hub.get("room"), tmp_path / "rec")  # type: ignore[arg-type]
+        recorder.start()
+        publish(hub, source)
+        await eventually(lambda: recorder._reader.pending == 0, DEADLINE)  # noqa: B023 - awaited here
+        hub.stop("room")
+        await asyncio.wait_for(recorder.wait(), DEADLINE)
+        text = (tmp_path / "rec" / PLAYLIST).read_text()
+        assert text.endswith("#EXT-X-ENDLIST\n") and text.count("#EXT-X-ENDLIST") == 1
+    playlist = parse(text)
+    assert playlist.discontinuities == 1
+    assert [s.uri for s in playlist.segments] == [f"seg-{i}.m4s" for i in range(len(playlist.segments))]
+    assert [s.map_uri for s in playlist.segments if s.map_uri] == ["init-0.mp4", "init-1.mp4"]
+    assert abs(playlist.duration - 2 * source_seconds(source)) < 4.0
+    result = ffprobe_vod(tmp_path / "rec" / PLAYLIST)
+    assert abs(float(result["format"]["duration"]) - 2 * source_seconds(source)) < 4.0
+
+    seen: list[float] = []
+    packets = await asyncio.to_thread(remux_to_mp4, tmp_path / "rec" / PLAYLIST, tmp_path / "show.mp4",
+                                      playlist.duration, seen.append)
+    assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 5
+    mp4 = ffprobe_vod(tmp_path / "show.mp4")
+    assert sorted(s["codec_name"] for s in mp4["streams"]) == ["aac", "h264"]
+    assert abs(float(mp4["format"]["duration"]) - 2 * source_seconds(source)) < 4.0
+    assert len(mp4["packets"]) == packets
+    for stream in mp4["streams"]:
+        dts = [int(p["dts"]) for p in mp4["packets"] if p["stream_index"] == stream["index"]]
+        assert all(b > a for a, b in zip(dts, dts[1:], strict=False))
+        assert len(dts) > 0.8 * sum(u.kind == stream["codec_type"] for u in source.units) * 2
