@@ -29,8 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                    help="extra flag for the server, e.g. --server-arg=--http-header-timeout-s=2 (repeatable)")
     p.add_argument("--nice", type=int, default=0,
-                   help="scheduling niceness for the server and the load generator (negative needs root): on a"
-                        " machine shared with other work, -10 keeps the measurement about the attacks")
+                   help="scheduling niceness for the server, the probes and the probe room's publisher (negative needs root;"
+                        " the attack processes stay at 0, as if on other machines): on a machine shared with other work,"
+                        " -10 keeps the measurement about the attacks")
+    p.add_argument("--loop-watch", type=float, default=0.0, metavar="MS",
+                   help="run the server under loadtest.loopwatch (the standard asyncio loop) and report, per phase,"
+                        " the callbacks that held its event loop MS ms or more, with their CPU time and where")
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     return p
 

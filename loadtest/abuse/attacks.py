@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import subprocess
 import time
@@ -646,6 +647,9 @@ def run_in_process(name: str, ctx: Ctx, seconds: float, out: Any) -> None:
     """Entry point of the attack process: run one attack, put its result (or error) on ``out``."""
     async def go() -> Result:
         return await ATTACKS[name](ctx, seconds)
+
+    if ctx.get("attacker_nice") is not None:  # see loadtest.abuse.run: the attacker is not the server's guest
+        os.setpriority(os.PRIO_PROCESS, 0, int(ctx["attacker_nice"]))
 
     try:
         try:

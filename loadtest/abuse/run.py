@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from loadtest.abuse.net import (
     refused,
 )
 from loadtest.abuse.probes import ChatProbe, HealthProbe, Phases, PublisherWatch, wait_live
+from loadtest.loopwatch import read_holds
+from loadtest.procstat import cpu_seconds
 from loadtest.servers import Started, free_port, wait_ready
 
 PASSWORD = "abuse load password"
@@ -65,6 +68,12 @@ class PhaseReport:
     metrics: dict[str, int] = field(default_factory=dict)
     notes: str = ""
     error: str = ""
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    holds: dict[str, Any] = field(default_factory=dict)
+    server_cpu_ms: float = 0.0
+    loop_cpu_ms: float = 0.0
+    loop_wait_ms: float = 0.0
 
     def goals(self, goal_ms: float) -> dict[str, bool]:
         return {"chat": self.chat_delta_ms is not None and self.chat_delta_ms <= goal_ms,
@@ -82,6 +91,7 @@ class Report:
     load_avg_start: tuple[float, float, float]
     load_avg_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
     nice: int = 0
+    loop_watch_ms: float = 0.0
     cpus: int = os.cpu_count() or 0
     phases: list[PhaseReport] = field(default_factory=list)
 
@@ -97,6 +107,22 @@ class Report:
                 str(p.requests), _how(p), _checks(p), _goal(p, self.goal_ms)]) + " |")
         return "\n".join(rows)
 
+    def cost_table(self) -> str:
+        """The server's own cost per phase: CPU, the loop thread's wait for a CPU, loop holds."""
+        watch = (f" loop holds ≥ {self.loop_watch_ms:g} ms: n, max wall / max CPU |"
+                 " full garbage collections: n, max wall / max CPU |") if self.loop_watch_ms else ""
+        rows = ["| phase | server CPU ms | loop thread CPU ms | loop thread waited for a CPU ms |" + watch,
+                "| --- | --- | --- | --- |" + (" --- | --- |" if watch else "")]
+        for p in self.phases:
+            cells = [p.name, f"{p.server_cpu_ms:.0f}", f"{p.loop_cpu_ms:.0f}", f"{p.loop_wait_ms:.0f}"]
+            if watch:
+                h = p.holds
+                cells.append(f"{h.get('count', 0)}, {h.get('wall_max_ms', 0):.0f} / {h.get('cpu_max_ms', 0):.0f}")
+                cells.append(f"{h.get('gc_full', 0)}, {h.get('gc_full_wall_max_ms', 0):.0f}"
+                             f" / {h.get('gc_full_cpu_max_ms', 0):.0f}")
+            rows.append("| " + " | ".join(cells) + " |")
+        return "\n".join(rows)
+
     def text(self) -> str:
         la0, la1 = self.load_avg_start, self.load_avg_end
         metrics = [f"- {p.name}: " + (", ".join(f"{k} +{v}" for k, v in p.metrics.items()) or "no counter grew")
@@ -108,8 +134,25 @@ class Report:
             f" {la1[0]:.2f} {la1[1]:.2f} {la1[2]:.2f} at the end",
             f"{self.probe_fans} probe fans, {self.seconds:g} s per phase"
             + (f", server and load generator at nice {self.nice}" if self.nice else ""), "",
-            self.table(), "", "/metrics counters that grew in each phase:", *metrics,
+            self.table(), "", "The server's own cost in each phase:", "", self.cost_table(), "",
+            "/metrics counters that grew in each phase:", *metrics,
+            *self.holds_text(),
         ])
+
+    def holds_text(self) -> list[str]:
+        if not self.loop_watch_ms:
+            return []
+        lines = ["", f"Event loop held {self.loop_watch_ms:g} ms or more (loadtest.loopwatch; wall / loop-thread CPU):"]
+        for p in self.phases:
+            h = p.holds
+            lines.append(f"- {p.name}: {h.get('count', 0)} holds, wall sum {h.get('wall_sum_ms', 0):.0f} ms,"
+                         f" max {h.get('wall_max_ms', 0):.0f} ms; CPU sum {h.get('cpu_sum_ms', 0):.0f} ms,"
+                         f" max {h.get('cpu_max_ms', 0):.0f} ms; {h.get('gc_full', 0)} full garbage collections,"
+                         f" max {h.get('gc_full_wall_max_ms', 0):.0f} ms wall / {h.get('gc_full_cpu_max_ms', 0):.0f} ms CPU")
+            for what in h.get("top", []):
+                lines.append(f"    {what['n']}x wall {what['wall_ms']:.0f} cpu {what['cpu_ms']:.0f} ms: {what['what']}")
+                lines.extend(f"        {s}" for s in what["stacks"])
+        return lines
 
 
 def _ms(p99: float | None, delta: float | None, n: int, bad: int, p50: float | None = None) -> str:
@@ -143,9 +186,16 @@ def _goal(p: PhaseReport, goal_ms: float) -> str:
 # --- set-up --------------------------------------------------------------------------------
 
 
-def start_server(root: Path, extra: list[str]) -> tuple[Started, int, int]:
+HOLDS_FILE = "loop-holds.jsonl"
+TOP_HOLDS = 6
+STACK_FRAMES = 10
+
+
+def start_server(root: Path, extra: list[str], loop_watch_ms: float = 0.0) -> tuple[Started, int, int]:
     http, rtmp = free_port(), free_port()
-    args = [sys.executable, "-m", "server.cli", "serve", "--http", f"127.0.0.1:{http}",
+    entry = ["server.cli"] if not loop_watch_ms else [
+        "loadtest.loopwatch", "--out", str(root / HOLDS_FILE), "--hold-ms", f"{loop_watch_ms:g}", "--"]
+    args = [sys.executable, "-m", *entry, "serve", "--http", f"127.0.0.1:{http}",
             "--rtmp", f"127.0.0.1:{rtmp}", "--data-dir", str(root), "--log-level", "warning",
             "--log-format", "text", *SERVER_FLAGS, *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALABEL_")}
@@ -219,23 +269,29 @@ async def set_up(base: str, http_port: int, rtmp_port: int, probe_fans: int,
 
 class Runner:
     def __init__(self, args: argparse.Namespace, ctx: Ctx, phases: Phases, chat: ChatProbe, health: HealthProbe,
-                 watch: PublisherWatch) -> None:
+                 watch: PublisherWatch, server_pid: int = 0) -> None:
         self.args, self.ctx, self.phases = args, ctx, phases
+        self.server_pid = server_pid
         self.chat, self.health, self.watch = chat, health, watch
         self.mp = mp.get_context("spawn")
 
     async def phase(self, name: str) -> PhaseReport:
         seconds = self.args.seconds
-        report = PhaseReport(name, seconds, os.getloadavg()[0])
+        report = PhaseReport(name, seconds, os.getloadavg()[0], started_at=time.time())
         async with client(PROBE_ADDRESS, limit=1) as http:
             before = await read_metrics(http, self.ctx["base"])
+            cpu_before = server_cpu(self.server_pid)
             if name.startswith("idle"):
                 self.phases.current = name
                 await asyncio.sleep(seconds)
                 self.phases.current = None
             else:
                 self._apply(report, await self._attack(name, seconds))
+            cpu_after = server_cpu(self.server_pid)
             report.metrics = metric_growth(before, await read_metrics(http, self.ctx["base"]))
+        report.server_cpu_ms, report.loop_cpu_ms, report.loop_wait_ms = (
+            round((a - b) * 1000) for a, b in zip(cpu_after, cpu_before, strict=True))
+        report.ended_at = time.time()
         self._measure(report)
         return report
 
@@ -286,6 +342,21 @@ class Runner:
                                  (f"{len(seen.sessions)} publish sessions", len(seen.sessions) > 1)) if bad)
 
 
+def server_cpu(pid: int) -> tuple[float, float, float]:
+    """(process CPU s, event loop thread CPU s, loop thread's wait for a CPU s) of the server.
+
+    The loop runs on the process's main thread, whose ``schedstat`` says how long it ran and
+    how long it was runnable while another process had the CPU: the share of a phase's
+    latency that is the machine's, not ours."""
+    if not pid:
+        return 0.0, 0.0, 0.0
+    try:
+        run_ns, wait_ns = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
+        return cpu_seconds(pid), int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0, 0.0
+
+
 def phase_names(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()] if value else list(ATTACKS)
     unknown = [n for n in names if n not in ATTACKS]
@@ -294,9 +365,12 @@ def phase_names(value: str) -> list[str]:
     return names
 
 
-async def execute(args: argparse.Namespace, base: str, http_port: int, rtmp_port: int, report: Report) -> None:
+async def execute(args: argparse.Namespace, base: str, http_port: int, rtmp_port: int, report: Report,
+                  server_pid: int = 0) -> None:
     progress("signing up the accounts, making the rooms ...")
     ctx, probe_tokens = await set_up(base, http_port, rtmp_port, args.probe_fans, args.attacker_fans)
+    if args.nice:  # the attackers (and the ffmpeg they start) stand in for other machines: not ahead of ours
+        ctx["attacker_nice"] = 0
     total = (len(args.phases) + 1) * (args.seconds + args.settle) + 120
     ffmpeg = ffmpeg_publish(f"{ctx['rtmp']}/{ctx['probe_key']}", total)
     phases = Phases()
@@ -309,7 +383,7 @@ async def execute(args: argparse.Namespace, base: str, http_port: int, rtmp_port
         health.start()
         watch.start()
         await asyncio.sleep(args.settle)
-        runner = Runner(args, ctx, phases, chat, health, watch)
+        runner = Runner(args, ctx, phases, chat, health, watch, server_pid)
         for name in ["idle", *args.phases, "idle_end"]:
             progress(f"phase {name}: {args.seconds:g} s ...")
             phase = await runner.phase(name)
@@ -339,6 +413,30 @@ async def execute(args: argparse.Namespace, base: str, http_port: int, rtmp_port
                 ffmpeg.wait(5)
 
 
+def summarize_holds(holds: list[dict[str, Any]], began: float, ended: float) -> dict[str, Any]:
+    """The loop holds that started in [began, ended): totals, and the costliest kinds with where they were."""
+    during = [h for h in holds if began <= h["t"] < ended]
+    mine = [h for h in during if "gc" not in h]
+    full = [h for h in during if h.get("gc") == 2]
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for h in mine:
+        kinds.setdefault(h["what"], []).append(h)
+    top = []
+    for what, group in sorted(kinds.items(), key=lambda kv: -sum(h["wall_ms"] for h in kv[1]))[:TOP_HOLDS]:
+        stacks: Counter[str] = Counter()
+        for h in group:
+            for s in h["stacks"]:
+                stacks[" < ".join(s["stack"].split(" < ")[:STACK_FRAMES])] += s["n"]
+        top.append({"what": what, "n": len(group), "wall_ms": sum(h["wall_ms"] for h in group),
+                    "cpu_ms": sum(h["cpu_ms"] for h in group),
+                    "stacks": [f"{n} samples: {s}" for s, n in stacks.most_common(2)]})
+    return {"count": len(mine), "wall_sum_ms": sum(h["wall_ms"] for h in mine),
+            "wall_max_ms": max((h["wall_ms"] for h in mine), default=0.0),
+            "cpu_sum_ms": sum(h["cpu_ms"] for h in mine), "cpu_max_ms": max((h["cpu_ms"] for h in mine), default=0.0),
+            "gc_full": len(full), "gc_full_wall_max_ms": max((h["wall_ms"] for h in full), default=0.0),
+            "gc_full_cpu_max_ms": max((h["cpu_ms"] for h in full), default=0.0), "top": top}
+
+
 def _delta(value: float | None, idle: float | None) -> float | None:
     return None if value is None or idle is None else value - idle
 
@@ -350,10 +448,10 @@ def progress(line: str) -> None:
 def run(args: argparse.Namespace, command: str) -> Report:
     extra = list(args.server_arg)
     report = Report(command, [*SERVER_FLAGS, *extra], args.seconds, args.probe_fans, args.goal_ms, os.getloadavg(),
-                    nice=args.nice)
+                    nice=args.nice, loop_watch_ms=args.loop_watch)
     root = Path(tempfile.mkdtemp(prefix="nal-abuse-"))
-    server, http_port, rtmp_port = start_server(root, extra)
-    if args.nice:  # the server, and this process (the probes): the attack processes and ffmpeg inherit it
+    server, http_port, rtmp_port = start_server(root, extra, args.loop_watch)
+    if args.nice:  # the server, this process (the probes) and the probe room's ffmpeg; not the attackers
         for pid in (server.pid, 0):
             os.setpriority(os.PRIO_PROCESS, pid, args.nice)
     progress(f"server {server.url} (pid {server.pid}), flags besides the defaults: {' '.join(report.server_flags)}")
@@ -361,15 +459,18 @@ def run(args: argparse.Namespace, command: str) -> Report:
         try:
             import uvloop  # noqa: PLC0415
 
-            uvloop.run(execute(args, server.url, http_port, rtmp_port, report))
+            uvloop.run(execute(args, server.url, http_port, rtmp_port, report, server.pid))
         except ImportError:  # pragma: no cover - uvloop is a dependency
-            asyncio.run(execute(args, server.url, http_port, rtmp_port, report))
+            asyncio.run(execute(args, server.url, http_port, rtmp_port, report, server.pid))
     except BaseException:
         server.stop()
         progress(f"server log tail:\n{server.log_text()[-3000:]}")
         raise
     finally:
         server.stop()
+        holds = read_holds(root / HOLDS_FILE)
+        for phase in report.phases:
+            phase.holds = summarize_holds(holds, phase.started_at, phase.ended_at) if args.loop_watch else {}
         shutil.rmtree(root, ignore_errors=True)
     report.load_avg_end = os.getloadavg()
     return report
