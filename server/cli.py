@@ -63,7 +63,7 @@ def banner(settings: config.Settings) -> str:
 
 
 async def serve(settings: config.Settings) -> int:
-    from server import health, httpguard, shapes
+    from server import health, heap, httpguard, shapes
     from server.app import make_app
 
     app = await make_app(settings)
@@ -79,6 +79,7 @@ async def serve(settings: config.Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.lifecycle.start()
+    heap.settle()  # after start-up, before the first request: see server.heap
     print(banner(settings), file=sys.stderr, flush=True)
     log.info("serving", extra={"http": settings.http, "rtmp": settings.rtmp})
     await stop.wait()
