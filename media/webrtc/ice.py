@@ -7,6 +7,12 @@ with :func:`_gather`, which binds in the configured range and announces ``public
 of the local address. STUN (server-reflexive) and TURN (relayed) candidates are gathered as
 aioice does.
 
+aioice lists the host's addresses (``get_host_addresses``: ifaddr walks every interface,
+about 1 ms of CPU on the event loop) for every connection it gathers for, even when we then
+use the configured ones; :func:`apply_ice_policy` puts a cached copy in its place, kept
+:data:`HOST_ADDRESSES_TTL` seconds, since interfaces change rarely and a burst of WHEP offers
+would otherwise walk them twice per offer.
+
 This module is the one place that touches aioice's non-public parts (STYLE.md, habit 14):
 ``Connection.get_component_candidates`` (replaced per connection), ``Connection._protocols``,
 ``_use_ipv4``/``_use_ipv6``, ``stun_server``/``turn_server``, ``aioice.ice.StunProtocol``,
@@ -24,6 +30,7 @@ import asyncio
 import inspect
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,7 +43,35 @@ from media.webrtc.config import WebRtcSettings
 from media.webrtc.taps import ice_connection
 
 GATHER_TIMEOUT = 5.0
+HOST_ADDRESSES_TTL = 10.0
 _BIND_TRIES = 64
+
+
+class CachedHostAddresses:
+    """``aioice.ice.get_host_addresses`` with its answers kept ``ttl`` seconds."""
+
+    def __init__(self, lookup: Callable[..., list[str]], ttl: float = HOST_ADDRESSES_TTL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lookup = lookup
+        self.ttl = ttl
+        self.clock = clock
+        self._kept: dict[tuple[bool, bool], tuple[float, list[str]]] = {}
+
+    def __call__(self, use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        now = self.clock()
+        kept = self._kept.get((use_ipv4, use_ipv6))
+        if kept is None or now - kept[0] >= self.ttl:
+            kept = self._kept[(use_ipv4, use_ipv6)] = (now, self.lookup(use_ipv4=use_ipv4, use_ipv6=use_ipv6))
+        return list(kept[1])
+
+
+def cache_host_addresses() -> CachedHostAddresses:
+    """Put the cached lookup in aioice's place (once); returns it."""
+    current = aioice_ice.get_host_addresses
+    if not isinstance(current, CachedHostAddresses):
+        current = CachedHostAddresses(current)
+        aioice_ice.get_host_addresses = current
+    return current
 
 
 class AioiceShapeChanged(RuntimeError):
@@ -79,6 +114,7 @@ def apply_ice_policy(pc: RTCPeerConnection, settings: WebRtcSettings) -> None:
     """Make every ICE connection of ``pc`` gather by ``settings``. Call it once the
     transceivers exist (after ``addTransceiver`` or ``setRemoteDescription``) and before
     ``setLocalDescription``; connections already patched are left alone."""
+    cache_host_addresses()
     for transceiver in pc.getTransceivers():
         for transport in (transceiver.receiver.transport, transceiver.sender.transport):
             connection = ice_connection(transport)

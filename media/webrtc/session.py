@@ -12,6 +12,15 @@ Capacity (see :class:`WebRtcSettings`): WHIP and WHEP sessions are counted in po
 own; WHEP sessions are also capped per client address and per room. A session takes its
 place in the pools *before* the first await of its negotiation, so concurrent offers cannot
 all pass a check that only one of them would.
+
+Negotiation is CPU work on the event loop (about 10 ms of it per session in aiortc: SDP
+parsing, codec matching, certificate fingerprints, ICE gathering), done in a few steps. A
+burst of offers negotiated all at once would fill the loop's queue with those steps, so every
+other callback (a chat message, a health check, the publisher's media) would wait behind
+all of them. WHEP offers therefore negotiate :data:`WHEP_NEGOTIATIONS` at a time and the
+rest wait their turn without holding the loop (they already hold their place in the pool,
+which bounds how many can wait); WHIP has a turn of its own, so a flood of viewers never
+delays a performer.
 """
 
 from __future__ import annotations
@@ -40,11 +49,19 @@ from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
 from media.webrtc.payloads import H264Payloads
 from media.webrtc.sdp import OfferSummary, inspect_offer
-from media.webrtc.taps import check_aiortc, negotiated_codecs, on_keyframe_request, send_encoded
+from media.webrtc.taps import (
+    check_aiortc,
+    drop_receive_estimator,
+    negotiated_codecs,
+    on_keyframe_request,
+    send_encoded,
+)
 
 log = logging.getLogger(__name__)
 
 TAKEOVER_AFTER = 2.0
+WHEP_NEGOTIATIONS = 1
+WHIP_NEGOTIATIONS = 2
 VIEWER_MAX_UNITS = 300  # about 10 s of 30 fps video: beyond that a viewer skips to a keyframe
 
 
@@ -85,6 +102,7 @@ class WebRtc:
         self._publishers: dict[str, WhipPublisher] = {}
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
         self._reaping: set[asyncio.Task[None]] = set()
+        self._turns = {"whep": asyncio.Semaphore(WHEP_NEGOTIATIONS), "whip": asyncio.Semaphore(WHIP_NEGOTIATIONS)}
 
     # -- queries -----------------------------------------------------------------------
 
@@ -157,8 +175,9 @@ class WebRtc:
         session = Session(session_id, "whip", slug, pc, address_key(peer), publisher=publisher)
         self._register(session)
         try:
-            video = self._whip_transceivers(pc, publisher, summary)
-            answer = await self._negotiate(pc, offer)
+            async with self._turns["whip"]:
+                video = self._whip_transceivers(pc, publisher, summary)
+                answer = await self._negotiate(pc, offer)
             codecs = negotiated_codecs(video) if video is not None else []
             if video is not None and codecs and codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
@@ -202,8 +221,11 @@ class WebRtc:
         session = Session(secrets.token_urlsafe(16), "whep", slug, pc, address_key(peer))
         self._register(session)
         try:
-            self._whep_transceivers(pc, session, summary)
-            answer = await self._negotiate(pc, offer)
+            async with self._turns["whep"]:
+                if session.ended:  # dropped (stream over, shutdown) while it waited its turn
+                    raise NotLive(f"room {slug!r} is not live")
+                self._whep_transceivers(pc, session, summary)
+                answer = await self._negotiate(pc, offer)
         except BaseException:
             await self.end(session)
             raise
@@ -227,6 +249,7 @@ class WebRtc:
                 live_publisher.request_keyframe()
             session.tracks.append(video_track)
             transceiver = pc.addTransceiver(video_track, direction="sendonly")
+            drop_receive_estimator(transceiver.receiver)
             transceiver.setCodecPreferences(_prefer("video", ("h264",), sender=True))
             send_encoded(transceiver.sender, video_track.next_encoded)
             on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(session.slug))

@@ -18,8 +18,9 @@ This module is the one place that touches aiortc's non-public parts (STYLE.md, h
 ``_RTCRtpReceiver__decoder_queue``, ``RTCRtpSender._send_keyframe``,
 ``RTCRtpSender._next_encoded_frame``, ``RTCRtpReceiver._send_rtcp_pli`` (a PLI on demand),
 ``RTCRtpTransceiver._codecs`` (the negotiated codecs), ``RemoteStreamTrack._queue`` (skip
-decoded frames a slow transcoder fell behind on) and ``RTCIceGatherer._connection`` (the
-aioice connection, see media.webrtc.ice). :func:`check_aiortc` fails loudly, naming the
+decoded frames a slow transcoder fell behind on), ``RTCIceGatherer._connection`` (the
+aioice connection, see media.webrtc.ice) and ``_RTCRtpReceiver__remote_bitrate_estimator``
+(dropped from receivers that will never receive, see :func:`drop_receive_estimator`). :func:`check_aiortc` fails loudly, naming the
 attribute, when any of them changed; the server runs it at start-up and the tests run it.
 """
 
@@ -41,6 +42,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], bool]
 EncodedSource = Callable[[RTCRtpCodecParameters], Coroutine[Any, Any, RTCEncodedFrame | None]]
 _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+_ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
 
 
 class FrameTap(queue.Queue[Any]):
@@ -81,6 +83,7 @@ def check_aiortc() -> None:
         problems.append("RTCRtpReceiver._send_rtcp_pli")
     for cls, name in (
         (RTCRtpReceiver, _QUEUE_ATTR),
+        (RTCRtpReceiver, _ESTIMATOR_ATTR),
         (RTCRtpTransceiver, "_codecs"),
         (RemoteStreamTrack, "_queue"),
         (RTCIceGatherer, "_connection"),
@@ -97,6 +100,16 @@ def check_aiortc() -> None:
 def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
     """Route the encoded frames of ``receiver`` to ``on_frame`` (call before it starts)."""
     setattr(receiver, _QUEUE_ATTR, FrameTap(on_frame))
+
+
+def drop_receive_estimator(receiver: RTCRtpReceiver) -> None:
+    """Drop the receive-side bitrate estimator of a receiver that will never receive.
+
+    aiortc gives every video receiver one, even in a send-only (WHEP) transceiver, and it holds
+    a 1000-bucket rate counter: 1,000 of a viewer session's ~1,450 objects, each one more for
+    every full garbage collection to traverse on the event loop. The receiver skips the
+    estimate when it has none (it only feeds it from incoming RTP)."""
+    setattr(receiver, _ESTIMATOR_ATTR, None)
 
 
 def send_encoded(sender: RTCRtpSender, source: EncodedSource) -> None:

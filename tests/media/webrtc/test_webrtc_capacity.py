@@ -8,6 +8,7 @@ connecting (their sockets are closed, so the server's ICE checks never get an an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -208,3 +209,53 @@ async def test_wrong_whip_keys_are_throttled_per_address_and_room(
             status, body, _ = await publisher.publish(other, site.base, "room1")
             assert status == 201, body
             assert site.hub.get("room1") is not None
+
+
+async def test_whep_offers_wait_their_turn_to_negotiate_and_whip_has_its_own(
+    h264_source: Path, publishers: list[Publisher]
+) -> None:
+    """A burst of WHEP offers negotiates one at a time (the loop never holds all their aiortc
+    work at once); the rest wait with their place in the pool taken, and a performer's WHIP
+    offer is not queued behind them."""
+    async with serve() as site:
+        await go_live(site, h264_source, "room1", publishers)
+        inside, peak = 0, 0
+        negotiate = site.webrtc._negotiate
+
+        async def counted(pc: Any, offer: str) -> str:
+            nonlocal inside, peak
+            inside += 1
+            peak = max(peak, inside)
+            try:
+                return await negotiate(pc, offer)
+            finally:
+                inside -= 1
+
+        site.webrtc._negotiate = counted  # type: ignore[method-assign]
+        offers = [await dead_offer() for _ in range(3)]
+        turn = site.webrtc._turns["whep"]
+        async with turn:  # every WHEP negotiation waits while the test holds the turn
+            posts = [asyncio.ensure_future(post_offer(site.http, f"{site.base}/whep/room1", o)) for o in offers]
+            await wait_for(lambda: site.webrtc.count("whep") == 3, timeout=60)
+            assert inside == 0  # all three hold their place in the pool, none negotiates yet
+            await asyncio.wait_for(go_live(site, h264_source, "room2", publishers), 120)  # WHIP: its own turn
+        results = await asyncio.wait_for(asyncio.gather(*posts), 120)
+        assert [status for status, _, _ in results] == [201, 201, 201]
+        assert peak == 1
+
+
+async def test_viewer_sessions_carry_no_receive_bitrate_estimator(
+    h264_source: Path, publishers: list[Publisher]
+) -> None:
+    """A WHEP session never receives media, so its video receiver drops aiortc's estimator
+    (a 1000-bucket rate counter: most of a session's objects, for the collector to traverse)."""
+    async with serve() as site:
+        await go_live(site, h264_source, "room1", publishers)
+        status, body, _ = await whep(site.http, f"{site.base}/whep/room1")
+        assert status == 201, body
+        session = next(s for s in site.webrtc._sessions.values() if s.kind == "whep")
+        receivers = [t.receiver for t in session.pc.getTransceivers()]
+        assert receivers and all(r._RTCRtpReceiver__remote_bitrate_estimator is None for r in receivers)
+        publisher_session = next(s for s in site.webrtc._sessions.values() if s.kind == "whip")
+        video = [t.receiver for t in publisher_session.pc.getTransceivers() if t.kind == "video"]
+        assert all(r._RTCRtpReceiver__remote_bitrate_estimator is not None for r in video)

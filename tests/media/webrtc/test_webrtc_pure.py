@@ -189,3 +189,36 @@ def test_payloads_cache_is_bounded() -> None:
     assert len(payloads._entries) == 4
     payloads.get(units[0], 4, None, None)  # evicted: made again, still correct
     assert (payloads.made, payloads.shared) == (11, 0)
+
+
+def test_host_addresses_are_looked_up_once_per_ttl() -> None:
+    """media.webrtc.ice: aioice's per-connection interface walk is answered from a cache
+    for HOST_ADDRESSES_TTL seconds, then looked up again."""
+    from media.webrtc.ice import CachedHostAddresses
+
+    calls: list[tuple[bool, bool]] = []
+    now = [100.0]
+
+    def lookup(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        calls.append((use_ipv4, use_ipv6))
+        return [f"10.0.0.{len(calls)}"]
+
+    cached = CachedHostAddresses(lookup, ttl=10.0, clock=lambda: now[0])
+    assert cached(True, False) == ["10.0.0.1"]
+    now[0] += 9.0
+    assert cached(True, False) == ["10.0.0.1"]
+    assert cached(True, True) == ["10.0.0.2"]  # another question, looked up
+    now[0] += 1.0
+    assert cached(True, False) == ["10.0.0.3"]
+    assert calls == [(True, False), (True, True), (True, False)]
+
+
+def test_aioice_asks_the_cache() -> None:
+    from aioice import ice as aioice_ice
+
+    from media.webrtc.ice import CachedHostAddresses, cache_host_addresses
+
+    installed = cache_host_addresses()
+    assert aioice_ice.get_host_addresses is installed
+    assert isinstance(installed, CachedHostAddresses)
+    assert cache_host_addresses() is installed  # once
