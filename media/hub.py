@@ -155,6 +155,14 @@ class Stream:
         metrics.READERS.labels(kind).inc()
         return reader
 
+    def keyframe(self) -> tuple[Track, Unit] | None:
+        """The video track and its latest keyframe (the GOP cache's first unit), or None
+        without video or before the first keyframe: what a still frame is decoded from."""
+        video = self._first(TrackKind.VIDEO)
+        if video is None or not self._gop or not self._gop[0].keyframe:
+            return None
+        return video, self._gop[0]
+
     @property
     def readers(self) -> tuple[Reader, ...]:
         return tuple(self._readers)

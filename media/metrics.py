@@ -12,3 +12,8 @@ READER_DROPS = Counter(
 UNITS = Counter("nal_hub_units_total", "Units written by publishers.", ["kind"])
 LIVE_STREAMS = Gauge("nal_hub_streams", "Streams held by the hub, by state.", ["state"])
 READERS = Gauge("nal_hub_readers", "Readers attached to streams.", ["kind"])
+THUMBNAILS = Counter(
+    "nal_hub_thumbnails_total",
+    "Still frames decoded from live streams' keyframes (made) or that could not be (failed).",
+    ["result"],
+)

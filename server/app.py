@@ -16,6 +16,7 @@ from server import (
     api_publish,
     api_recordings,
     api_restreams,
+    api_room_profile,
     api_rooms,
     api_sandbox,
     api_shows,
@@ -45,7 +46,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SERVICES] = services
     app[ENGINE] = services.engine
-    for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_publish,
+    for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_room_profile, api_publish,
                    api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, webhooks, api_shows,
                    api_orders, api_viewing, api_recordings, overlay, sockets, pages):
         module.setup(app)

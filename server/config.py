@@ -97,6 +97,14 @@ class Settings:
     room_creates_per_hour_per_address: int = field(default=30, metadata={"help": "rooms created per hour from one address; 0: no limit"})
     signups_per_hour_per_address: int = field(default=20, metadata={"help": "accounts created per hour from one address; 0: no limit"})
     max_songs_per_room: int = field(default=1000, metadata={"help": "songs in one room's catalog at most"})
+    thumbnail_interval_s: float = field(
+        default=5.0, metadata={"help": "seconds a live room's thumbnail (its latest keyframe as a JPEG) is served "
+                                       "before a new one is decoded; one decode at a time for all rooms"})
+    thumbnail_width: int = field(default=480, metadata={"help": "width in pixels of live rooms' thumbnails"})
+    embed_ancestors: str = field(
+        default="*",
+        metadata={"help": "sites that may frame the player /embed/{slug} (CSP frame-ancestors sources, space-separated; "
+                          "'*': any); every other page refuses to be framed"})
     ticket_hold_s: float = field(
         default=600.0, metadata={"help": "seconds a ticket order holds its seat while the buyer pays"})
     viewing_token_ttl_s: float = field(

@@ -18,6 +18,7 @@ from media.hub import Hub, Stream
 from media.ingest import HubIngest, rtmp_peer
 from media.rtmp.server import RtmpServer, ServerConfig
 from media.throttle import FailureThrottle
+from media.thumbnail import Thumbnails
 from media.webrtc import whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
 from media.webrtc.session import WebRtc
@@ -50,6 +51,8 @@ class Live:
         self.store = store
         self.router = router
         self.hub = Hub(reconnect_grace=settings.reconnect_grace_s)
+        self.thumbnails = Thumbnails(self.hub, interval_s=settings.thumbnail_interval_s,
+                                     width=settings.thumbnail_width)
         self.rtmp: RtmpServer | None = None
         self.webrtc: WebRtc | None = None
         self.directory: DirectoryAgent | None = None
@@ -174,9 +177,34 @@ async def stream_state(request: web.Request) -> web.Response:
     return json_response(services.live.state(slug))
 
 
+async def thumbnail(request: web.Request) -> web.Response:
+    """``GET /api/rooms/{slug}/thumbnail.jpg``: a still of the live stream held here, at most
+    ``--thumbnail-interval-s`` old (media.thumbnail); 404 ``no_thumbnail`` while the room is
+    offline, before its first keyframe, on a node that does not hold it, or while a show
+    gates it (a paid show is not given away a frame at a time): the page shows its placeholder."""
+    services = request.app[SERVICES]
+    slug = request.match_info["slug"]
+    if await services.store.room_row(slug) is None:
+        raise NotFound("no such room", "no_room")
+    jpeg = None
+    if not await services.access.live_shows(slug):
+        jpeg = await services.live.thumbnails.jpeg(slug)
+    if jpeg is None:
+        raise NotFound("no picture of this room now", "no_thumbnail")
+    max_age = max(1, int(services.settings.thumbnail_interval_s))
+    return web.Response(body=jpeg, content_type="image/jpeg", headers={
+        "Cache-Control": f"public, max-age={max_age}", "X-Content-Type-Options": "nosniff"})
+
+
 def setup(app: web.Application, live: Live, access: ShowAccess | None = None) -> None:
     """``access``: tickets' checks for LL-HLS and WHEP (server/access.py); none: every room is open."""
     app.router.add_get("/api/rooms/{slug}/stream", stream_state)
+    app.router.add_get("/api/rooms/{slug}/thumbnail.jpg", thumbnail)
+
+    async def close_thumbnails(_: web.Application) -> None:
+        live.thumbnails.close()
+
+    app.on_cleanup.append(close_thumbnails)
     hls = setup_hls(app, live.hub, live.room_exists, access=access.hls if access else None)
     edge = HlsEdge(live.locate)
     hls.elsewhere = edge.serve

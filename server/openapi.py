@@ -18,6 +18,7 @@ CREDENTIALS = {"type": "object", "required": ["username", "password"],
 ROOM_NEW = {"type": "object", "required": ["title"],
             "properties": {"title": {"type": "string", "maxLength": 200},
                            "latency_class": {"enum": ["standard", "realtime"]}}}
+ROOM_EDIT = {"type": "object", "properties": {"description": {"type": "string", "maxLength": 2000}}}
 WRITER = {"type": "object", "required": ["name", "share_bps"],
           "properties": {"name": {"type": "string"}, "share_bps": {"type": "integer", "minimum": 1, "maximum": 10000},
                          "ipi": {"type": "string"}, "pro": {"type": "string"}, "publisher": {"type": "string"}}}
@@ -89,6 +90,17 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
       429: "too many new rooms from this account or address"}),
     ("get", "/api/rooms", "List rooms, each with live, stream_state and viewers (fans watching now)", None, {200: "rooms"}),
     ("get", "/api/rooms/{slug}", "A room with its URLs and your role", None, {200: "the room", 404: "no such room"}),
+    ("patch", "/api/rooms/{slug}", "Edit the room's description, shown while it is offline (owner)", ROOM_EDIT,
+     {200: "the room", 400: "too long", 403: "not the owner", 404: "no such room"}),
+    ("put", "/api/rooms/{slug}/image", "Set the room's image (owner): the raw bytes of a PNG, JPEG or WebP file "
+     "of at most 1,000,000 bytes", None, {200: "the room, with image_url", 400: "bad_image: not one of those types",
+                                          403: "not the owner", 413: "too large"}),
+    ("delete", "/api/rooms/{slug}/image", "Remove the room's image (owner)", None,
+     {204: "removed", 403: "not the owner", 404: "no image"}),
+    ("get", "/api/rooms/{slug}/image", "The room's image", None, {200: "the image", 404: "no image"}),
+    ("get", "/api/rooms/{slug}/thumbnail.jpg", "A still of the live stream (JPEG, at most --thumbnail-interval-s old)",
+     None, {200: "image/jpeg", 404: "no_thumbnail: offline, no keyframe yet, held by another node, or a show gates "
+                                     "the room"}),
     ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner); ends a live stream made with the old key", None, {200: "the new key", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/stream/end", "End the live stream now (owner)", None, {200: "offline; `ended` says whether it was live", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/overlay-key", "Rotate the OBS overlay key (owner)", None,

@@ -46,6 +46,9 @@ class RoomRow:
     owner: str
     latency_class: str
     created_at: float
+    description: str = ""
+    image_at: float | None = None
+    """When the room's image was last set (None: no image); it versions the image's URL."""
 
 
 class SqlStore:
@@ -99,7 +102,9 @@ class SqlStore:
         return sa.select(
             t.rooms.c.id, t.rooms.c.slug, t.rooms.c.title, t.rooms.c.owner_id,
             t.users.c.username.label("owner"), t.rooms.c.latency_class, t.rooms.c.created_at,
-        ).select_from(t.rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id))
+            t.rooms.c.description, t.room_images.c.updated_at.label("image_at"),
+        ).select_from(t.rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id)
+                      .outerjoin(t.room_images, t.room_images.c.room_id == t.rooms.c.id))
 
     async def room_row(self, slug: str) -> RoomRow | None:
         async with self.engine.connect() as conn:
@@ -117,6 +122,29 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(self._room_select().order_by(t.rooms.c.id.desc()).limit(limit))).all()
         return [RoomRow(**r._mapping) for r in rows]
+
+    async def set_description(self, room_id: int, description: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(description=description))
+
+    async def set_image(self, room_id: int, content_type: str, data: bytes) -> None:
+        """Set (or replace) the room's image in one transaction."""
+        async with self.engine.begin() as conn:
+            await conn.execute(t.room_images.delete().where(t.room_images.c.room_id == room_id))
+            await conn.execute(t.room_images.insert().values(
+                room_id=room_id, content_type=content_type, data=data, updated_at=time.time()))
+
+    async def delete_image(self, room_id: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(t.room_images.delete().where(t.room_images.c.room_id == room_id))
+        return bool(result.rowcount)
+
+    async def image(self, room_id: int) -> tuple[str, bytes] | None:
+        """The room's image: its content type and bytes."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.room_images.c.content_type, t.room_images.c.data)
+                                      .where(t.room_images.c.room_id == room_id))).first()
+        return (str(row.content_type), bytes(row.data)) if row else None
 
     # -- RoomStore protocol ----------------------------------------------------
 

@@ -67,6 +67,17 @@ rooms = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
     sa.Column("tip_min", sa.Integer, nullable=False, server_default="100"),
     sa.Column("tip_max", sa.Integer, nullable=False, server_default="50000"),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),  # migration 0011
+)
+
+# The room's picture (migration 0011), apart from rooms so that room reads never carry it.
+room_images = sa.Table(
+    "room_images",
+    metadata,
+    sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
 
 room_hosts = sa.Table(

@@ -119,6 +119,8 @@ function roomItem(room) {
   const state = room.stream_state === 'reconnecting' ? 'reconnecting' : room.live ? 'live' : 'offline';
   const viewers = Number(room.viewers || 0);
   return el('li', {class: 'room', dataset: {slug: room.slug, state}},
+    el('a', {class: 'thumb-link', href: `/watch/${slug}`, tabindex: '-1', 'aria-hidden': 'true'},
+      roomPicture(room, state)),
     el('span', {class: 'room-title'},
       el('span', {class: 'live-badge', dataset: {state}, text: state.toUpperCase()}), ' ',
       el('a', {href: `/watch/${slug}`, text: room.title || room.slug}),
@@ -130,12 +132,53 @@ function roomItem(room) {
       mine ? el('a', {href: `/moderate/${slug}`, text: 'Moderate'}) : null));
 }
 
+const THUMB_REFRESH_MS = 10000;
+
+/** A live room: a still of its stream (GET /api/rooms/{slug}/thumbnail.jpg, refreshed every
+ * few seconds); an offline one: its image, else (or a live one with no still yet) a placeholder. */
+function roomPicture(room, state) {
+  const placeholder = () => el('span', {class: 'thumb placeholder', dataset: {state},
+    text: state === 'offline' ? 'Offline' : 'Live'});
+  if (state === 'offline') {
+    if (!room.image_url) return placeholder();
+    const url = new URL(room.image_url, location.href);  // the room's own image, same origin (CSP)
+    return el('img', {class: 'thumb room-picture', alt: '', width: '160', height: '90', src: url.pathname + url.search,
+      dataset: {state}});
+  }
+  const img = still(thumbnailUrl(room.slug), state);
+  img.addEventListener('error', () => img.replaceWith(placeholder()), {once: true});
+  return img;
+}
+
+function still(src, state) {
+  return el('img', {class: 'thumb', alt: '', width: '160', height: '90', src, dataset: {state}});
+}
+
+function thumbnailUrl(slug) {
+  return `/api/rooms/${encodeURIComponent(slug)}/thumbnail.jpg?t=${Math.floor(Date.now() / THUMB_REFRESH_MS)}`;
+}
+
+/** Newer stills of the live rooms (the server makes one per room every few seconds at most),
+ * swapped in once loaded: no flash, and a failure keeps what was there. */
+function refreshThumbnails() {
+  for (const node of document.querySelectorAll('#rooms .thumb:not([data-state="offline"])')) {
+    const slug = node.closest('li.room').dataset.slug;
+    const next = new Image();
+    next.addEventListener('load', () => {
+      if (node.tagName === 'IMG') node.src = next.src;
+      else node.replaceWith(still(next.src, node.dataset.state));
+    }, {once: true});
+    next.src = thumbnailUrl(slug);
+  }
+}
+
 async function main() {
   $('#signup-form').addEventListener('submit', (ev) => accountSubmit(ev, signUp));
   $('#login-form').addEventListener('submit', (ev) => accountSubmit(ev, logIn));
   $('#create-form').addEventListener('submit', createRoom);
   show($('#account-next'), Boolean(nextPath()));
   $('#refresh-rooms').addEventListener('click', loadRooms);
+  setInterval(refreshThumbnails, THUMB_REFRESH_MS);
   let user = null;
   try {
     user = await whoami();

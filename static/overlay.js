@@ -3,11 +3,13 @@
 //
 // Query parameters: key (required), display (seconds an alert stays, default 6), gap
 // (seconds between alerts, default 1), min (minor units; smaller amounts show no alert,
-// default 0), chat=1 (show the recent chat). The socket is read-only (the key grants no op).
+// default 0), chat=1 (show the recent chat), playing=0 (hide "now playing": the song a host
+// marked playing, with its writers). The socket is read-only (the key grants no op).
 
 import {clear, el} from './js/dom.js';
 import {AlertQueue} from './js/alerts.js';
 import {formatAmount} from './js/money.js';
+import {NowPlaying} from './js/now-playing.js';
 import {RoomSocket} from './js/socket.js';
 
 const CHAT_LINES = 8;
@@ -25,6 +27,7 @@ function options() {
     gapMs: number(params, 'gap', 1, 0, 60) * 1000,
     min: number(params, 'min', 0, 0, 1e9),
     chat: params.get('chat') === '1',
+    playing: params.get('playing') !== '0',
   };
 }
 
@@ -43,6 +46,7 @@ class Overlay {
     this.socket = new RoomSocket(slug, {query: {key: opts.key}});
     this.chat = opts.chat;
     this.chatNode.hidden = !opts.chat;
+    if (opts.playing) this.playing = new NowPlaying(document.getElementById('now-playing'), {socket: this.socket, slug});
     this.listen();
   }
 

@@ -4,6 +4,7 @@ import {api, roomPath, slugFromPath} from './js/api.js';
 import {$, copyButton, say, show} from './js/dom.js';
 import {loadRoom} from './js/room.js';
 import {sessionCorner} from './js/session.js';
+import {profilePanel} from './studio-profile.js';
 import {restreamPanel} from './restreams.js';
 import {browserStudio} from './studio-live.js';
 import {healthPanel} from './studio-health.js';
@@ -28,11 +29,13 @@ async function main() {
   $('#hls-url').textContent = (room.playback && room.playback.hls) || '';
   $('#moderate-link').href = `/moderate/${encodeURIComponent(slug)}`;
   show($('#studio'));
+  embedPanel(room);
   if (room.role !== 'owner') {
     say($('#room-notice'), 'Only the room’s artist can see or rotate its stream key.', 'info');
     return;
   }
   show($('#rotate-box'));
+  profilePanel(room);  // the description and image fans see while the room is offline
   const studio = browserStudio(room, me);  // go live over WHIP, status, viewers, chat (studio-live.js)
   healthPanel(room);  // bitrate, fps, keyframe interval, reconnects, advice (studio-health.js)
   songsPanel(room, studio.socket, me);  // the request queue (Play / Skip / Done) and the catalog
@@ -71,6 +74,22 @@ async function main() {
       say($('#rotate-status'), err.message, 'error');
     }
   });
+}
+
+/** The <iframe> code for /embed/{slug} (with ?chat=1 when ticked), at the server's public address. */
+function embedPanel(room) {
+  const base = new URL((room.playback && room.playback.watch) || location.href, location.href).origin;
+  const code = () => {
+    const src = `${base}/embed/${encodeURIComponent(room.slug)}${$('#embed-chat').checked ? '?chat=1' : ''}`;
+    $('#embed-preview').href = src;
+    return `<iframe src="${src}" width="${$('#embed-chat').checked ? 960 : 640}" height="400" `
+      + 'style="border:0" allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>';
+  };
+  const render = () => { $('#embed-code').textContent = code(); };
+  $('#embed-chat').addEventListener('change', render);
+  $('#copy-embed').replaceChildren(copyButton('Copy', code));
+  render();
+  show($('#embed-card'));
 }
 
 main();

@@ -5,6 +5,8 @@ import {api, roomPath, slugFromPath} from './js/api.js';
 import {showBan} from './js/banned.js';
 import {$, say} from './js/dom.js';
 import {ChatView} from './js/chat.js';
+import {NowPlaying} from './js/now-playing.js';
+import {offlineInfo} from './js/offline-info.js';
 import {LivePlayer} from './js/player.js';
 import {QueueView} from './js/queue.js';
 import {loadRoom, showSocketErrors, showViewers} from './js/room.js';
@@ -39,12 +41,15 @@ async function main() {
     {socket, slug, me, currency,
       onBoost: (item, title) => pay.open({kind: 'boost', requestId: String(item.id), song: title})});
   showBan(socket, {notice: $('#room-notice'), chat, queue});
+  new NowPlaying($('#now-playing'), {socket, slug});
   const ledger = new TipLedger(socket, () => renderSupporters());
   const renderSupporters = supportersStrip($('#supporters'), ledger);
   tipButton(me, pay);
   const player = new LivePlayer({video: $('#video'), overlay: $('#player-overlay'), badge: $('#live-badge')},
     {slug, socket});
   unmutePrompt($('#video'), $('#unmute'));
+  offlineInfo({image: $('#room-image'), card: $('#offline-card'), next: $('#next-show'),
+    description: $('#room-description')}, {room, slug, player});
   window.nal = {socket, player, queue, ledger};  // for the console and the browser tests
   socket.connect();
   const show = await currentShow(slug);

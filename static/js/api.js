@@ -19,16 +19,18 @@ export function cookie(name) {
   return null;
 }
 
-export async function api(path, {method = 'GET', body} = {}) {
+/** ``body``: sent as JSON; ``raw``: a Blob or File sent as it is (an image upload). */
+export async function api(path, {method = 'GET', body, raw} = {}) {
   const headers = {Accept: 'application/json'};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (raw !== undefined) headers['Content-Type'] = raw.type || 'application/octet-stream';
   if (!['GET', 'HEAD', 'OPTIONS'].includes(method)) {
     const token = cookie(CSRF_COOKIE);
     if (token) headers['X-CSRF-Token'] = token;
   }
   const response = await fetch(path, {
     method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
   let data = null;

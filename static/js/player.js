@@ -35,6 +35,7 @@ export class LivePlayer {
     this.tickTimer = null;
     this.lastTime = 0;
     this.stillFor = 0;
+    this.onState = null;  // called with every new state (the watch page's offline card)
     video.muted = true;
     video.playsInline = true;
     video.addEventListener('error', () => this.failed('the video could not be played'));
@@ -205,6 +206,7 @@ export class LivePlayer {
     };
     this.state = state;
     this.video.dataset.state = state;
+    if (this.onState) this.onState(state);
     say(this.overlay, texts[state] ?? '', state === 'error' ? 'error' : 'info');
     if (this.badge) {
       this.badge.textContent = state === 'live' ? 'LIVE' : state === 'reconnecting' ? 'RECONNECTING' : 'OFFLINE';

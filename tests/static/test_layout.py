@@ -17,7 +17,8 @@ from tests.static.conftest import Pages, csrf
 SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 ROOM_PAGES = sorted(route for route in PAGES if set(re.findall(r"{(\w+)}", route)) <= {"slug"})
 OPEN = "#socket-status[data-state=open], #room-notice:not([hidden])"
-READY = {"/": "#rooms li", "/watch/{slug}": OPEN, "/studio/{slug}": OPEN, "/moderate/{slug}": OPEN}
+READY = {"/": "#rooms li", "/watch/{slug}": OPEN, "/studio/{slug}": OPEN, "/moderate/{slug}": OPEN,
+         "/embed/{slug}": OPEN}
 
 WIDEST = """() => {
   const width = document.documentElement.clientWidth;
