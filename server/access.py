@@ -11,8 +11,10 @@ Otherwise it is free, as before tickets existed.
   /api/shows/{id}`` gives it (title, start time, tiers with prices, what each unlocks, what is
   left; cached ``GATED_CACHE_S``), then the close 4001 "ticket needed: show {id}": no stream
   URLs, no chat.
-- LL-HLS (``hls``): a gated room's playlist, parts, segments and init need ``?vt=TOKEN``;
-  the playlist served to a token holder lists every URI with the same token. The check is
+- LL-HLS (``hls``): a gated room's playlist, parts, segments and init need ``?vt=TOKEN`` or
+  the ``nal_vt`` cookie (set by the viewing session and its heartbeat, for native HLS, which
+  keeps reloading the playlist address it started with); the playlist served to a token
+  holder lists every URI with the token that held. The check is
   the signature and expiry (no database) plus the viewing registry (one device per ticket,
   revocation). No token, a forged, expired, revoked or other room's token: 403, counted.
 - WHEP (``whep``): ``Authorization: Bearer <viewing token>`` of a ``realtime`` grant.
@@ -27,7 +29,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -118,15 +120,19 @@ class ShowAccess:
 
     # --- media checks --------------------------------------------------------------------
 
-    async def hls(self, slug: str, token: str | None) -> bool | None:
-        """None: the room is free; True: the token may watch; False: 403."""
+    async def hls(self, slug: str, tokens: tuple[str, ...]) -> str | Literal[False] | None:
+        """None: the room is free; the first of ``tokens`` that may watch; False: 403
+        (counted once, with the first token's reason)."""
         if not await self.live_shows(slug):
             return None
-        found = await self.grant(slug, token)
-        if isinstance(found, str):
-            DENIED.labels("hls", found).inc()
-            return False
-        return True
+        reason = "missing"
+        for i, token in enumerate(tokens):
+            found = await self.grant(slug, token)
+            if not isinstance(found, str):
+                return token
+            reason = found if i == 0 else reason
+        DENIED.labels("hls", reason).inc()
+        return False
 
     async def whep(self, slug: str, request: web.Request) -> bool:
         if not await self.live_shows(slug):

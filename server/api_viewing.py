@@ -1,11 +1,17 @@
 """Viewing sessions: one device per ticket, with short-lived signed viewing tokens.
 
     POST /api/shows/{show_id}/viewing-sessions  {"takeover"?: bool}  (a ticket holder, the owner or a host)
-        -> 201 {"session", "token", "expires_at", "hls_url", "whep_url"?, "socket_url", "heartbeat_url"}
+        -> 201 {"session", "token", "expires_at", "heartbeat_s", "hls_url", "whep_url"?, "socket_url",
+                "heartbeat_url"}
     POST /api/viewing-sessions/{session}/heartbeat  {"token"}  -> 200 a fresh token and URLs
 
 ``hls_url`` carries the token (``?vt=``); ``whep_url`` is given to ``realtime`` tiers only
-and takes the token as ``Authorization: Bearer``. A ticket already watching on another
+and takes the token as ``Authorization: Bearer``. Both answers also set the token as the
+``nal_vt`` cookie for ``/live/{room}/`` (HttpOnly, as long as the token lives): a native HLS
+player keeps reloading the playlist address it was first given, whose token expires after
+``--viewing-token-ttl-s`` (60 s by default), and the cookie the heartbeat renews carries it on.
+``heartbeat_s`` says how often to renew: every 15 s, or a quarter of the token's lifetime
+when that is shorter. A ticket already watching on another
 device answers 409 ``watching_elsewhere`` unless ``takeover`` is true; taking over tells the
 room (event ``viewing.taken_over`` with the old session's id, so that device's page stops)
 and the old session's tokens stop working (server/viewing.py). A heartbeat (every ~15 s)
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from media.hls.http import TOKEN_COOKIE
 from rooms.ports import Identity
 from server import auth
 from server.api_shows import mapped, room_of
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from server.services import Services
 
 TAKEN_OVER = "viewing.taken_over"
+HEARTBEAT_S = 15.0
 
 
 def _services(request: web.Request) -> Services:
@@ -53,10 +61,26 @@ async def _entitlement(request: web.Request, show: Show, room: RoomRow, identity
     return held.ticket.id, held.tier.latency_class == "realtime", held.tier.chat
 
 
+def heartbeat_s(token_ttl_s: float) -> float:
+    return max(1.0, min(HEARTBEAT_S, token_ttl_s / 4))
+
+
+def _answer(request: web.Request, body: dict[str, Any], status: int = 200) -> web.Response:
+    """The session's JSON, with its token as the cookie native HLS sends (see the module doc)."""
+    settings = _services(request).settings
+    response = json_response(body, status=status)
+    response.set_cookie(TOKEN_COOKIE, body["token"], path=f"/live/{body['room']}/",
+                        max_age=int(settings.viewing_token_ttl_s), httponly=True, samesite="Lax",
+                        secure=settings.cookie_secure)
+    return response
+
+
 def _urls(request: web.Request, slug: str, session: str, token: str, expires: int, realtime: bool) -> dict[str, Any]:
-    base = request.app[SERVICES].settings.base_url
+    settings = request.app[SERVICES].settings
+    base = settings.base_url
     body: dict[str, Any] = {
-        "session": session, "token": token, "expires_at": expires,
+        "session": session, "room": slug, "token": token, "expires_at": expires,
+        "heartbeat_s": heartbeat_s(settings.viewing_token_ttl_s),
         "hls_url": f"{base}/live/{slug}/index.m3u8?vt={token}",
         "socket_url": base.replace("http", "ws", 1) + f"/ws/rooms/{slug}",
         "heartbeat_url": f"{base}/api/viewing-sessions/{session}/heartbeat",
@@ -85,7 +109,7 @@ async def open_session(request: web.Request) -> web.Response:
     if old is not None:
         await services.gateway.publish_system(room.slug, TAKEN_OVER, {"session": old}, f"taken-over:{old}")
     token, expires = services.access.token(ticket_key, session, room.slug, realtime, chat)
-    return json_response(_urls(request, room.slug, session, token, expires, realtime), status=201)
+    return _answer(request, _urls(request, room.slug, session, token, expires, realtime), status=201)
 
 
 async def heartbeat(request: web.Request) -> web.Response:
@@ -103,7 +127,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     if await services.viewing.current(grant.ticket_id) != grant.session:
         raise Conflict("this ticket is now watching on another device, or was refunded", "taken_over")
     fresh, expires = access.token(grant.ticket_id, grant.session, grant.room, grant.realtime, grant.chat)
-    return json_response(_urls(request, grant.room, grant.session, fresh, expires, grant.realtime))
+    return _answer(request, _urls(request, grant.room, grant.session, fresh, expires, grant.realtime))
 
 
 def setup(app: web.Application) -> None:

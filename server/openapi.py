@@ -164,11 +164,13 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {200: "a comp, revoked", 202: "refund requested, ticket revoked", 403: "not the room's owner",
       404: "no such ticket", 409: "refunded already"}),
     ("post", "/api/shows/{show_id}/viewing-sessions", "Watch on this device (ticket holder, owner, host): "
-     "session, token, hls_url (?vt=token), whep_url (realtime tiers; Authorization: Bearer token), socket_url",
+     "session, token, heartbeat_s, hls_url (?vt=token; also set as the nal_vt cookie for native HLS), "
+     "whep_url (realtime tiers; Authorization: Bearer token), socket_url",
      {"type": "object", "properties": {"takeover": {"type": "boolean"}}},
      {201: "the session", 401: "not signed in", 403: "ticket_needed", 404: "no such show",
       409: "watching_elsewhere: send takeover true"}),
-    ("post", "/api/viewing-sessions/{session}/heartbeat", "Renew the viewing token (every ~15 s)",
+    ("post", "/api/viewing-sessions/{session}/heartbeat", "Renew the viewing token every heartbeat_s (~15 s); "
+     "renews the nal_vt cookie too",
      {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
      {200: "a fresh token and URLs", 404: "no such session", 409: "taken_over: another device or a refund"}),
     ("get", "/api/me/tickets", "Your tickets (never anyone else's)", None, {200: "tickets", 401: "not signed in"}),

@@ -16,11 +16,15 @@ LL-HLS edge, :mod:`media.hls.edge`) with the origin's answers and cache headers.
 depends on a request header (no compression, ``Access-Control-Allow-Origin: *``), so none
 needs ``Vary``; the blocking-reload query is part of the URL a cache keys on.
 
-Access (tickets): the server may pass ``access(slug, token)``, asked before anything else
-with the request's ``?vt=`` token. ``None``: the room is open, served as above. ``False``:
-403 ``{"error": "viewing token needed"}``, counted. ``True``: served, and the playlist lists
-every URI (segments, parts, maps, the preload hint) with the same ``?vt=`` so any player
-(native HLS, hls.js, our MSE player) keeps sending it; such answers are ``private``.
+Access (tickets): the server may pass ``access(slug, tokens)``, asked before anything else
+with the request's viewing tokens: the ``?vt=`` query's, then the ``nal_vt`` cookie's
+(:data:`TOKEN_COOKIE`). ``None``: the room is open, served as above. ``False``: 403
+``{"error": "viewing token needed"}``, counted. A token (the first one that holds): served,
+and the playlist lists every URI (segments, parts, maps, the preload hint) with ``?vt=`` that
+token so any player (native HLS, hls.js, our MSE player) keeps sending it; such answers are
+``private``. The cookie is for native HLS: the video element reloads the playlist address it
+was given, whose token expires within a minute, while the page's heartbeat keeps the cookie's
+token fresh; the playlist it gets back then lists the fresh token.
 
 Errors are JSON. Unknown room: 404 ``{"error": "unknown room"}``. A known room that is not
 live: 404 ``{"error": "offline"}`` with ``Cache-Control: no-store`` and ``Retry-After: 5``.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -61,8 +66,10 @@ _NAME = re.compile(
 )
 
 RoomExists = Callable[[str], Awaitable[bool]]
-Access = Callable[[str, "str | None"], Awaitable["bool | None"]]
+Access = Callable[[str, "tuple[str, ...]"], Awaitable["str | Literal[False] | None"]]
+"""``access(slug, tokens)``: None (open room), False (refused) or the token that holds."""
 TOKEN_PARAM = "vt"
+TOKEN_COOKIE = "nal_vt"
 _URI_ATTR = re.compile(r'URI="([^"]+)"')
 
 
@@ -111,12 +118,13 @@ class _Handler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         slug, name = request.match_info["slug"], request.match_info["name"]
         kind = _kind(name)
-        token = request.query.get(TOKEN_PARAM)
-        allowed = await self._access(slug, token) if self._access is not None else None
+        allowed = await self._access(slug, _tokens(request)) if self._access is not None else None
         if allowed is False:
             response: web.StreamResponse = _json_error(403, "viewing token needed")
         else:
-            response = await self._dispatch(request, slug, name, token if allowed else None)
+            if allowed and request.query.get(TOKEN_PARAM) != allowed:  # the cookie's: an edge passes it on
+                request = request.clone(rel_url=request.rel_url.update_query({TOKEN_PARAM: allowed}))
+            response = await self._dispatch(request, slug, name, allowed)
             if allowed and "Cache-Control" in response.headers and response.status == 200:
                 cache = response.headers["Cache-Control"].removeprefix("public, ")
                 # An edge's answer is already private (the origin made it so): say it once.
@@ -151,6 +159,11 @@ class _Handler:
                 return _json_error(404, "not found")
             return _media(segment.data, IMMUTABLE)
         return await _part(muxer, int(match["pmsn"]), int(match["part"]))
+
+
+def _tokens(request: web.Request) -> tuple[str, ...]:
+    found = (request.query.get(TOKEN_PARAM), request.cookies.get(TOKEN_COOKIE))
+    return tuple(dict.fromkeys(token for token in found if token))
 
 
 def _kind(name: str) -> str:

@@ -1,11 +1,13 @@
 // Watching a ticketed show: the room's current show (GET /api/rooms/{slug}/shows), a viewing
 // session for this device (POST /api/shows/{id}/viewing-sessions, with "Watch here instead?"
 // on 409 watching_elsewhere) and its heartbeat, which renews the signed viewing token that
-// LL-HLS (?vt=) and WHEP (Authorization: Bearer) need in a gated room.
+// LL-HLS (?vt=) and WHEP (Authorization: Bearer) need in a gated room. Each answer also sets
+// the token as the nal_vt cookie for /live/{room}/, which a native HLS player sends when it
+// reloads the playlist address it started with (its ?vt= expires; the cookie stays fresh).
 
 import {ApiError, api, roomPath} from './api.js';
 
-const HEARTBEAT_MS = 15000;
+const HEARTBEAT_MS = 15000;  // unless the server says heartbeat_s (a quarter of a short token's life)
 export const TAKEN_OVER = 'viewing.taken_over';
 
 /** The room's show that gates it now (not over, with tiers), or null when the room is free. */
@@ -47,10 +49,15 @@ export async function openViewing(show, {confirm = window.confirm.bind(window)} 
 export function keepViewing(session, {onRenew, onLost}) {
   let current = session;
   let stopped = false;
+  let timer = null;
+  const every = () => (current.heartbeat_s > 0 ? current.heartbeat_s * 1000 : HEARTBEAT_MS);
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
   const lost = (reason) => {
     if (stopped) return;
-    stopped = true;
-    clearInterval(timer);
+    stop();
     onLost(reason);
   };
   const beat = async () => {
@@ -64,12 +71,16 @@ export function keepViewing(session, {onRenew, onLost}) {
       return false;
     }
   };
-  const timer = setInterval(beat, HEARTBEAT_MS);
+  const loop = async () => {
+    await beat();
+    if (!stopped) timer = setTimeout(loop, every());
+  };
+  timer = setTimeout(loop, every());
   return {
     get token() { return current.token; },
     lost,
     /** Renew now; resolves to whether the session still holds. */
     check: beat,
-    stop() { stopped = true; clearInterval(timer); },
+    stop,
   };
 }

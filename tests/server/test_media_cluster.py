@@ -322,3 +322,6 @@ async def test_a_gated_room_needs_its_viewing_token_at_the_edge_and_is_not_share
     assert r.status == 200 and r.headers["Cache-Control"].startswith("private")
     r = await http.get(f"{b.url}/live/{slug}/{part.group(1).split('?')[0]}")
     assert r.status == 403  # a part pulled for one viewer is not served to anyone else
+    # native HLS: an expired ?vt= with the heartbeat's nal_vt cookie; the edge passes the cookie's token on
+    r = await http.get(f"{b.url}/live/{slug}/index.m3u8?vt=expired", headers={"Cookie": f"nal_vt={token}"})
+    assert r.status == 200 and f"?vt={token}" in await r.text() and "vt=expired" not in await r.text()
