@@ -26,7 +26,7 @@ PLAYING = """() => { const v = document.getElementById('video');
   return v.dataset.state === 'live' && !v.paused && v.readyState >= 3; }"""
 
 
-def ffmpeg_args(url: str) -> list[str]:
+def ffmpeg_args(url: str, seconds: int = 60) -> list[str]:
     # The publisher must keep real time on a loaded 2-core machine, or the stream itself
     # stalls and no player could play it smoothly: x264's default preset at 1280x720 ran at
     # 0.3x there. ultrafast at 640x360 keeps 1x; -bf 2 keeps B-frames (pts != dts) in play.
@@ -34,16 +34,17 @@ def ffmpeg_args(url: str) -> list[str]:
             "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
             "-f", "lavfi", "-i", "sine=frequency=440",
             "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-profile:v", "high", "-g", "30",
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", "60", "-f", "flv", url]  # fmt: skip
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", str(seconds), "-f", "flv", url]  # fmt: skip
 
 
 @pytest.fixture
 async def publisher() -> AsyncIterator[Callable[[str], Any]]:
-    """Start ffmpeg as OBS would; it is killed at teardown (and ends by itself after 60 s)."""
+    """Start ffmpeg as OBS would; it is killed at teardown (and ends by itself after
+    ``seconds``, 60 by default)."""
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(url: str) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(*ffmpeg_args(url))
+    async def start(url: str, seconds: int = 60) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(*ffmpeg_args(url, seconds))
         started.append(process)
         return process
 

@@ -46,7 +46,9 @@ async def test_fan_buys_a_ticket_and_the_show_plays(pages: Pages, http: aiohttp.
                                                     publisher: Callable[[str], Any]) -> None:  # noqa: F811
     room, _show = await ticketed_room(http)
     slug = room["slug"]
-    await publisher(f"{srv.rtmp_url}/{room['stream_key']}")
+    # The test runs long (checkout, My tickets, a second device): on a loaded 2-core box past
+    # 60 s, so the source lasts longer (it is killed at teardown).
+    await publisher(f"{srv.rtmp_url}/{room['stream_key']}", seconds=240)
     await stream_live(http, slug)
     async with http.get(f"/live/{slug}/index.m3u8") as r:
         assert r.status == 403, await r.text()
