@@ -126,6 +126,7 @@ class RoomGateway:
         sockets_per_user: int = SOCKETS_PER_USER,
         max_sockets: int = MAX_SOCKETS,
         limiter: RateLimiter | None = None,
+        on_published: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -141,6 +142,9 @@ class RoomGateway:
         self.clock = clock
         self.streams = streams
         self.limiter: RateLimiter = limiter or MemoryRateLimiter(clock)
+        self.on_published = on_published
+        """Told of every event published for a socket's command, on the node that accepted it
+        (so once in the cluster): the server's show analytics count chat and songs with it."""
         self.caps = SocketCaps(guests_per_address, sockets_per_user, max_sockets)
         self.hubs: dict[str, RoomHub] = {}
         self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
@@ -397,6 +401,8 @@ class RoomGateway:
         try:
             for out in decision.events:
                 await self.bus.publish(hub.slug, out.type, out.data, None)
+                if self.on_published is not None:
+                    self.on_published(hub.slug, out.type, out.data)
         except RoomsError:  # not published: a stored vote would refuse the fan's retry
             hub.state.not_published(decision)
             for effect in decision.effects:

@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
+from media.hls.http import HLS_SERVICE
 from server import (
     api_accounts,
+    api_analytics,
     api_bans,
     api_earnings,
     api_ledger,
@@ -48,11 +50,15 @@ async def make_app(settings: Settings) -> web.Application:
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_room_profile, api_publish,
                    api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, webhooks, api_shows,
-                   api_orders, api_viewing, api_recordings, overlay, sockets, pages):
+                   api_orders, api_viewing, api_recordings, api_analytics, overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
     services.whep_watch.webrtc = services.live.webrtc
     app.on_response_prepare.append(services.whep_watch.on_prepare)
+    if services.analytics.enabled:
+        services.analytics.attach(services.live.webrtc)
+        app.on_response_prepare.append(services.analytics.on_prepare)
+        app[HLS_SERVICE].on_playlist = services.analytics.hls_playlist
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop_intake)
     app.on_cleanup.append(_close)

@@ -152,6 +152,9 @@ class Settings:
                                        "'notalabel payouts run' from cron)"})
     payout_claim_s: float = field(
         default=120.0, metadata={"help": "seconds one node holds a payout while it talks to the provider"})
+    analytics_sample_s: float = field(
+        default=10.0, metadata={"help": "seconds between show analytics samples (concurrent viewers, stream "
+                                        "health) and between their writes to the database; 0: record none"})
     payout_kill_after: int = field(
         default=0, metadata={"help": "tests only: 'notalabel payouts run' kills itself (SIGKILL) after this many "
                                      "transfers, before their ledger steps (0: never)"})

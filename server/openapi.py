@@ -141,6 +141,12 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/rooms/{slug}/shows", "Schedule a show (owner)", SHOW,
      {201: "the show", 400: "bad field", 401: "not signed in", 403: "not the owner", 404: "no such room"}),
     ("get", "/api/rooms/{slug}/shows", "The room's shows with their tiers", None, {200: "shows", 404: "no such room"}),
+    ("get", "/api/shows/{show_id}/analytics", "A show's analytics (owner; hosts see no money): audience peak, "
+     "unique viewers, watch time, chat and songs, revenue from the ledger, and every series", None,
+     {200: "the analytics", 401: "not signed in", 403: "neither owner nor host", 404: "no such show"}),
+    ("get", "/api/shows/{show_id}/analytics/{series}.csv", "One analytics series as CSV: viewers, health, chat, "
+     "marks, revenue (owner)", None, {200: "text/csv", 403: "neither owner nor host (revenue: not the owner)",
+                                      404: "no such show or series"}),
     ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
      "the owner also sees sold and held", None, {200: "the show", 404: "no such show"}),
     ("patch", "/api/shows/{show_id}", "Change a show (owner)", SHOW_EDIT,

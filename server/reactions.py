@@ -46,6 +46,7 @@ from server.router import (
 )
 
 if TYPE_CHECKING:
+    from server.analytics import Recorder
     from server.services import Services
 
 log = logging.getLogger("notalabel.payouts")
@@ -198,3 +199,12 @@ def install_recordings(router: Router, gateway: RoomGateway, recordings: Recordi
             await gateway.bus.unsubscribe(slug, listening.pop(slug))
 
     router.on(StreamStateChanged, stream_state)
+
+
+def install_analytics(router: Router, recorder: Recorder) -> None:
+    """Restream target states go into the show's stream-health samples."""
+
+    async def relay_state(event: RelayStateChanged) -> None:
+        recorder.relay_state(event.slug, dict(event.status))
+
+    router.on(RelayStateChanged, relay_state)

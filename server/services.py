@@ -2,7 +2,8 @@
 
 Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
 the sandbox's webhook sender), the payout timer (--payout-interval-s), router, the WHEP access sweep, recordings (closing
-what a crash left open; stopped after the intake, so a drain closes them cleanly), room gateway,
+what a crash left open; stopped after the intake, so a drain closes them cleanly), the show analytics recorder
+(server/analytics.py), room gateway,
 room directory, relay supervisor, RTMP listener. ``make_app`` starts everything up to the relay; ``notalabel
 serve`` starts the RTMP listener once HTTP is up. A SIGTERM drain stops the intake first
 (RTMP, relay, this node's claims in the room directory, then the gateway tells sockets to
@@ -34,6 +35,8 @@ from rooms.gateway import RoomGateway
 from rooms.hub import ACCESS_REVOKED
 from server import money, reactions, sockets
 from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
+from server.analytics import Recorder
+from server.analytics_store import AnalyticsStore
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
@@ -74,6 +77,7 @@ class Services:
     settlement: Settlement
     whep_watch: WhepWatch
     recordings: Recordings
+    analytics: Recorder
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -110,8 +114,12 @@ async def build(settings: Settings) -> Services:
     ticketing = Ticketing(engine, settings.ticket_hold_s)
     viewing = ViewingRegistry(redis, settings.redis_prefix)
     access = ShowAccess(ticketing, viewing, viewing_key(settings), settings.viewing_token_ttl_s)
+    analytics = Recorder(store=AnalyticsStore(engine), ticketing=ticketing, access=access, hub=live.hub,
+                         period_s=settings.analytics_sample_s, node=settings.internal_url, redis=redis,
+                         prefix=settings.redis_prefix)
     gateway = sockets.make_gateway(settings, bus, store, streams=live, redis=redis,
-                                   gate=ShowGate(access))
+                                   gate=ShowGate(access),
+                                   on_published=analytics.published if analytics.enabled else None)
     policy = server_policy(settings.relay_allow_private, (settings.http_bind, settings.rtmp_bind),
                            (settings.public_url, settings.public_rtmp))
     targets = TargetStore(engine, KeyBox.from_settings(settings.data_dir, settings.secret_key), policy=policy,
@@ -132,11 +140,13 @@ async def build(settings: Settings) -> Services:
                         payout_accounts=payout_accounts, settlement=settlement, whep_watch=WhepWatch(access),
                         recordings=Recordings(recordings_root(settings.recordings_dir, settings.data_dir),
                                               live.hub, ticketing, grace_h=settings.recording_grace_h,
-                                              sweep_s=settings.recording_sweep_s))
+                                              sweep_s=settings.recording_sweep_s),
+                        analytics=analytics)
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement))
     reactions.install_tickets(router, services)
     reactions.install_recordings(router, gateway, services.recordings)
+    reactions.install_analytics(router, analytics)
     _parts(services)
     return services
 
@@ -170,6 +180,7 @@ def _parts(s: Services) -> None:
     life.add("router", stop=s.router.close)
     life.add("viewing", start=s.whep_watch.start, stop=s.whep_watch.stop)
     life.add("recordings", start=s.recordings.start, stop=s.recordings.stop)
+    life.add("analytics", start=s.analytics.start, stop=s.analytics.stop)
     life.add(INTAKE, start=s.gateway.start, stop=close_gateway)
     life.add("directory", start=s.directory.start, stop=s.directory.close)
     life.add("relay", start=attach_relay, stop=s.relay.close)

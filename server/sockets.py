@@ -15,6 +15,7 @@ Who the socket speaks for, in this order (the first one present decides, nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,7 @@ def make_gateway(
     settings: Settings, bus: EventBus, store: SqlStore, streams: LiveStreams | None = None,
     redis: Any | None = None,
     gate: Gate | None = None,
+    on_published: Callable[[str, str, dict[str, Any]], None] | None = None,
 ) -> RoomGateway:
     limits = Limits(fan_rate=Rate(settings.chat_fan_messages, settings.chat_window_s),
                     staff_rate=Rate(settings.chat_staff_messages, settings.chat_window_s))
@@ -63,6 +65,7 @@ def make_gateway(
         history_s=settings.history_s, streams=streams, limits=limits,
         guests_per_address=settings.ws_guests_per_address, sockets_per_user=settings.ws_sockets_per_user,
         max_sockets=settings.ws_max_sockets, limiter=make_limiter(settings, redis),
+        on_published=on_published,
     )
 
 

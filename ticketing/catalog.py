@@ -64,6 +64,17 @@ class Catalog:
         async with self.engine.connect() as conn:
             return [show_of(r) for r in await conn.execute(q)]
 
+    async def current_show(self, room_slug: str, now: float, lead_s: float) -> Show | None:
+        """The show a live stream of the room belongs to now: the latest one that starts within
+        ``lead_s`` (performers go live a little early) and is not over; ticketed or not."""
+        sh = t.shows.c
+        q = (sa.select(t.shows).where(sh.room_slug == room_slug, sh.starts_at <= now + lead_s,
+                                      sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
+             .order_by(sh.starts_at.desc(), sh.id.desc()).limit(1))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return show_of(row) if row is not None else None
+
     async def tiers(self, show_id: str) -> list[Tier]:
         q = sa.select(t.tiers).where(t.tiers.c.show_id == show_id).order_by(t.tiers.c.created_at, t.tiers.c.id)
         async with self.engine.connect() as conn:

@@ -90,6 +90,10 @@ def kind_of(name: str) -> str:
     return "part" if "part-" in name else "segment"
 
 
+EDGE_AGENT = "notalabel-edge/1"
+"""The User-Agent of an edge's pulls: the origin does not count an edge as a viewer."""
+
+
 class HlsEdge:
     """The pulling cache of one node (see the module docstring)."""
 
@@ -166,7 +170,8 @@ class HlsEdge:
 
     async def _fetch(self, url: str) -> Pulled:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False,
+                                                  headers={"User-Agent": EDGE_AGENT})
         async with self._session.get(url) as answer:
             body = await answer.read()
             headers = tuple((key, answer.headers[key]) for key in PASSED_HEADERS if key in answer.headers)

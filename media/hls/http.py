@@ -38,6 +38,7 @@ up to :data:`STARTUP_WAIT` seconds, then answers 503 with ``Retry-After: 1``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -116,6 +117,7 @@ class _Handler:
         self._access = access
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.time()
         slug, name = request.match_info["slug"], request.match_info["name"]
         kind = _kind(name)
         allowed = await self._access(slug, _tokens(request)) if self._access is not None else None
@@ -130,6 +132,8 @@ class _Handler:
                 # An edge's answer is already private (the origin made it so): say it once.
                 response.headers["Cache-Control"] = cache if cache.startswith("private") else "private, " + cache
         REQUESTS.labels(kind, str(response.status)).inc()
+        if kind == "playlist" and response.status == 200 and self._service.on_playlist is not None:
+            self._service.on_playlist(request, slug, arrived)
         return response
 
     async def _dispatch(self, request: web.Request, slug: str, name: str,

@@ -111,6 +111,10 @@ class HlsService:
         self.elsewhere: Elsewhere | None = None
         """Asked for the rooms whose stream this hub does not hold (an LL-HLS edge,
         media.hls.edge); None from it, or no ``elsewhere``, answers as for an offline room."""
+        self.on_playlist: Callable[[web.Request, str, float], None] | None = None
+        """Told of every playlist answered 200 (here or through the edge), with the time the
+        request arrived (a blocking reload waits for its part: the player was watching): the
+        server counts LL-HLS viewers with it (server.analytics). Must not block."""
         self._unsubscribe = hub.on_state_change(self._on_state)
         for stream in hub:
             self._on_state(stream)

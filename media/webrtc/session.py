@@ -31,6 +31,7 @@ import logging
 import secrets
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
@@ -103,6 +104,9 @@ class WebRtc:
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
         self._reaping: set[asyncio.Task[None]] = set()
         self._turns = {"whep": asyncio.Semaphore(WHEP_NEGOTIATIONS), "whip": asyncio.Semaphore(WHIP_NEGOTIATIONS)}
+        self.on_end: list[Callable[[Session], None]] = []
+        """Called once when a session ends, however it ends (DELETE, a dead peer, a revoked
+        token, shutdown); must not block or raise (the server's analytics note the time)."""
 
     # -- queries -----------------------------------------------------------------------
 
@@ -307,6 +311,8 @@ class WebRtc:
             session.timer.cancel()
         if self._sessions.pop(session.id, None) is not None:
             SESSIONS.labels(session.kind).dec()
+        for listener in self.on_end:
+            listener(session)
         publisher = session.publisher
         if publisher is not None:
             if self._publishers.get(session.slug) is publisher:

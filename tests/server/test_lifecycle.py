@@ -80,7 +80,7 @@ async def test_the_server_parts_start_in_the_documented_order(tmp_path: Path) ->
     from server.config import Settings
 
     built = await services.build(Settings(data_dir=str(tmp_path)))
-    assert built.lifecycle.names == ("database", "bus", "payments", "payouts", "router", "viewing", "recordings", "gateway",
+    assert built.lifecycle.names == ("database", "bus", "payments", "payouts", "router", "viewing", "recordings", "analytics", "gateway",
                                      "directory", "relay", "rtmp")
     await built.lifecycle.start(upto="relay")
     await built.stop_intake()

@@ -1,0 +1,83 @@
+"""The pure cores of show analytics: the audience (server.audience) and the engagement
+tallies (server.engagement), driven with literal times and events."""
+
+from __future__ import annotations
+
+from server.audience import HLS, WEBRTC, Audience
+from server.engagement import Engagement
+
+
+def test_hls_viewers_count_while_they_fetch_and_their_watch_time_ends_at_the_last_fetch() -> None:
+    audience = Audience(hls_idle_s=2.0)
+    for t in (100.0, 100.5, 101.0, 101.5):
+        audience.hls_seen("room", "a:1", None, t)
+    audience.hls_seen("room", "a:1", None, 102.0)
+    audience.hls_seen("room", "a:2", None, 101.0)
+    assert audience.counts(102.5) == {"room": {WEBRTC: 0, HLS: 2}}
+    assert audience.counts(103.5) == {"room": {WEBRTC: 0, HLS: 1}}  # a:2 idle for more than 2 s
+    first = {w.key: w.seconds for w in audience.drain(103.5, lambda *_: True)}
+    assert first == {"a:1": 2.0, "a:2": 0.0}
+    assert len(audience) == 1  # a:2 left and is forgotten; a:1 still active
+    audience.hls_seen("room", "a:1", None, 104.0)
+    assert [(w.key, w.seconds) for w in audience.drain(110.0, lambda *_: True)] == [("a:1", 2.0)]
+    assert len(audience) == 0
+    assert audience.drain(111.0, lambda *_: True) == []
+
+
+def test_whep_viewers_count_from_open_to_end_and_a_vanished_session_ends_at_the_drain() -> None:
+    audience = Audience(hls_idle_s=2.0)
+    audience.whep_opened("room", "s1", "t:tk1", None, 10.0)
+    audience.whep_opened("room", "s2", "staff:7", 7, 11.0)
+    assert audience.counts(12.0) == {"room": {WEBRTC: 2, HLS: 0}}
+    assert {w.key: w.seconds for w in audience.drain(15.0, lambda *_: True)} == {"t:tk1": 5.0, "staff:7": 4.0}
+    audience.whep_ended("s1", 17.5)
+    assert audience.counts(18.0) == {"room": {WEBRTC: 1, HLS: 0}}
+    alive = {"s2": False}
+    drained = {w.key: (w.seconds, w.user_id) for w in audience.drain(20.0, lambda _slug, sid: alive.get(sid, True))}
+    assert drained == {"t:tk1": (2.5, None), "staff:7": (5.0, 7)}
+    assert len(audience) == 0
+
+
+def test_the_audience_is_bounded() -> None:
+    audience = Audience(hls_idle_s=2.0, max_viewers=2)
+    for i in range(5):
+        audience.hls_seen("room", f"a:{i}", None, 1.0)
+    assert len(audience) == 2
+    assert audience.overflow == 3
+
+
+def _queue(request_id: str, title: str, artist: str) -> list[dict[str, object]]:
+    return [{"id": request_id, "song": {"id": 1, "title": title, "artist": artist}, "status": "playing"}]
+
+
+def test_engagement_counts_chat_songs_and_moderation_per_minute() -> None:
+    e = Engagement()
+    e.record("room", "chat.message", {"user": {"id": 5, "name": "a"}, "text": "hi"}, 60.0)
+    e.record("room", "chat.message", {"user": {"id": 5, "name": "a"}, "text": "again"}, 119.0)
+    e.record("room", "chat.message", {"user": {"id": 6, "name": "b"}, "text": "yo"}, 120.0)
+    e.record("room", "song.queue", {"change": {"op": "request", "request": {"id": "r1", "title": "Song",
+                                                                          "artist": "Band"}}}, 121.0)
+    e.record("room", "song.queue", {"change": {"op": "vote", "request_id": "r1", "user_id": 6}}, 122.0)
+    e.record("room", "song.queue", {"change": {"op": "play", "request_id": "r1"},
+                                    "queue": _queue("r1", "Song", "Band")}, 130.0)
+    e.record("room", "mod.notice", {"action": "timeout"}, 125.0)
+    e.record("room", "chat.hidden", {"message_ids": ["m1"]}, 126.0)
+    e.record("room", "presence", {"viewers": 3}, 126.0)  # not activity
+    tallies = e.drain()
+    tally = tallies["room"]
+    assert tally.minutes == {60.0: [2, 0, 0, 0], 120.0: [1, 1, 1, 2]}
+    assert dict(tally.chatters) == {5: 2, 6: 1}
+    assert tally.marks == {"r1": (130.0, "Song - Band")}
+    assert tally.requested == {"r1": (121.0, "Song - Band")}
+    assert e.drain() == {}
+
+
+def test_engagement_ignores_malformed_events() -> None:
+    e = Engagement()
+    e.record("room", "chat.message", {"user": "nobody"}, 1.0)
+    e.record("room", "song.queue", {"change": "nonsense"}, 1.0)
+    e.record("room", "song.queue", {}, 1.0)
+    tallies = e.drain()
+    assert tallies["room"].minutes == {0.0: [1, 0, 0, 0]}
+    assert not tallies["room"].chatters
+
