@@ -125,7 +125,7 @@ async def tax_summary_csv(engine: AsyncEngine, party: str, year: int) -> str:
             if tx_kind == "payout_paid" and acc_kind == AccountKind.IN_TRANSIT.value:
                 item = "paid_out"
                 amount = -int(total)
-            elif tx_kind == "payout_returned" and acc_kind == AccountKind.EARNINGS.value:
+            elif tx_kind in ("payout_returned", "payout_reversal") and acc_kind == AccountKind.EARNINGS.value:
                 item, amount = "paid_out", -int(total)
             elif acc_kind == AccountKind.EARNINGS.value and not tx_kind.startswith("payout_"):
                 item, amount = f"earned_{tx_kind}", int(total)

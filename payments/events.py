@@ -54,6 +54,18 @@ class ChargeRefunded:
 
 
 @dataclass(frozen=True)
+class ChargeSucceeded:
+    """``charge.succeeded``: the charge behind a payment (what a transfer's
+    ``source_transaction`` names); it also proves the payment was made."""
+
+    charge: str
+    payment_intent: str | None
+    reference: str | None
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
 class DisputeChanged:
     """``charge.dispute.created`` (``closed`` false) or ``charge.dispute.closed``."""
 
@@ -104,7 +116,7 @@ class Ignored:
     type: str
 
 
-Payload = (CheckoutCompleted | CheckoutEnded | ChargeRefunded | DisputeChanged | AccountUpdated
+Payload = (CheckoutCompleted | CheckoutEnded | ChargeRefunded | ChargeSucceeded | DisputeChanged | AccountUpdated
            | TransferReversed | PayoutFailed | Ignored)
 
 
@@ -236,6 +248,10 @@ def parse(body: bytes) -> WebhookEvent:
         payload = _session(type_, obj)
     elif type_ == "charge.refunded":
         payload = _charge(obj)
+    elif type_ == "charge.succeeded":
+        ch = _charge(obj)
+        assert isinstance(ch, ChargeRefunded)
+        payload = ChargeSucceeded(ch.charge, ch.payment_intent, ch.reference, ch.amount, ch.currency)
     elif type_ in DISPUTE_TYPES:
         payload = _dispute(type_, obj)
     elif type_ == "account.updated":

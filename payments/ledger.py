@@ -48,6 +48,7 @@ from payments.royalty import (
 from payments.store import Context, Decide, Op, Receipt, Store
 
 REVENUE_KINDS = frozenset(k.value for k in RevenueKind)
+PAYOUT_STEPS = frozenset(s.value for s in PayoutState)
 
 
 class RevenueOp(Op):
@@ -185,12 +186,50 @@ class PayoutOp(Op):
 
     async def plan(self, ctx: Context) -> list[Leg]:
         assert self.ref is not None
-        steps = await _referring(ctx, self.ref)
+        steps = [x for x in await _referring(ctx, self.ref) if x[1].removeprefix("payout_") in PAYOUT_STEPS]
         state = PayoutState(steps[-1][1].removeprefix("payout_")) if steps else PayoutState.NONE
         if steps and (steps[0][2]["party"], steps[0][2]["amount"]) != (self.req.party, self.req.amount):
             raise InvalidAmount(f"payout {self.req.payout_id} was requested for another party or amount")
         available = ctx.balance(self.req.account(AccountKind.EARNINGS))
         return plan_payout(state, self.req, available)
+
+
+class ReversalOp(Op):
+    """A transfer reversal: ``amount`` of a paid payout came back from the payee's account
+    (a refund after settlement), so it is back in their earnings: clearing -> earnings."""
+
+    kind = "payout_reversal"
+
+    def __init__(self, key: str, req: PayoutRequest) -> None:
+        super().__init__(key, req.canonical(), {"payout": req.payout_id, "party": req.party, "amount": req.amount})
+        self.req = req
+        self.ref = f"payout:{req.payout_id}"
+
+    def accounts(self) -> Iterable[AccountRef]:
+        return [self.req.account(AccountKind.CLEARING), self.req.account(AccountKind.EARNINGS)]
+
+    async def plan(self, ctx: Context) -> list[Leg]:
+        return [Leg(self.req.account(AccountKind.CLEARING), -self.req.amount),
+                Leg(self.req.account(AccountKind.EARNINGS), self.req.amount)]
+
+
+class ClaimOp(Op):
+    """An invitation claimed: what accrued to ``source`` (a split-sheet line of someone who
+    had not joined) moves to ``target``'s earnings, the whole balance as locked."""
+
+    kind = "claim"
+
+    def __init__(self, key: str, source: str, target: str, currency: str) -> None:
+        super().__init__(key, [source, target, currency], {"from": source, "party": target})
+        self.src = account_ref(source, AccountKind.EARNINGS, currency)
+        self.dst = account_ref(target, AccountKind.EARNINGS, currency)
+
+    def accounts(self) -> Iterable[AccountRef]:
+        return [self.src, self.dst]
+
+    async def plan(self, ctx: Context) -> list[Leg]:
+        amount = ctx.balance(self.src)
+        return [Leg(self.src, -amount), Leg(self.dst, amount)] if amount else []
 
 
 class PerformanceOp(Op):
@@ -262,6 +301,18 @@ class Ledger:
         """A show's setlist; divides the show's royalty pool among the songwriters."""
         return await self._one(PerformanceOp(key, performance))
 
+    async def record_claim(self, source: str, target: str, currency: str) -> Receipt:
+        """Move ``source``'s earnings in ``currency`` to ``target`` (``ClaimOp``). The key names
+        the last transaction on the source account, so a retry of the same move is a replay
+        and a later move (more accrued since) is new; nothing left raises
+        ``UnbalancedTransaction``."""
+        a, p = t.accounts, t.postings
+        q = (sa.select(sa.func.max(p.c.transaction_id)).join(a, a.c.id == p.c.account_id)
+             .where(a.c.party == source, a.c.kind == AccountKind.EARNINGS.value, a.c.currency == currency))
+        async with self.engine.connect() as conn:
+            last = await conn.scalar(q)
+        return await self._one(ClaimOp(f"claim:{source}:{currency}:{last or 0}", source, target, currency))
+
     # --- units: ledger writes inside a caller's database transaction ------------------------
 
     def revenue_op(self, kind: RevenueKind, key: str, rev: Revenue) -> Op:
@@ -276,6 +327,10 @@ class Ledger:
     def payout_op(self, step: PayoutRequest) -> Op:
         """A payout step keyed ``payout:{id}:{step}`` (each step is written once)."""
         return PayoutOp(f"payout:{step.payout_id}:{step.step.value}", step)
+
+    def reversal_op(self, key: str, step: PayoutRequest) -> Op:
+        """Part of a paid payout reversed back into the payee's earnings (``ReversalOp``)."""
+        return ReversalOp(key, step)
 
     async def unit(self, decide: Decide) -> list[Receipt]:
         """Run ``decide(conn)`` and write the stages of operations it returns, all in one

@@ -2,7 +2,9 @@
 
 - ``account.updated`` -> the payout account's state (newest event wins);
 - ``transfer.reversed`` (all of it) -> a paid payout is ``returned``, one still in transit
-  ``failed``: either way the money is back in the party's earnings;
+  ``failed``: either way the money is back in the party's earnings; a payout that settlement
+  itself reversed in part (``payments.transfer_reversals``, a refund after settlement) is
+  booked there, and the event adds nothing;
 - ``payout.failed`` on a connected account -> the paid payout of that account with the same
   amount (the newest) is ``returned``.
 
@@ -60,9 +62,19 @@ class PayoutEvents:
         row = await self._find(sa.or_(cond, c.id == p.nal_payout) if p.nal_payout else cond)
         if row is None:
             return Outcome(False, f"no payout with transfer {p.transfer}")
+        if await self._ours(row.id):
+            await self._seen(event)
+            return Outcome(False, f"reversals of payout {row.id} are booked by settlement")
         if p.amount_reversed < row.amount:
             return Outcome(False, f"partial reversal ({p.amount_reversed} of {row.amount}) not posted")
         return await self._back(event, row)
+
+    async def _ours(self, payout_id: str) -> bool:
+        """True when settlement reversed part of this payout itself (a refund after
+        settlement): it books those reversals, so the event adds nothing."""
+        r = t.payout_reversals.c
+        async with self.settlement.engine.connect() as conn:
+            return (await conn.scalar(sa.select(sa.func.count()).where(r.payout_id == payout_id))) != 0
 
     async def _payout_failed(self, event: WebhookEvent, p: PayoutFailed) -> Outcome:
         c = t.payouts.c

@@ -3,10 +3,12 @@
 A run has two phases, each safe on every node at once and after a crash at any point:
 
 1. **request**: for each party (``user:*``) and currency, in one database transaction that
-   holds the party's earnings account locked, the amount past the hold period is computed
-   (earnings balance minus what was credited within ``hold_s``), a ``payouts`` row is
-   written and the ledger's ``requested`` step moves it to ``payout_pending``. Two nodes
-   cannot request the same money: the second sees the balance the first left.
+   holds the party's earnings account locked, what is due is computed show by show
+   (``payments.settle_plan``: a show's earnings once it ended plus ``hold_s``, in transfer
+   group ``show:{id}``, with the show's charge as ``source_transaction`` where one covers
+   it), a ``payouts`` row is written per show and the ledger's ``requested`` step moves
+   each to ``payout_pending``. Two nodes cannot request the same money: the second sees the
+   balance the first left.
 2. **send**: each ``requested`` payout is claimed for ``claim_s`` (an UPDATE that only one
    node wins), sent with the idempotency key ``payout:{id}`` (a retry after a crash gets
    the same transfer back from the provider), and the ``in_transit`` and ``paid`` steps are
@@ -23,9 +25,10 @@ A party without a ready payout account keeps accruing; ``standings`` says why.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -38,9 +41,12 @@ from payments.ledger import Ledger
 from payments.payout_accounts import PayoutAccount, PayoutAccounts, not_ready_reason
 from payments.payouts import PayoutRequest, PayoutState
 from payments.providers.rails import PayoutRail, TransferRequest
+from payments.settle_plan import Plan, Posting, plan
 from payments.store import Op
 
 USER_PREFIX = "user:"
+INVITE_PREFIX = "invite:"
+"""A split-sheet line of someone who has not joined: it accrues, shown, until claimed."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class PayoutRow:
     state: str
     error: str
     created_at: float
+    source_transaction: str | None = None
+    reversed: int = 0
 
 
 @dataclass
@@ -78,6 +86,8 @@ class RunReport:
     sent: list[PayoutRow] = field(default_factory=list)
     failed: list[PayoutRow] = field(default_factory=list)
     pending: list[PayoutRow] = field(default_factory=list)
+    before: object = None
+    """What ``Settlement.before_run`` returned (the transfer reversals' report)."""
 
 
 def new_payout_id() -> str:
@@ -89,20 +99,73 @@ def payout_row(row: sa.Row[tuple[object, ...]]) -> PayoutRow:
     return PayoutRow(**{f: m[f] for f in PayoutRow.__dataclass_fields__})
 
 
-async def _held(conn: AsyncConnection, account_id: int, since: float) -> int:
-    """What the account was credited since ``since`` (still in the hold period)."""
+REVENUE_KINDS = ("ticket", "tip", "boost")
+LIVE_STATES = (PayoutState.REQUESTED.value, PayoutState.IN_TRANSIT.value, PayoutState.PAID.value)
+ShowEnds = Callable[[Sequence[str]], Awaitable[Mapping[str, float | None]]]
+
+
+async def no_shows(_shows: Sequence[str]) -> Mapping[str, float | None]:
+    return {}
+
+
+@dataclass(frozen=True)
+class _Credit:
+    posting: Posting
+    payment: str | None
+    """Our payment id when the posting is a sale, tip or boost (its ledger key names it)."""
+
+
+async def _credits(conn: AsyncConnection, account_id: int) -> list[_Credit]:
+    """The account's postings (payout steps aside), each with the show it belongs to."""
     p, tx = t.postings, t.transactions
-    q = (sa.select(sa.func.coalesce(sa.func.sum(p.c.amount), 0))
+    q = (sa.select(p.c.amount, tx.c.created_at, tx.c.kind, tx.c.idem_key, tx.c.ref, tx.c.meta)
          .join(tx, tx.c.id == p.c.transaction_id)
-         .where(p.c.account_id == account_id, p.c.amount > 0, tx.c.created_at > since,
-                ~tx.c.kind.like("payout_%")))
-    return int((await conn.execute(q)).scalar_one())
+         .where(p.c.account_id == account_id, ~tx.c.kind.like("payout_%")).order_by(tx.c.id))
+    rows = (await conn.execute(q)).all()
+    refs = sorted({r.ref for r in rows if r.ref and r.kind not in REVENUE_KINDS and r.kind != "performance"})
+    shows: dict[str, object] = {}
+    if refs:
+        oq = sa.select(tx.c.idem_key, tx.c.meta).where(tx.c.idem_key.in_(refs))
+        shows = {k: json.loads(m).get("show") for k, m in await conn.execute(oq)}
+    out = []
+    for r in rows:
+        own = r.kind in REVENUE_KINDS or r.kind == "performance"
+        show = json.loads(r.meta).get("show") if own else shows.get(r.ref or "")
+        payment = r.idem_key.split(":", 1)[1] if r.kind in REVENUE_KINDS and ":" in r.idem_key else None
+        out.append(_Credit(Posting(int(r.amount), float(r.created_at), show if isinstance(show, str) else None),
+                           payment))
+    return out
+
+
+async def _taken(conn: AsyncConnection, party: str, currency: str) -> dict[str, int]:
+    """Per transfer group, what the party's live payouts took (less what was reversed since)."""
+    c = t.payouts.c
+    q = (sa.select(c.transfer_group, sa.func.sum(c.amount - c.reversed))
+         .where(c.party == party, c.currency == currency, c.state.in_(LIVE_STATES)).group_by(c.transfer_group))
+    return {g: int(v) for g, v in await conn.execute(q)}
+
+
+async def _source(conn: AsyncConnection, credits: Sequence[_Credit], show: str | None, amount: int) -> str | None:
+    """The show's charge a transfer of ``amount`` can draw on (Stripe's ``source_transaction``):
+    of the paid payments of the show that credited the party, the one with the most left
+    unrefunded, if that covers ``amount`` (a transfer may not exceed its source charge)."""
+    ids = sorted({c.payment for c in credits if c.payment and c.posting.show == show and c.posting.amount > 0})
+    if show is None or not ids:
+        return None
+    pc = t.payments.c
+    q = (sa.select(pc.charge, pc.amount - pc.refunded)
+         .where(pc.id.in_(ids), pc.charge.is_not(None), pc.status == "paid")
+         .order_by((pc.amount - pc.refunded).desc(), pc.created_at, pc.id))
+    for charge, left in await conn.execute(q):
+        return str(charge) if int(left) >= amount else None
+    return None
 
 
 async def _earnings_rows(conn: AsyncConnection, party: str | None, lock: bool) -> list[tuple[int, str, str, int]]:
     a = t.accounts
     q = sa.select(a.c.id, a.c.party, a.c.currency, a.c.balance).where(a.c.kind == AccountKind.EARNINGS.value)
-    q = q.where(a.c.party == party) if party else q.where(a.c.party.like(USER_PREFIX + "%"))
+    q = q.where(a.c.party == party) if party else q.where(
+        sa.or_(a.c.party.like(USER_PREFIX + "%"), a.c.party.like(INVITE_PREFIX + "%")))
     if lock:
         q = q.with_for_update()
     return [(i, p, c, b) for i, p, c, b in await conn.execute(q.order_by(a.c.id))]
@@ -110,22 +173,36 @@ async def _earnings_rows(conn: AsyncConnection, party: str | None, lock: bool) -
 
 class Settlement:
     def __init__(self, engine: AsyncEngine, ledger: Ledger, accounts: PayoutAccounts, rail: PayoutRail, *,
-                 hold_s: float, claim_s: float = 120.0, clock: Callable[[], float] = time.time) -> None:
+                 hold_s: float, claim_s: float = 120.0, clock: Callable[[], float] = time.time,
+                 show_ends: ShowEnds = no_shows) -> None:
         self.engine, self.ledger, self.accounts, self.rail = engine, ledger, accounts, rail
         self.hold_s, self.claim_s, self.clock = hold_s, claim_s, clock
+        self.show_ends = show_ends
         self.is_pg = engine.dialect.name == "postgresql"
+        self.before_run: Callable[[], Awaitable[object]] | None = None
+        """Runs first in every run that moves money (``payments.transfer_reversals``: refunds
+        after settlement are taken back before anything new goes out)."""
+
+    async def _plan(self, conn: AsyncConnection, account_id: int, party: str, currency: str,
+                    balance: int) -> tuple[Plan, list[_Credit]]:
+        credits = await _credits(conn, account_id)
+        shows = sorted({c.posting.show for c in credits if c.posting.show is not None})
+        ends = await self.show_ends(shows) if shows else {}
+        taken = await _taken(conn, party, currency)
+        return plan(balance, [c.posting for c in credits], ends, taken, self.clock(), self.hold_s), credits
 
     # --- what each party could get --------------------------------------------------------
 
     async def standings(self, party: str | None = None) -> list[Standing]:
         known = await self.accounts.all()
-        since = self.clock() - self.hold_s
         out: list[Standing] = []
         async with self.engine.connect() as conn:
             for account_id, who, cur, balance in await _earnings_rows(conn, party, lock=False):
-                held = min(max(balance, 0), await _held(conn, account_id, since))
-                available = max(0, balance - held)
+                p, _credits_ = await self._plan(conn, account_id, who, cur, balance)
+                held, available = p.held, p.available
                 reason = not_ready_reason(known.get(who)) if available else ""
+                if available and who.startswith(INVITE_PREFIX):
+                    reason = "invitation not claimed yet"
                 if known.get(who) is not None and known[who].provider != self.rail.name:
                     reason = f"payout account is at {known[who].provider}, payouts run on {self.rail.name}"
                 out.append(Standing(who, cur, balance, held, available, reason))
@@ -148,13 +225,14 @@ class Settlement:
         if dry_run:
             report.pending = await self.payouts(states=[PayoutState.REQUESTED.value])
             return report
+        if self.before_run is not None:
+            report.before = await self.before_run()
+            report.standings = await self.standings()
         known = await self.accounts.all()
         for s in report.standings:
             account = known.get(s.party)
             if s.available and not s.reason and account is not None:
-                row = await self.request(s.party, s.currency, account)
-                if row is not None:
-                    report.requested.append(row)
+                report.requested += await self.request(s.party, s.currency, account)
         for row in await self.payouts(states=[PayoutState.REQUESTED.value]):
             done = await self.send(row, after_transfer)
             if done is not None:
@@ -162,8 +240,9 @@ class Settlement:
         report.pending = await self.payouts(states=[PayoutState.REQUESTED.value])
         return report
 
-    async def request(self, party: str, currency: str, account: PayoutAccount) -> PayoutRow | None:
-        """Phase 1 for one party and currency; the new payout, or None when nothing is available."""
+    async def request(self, party: str, currency: str, account: PayoutAccount) -> list[PayoutRow]:
+        """Phase 1 for one party and currency: one new payout per due show (and one for what
+        belongs to no show), in one database transaction; none when nothing is available."""
         made: list[PayoutRow] = []
 
         async def decide(conn: AsyncConnection) -> list[Sequence[Op]]:
@@ -172,19 +251,18 @@ class Settlement:
             if not rows:
                 return []
             account_id, _p, _c, balance = rows[0]
-            amount = balance - min(max(balance, 0), await _held(conn, account_id, self.clock() - self.hold_s))
-            if amount <= 0:
-                return []
+            p, credits = await self._plan(conn, account_id, party, currency, balance)
             now = self.clock()
-            row = PayoutRow(new_payout_id(), party, amount, currency, self.rail.name, account.account_id,
-                            f"settlement:{time.strftime('%Y-%m-%d', time.gmtime(now))}", None,
-                            PayoutState.REQUESTED.value, "", now)
-            await conn.execute(t.payouts.insert().values(**row.__dict__, claimed_until=0.0, updated_at=now))
-            made.append(row)
-            return [[self.ledger.payout_op(self._step(row, PayoutState.REQUESTED))]]
+            for piece in p.slices:
+                source = await _source(conn, credits, piece.show, piece.amount)
+                row = PayoutRow(new_payout_id(), party, piece.amount, currency, self.rail.name, account.account_id,
+                                piece.group, None, PayoutState.REQUESTED.value, "", now, source)
+                await conn.execute(t.payouts.insert().values(**row.__dict__, claimed_until=0.0, updated_at=now))
+                made.append(row)
+            return [[self.ledger.payout_op(self._step(row, PayoutState.REQUESTED)) for row in made]]
 
         await self.ledger.unit(decide)
-        return made[0] if made else None
+        return list(made)
 
     def _step(self, row: PayoutRow, step: PayoutState) -> PayoutRequest:
         return PayoutRequest(row.id, row.party, row.amount, row.currency, step, processor=row.provider)
@@ -203,7 +281,8 @@ class Settlement:
         """Phase 2 for one payout; its new row, or None when another node holds it or it must wait."""
         if row.provider != self.rail.name or not await self._claim(row.id):
             return None
-        request = TransferRequest(row.id, row.account_id, row.amount, row.currency, row.transfer_group)
+        request = TransferRequest(row.id, row.account_id, row.amount, row.currency, row.transfer_group,
+                                  row.source_transaction)
         try:
             transfer_id = await self.rail.transfer(request)
         except TransferRefused as exc:

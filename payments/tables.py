@@ -137,6 +137,32 @@ payouts = sa.Table(
     sa.Column("claimed_until", sa.Float, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Migration 0013: the charge the transfer draws on (Stripe's ``source_transaction``, fixed
+    # at request time like the group) and how much of the payout was reversed since.
+    sa.Column("source_transaction", sa.String(255), nullable=True),
+    sa.Column("reversed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_payouts_party", "party", "created_at"),
     sa.Index("ix_payouts_state", "state"),
+)
+
+# Transfer reversals after a refund (migration 0013): one row per (refund, payout) it takes
+# money back from, written before the provider is asked (``requested``) so a crash never
+# loses one, and sent with the idempotency key ``reversal:{id}``; ``done`` once the ledger
+# step is written, ``failed`` when the provider refused (the negative balance stays, to be
+# recouped from later earnings).
+payout_reversals = sa.Table(
+    "payout_reversals",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("payout_id", sa.String(40), sa.ForeignKey("payouts.id"), nullable=False),
+    sa.Column("refund_key", sa.String(255), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("reversal_id", sa.String(255), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("claimed_until", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("refund_key", "payout_id", name="uq_payout_reversals_refund_payout"),
+    sa.Index("ix_payout_reversals_state", "state"),
 )

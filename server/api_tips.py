@@ -33,13 +33,14 @@ from rooms.moderation import RoomSettings
 from rooms.ports import Identity
 from rooms.terms import find_blocked
 from rooms.text import matching_text
-from server import auth, room_reads
+from server import auth, room_reads, splits
 from server import tables as t
 from server.api_sandbox import BadGateway
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.httputil import BAD_INPUT, field_int, field_text, json_response, read_json
 from server.keys import SERVICES
 from server.store import RoomRow
+from ticketing import tables as ticket_tables
 
 MESSAGE_MAX = 200
 AMOUNT_CAP = 100_000_000
@@ -84,8 +85,27 @@ async def _message(request: web.Request, room: RoomRow, identity: Identity, data
     return message
 
 
-def owner_sheet(room: RoomRow) -> SplitSheet:
-    return SplitSheet((Share(f"user:{room.owner_id}", 10_000, Role.ARTIST, room.owner),))
+async def room_sheet(request: web.Request, room: RoomRow) -> SplitSheet:
+    return await splits.room_sheet(request.app[SERVICES].engine, room)
+
+
+def transfer_group(payment: Payment) -> str:
+    """Stripe's transfer group of a charge: its show (what settlement pays out per show), else its room."""
+    show = payment.meta.get("show")
+    return f"show:{show}" if show else f"room:{payment.room}"
+
+
+async def show_meta(request: web.Request, room: RoomRow) -> dict[str, str]:
+    """``{"show": id}`` of the room's show on now (started, not ended): a tip or boost joins
+    that show's earnings (and its settlement); ``{}`` when none is on."""
+    sh = ticket_tables.shows.c
+    now = time.time()
+    q = (sa.select(sh.id).where(sh.room_slug == room.slug, sh.starts_at <= now,
+                                sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
+         .order_by(sh.starts_at.desc(), sh.id).limit(1))
+    async with request.app[SERVICES].engine.connect() as conn:
+        found = await conn.scalar(q)
+    return {"show": str(found)} if found else {}
 
 
 async def checkout(request: web.Request, payment: Payment, title: str) -> str:
@@ -97,7 +117,7 @@ async def checkout(request: web.Request, payment: Payment, title: str) -> str:
         reference=payment.id, amount=payment.amount, currency=payment.currency,
         line_items=(LineItem(title, payment.amount),),
         success_url=f"{base}/watch/{payment.room}?paid={payment.id}", cancel_url=f"{base}/watch/{payment.room}",
-        expires_at=int(time.time()) + services.settings.checkout_expiry_s, transfer_group=f"room:{payment.room}",
+        expires_at=int(time.time()) + services.settings.checkout_expiry_s, transfer_group=transfer_group(payment),
         metadata={"nal_payment": payment.id, "kind": payment.kind, "room": payment.room},
     )
     try:
@@ -123,7 +143,8 @@ async def create_tip(request: web.Request) -> web.Response:
         id=new_payment_id("tip"), kind="tip", status="pending", payer=f"user:{identity.user_id}", room=room.slug,
         amount=amount, currency=money["currency"], provider=request.app[SERVICES].provider.name,
         meta={"from": "Anonymous" if anonymous else identity.username, "user": identity.username,
-              "message": message, "anonymous": anonymous, "sheet": sheet_rows(owner_sheet(room))},
+              "message": message, "anonymous": anonymous, "sheet": sheet_rows(await room_sheet(request, room)),
+              **await show_meta(request, room)},
     )
     url = await checkout(request, payment, f"Tip for {room.title}")
     return json_response({"tip_id": payment.id, "checkout_url": url}, status=201)
@@ -145,7 +166,7 @@ def boost_sheet(room: RoomRow, writers: list[dict[str, Any]], writers_bps: int) 
             old = shares.get(party, (0, role, str(writer["name"])))
             shares[party] = (old[0] + bps, old[1], old[2])
     owner_bps = 10_000 - sum(b for b, _r, _n in shares.values())
-    lines = [Share(f"user:{room.owner_id}", owner_bps, Role.ARTIST, room.owner)]
+    lines = [Share(f"user:{room.owner_id}", owner_bps, Role.ARTIST, room.owner)]  # the writers' rest
     lines += [Share(p, b, r, n) for p, (b, r, n) in shares.items() if b > 0]
     return SplitSheet(tuple(lines))
 
@@ -175,7 +196,7 @@ async def create_boost(request: web.Request) -> web.Response:
         id=new_payment_id("boost"), kind="boost", status="pending", payer=f"user:{identity.user_id}",
         room=room.slug, amount=amount, currency=money["currency"], provider=services.provider.name,
         meta={"from": identity.username, "user": identity.username, "request_id": request_id,
-              "song_id": entry.song_id, "sheet": sheet_rows(sheet)},
+              "song_id": entry.song_id, "sheet": sheet_rows(sheet), **await show_meta(request, room)},
     )
     url = await checkout(request, payment, f"Boost: {entry.title}")
     return json_response({"boost_id": payment.id, "checkout_url": url}, status=201)

@@ -21,7 +21,9 @@ from server import (
     api_room_profile,
     api_rooms,
     api_sandbox,
+    api_settlement,
     api_shows,
+    api_splits,
     api_tips,
     api_viewing,
     health,
@@ -49,8 +51,9 @@ async def make_app(settings: Settings) -> web.Application:
     app[SERVICES] = services
     app[ENGINE] = services.engine
     for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_room_profile, api_publish,
-                   api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, webhooks, api_shows,
-                   api_orders, api_viewing, api_recordings, api_analytics, overlay, sockets, pages):
+                   api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, api_splits,
+                   api_settlement, webhooks, api_shows, api_orders, api_viewing, api_recordings, api_analytics,
+                   overlay, sockets, pages):
         module.setup(app)
     setup_live(app, services.live, services.access)
     services.whep_watch.webrtc = services.live.webrtc

@@ -36,6 +36,13 @@ TEST_ALERT = {"type": "object", "properties": {"amount": {"type": "integer", "mi
 TIP = {"type": "object", "required": ["amount"],
        "properties": {"amount": {"type": "integer", "minimum": 1, "description": "minor units of the room's currency"},
                       "message": {"type": "string", "maxLength": 200}, "anonymous": {"type": "boolean"}}}
+SPLIT_LINE = {"type": "object", "required": ["role", "bps"], "properties": {
+    "username": {"type": "string"}, "name": {"type": "string", "maxLength": 200},
+    "email": {"type": "string", "maxLength": 254}, "invitation": {"type": "string"},
+    "role": {"enum": ["artist", "band", "songwriter", "publisher"]},
+    "bps": {"type": "integer", "minimum": 1, "maximum": 10000}}}
+SPLIT_SHEET = {"type": "object", "required": ["lines"],
+               "properties": {"lines": {"type": "array", "minItems": 1, "maxItems": 20, "items": SPLIT_LINE}}}
 BOOST = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer", "minimum": 1}}}
 REFUND = {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 1}}}
 TIP_SETTINGS = {"type": "object", "properties": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
@@ -219,6 +226,23 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      "{state, progress} until it is ready, then the file (Range requests served)", None,
      {200: "the MP4", 202: "being made: progress 0..1 (Retry-After)", 403: "not the owner",
       409: "still being recorded"}),
+    ("get", "/api/rooms/{slug}/split-sheet", "The room's split sheet (the room's owner): lines with party, role, "
+     "bps and, for songwriters not signed up yet, their invitation", None,
+     {200: "the sheet", 401: "not signed in", 403: "not the room's owner", 404: "no such room"}),
+    ("put", "/api/rooms/{slug}/split-sheet", "Set the room's split sheet (the room's owner): integer bps summing "
+     "to 10,000; a songwriter or publisher without an account is named and invited (invite_url, once)",
+     SPLIT_SHEET, {200: "the sheet and the new invitations", 400: "bad_split, no_user, no_invitation",
+                   401: "not signed in", 403: "not the room's owner", 404: "no such room"}),
+    ("get", "/api/invitations/{token}", "A split-sheet invitation: room, name, role, bps, claimed", None,
+     {200: "the invitation", 404: "no such invitation"}),
+    ("post", "/api/invitations/{token}/claim", "Claim the share: what accrued moves to you and the sheet names you",
+     None, {200: "claimed; what moved per currency", 401: "not signed in", 404: "no such invitation",
+            409: "claimed by someone else, or already on the sheet"}),
+    ("get", "/api/shows/{show_id}/settlement", "The show's settlement sheet (the room's owner; ?format=json|csv): "
+     "gross, fees, commission, royalty pool, and per party its split lines, earned, recouped, paid, reversed", None,
+     {200: "the sheet", 400: "bad_format", 401: "not signed in", 403: "not the room's owner", 404: "no such show"}),
+    ("get", "/api/shows/{show_id}/setlist.csv", "The show's performance-rights setlist (the room's owner; CSV)", None,
+     {200: "CSV", 401: "not signed in", 403: "not the room's owner", 404: "no such show"}),
 ]
 
 

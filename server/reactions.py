@@ -27,8 +27,10 @@ import time
 from typing import TYPE_CHECKING
 
 from payments.checkout import Payment, PaymentBook
+from payments.events import ChargeRefunded
 from payments.payout_events import MONEY_OUT, PayoutEvents
 from payments.providers import PaymentProvider
+from payments.transfer_reversals import TransferReversals
 from rooms.bus import EventCallback
 from rooms.events import Event
 from rooms.gateway import RoomGateway
@@ -153,11 +155,18 @@ def _install_money(router: Router, gateway: RoomGateway, book: PaymentBook, prov
     router.on(PaymentReversed, reversed_)
 
 
-def install_payouts(router: Router, payouts: PayoutEvents) -> None:
+def install_payouts(router: Router, payouts: PayoutEvents, reversals: TransferReversals) -> None:
     """``WebhookVerified`` about money out (``account.updated``, ``transfer.reversed``,
-    ``payout.failed``) -> payout account state or the payout's ledger step."""
+    ``payout.failed``) -> payout account state or the payout's ledger step; a refund
+    (``charge.refunded``, booked by ``_install_money`` first) -> its part of paid transfers
+    reversed now (settlement's next run finishes what this leaves)."""
 
     async def webhook(event: WebhookVerified) -> None:
+        if isinstance(event.event.payload, ChargeRefunded):
+            report = await reversals.run()
+            if report.pending or report.failed:
+                log.warning("refund %s: %d reversals wait, %d refused", event.event.id, len(report.pending),
+                            len(report.failed))
         if isinstance(event.event.payload, MONEY_OUT):
             outcome = await payouts.apply(event.event)
             if outcome.note and outcome.note != "duplicate":

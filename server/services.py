@@ -13,9 +13,11 @@ finish, then the router, bus, Redis and database close. Each part stops exactly 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.hub import Hub
@@ -25,7 +27,8 @@ from payments.payout_accounts import PayoutAccounts
 from payments.payout_events import PayoutEvents
 from payments.providers import PaymentProvider
 from payments.providers.rails import PayoutRail
-from payments.settlement import Settlement
+from payments.settlement import Settlement, ShowEnds
+from payments.transfer_reversals import TransferReversals
 from relay.destination import server_policy
 from relay.keybox import KeyBox
 from relay.store import TargetStore
@@ -33,7 +36,7 @@ from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
 from rooms.hub import ACCESS_REVOKED
-from server import money, reactions, sockets
+from server import money, reactions, sockets, splits
 from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
 from server.analytics import Recorder
 from server.analytics_store import AnalyticsStore
@@ -47,6 +50,7 @@ from server.recordings import Recordings, recordings_root
 from server.router import RelayStateChanged, Router
 from server.store import SqlStore
 from server.viewing import ViewingRegistry
+from ticketing import tables as ticket_tables
 from ticketing.service import Ticketing
 
 INTAKE = "gateway"  # stopping down to here ends the work that arrives from outside
@@ -143,7 +147,7 @@ async def build(settings: Settings) -> Services:
                                               sweep_s=settings.recording_sweep_s),
                         analytics=analytics)
     reactions.install(router, gateway, live, book, provider)
-    reactions.install_payouts(router, PayoutEvents(settlement))
+    reactions.install_payouts(router, PayoutEvents(settlement), TransferReversals(settlement))
     reactions.install_tickets(router, services)
     reactions.install_recordings(router, gateway, services.recordings)
     reactions.install_analytics(router, analytics)
@@ -151,11 +155,32 @@ async def build(settings: Settings) -> Services:
     return services
 
 
-def make_settlement(settings: Settings, engine: AsyncEngine, ledger: Ledger,
-                    rail: PayoutRail) -> tuple[PayoutAccounts, Settlement]:
+def show_ends(engine: AsyncEngine) -> ShowEnds:
+    """Settlement's view of ticketing: when each show ends (``ends_at``; None when unset)."""
+
+    async def ends(ids: Sequence[str]) -> Mapping[str, float | None]:
+        sh = ticket_tables.shows.c
+        async with engine.connect() as conn:
+            return {i: e for i, e in await conn.execute(sa.select(sh.id, sh.ends_at).where(sh.id.in_(list(ids))))}
+
+    return ends
+
+
+def make_settlement(settings: Settings, engine: AsyncEngine, ledger: Ledger, rail: PayoutRail,
+                    clock: Callable[[], float] | None = None) -> tuple[PayoutAccounts, Settlement]:
+    """The settlement job and what it reads; ``clock`` (tests) defaults to the ledger's."""
     accounts = PayoutAccounts(engine, ledger.store.clock)
-    return accounts, Settlement(engine, ledger, accounts, rail, hold_s=settings.payout_hold_s,
-                                claim_s=settings.payout_claim_s, clock=ledger.store.clock)
+    settlement = Settlement(engine, ledger, accounts, rail, hold_s=settings.payout_hold_s,
+                            claim_s=settings.payout_claim_s, clock=clock or ledger.store.clock,
+                            show_ends=show_ends(engine))
+    reversals = TransferReversals(settlement)
+
+    async def before_run() -> object:
+        await splits.sweep(engine, ledger)  # claimed invitations' late credits join their claimers first
+        return await reversals.run()
+
+    settlement.before_run = before_run
+    return accounts, settlement
 
 
 def _parts(s: Services) -> None:

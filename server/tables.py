@@ -68,6 +68,8 @@ rooms = sa.Table(
     sa.Column("tip_min", sa.Integer, nullable=False, server_default="100"),
     sa.Column("tip_max", sa.Integer, nullable=False, server_default="50000"),
     sa.Column("description", sa.Text, nullable=False, server_default=""),  # migration 0011
+    # The split sheet (migration 0013): JSON list of lines, NULL for "the owner gets it all".
+    sa.Column("split_sheet", sa.Text, nullable=True),
 )
 
 # The room's picture (migration 0011), apart from rooms so that room reads never carry it.
@@ -128,5 +130,22 @@ song_votes = sa.Table(
     sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("request_id", sa.String(32), primary_key=True),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Invitations of split-sheet lines whose songwriter or publisher has not joined (migration
+# 0013): the line's party is ``invite:{id}`` and its share accrues there until a signed-in
+# user claims it with the link's token (only its SHA-256 is stored).
+split_invitations = sa.Table(
+    "split_invitations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("room_id", sa.Integer, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False, server_default=""),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("claimed_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("claimed_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
 )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from payments.checkout import Payment, sheet_rows
-from server.api_tips import checkout, owner_sheet
+from server.api_tips import checkout, room_sheet
 from server.keys import SERVICES
 from server.store import RoomRow
 from ticketing.model import Order, Show, Tier
@@ -35,7 +35,7 @@ async def open_order(request: web.Request, show: Show, tier: Tier, room: RoomRow
     payment = Payment(
         id=order.id, kind="ticket", status="pending", payer=f"user:{order.user_id}", room=room.slug,
         amount=order.amount, currency=order.currency, provider=services.provider.name,
-        meta={"order_id": order.id, "show": show.id, "tier": tier.id, "sheet": sheet_rows(owner_sheet(room))},
+        meta={"order_id": order.id, "show": show.id, "tier": tier.id, "sheet": sheet_rows(await room_sheet(request, room))},
     )
     return await checkout(request, payment, f"{show.title}: {tier.name}")
 

@@ -37,6 +37,19 @@ class TransferRequest:
         return f"payout:{self.payout_id}"
 
 
+@dataclass(frozen=True)
+class ReversalRequest:
+    """Take ``amount`` back from a transfer (a refund after settlement); ``reversal_id`` is ours."""
+
+    reversal_id: str
+    transfer_id: str
+    amount: int
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"reversal:{self.reversal_id}"
+
+
 class PayoutRail(Protocol):
     name: str
 
@@ -48,6 +61,11 @@ class PayoutRail(Protocol):
 
     async def transfer(self, request: TransferRequest) -> str:
         """Send the payout; the transfer's id (the same id again for a retried request)."""
+        ...
+
+    async def reverse(self, request: ReversalRequest) -> str:
+        """Reverse part of a transfer; the reversal's id (the same again for a retried request).
+        ``TransferRefused`` when the provider will never do it (the account cannot cover it)."""
         ...
 
 
@@ -62,6 +80,7 @@ class SandboxRail:
 
     def __init__(self) -> None:
         self.transfers: dict[str, TransferRequest] = {}
+        self.reversals: dict[str, ReversalRequest] = {}
 
     async def open_account(self, party: str, email: str | None) -> OpenedAccount:
         return OpenedAccount("acct_sandbox_" + _digest(party), ready=True)
@@ -73,3 +92,8 @@ class SandboxRail:
         transfer_id = "tr_sandbox_" + _digest(request.idempotency_key)
         self.transfers.setdefault(transfer_id, request)
         return transfer_id
+
+    async def reverse(self, request: ReversalRequest) -> str:
+        reversal_id = "trr_sandbox_" + _digest(request.idempotency_key)
+        self.reversals.setdefault(reversal_id, request)
+        return reversal_id

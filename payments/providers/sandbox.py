@@ -162,6 +162,7 @@ class SandboxProvider:
         s.payment_intent, s.charge = new_id("pi"), new_id("ch")
         self._by_intent[s.payment_intent] = s.id
         await self._send(s, "checkout.session.completed", s.session_object())
+        await self._send(s, "charge.succeeded", s.charge_object())
         return s
 
     def decline(self, session_id: str) -> SandboxSession:

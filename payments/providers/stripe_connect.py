@@ -7,10 +7,13 @@ and the account gets the Express Dashboard; the ``transfers`` capability is requ
 Account links (``account_onboarding``) are single use and short lived: the caller hands
 the URL to the browser and never logs it; the refresh URL mints a new one.
 Transfers are separate charges and transfers: ``destination``, ``transfer_group`` and,
-where known, ``source_transaction``, each with the payout's idempotency key.
+where known, ``source_transaction``, each with the payout's idempotency key. A refund after
+settlement reverses part of a transfer (``/v1/transfers/{id}/reversals``) with the
+reversal's own idempotency key; Stripe refusing it (the connected account cannot cover it)
+is ``TransferRefused``.
 
 https://docs.stripe.com/connect/migrate-to-controller-properties, /api/accounts/create,
-/api/account_links/create, /api/transfers/create
+/api/account_links/create, /api/transfers/create, /api/transfer_reversals/create
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import stripe
 
 from payments.errors import ProviderError, TransferRefused
-from payments.providers.rails import OpenedAccount, TransferRequest
+from payments.providers.rails import OpenedAccount, ReversalRequest, TransferRequest
 
 CONTROLLER = {
     "fees": {"payer": "application"},
@@ -91,3 +94,16 @@ class StripeConnect:
         except stripe.StripeError as exc:
             raise ProviderError(f"Stripe refused the transfer: {exc.user_message or exc}") from exc
         return str(tr.id)
+
+    async def reverse(self, request: ReversalRequest) -> str:
+        params = {"amount": request.amount, "metadata": {"nal_reversal": request.reversal_id}}
+        try:
+            rev = await self.client.v1.transfers.reversals.create_async(
+                request.transfer_id, params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            raise TransferRefused(f"Stripe refused the reversal: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(f"Stripe refused the reversal: {exc.user_message or exc}") from exc
+        return str(rev.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import sys
 from collections import Counter
@@ -15,6 +16,7 @@ from pathlib import Path
 from payments import reports
 from payments.ledger import Ledger
 from payments.payout_accounts import PayoutAccounts
+from payments.reversals import Refund
 from payments.royalty import Revenue
 from payments.splits import Role, Share, SplitSheet
 from server.db import make_engine, migrate
@@ -68,6 +70,73 @@ async def test_sigkill_after_transfers_never_pays_twice(tmp_path: Path, database
             assert len(double.transfers) == len(PARTIES)  # one transfer per payee
             assert paid == {f"acct_crash_{i}": owed[p] for i, p in enumerate(PARTIES)}
         for party in PARTIES:
+            left = {b.kind: b.balance for b in await reports.balances(engine, party)}
+            assert left["earnings"] == left["payout_pending"] == left["in_transit"] == 0
+        report = await reports.check(engine)
+        assert report.ok, report
+    finally:
+        await engine.dispose()
+
+
+MANY = tuple(f"user:{100 + i}" for i in range(16))
+
+
+async def killed_at_random(database_url: str, double: StripeDouble, data_dir: Path, rng: random.Random) -> None:
+    """Start ``payouts run`` and SIGKILL it once the double has seen a random number of requests."""
+    env = {**os.environ, "NOTALABEL_DATABASE": database_url, "NOTALABEL_DATA_DIR": str(data_dir),
+           "NOTALABEL_PAYMENTS": "stripe", "NOTALABEL_STRIPE_SECRET_KEY": "sk_test_double",
+           "NOTALABEL_STRIPE_WEBHOOK_SECRET": "whsec_crash", "NOTALABEL_STRIPE_API_BASE": double.url,
+           "NOTALABEL_PAYOUT_HOLD_S": "0", "NOTALABEL_PAYOUT_CLAIM_S": "0"}
+    seen = len(double.requests)
+    target = seen + rng.randrange(0, len(MANY))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "payouts", "run", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL)
+    while len(double.requests) < target and proc.returncode is None:
+        try:
+            await asyncio.wait_for(proc.wait(), 0.01)
+        except TimeoutError:
+            pass
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+
+async def test_sigkill_at_random_points_never_pays_twice_nor_loses_a_payout(tmp_path: Path, database_url: str) -> None:
+    rng = random.Random(int.from_bytes(os.urandom(4), "big"))
+    engine = make_engine(database_url)
+    await migrate(engine, database_url)
+    ledger = Ledger(engine)
+    sheet = SplitSheet(tuple(Share(p, 10_000 // len(MANY), Role.ARTIST if i == 0 else Role.BAND)
+                             for i, p in enumerate(MANY)))
+    for i in range(4):
+        await ledger.record_sale(f"ticket:k{i}", Revenue(gross=8_000 + i, currency="USD", sheet=sheet, fee=232,
+                                                         processor="stripe", room="r", show="s1"))
+    accounts = PayoutAccounts(engine, ledger.store.clock)
+    for i, party in enumerate(MANY):
+        await accounts.add(party, "stripe", f"acct_rand_{i}", ready=True)
+    owed = {p: b.balance for p in MANY for b in await reports.balances(engine, p) if b.kind == "earnings"}
+    try:
+        async with stripe_double() as double:
+            double.delay_s = 0.01
+            for _ in range(6):  # settlement killed at random points, again and again
+                await killed_at_random(database_url, double, tmp_path, rng)
+                assert (await reports.check(engine)).ok
+            assert (await payouts_run(database_url, double, tmp_path, 0, "run"))[0] == 0
+            paid = {t["destination"]: t["amount"] for t in double.transfers.values()}
+            assert len(double.transfers) == len(MANY)  # one transfer per payee, never two
+            assert paid == {f"acct_rand_{i}": owed[p] for i, p in enumerate(MANY)}
+
+            # Two tickets refunded after settlement: the reversals, killed at random points too.
+            for i in range(2):
+                await ledger.record_refund(f"refund:k{i}", Refund(f"ticket:k{i}", 8_000 + i, "refund"))
+            back = {p: -b.balance for p in MANY for b in await reports.balances(engine, p) if b.kind == "earnings"}
+            for _ in range(6):
+                await killed_at_random(database_url, double, tmp_path, rng)
+                assert (await reports.check(engine)).ok
+            assert (await payouts_run(database_url, double, tmp_path, 0, "run"))[0] == 0
+            reversed_ = {t["destination"]: t["amount_reversed"] for t in double.transfers.values()}
+            assert reversed_ == {f"acct_rand_{i}": back[p] for i, p in enumerate(MANY)}  # each part once
+        for party in MANY:
             left = {b.kind: b.balance for b in await reports.balances(engine, party)}
             assert left["earnings"] == left["payout_pending"] == left["in_transit"] == 0
         report = await reports.check(engine)

@@ -2,11 +2,13 @@
 sends (method, path, headers, decoded form) and answers with Stripe's documented objects
 (https://docs.stripe.com/api/checkout/sessions/object, /api/refunds/object,
 /api/payment_intents/object, /api/accounts/object, /api/account_links/object,
-/api/transfers/object). Idempotency keys are honoured like Stripe: the same key
+/api/transfers/object, /api/transfer_reversals/object: a reversal may not take more than is
+left of its transfer). Idempotency keys are honoured like Stripe: the same key
 gets the first answer again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -36,12 +38,18 @@ class StripeDouble:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     refuse_destinations: set[str] = field(default_factory=set)
+    delay_s: float = 0.0
+    """Each answer waits this long first (a slower Stripe: crash tests kill runs mid-way)."""
+    refuse_reversals: set[str] = field(default_factory=set)
+    """Destinations whose transfers cannot be reversed (the account's balance cannot cover it)."""
 
     def of(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
     async def handle(self, request: web.Request) -> web.Response:
         form = dict(parse_qsl(await request.text(), keep_blank_values=True))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.requests.append(Recorded(request.method, request.path, dict(request.headers), form))
         key = request.headers.get("Idempotency-Key")
         if key and key in self.answers:
@@ -50,10 +58,25 @@ class StripeDouble:
                 self.refuse_destinations:
             return web.json_response({"error": {"type": "invalid_request_error", "code": "account_invalid",
                                                 "message": "No such destination"}}, status=400)
+        if request.method == "POST" and request.path.endswith("/reversals"):
+            refused = self.refuse_reversal(request.path.split("/")[3], int(form["amount"]))
+            if refused is not None:
+                return web.json_response({"error": {"type": "invalid_request_error", "code": "balance_insufficient",
+                                                    "message": refused}}, status=400)
         answer = self.answer(request, form)
         if key:
             self.answers[key] = answer
         return web.json_response(answer)
+
+    def refuse_reversal(self, transfer_id: str, amount: int) -> str | None:
+        tr = self.transfers.get(transfer_id)
+        if tr is None:
+            return f"No such transfer: {transfer_id}"
+        if tr["destination"] in self.refuse_reversals:
+            return "The connected account's balance cannot cover this reversal"
+        if amount > tr["amount"] - tr["amount_reversed"]:
+            return "Reversal amount exceeds what is left of the transfer"
+        return None
 
     def answer(self, request: web.Request, form: dict[str, str]) -> dict[str, Any]:
         if request.path == "/v1/checkout/sessions":
@@ -80,9 +103,17 @@ class StripeDouble:
             tr = {"id": "tr_" + secrets.token_hex(8), "object": "transfer", "amount": int(form["amount"]),
                   "currency": form["currency"], "destination": form["destination"],
                   "transfer_group": form.get("transfer_group"), "amount_reversed": 0, "reversed": False,
+                  "source_transaction": form.get("source_transaction"),
                   "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
             self.transfers[tr["id"]] = tr
             return tr
+        if request.path.startswith("/v1/transfers/") and request.path.endswith("/reversals"):
+            tr = self.transfers[request.path.split("/")[3]]
+            tr["amount_reversed"] += int(form["amount"])
+            tr["reversed"] = tr["amount_reversed"] == tr["amount"]
+            return {"id": "trr_" + secrets.token_hex(8), "object": "transfer_reversal", "amount": int(form["amount"]),
+                    "transfer": tr["id"], "currency": tr["currency"],
+                    "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
         if request.path.startswith("/v1/payment_intents/"):
             pi = request.path.rsplit("/", 1)[1]
             return {"id": pi, "object": "payment_intent", "metadata": self.intents.get(pi, {}), "status": "succeeded"}
