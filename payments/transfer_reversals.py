@@ -40,6 +40,8 @@ from payments.settlement import PayoutRow, Settlement, payout_row
 from payments.store import Op
 
 REQUESTED, DONE, FAILED = "requested", "done", "failed"
+WINDOW_S = 180 * 86_400.0
+"""Payouts older than this are not looked at again (card refunds and disputes end well before)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ class TransferReversals:
     async def _paid(self, conn: AsyncConnection) -> list[PayoutRow]:
         c = t.payouts.c
         q = (sa.select(t.payouts).where(c.state == PayoutState.PAID.value, c.transfer_id.is_not(None),
-                                        c.transfer_group.like(SHOW_GROUP + "%"), c.reversed < c.amount)
+                                        c.transfer_group.like(SHOW_GROUP + "%"), c.reversed < c.amount,
+                                        c.created_at > self.settlement.clock() - WINDOW_S)
              .order_by(c.created_at, c.id))
         return [payout_row(r) for r in await conn.execute(q)]
 

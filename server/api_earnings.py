@@ -28,7 +28,7 @@ async def _balances(services: Services, party: str) -> list[dict[str, Any]]:
     ledger = {(b.kind, b.currency): b.balance for b in await reports.balances(services.engine, party)}
     paid: dict[str, int] = {}
     for p in await services.settlement.payouts(party, states=["paid"]):
-        paid[p.currency] = paid.get(p.currency, 0) + p.amount
+        paid[p.currency] = paid.get(p.currency, 0) + p.amount - p.reversed
     standings = {s.currency: s for s in await services.settlement.standings(party)}
     currencies = sorted({c for _k, c in ledger} | set(paid))
     out = []
@@ -53,7 +53,7 @@ async def my_earnings(request: web.Request) -> web.Response:
         "party": party,
         "balances": await _balances(services, party),
         "lines": [line.__dict__ for line in lines],
-        "payouts": [{"id": p.id, "amount": p.amount, "currency": p.currency, "state": p.state,
+        "payouts": [{"id": p.id, "amount": p.amount, "reversed": p.reversed, "currency": p.currency, "state": p.state,
                      "transfer_group": p.transfer_group, "created_at": p.created_at,
                      "error": p.error} for p in reversed(payouts)],
         "payout_account": {"ready": account.ready if account else False, "reason": not_ready_reason(account)},

@@ -40,7 +40,8 @@ function renderPayouts(payouts) {
   clear(list);
   for (const p of payouts) {
     const when = new Date(p.created_at * 1000).toLocaleDateString();
-    list.append(el('li', {class: `payout ${p.state}`}, `${when}: ${formatAmount(p.amount, p.currency)} — ${p.state}`));
+    const back = p.reversed ? ` (${formatAmount(p.reversed, p.currency)} taken back after a refund)` : '';
+    list.append(el('li', {class: `payout ${p.state}`}, `${when}: ${formatAmount(p.amount, p.currency)} — ${p.state}${back}`));
   }
   if (!payouts.length) list.append(el('li', {text: 'No payouts yet.'}));
 }

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from payments.errors import EventError
 from payments.events import (
     ChargeRefunded,
+    ChargeSucceeded,
     CheckoutCompleted,
     CheckoutEnded,
     DisputeChanged,
@@ -85,8 +86,10 @@ async def test_the_sandbox_sends_what_the_parser_reads() -> None:
     await sandbox.open_dispute(session.id)
     await sandbox.close_dispute(session.id, won=False)
     kinds = [type(parse(raw).payload) for raw in sent]
-    assert kinds == [CheckoutCompleted, ChargeRefunded, DisputeChanged, DisputeChanged]
-    refund = parse(sent[1]).payload
+    assert kinds == [CheckoutCompleted, ChargeSucceeded, ChargeRefunded, DisputeChanged, DisputeChanged]
+    charge = parse(sent[1]).payload
+    assert isinstance(charge, ChargeSucceeded) and (charge.reference, charge.charge) == ("tip_9", paid.charge)
+    refund = parse(sent[2]).payload
     assert isinstance(refund, ChargeRefunded) and (refund.reference, refund.amount_refunded) == ("tip_9", 300)
 
 

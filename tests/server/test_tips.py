@@ -64,10 +64,10 @@ async def test_redelivered_and_reordered_events_count_once(tmp_path: Path, datab
         await sock.wait_for(lambda: of_type(sock, "tip.refunded"))
         assert (await srv.balances(owner_party))["earnings"] == 0
         assert (await srv.balances("platform"))["commission"] == 0
-        # refund: completed (old) and refunded (new), each twice, the old after the new
+        # completed, its charge and the refund, each delivered twice and the older after the newer
         async with srv.services.engine.connect() as conn:
             applied = (await conn.execute(sa.select(sa.func.count()).select_from(pt.payment_events))).scalar()
-        assert applied == 2
+        assert applied == 3
         assert len(of_type(sock, "tip")) == 1 and of_type(sock, "tip")[0]["data"]["from"] == "Anonymous"
         assert len(of_type(sock, "tip.refunded")) == 1
         await srv.ledger_ok()

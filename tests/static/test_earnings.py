@@ -1,6 +1,6 @@
 """Money out with the sandbox on one real ``notalabel serve``: a fan tips through the sandbox
-checkout, a tip split with a band member is booked, both open sandbox payout accounts,
-the operator's ``notalabel payouts run`` pays them, and the band member opens /earnings in
+checkout, split with a band member by the room's split sheet (set over the API), both open
+sandbox payout accounts, the operator's ``notalabel payouts run`` pays them, and the band member opens /earnings in
 Chromium on a 390 px phone: the room's line, the paid payout, the statement and the tax
 summary downloads, every figure the ledger's. Nobody sees another party's figures; no
 HTTP route runs payouts."""
@@ -18,10 +18,6 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from payments.ledger import Ledger
-from payments.royalty import Revenue
-from payments.splits import Role, Share, SplitSheet
-from server.db import make_engine
 from tests.static.conftest import Pages, bearer, create_room
 from tests.support.servers import ServerProcess
 from tests.support.wait import wait_until
@@ -56,21 +52,17 @@ async def payouts_run(srv: ServerProcess) -> int:
 async def test_band_member_sees_and_downloads_earnings(pages: Pages, http: aiohttp.ClientSession,
                                                         srv: ServerProcess) -> None:
     perf, fan, bass = await bearer(http, "perf"), await bearer(http, "fay"), await bearer(http, "bass")
-    p_perf, p_bass = await me(http, perf), await me(http, bass)
+    p_bass = await me(http, bass)
     slug = (await create_room(http, perf, "Split Night"))["slug"]
-    async with http.post(f"/api/rooms/{slug}/tips", json={"amount": 500}, headers=fan) as r:
+    lines = [{"username": "perf", "role": "artist", "bps": 6_000}, {"username": "bass", "role": "band", "bps": 4_000}]
+    async with http.put(f"/api/rooms/{slug}/split-sheet", json={"lines": lines}, headers=perf) as r:
+        assert r.status == 200, await r.text()  # the owner's split sheet: the tip is split by it
+    async with http.post(f"/api/rooms/{slug}/tips", json={"amount": 2_000}, headers=fan) as r:
         assert r.status == 201, await r.text()
         checkout = (await r.json())["checkout_url"]
     async with http.post("/" + checkout.split("://", 1)[1].split("/", 1)[1] + "/pay") as r:
         assert r.status < 400, await r.text()
-    await wait_until(lambda: earnings(http, perf), lambda body: bool(body["lines"]))
-    engine = make_engine(srv.settings["database"])
-    try:
-        sheet = SplitSheet((Share(p_perf, 6_000, Role.ARTIST), Share(p_bass, 4_000, Role.BAND)))
-        await Ledger(engine).record_tip("split-tip", Revenue(gross=2_000, currency="USD", sheet=sheet, fee=88,
-                                                             room=slug))
-    finally:
-        await engine.dispose()
+    await wait_until(lambda: earnings(http, bass), lambda body: bool(body["lines"]))
 
     for headers in (perf, bass):
         async with http.post("/api/me/payout-account", headers=headers) as r:
@@ -93,8 +85,8 @@ async def test_band_member_sees_and_downloads_earnings(pages: Pages, http: aioht
     assert (bal["available"], bal["in_transit"], bal["paid"], bal["earnings"]) == (0, 0, bass_share, 0)
     theirs = await earnings(http, fan)
     assert theirs["lines"] == [] and theirs["payouts"] == [] and theirs["party"] != mine["party"]
-    [perf_line] = (await earnings(http, perf))["lines"]  # the sandbox tip and the split one, same room
-    assert (perf_line["gross"], perf_line["items"]) == (2_500, 2)
+    [perf_line] = (await earnings(http, perf))["lines"]
+    assert (perf_line["gross"], perf_line["items"], perf_line["share"]) == (2_000, 1, share - bass_share)
 
     ctx = await pages.browser.new_context(base_url=srv.url, viewport={"width": 390, "height": 844},
                                           accept_downloads=True)
