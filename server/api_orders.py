@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from payments.errors import ProviderError
-from server import auth, ticket_sales
+from server import auth, business_metrics, ticket_sales
 from server.api_sandbox import BadGateway
 from server.api_shows import mapped, require_owner, room_of, ticket_json
 from server.errors import NotFound
@@ -50,9 +50,11 @@ async def create_order(request: web.Request) -> web.Response:
     tier = await services.ticketing.catalog.tier(show.id, field_str(data, "tier_id", max_len=32))
     amount = field_int(data, "amount", lo=0, hi=PRICE_MAX) if data.get("amount") is not None else None
     order = await services.ticketing.sales.hold(show, tier.id, identity.user_id, amount)
+    business_metrics.TICKET_HOLDS.labels(tier.latency_class).inc()
     body = order_json(order)
     if order.amount == 0:
         result = await services.ticketing.sales.fulfil(order.id)
+        business_metrics.TICKETS_SOLD.inc()
         body.update(order_json(result.order), checkout_url=None)
         return json_response(body, status=201)
     try:

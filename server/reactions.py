@@ -34,7 +34,7 @@ from payments.transfer_reversals import TransferReversals
 from rooms.bus import EventCallback
 from rooms.events import Event
 from rooms.gateway import RoomGateway
-from server import ticket_sales
+from server import business_metrics, ticket_sales
 from server.live import STREAM_END, Live
 from server.recordings import Recordings
 from server.router import (
@@ -211,9 +211,18 @@ def install_recordings(router: Router, gateway: RoomGateway, recordings: Recordi
 
 
 def install_analytics(router: Router, recorder: Recorder) -> None:
-    """Restream target states go into the show's stream-health samples."""
+    """Restream target states go into the show's stream-health samples; payments are counted
+    for the operator (server/business_metrics.py), once each as the ledger applies them once."""
 
     async def relay_state(event: RelayStateChanged) -> None:
         recorder.relay_state(event.slug, dict(event.status))
 
+    async def paid(event: PaymentSucceeded) -> None:
+        business_metrics.payment(event.payment, "paid")
+
+    async def reversed_(event: PaymentReversed) -> None:
+        business_metrics.payment(event.payment, "reversed")
+
     router.on(RelayStateChanged, relay_state)
+    router.on(PaymentSucceeded, paid)
+    router.on(PaymentReversed, reversed_)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from payments.checkout import Payment, sheet_rows
+from server import business_metrics
 from server.api_tips import checkout, room_sheet
 from server.keys import SERVICES
 from server.store import RoomRow
@@ -44,6 +45,8 @@ async def paid(services: Services, p: Payment) -> None:
     if p.kind != "ticket":
         return
     result = await services.ticketing.sales.fulfil(str(p.meta["order_id"]))
+    if result.outcome is Outcome.ISSUED:
+        business_metrics.TICKETS_SOLD.inc()
     if result.outcome is Outcome.SOLD_OUT and p.payment_intent is not None and p.status == "paid":
         await services.provider.refund(p.payment_intent, None, f"sold-out:{result.order.id}")
 

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 
 from payments import events, signing
 from payments.errors import EventError, SignatureError
+from server import business_metrics
 from server.errors import BadRequest
 from server.httputil import json_response, read_raw
 from server.keys import SERVICES
@@ -48,9 +49,11 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     except WebhookRejected as exc:
         # Retrying cannot help: acknowledge, count and log it loudly for an operator.
         WEBHOOKS.labels("rejected").inc()
+        business_metrics.webhook_event(event.type, "rejected")
         log.error("webhook %s (%s) refused by the ledger: %s", event.id, event.type, exc)
         return json_response({"received": True, "applied": False})
     WEBHOOKS.labels("accepted").inc()
+    business_metrics.webhook_event(event.type, "accepted")
     return json_response({"received": True})
 
 
