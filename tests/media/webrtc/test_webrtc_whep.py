@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ async def test_rtmp_source_plays_over_whep_with_opus_bridged_from_aac(webrtc_sit
             assert viewer.audio_rates == {48000}  # Opus, bridged once from AAC
         kinds = [reader.kind for reader in hub.get("room1").readers]
         assert kinds.count("whep") == 2 and kinds.count("opus-bridge") == 1  # one bridge for all
+        # ... which decodes and encodes in its transcode threads, off the event loop
+        assert any(t.name.startswith("opus-bridge") for t in threading.enumerate())
         payloads = webrtc_site.webrtc.payloads("room1")  # video packetized once for both viewers
         assert payloads.shared >= 30 and payloads.made <= payloads.shared + 60
         async with http.delete(base + viewers[0].location) as answer:
