@@ -40,6 +40,7 @@ from typing import Any, TextIO
 
 STACK_DEPTH = 30
 KEPT_STACKS = 3
+TOP_TYPES = 12
 
 
 def describe(callback: Callable[..., Any]) -> str:
@@ -120,9 +121,15 @@ class LoopWatch:
         began_wall, began, began_cpu = self._gc_began
         wall = time.monotonic() - began
         if info["generation"] == 2 or wall >= self.hold:
-            record = {"t": round(began_wall, 4), "gc": info["generation"], "wall_ms": round(wall * 1000, 1),
-                      "cpu_ms": round((time.thread_time() - began_cpu) * 1000, 1), "collected": info["collected"],
-                      "thread": threading.current_thread().name}
+            record: dict[str, Any] = {
+                "t": round(began_wall, 4), "gc": info["generation"], "wall_ms": round(wall * 1000, 1),
+                "cpu_ms": round((time.thread_time() - began_cpu) * 1000, 1), "collected": info["collected"],
+                "thread": threading.current_thread().name}
+            if info["generation"] == 2:  # what the collection had to traverse (frozen objects excepted)
+                kept = gc.get_objects(2)
+                record["objects"] = len(kept)
+                record["types"] = Counter(type(o).__qualname__ for o in kept).most_common(TOP_TYPES)
+                del kept
             self._emit(record)
 
     def _emit(self, record: dict[str, Any]) -> None:

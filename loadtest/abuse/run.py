@@ -149,6 +149,9 @@ class Report:
                          f" max {h.get('wall_max_ms', 0):.0f} ms; CPU sum {h.get('cpu_sum_ms', 0):.0f} ms,"
                          f" max {h.get('cpu_max_ms', 0):.0f} ms; {h.get('gc_full', 0)} full garbage collections,"
                          f" max {h.get('gc_full_wall_max_ms', 0):.0f} ms wall / {h.get('gc_full_cpu_max_ms', 0):.0f} ms CPU")
+            if largest := h.get("gc_full_largest"):
+                lines.append(f"    largest full collection: {largest.get('objects', 0)} objects, {largest['cpu_ms']:.0f} ms CPU;"
+                             f" most: {', '.join(f'{t} {n}' for t, n in largest.get('types', []))}")
             for what in h.get("top", []):
                 lines.append(f"    {what['n']}x wall {what['wall_ms']:.0f} cpu {what['cpu_ms']:.0f} ms: {what['what']}")
                 lines.extend(f"        {s}" for s in what["stacks"])
@@ -342,6 +345,14 @@ class Runner:
                                  (f"{len(seen.sessions)} publish sessions", len(seen.sessions) > 1)) if bad)
 
 
+def renice(pid: int, nice: int) -> None:
+    """Every thread of ``pid`` (Linux niceness is per thread: one set on the process id moves
+    only its main thread, and the server's database and executor threads already run)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+
+
 def server_cpu(pid: int) -> tuple[float, float, float]:
     """(process CPU s, event loop thread CPU s, loop thread's wait for a CPU s) of the server.
 
@@ -434,7 +445,8 @@ def summarize_holds(holds: list[dict[str, Any]], began: float, ended: float) -> 
             "wall_max_ms": max((h["wall_ms"] for h in mine), default=0.0),
             "cpu_sum_ms": sum(h["cpu_ms"] for h in mine), "cpu_max_ms": max((h["cpu_ms"] for h in mine), default=0.0),
             "gc_full": len(full), "gc_full_wall_max_ms": max((h["wall_ms"] for h in full), default=0.0),
-            "gc_full_cpu_max_ms": max((h["cpu_ms"] for h in full), default=0.0), "top": top}
+            "gc_full_cpu_max_ms": max((h["cpu_ms"] for h in full), default=0.0),
+            "gc_full_largest": max(full, key=lambda h: h.get("objects", 0), default={}), "top": top}
 
 
 def _delta(value: float | None, idle: float | None) -> float | None:
@@ -452,8 +464,8 @@ def run(args: argparse.Namespace, command: str) -> Report:
     root = Path(tempfile.mkdtemp(prefix="nal-abuse-"))
     server, http_port, rtmp_port = start_server(root, extra, args.loop_watch)
     if args.nice:  # the server, this process (the probes) and the probe room's ffmpeg; not the attackers
-        for pid in (server.pid, 0):
-            os.setpriority(os.PRIO_PROCESS, pid, args.nice)
+        for pid in (server.pid, os.getpid()):
+            renice(pid, args.nice)
     progress(f"server {server.url} (pid {server.pid}), flags besides the defaults: {' '.join(report.server_flags)}")
     try:
         try:
