@@ -559,10 +559,10 @@ async def key_guessing(ctx: Ctx, seconds: float, whip_guesses: int = 30, rtmp_gu
 
 async def spam(ctx: Ctx, seconds: float, signups: int = 30, rooms: int = 30) -> Result:
     """Sign-ups from one address and rooms by one account at once, each until its count (past
-    the quotas) or three times ``seconds``: every sign-up under the quota is an argon2 hash, and
+    the quotas) or five times ``seconds``: every sign-up under the quota is an argon2 hash, and
     on a busy machine 20 of them take longer than one phase."""
     tally: Tally[str] = Tally()
-    running = await _until(3 * seconds)
+    running = await _until(5 * seconds)
     run = f"{random.getrandbits(24):06x}"
     sent = 0
 
