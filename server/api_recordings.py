@@ -178,6 +178,12 @@ def chapters_of(playlist_text: str | None, chapters: Any) -> list[dict[str, Any]
     return out
 
 
+def _export_state(request: web.Request, show_id: str, token: str | None) -> dict[str, Any] | None:
+    """The MP4 export's progress, for the owner and hosts (who see the studio)."""
+    job = _services(request).recordings.exports.get(show_id)
+    return job.wire() if job is not None and token is None else None
+
+
 @mapped
 async def show_recording(request: web.Request) -> web.Response:
     show, directory, meta = await _recording_dir(request)
@@ -189,7 +195,8 @@ async def show_recording(request: web.Request) -> web.Response:
     return json_response({
         "show_id": show.id, "title": show.title, "state": meta.get("state"), "duration": meta.get("duration"),
         "segments": meta.get("segments"), "gaps": meta.get("gaps"), "chapters": chapters_of(text, chapters),
-        "replay_closes_at": closes, "kept": meta.get("kept"), "playlist_url": f"/replay/{show.id}/index.m3u8{query}",
+        "replay_closes_at": closes, "kept": meta.get("kept"), "export": _export_state(request, show.id, token),
+        "playlist_url": f"/replay/{show.id}/index.m3u8{query}",
     })
 
 

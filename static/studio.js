@@ -8,6 +8,7 @@ import {profilePanel} from './studio-profile.js';
 import {restreamPanel} from './restreams.js';
 import {browserStudio} from './studio-live.js';
 import {healthPanel} from './studio-health.js';
+import {recordingsPanel} from './studio-recordings.js';
 import {songsPanel} from './studio-songs.js';
 import {tipsPanel} from './studio-tips.js';
 
@@ -41,6 +42,7 @@ async function main() {
   songsPanel(room, studio.socket, me);  // the request queue (Play / Skip / Done) and the catalog
   restreamPanel(room, () => studio.socket);  // restream targets, live state over studio.socket once open
   tipsPanel(room);  // this show's tips live, the OBS overlay URL and its test alert
+  recordingsPanel(room);  // the shows' recordings: replay link, MP4 export with progress, keep, delete
   const live = async () => {  // from OBS or this browser: ask the server
     try {
       return (await api(roomPath(slug, '/stream'))).state !== 'offline';

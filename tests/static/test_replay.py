@@ -155,3 +155,35 @@ async def test_replay_tiers_window_and_retention(pages: Pages, http: aiohttp.Cli
     await wait_until(gone, bool, 60)  # retention removed the files
     async with http.get(f"/replay/{show_id}/index.m3u8", headers=owner) as r:
         assert r.status == 404
+
+
+async def test_the_studio_exports_a_recording_with_progress(pages: Pages, http: aiohttp.ClientSession,
+                                                            srv: ServerProcess) -> None:
+    owner = await bearer(http, "perf")
+    token = owner["Authorization"].split()[1]
+    show_id, _tiers = await recorded_show(http, srv, owner, token)
+    ctx = await pages.context("perf", signup=False)
+    slug = (await json_of(http, "GET", f"/api/shows/{show_id}"))[1]["room"]
+    studio = await pages.open(f"/studio/{slug}", ctx=ctx)
+    item = studio.locator(f'#recordings li[data-show="{show_id}"]')
+    await expect(item).to_contain_text("Night one")
+    await expect(item).to_contain_text("ended")
+    await expect(item.get_by_role("link", name="Replay")).to_have_attribute("href", f"/replay/{show_id}")
+    await item.get_by_role("button", name="Export MP4").click()
+    download = item.get_by_role("link", name="Download MP4")
+    await expect(download).to_be_visible(timeout=120_000)
+    await expect(item.locator("progress")).to_have_attribute("value", "1")
+    r = await ctx.request.get(await download.get_attribute("href") or "")
+    assert r.status == 200 and r.headers["content-type"] == "video/mp4" and len(await r.body()) > 100_000
+
+    await item.get_by_role("checkbox").check()
+    await expect(item.get_by_role("status")).to_contain_text("Kept")
+    _, body = await json_of(http, "GET", f"/api/shows/{show_id}/recording", headers=owner)
+    assert body["kept"] is True
+    status, body = await json_of(http, "DELETE", f"/api/shows/{show_id}/recording")
+    assert status == 401
+    status, body = await json_of(http, "DELETE", f"/api/shows/{show_id}/recording", headers=owner)
+    assert status == 200 and body["deleted"] is True
+    assert not (srv.data_dir / "recordings" / show_id).exists()
+    status, body = await json_of(http, "GET", f"/api/shows/{show_id}/recording", headers=owner)
+    assert status == 404 and body["error"] == "no_recording"
