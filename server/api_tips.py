@@ -10,8 +10,10 @@
 Amounts are integers in minor units of the room's currency, between its ``tip_min`` and
 ``tip_max``. A tip's message (at most 200 characters) must pass the room's blocked terms,
 and a banned or timed-out fan may tip only without one. The split sheet is fixed when the
-checkout starts: the room's owner as artist; a boost also gives the requested song's
-writers ``performance_bps`` of the net (DESIGN.md: the songwriters of performed songs).
+checkout starts: the room's split sheet (``server.splits``; the owner alone by default); a
+boost gives the requested song's writers ``performance_bps`` of the net (DESIGN.md: the
+songwriters of performed songs) and the room's sheet the rest. A tip or boost made while a
+show of the room is on joins that show's money (``show_meta``), settled with it.
 Nothing reaches the ledger or the room until the provider's webhook says it was paid.
 """
 
@@ -155,8 +157,9 @@ def writer_party(writer: dict[str, Any]) -> str:
     return f"writer:ipi:{ipi}" if ipi else f"writer:{str(writer['name']).strip().casefold()}"
 
 
-def boost_sheet(room: RoomRow, writers: list[dict[str, Any]], writers_bps: int) -> SplitSheet:
-    """The owner gets the rest; the song's writers ``writers_bps`` of the net, by their shares."""
+def boost_sheet(base: SplitSheet, writers: list[dict[str, Any]], writers_bps: int) -> SplitSheet:
+    """The song's writers get ``writers_bps`` of the net, by their shares; the room's own split
+    sheet (``base``) shares the rest, line by line in proportion to its basis points."""
     shares: dict[str, tuple[int, Role, str]] = {}
     if writers and writers_bps > 0:
         parts = allocate(writers_bps, [int(w["share_bps"]) for w in writers])
@@ -165,10 +168,12 @@ def boost_sheet(room: RoomRow, writers: list[dict[str, Any]], writers_bps: int) 
             role = Role.PUBLISHER if writer.get("role") == "publisher" else Role.SONGWRITER
             old = shares.get(party, (0, role, str(writer["name"])))
             shares[party] = (old[0] + bps, old[1], old[2])
-    owner_bps = 10_000 - sum(b for b, _r, _n in shares.values())
-    lines = [Share(f"user:{room.owner_id}", owner_bps, Role.ARTIST, room.owner)]  # the writers' rest
-    lines += [Share(p, b, r, n) for p, (b, r, n) in shares.items() if b > 0]
-    return SplitSheet(tuple(lines))
+    rest = 10_000 - sum(b for b, _r, _n in shares.values())
+    for line, bps in zip(base.shares, allocate(rest, [x.bps for x in base.shares]), strict=True):
+        old = shares.get(line.party, (0, line.role, line.name))
+        shares[line.party] = (old[0] + bps, old[1], old[2])
+    base_first = [x.party for x in base.shares] + [p for p in shares if p not in {x.party for x in base.shares}]
+    return SplitSheet(tuple(Share(p, shares[p][0], shares[p][1], shares[p][2]) for p in base_first if shares[p][0] > 0))
 
 
 async def _writers(request: web.Request, room_id: int, song_id: int) -> list[dict[str, Any]]:
@@ -191,7 +196,7 @@ async def create_boost(request: web.Request) -> web.Response:
     if entry is None:
         raise NotFound("no such song request in the queue", "no_request")
     writers = await _writers(request, room.id, entry.song_id)
-    sheet = boost_sheet(room, writers, services.ledger.policy.performance_bps)
+    sheet = boost_sheet(await room_sheet(request, room), writers, services.ledger.policy.performance_bps)
     payment = Payment(
         id=new_payment_id("boost"), kind="boost", status="pending", payer=f"user:{identity.user_id}",
         room=room.slug, amount=amount, currency=money["currency"], provider=services.provider.name,
