@@ -144,6 +144,8 @@ def _row_payment(row: Any) -> Payment:
 
 Resolver = Callable[[str], Awaitable[str | None]]
 _Item = tuple[WebhookEvent, Resolver | None]
+_SET_SESSION = t.payments.update().where(t.payments.c.id == sa.bindparam("p_id")).values(
+    session_id=sa.bindparam("p_session"), updated_at=sa.bindparam("p_at"))
 
 
 class PaymentBook:
@@ -165,11 +167,12 @@ class PaymentBook:
         values = {k: getattr(payment, k) for k in t.payments.c.keys()}
         values["meta"] = json.dumps(payment.meta, separators=(",", ":"))
         async with self.engine.begin() as conn:
-            await conn.execute(t.payments.insert().values(**values))
+            await conn.execute(t.payments.insert(), values)  # one statement object: compiled once
         return payment
 
     async def set_session(self, payment_id: str, session_id: str) -> None:
-        await self._update(payment_id, session_id=session_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(_SET_SESSION, {"p_id": payment_id, "p_session": session_id, "p_at": self.clock()})
 
     async def fail(self, payment_id: str) -> None:
         await self._update(payment_id, status="failed")

@@ -41,7 +41,7 @@ from server.api_sandbox import BadGateway
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.httputil import BAD_INPUT, field_int, field_text, json_response, read_json
 from server.keys import SERVICES
-from server.store import RoomRow
+from server.store import RoomRow, TipRoom
 from ticketing import tables as ticket_tables
 
 MESSAGE_MAX = 200
@@ -71,16 +71,17 @@ def _refuse(message: str, code: str) -> BadRequest:
     return BadRequest(message, code)
 
 
-async def _message(request: web.Request, room: RoomRow, identity: Identity, data: dict[str, Any]) -> str:
+async def _message(request: web.Request, tip_room: TipRoom, identity: Identity, data: dict[str, Any]) -> str:
     message = field_text(data, "message", min_len=0, max_len=MESSAGE_MAX, required=False)
     if not message:
         return ""
     services = request.app[SERVICES]
-    if identity.user_id in await services.store.banned_user_ids(room.id):
+    if tip_room.banned:
         raise Forbidden("banned from this room: tip without a message", "banned")
-    if await room_reads.timed_out_until(services.bus, room.slug, identity.user_id, time.time()) is not None:
+    slug = tip_room.room.slug
+    if await room_reads.timed_out_until(services.bus, slug, identity.user_id, time.time()) is not None:
         raise Forbidden("timed out in this room: tip without a message for now", "timed_out")
-    settings = RoomSettings.parse(await services.store.load_settings(room.id))
+    settings = RoomSettings.parse(tip_room.settings)
     term = find_blocked(settings.terms_pattern(), matching_text(message))
     if term is not None:
         raise _refuse(f"message contains a blocked term ({term!r})", "blocked_term")
@@ -105,7 +106,7 @@ async def show_meta(request: web.Request, room: RoomRow) -> dict[str, str]:
     q = (sa.select(sh.id).where(sh.room_slug == room.slug, sh.starts_at <= now,
                                 sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
          .order_by(sh.starts_at.desc(), sh.id).limit(1))
-    async with request.app[SERVICES].engine.connect() as conn:
+    async with request.app[SERVICES].store.reads.connect() as conn:
         found = await conn.scalar(q)
     return {"show": str(found)} if found else {}
 
@@ -133,20 +134,23 @@ async def checkout(request: web.Request, payment: Payment, title: str) -> str:
 
 async def create_tip(request: web.Request) -> web.Response:
     identity = await auth.require_user(request)
-    room = await _room(request)
+    tip_room = await request.app[SERVICES].store.tip_room(request.match_info["slug"], identity.user_id)
+    if tip_room is None:
+        raise NotFound("no such room", "no_room")
+    room = tip_room.room
     data = await read_json(request)
-    money = await money_settings(request, room.id)
+    money: dict[str, Any] = {"currency": tip_room.currency, "tip_min": tip_room.tip_min, "tip_max": tip_room.tip_max}
     amount = _amount(data, money)
     anonymous = data.get("anonymous", False)
     if not isinstance(anonymous, bool):
         raise _refuse("'anonymous' must be true or false", "bad_field")
-    message = await _message(request, room, identity, data)
+    message = await _message(request, tip_room, identity, data)
     payment = Payment(
         id=new_payment_id("tip"), kind="tip", status="pending", payer=f"user:{identity.user_id}", room=room.slug,
         amount=amount, currency=money["currency"], provider=request.app[SERVICES].provider.name,
         meta={"from": "Anonymous" if anonymous else identity.username, "user": identity.username,
-              "message": message, "anonymous": anonymous, "sheet": sheet_rows(await room_sheet(request, room)),
-              **await show_meta(request, room)},
+              "message": message, "anonymous": anonymous,
+              "sheet": sheet_rows(splits.sheet_of(tip_room.split_sheet, room)), **await show_meta(request, room)},
     )
     url = await checkout(request, payment, f"Tip for {room.title}")
     return json_response({"tip_id": payment.id, "checkout_url": url}, status=201)

@@ -15,10 +15,12 @@ class Recorder:
         self.batches: list[list[int]] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        self.started = asyncio.Event()
         self.fail_on: set[int] = set()
 
     async def flush(self, items: list[int]) -> list[int]:
         self.batches.append(list(items))
+        self.started.set()
         await self.gate.wait()
         if self.fail_on & set(items):
             raise ValueError(f"refused {sorted(self.fail_on & set(items))}")
@@ -39,8 +41,7 @@ async def test_callers_arriving_during_a_flush_go_in_the_next_one() -> None:
     rec.gate.clear()
     group: GroupCommit[int, int] = GroupCommit(rec.flush)
     first = asyncio.ensure_future(group.submit(1))
-    while not rec.batches:
-        await asyncio.sleep(0)
+    await rec.started.wait()
     later = [asyncio.ensure_future(group.submit(i)) for i in (2, 3)]
     await asyncio.sleep(0)
     assert rec.batches == [[1]]
@@ -64,8 +65,7 @@ async def test_a_cancelled_waiter_is_left_out_of_a_batch_not_yet_started() -> No
     rec.gate.clear()
     group: GroupCommit[int, int] = GroupCommit(rec.flush)
     first = asyncio.ensure_future(group.submit(1))
-    while not rec.batches:
-        await asyncio.sleep(0)
+    await rec.started.wait()
     gone = asyncio.ensure_future(group.submit(2))
     kept = asyncio.ensure_future(group.submit(3))
     await asyncio.sleep(0)
