@@ -7,7 +7,10 @@ time: create the tip (``POST /api/rooms/{room}/tips``), pay it (``POST
 a probe socket in the room records when each tip arrives. Prints paid tips per second (first
 create to last tip seen) and pay-to-room latency (pay request sent to ``tip`` event seen,
 so it includes the webhook), p50 and p99, then checks that every tip arrived exactly once
-and that the ledger's invariants hold (``notalabel ledger check``).
+and that the ledger's invariants hold (``notalabel ledger check``). On a shared machine
+tips/s says more about the others than the code, so it also reports the server's CPU over
+the timed window (found by its listening port, from ``/proc``), tips per server CPU-second,
+how long the server waited for a CPU, its own CPU and the load average.
 
 ``--start-server`` starts ``notalabel serve`` (with ``--database`` if given), so one
 command runs the whole benchmark.
