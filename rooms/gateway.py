@@ -65,22 +65,21 @@ from rooms.history import History
 from rooms.hub import Member, RoomHub
 from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN, SOCKETS_REFUSED
 from rooms.moderation import RoomSettings
+from rooms.ops import parse_frame
 from rooms.ports import Admission, Gate, Identity, LiveStreams, RoomStore
 from rooms.protocol import (
-    MOD_USER_OPS,
     MSGPACK_SUBPROTOCOL,
     ClientFrame,
-    SongRequest,
     WireFormat,
     ack,
     encode,
     error,
     not_admitted,
-    parse_frame,
     scrubbed,
     snapshot,
 )
 from rooms.ratelimit import MemoryRateLimiter, RateLimiter
+from rooms.registry import ROOM, Lookup
 from rooms.wsio import frame_transport
 
 log = logging.getLogger(__name__)
@@ -384,14 +383,9 @@ class RoomGateway:
 
     async def _perform(self, hub: RoomHub, member: Member, frame: ClientFrame) -> None:
         command, info = frame.command, hub.state.info
-        target = (
-            await self.store.user_id(command.user) if isinstance(command, MOD_USER_OPS) else None
-        )
-        song = (
-            await self.store.song(info.id, command.song_id)
-            if isinstance(command, SongRequest)
-            else None
-        )
+        lookup = ROOM.op_for(command).lookup
+        target = await self.store.user_id(command.user) if lookup is Lookup.USER else None  # type: ignore[union-attr]
+        song = await self.store.song(info.id, command.song_id) if lookup is Lookup.SONG else None  # type: ignore[union-attr]
         # From here to the publish, nothing awaits: decide reads and writes hub state at once.
         actor = Actor.of(hub.state.info, member.identity, member.may_chat)
         decision = hub.state.decide(actor, command, Context(self.clock(), new_id, target, song))
