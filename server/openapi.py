@@ -154,6 +154,9 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("get", "/api/shows/{show_id}/analytics/{series}.csv", "One analytics series as CSV: viewers, health, chat, "
      "marks, revenue (owner)", None, {200: "text/csv", 403: "neither owner nor host (revenue: not the owner)",
                                       404: "no such show or series"}),
+    ("get", "/api/shows/{show_id}/analytics/{chart}.svg", "A chart as SVG: viewers (with songs played), chat, "
+     "revenue (owner)", None, {200: "image/svg+xml", 403: "neither owner nor host (revenue: not the owner)",
+                               404: "no such show or chart"}),
     ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
      "the owner also sees sold and held", None, {200: "the show", 404: "no such show"}),
     ("patch", "/api/shows/{show_id}", "Change a show (owner)", SHOW_EDIT,
