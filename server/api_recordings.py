@@ -16,6 +16,10 @@
 
 Who may replay (checked on every request, playlist and files alike):
 
+* a recording no show's tiers cover (a free recording ``rec_...`` of the room's stream, or a
+  show without tiers): the room's ``replay_access``: ``public``, anyone; ``owner`` (the
+  default), the owner and hosts only (403 ``owner_only`` for anyone else);
+
 * the room's owner and hosts, always (their session cookie, or a staff viewing token);
 * a holder of a valid ticket whose tier includes replay, with a viewing token of the room
   (``POST /api/shows/{id}/viewing-sessions``; one device per ticket as live: a token whose
@@ -48,7 +52,7 @@ from server.api_shows import mapped, require_owner, room_of
 from server.errors import Conflict, Forbidden, NotFound
 from server.httputil import json_response, read_json
 from server.keys import SERVICES
-from server.recordings import CHAPTERS, CLIPS, read_meta, safe_show_id, window_closes
+from server.recordings import CHAPTERS, CLIPS, FREE_PREFIX, read_meta, safe_show_id, window_closes
 from server.show_wire import bad
 from ticketing.errors import BadToken
 from ticketing.errors import NotFound as TicketNotFound
@@ -86,12 +90,27 @@ async def _recording_dir(request: web.Request) -> tuple[Show, Path, dict[str, An
     show_id = request.match_info["show_id"]
     if not safe_show_id(show_id):
         raise NotFound("no such recording", "no_recording")
+    directory = _services(request).recordings.directory(show_id)
+    if show_id.startswith(FREE_PREFIX):
+        meta = await asyncio.to_thread(read_meta, directory)
+        if meta is None or not isinstance((meta.get("extra") or {}).get("room"), str):
+            raise NotFound("no such recording", "no_recording")
+        return _free_show(show_id, meta), directory, meta
     show = await _services(request).ticketing.catalog.show(show_id)
-    directory = _services(request).recordings.directory(show.id)
     meta = await asyncio.to_thread(read_meta, directory)
     if meta is None:
         raise NotFound("this show has no recording", "no_recording")
     return show, directory, meta
+
+
+def _free_show(recording_id: str, meta: dict[str, Any]) -> Show:
+    """A free recording (a room's stream no show covered) as a show without tiers, whose replay
+    window is 0 h after the recording ended."""
+    extra = meta.get("extra") or {}
+    started = meta.get("started_at")
+    return Show(id=recording_id, room_id=0, room_slug=str(extra["room"]), title=str(extra.get("title") or ""),
+                starts_at=float(started) if isinstance(started, int | float) else 0.0, ends_at=None,
+                currency="USD", replay_hours=0)
 
 
 def _deny(reason: str, message: str) -> Forbidden:
@@ -100,15 +119,21 @@ def _deny(reason: str, message: str) -> Forbidden:
 
 
 async def _gate(request: web.Request, show: Show, meta: dict[str, Any]) -> str | None:
-    """The token to carry on (None for staff by cookie); 403 for anyone else."""
+    """The token to carry on (None for staff by cookie, "" for anyone on a public recording);
+    403 for anyone else."""
     services = _services(request)
     room = await room_of(request, show.room_slug)
     identity = await auth.identify(request)
     if identity is not None and (identity.user_id == room.owner_id
                                  or identity.user_id in await services.store.host_ids(room.id)):
         return None
+    tierless = show.id.startswith(FREE_PREFIX) or not await services.ticketing.catalog.tiers(show.id)
+    if tierless and room.replay_access == "public":
+        return ""
     token = request.query.get("vt")
     if not token:
+        if tierless:
+            raise _deny("owner_only", "the room's owner keeps this recording to the owner and hosts")
         raise _deny("replay_needed", "a viewing token of a ticket that includes replay is needed")
     access = services.access
     try:
@@ -119,6 +144,8 @@ async def _gate(request: web.Request, show: Show, meta: dict[str, Any]) -> str |
         raise _deny("replay_needed", "this viewing token is not valid here, or watches on another device")
     if grant.ticket_id.startswith("staff-") and grant.ticket_id.endswith(f"-{show.id}"):
         return token
+    if tierless:
+        raise _deny("owner_only", "the room's owner keeps this recording to the owner and hosts")
     try:
         ticket = await services.ticketing.sales.ticket(grant.ticket_id)
         tier = await services.ticketing.catalog.tier(show.id, ticket.tier_id)

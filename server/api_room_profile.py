@@ -1,6 +1,10 @@
 """The room's profile, shown to fans while it is offline: a description and an image.
 
-- ``PATCH /api/rooms/{slug}`` ``{"description"}`` (owner): at most 2,000 characters.
+- ``PATCH /api/rooms/{slug}`` ``{"description", "record", "replay_access"}`` (owner): the
+  description at most 2,000 characters; ``record`` (true/false, default false) records the
+  room's free streams too (a show's own ``record`` decides for its streams); ``replay_access``
+  (``owner``, the default, or ``public``) says who replays the recordings no show's replay tier
+  covers (the owner and hosts always can).
 - ``PUT /api/rooms/{slug}/image`` (owner): the raw bytes of a PNG, JPEG or WebP image of at
   most ``MAX_IMAGE_BYTES``; its type is read from its first bytes, never from the client's
   ``Content-Type``; anything else is 400 ``bad_image``, counted. ``DELETE`` removes it.
@@ -18,6 +22,7 @@ from server.httputil import BAD_INPUT, field_text, json_response, read_json, rea
 from server.keys import SERVICES
 
 MAX_DESCRIPTION = 2000
+REPLAY_ACCESS = ("owner", "public")
 MAX_IMAGE_BYTES = 1_000_000  # under the app's 1 MiB body limit
 IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
                  "Cache-Control": "public, max-age=86400"}
@@ -42,6 +47,19 @@ async def edit_room(request: web.Request) -> web.Response:
     if "description" in data:
         description = field_text(data, "description", min_len=0, max_len=MAX_DESCRIPTION, required=False)
         await store.set_description(row.id, description)
+    recording: dict[str, object] = {}
+    if "record" in data:
+        if not isinstance(data["record"], bool):
+            BAD_INPUT.labels("bad_field").inc()
+            raise BadRequest("'record' must be true or false", "bad_field")
+        recording["record"] = data["record"]
+    if "replay_access" in data:
+        if data["replay_access"] not in REPLAY_ACCESS:
+            BAD_INPUT.labels("bad_field").inc()
+            raise BadRequest("'replay_access' must be 'owner' or 'public'", "bad_field")
+        recording["replay_access"] = data["replay_access"]
+    if recording:
+        await store.set_recording(row.id, recording)
     fresh = await store.room_row(row.slug)
     assert fresh is not None
     return json_response(room_json(request, fresh))

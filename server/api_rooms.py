@@ -83,7 +83,7 @@ def room_json(request: web.Request, row: RoomRow) -> dict[str, Any]:
     image = f"{base}/api/rooms/{row.slug}/image?v={int(row.image_at * 1000)}" if row.image_at is not None else None
     return {"slug": row.slug, "title": row.title, "owner": row.owner, "latency_class": row.latency_class,
             "created_at": row.created_at, "description": row.description, "image_url": image,
-            **room_urls(request, row.slug)}
+            "record": row.record, "replay_access": row.replay_access, **room_urls(request, row.slug)}
 
 
 async def create_room(request: web.Request) -> web.Response:

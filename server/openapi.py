@@ -18,7 +18,11 @@ CREDENTIALS = {"type": "object", "required": ["username", "password"],
 ROOM_NEW = {"type": "object", "required": ["title"],
             "properties": {"title": {"type": "string", "maxLength": 200},
                            "latency_class": {"enum": ["standard", "realtime"]}}}
-ROOM_EDIT = {"type": "object", "properties": {"description": {"type": "string", "maxLength": 2000}}}
+ROOM_EDIT = {"type": "object", "properties": {
+    "description": {"type": "string", "maxLength": 2000},
+    "record": {"type": "boolean", "description": "record the room's free streams too (default false)"},
+    "replay_access": {"type": "string", "enum": ["owner", "public"],
+                      "description": "who replays recordings no show's tier covers (default owner)"}}}
 WRITER = {"type": "object", "required": ["name", "share_bps"],
           "properties": {"name": {"type": "string"}, "share_bps": {"type": "integer", "minimum": 1, "maximum": 10000},
                          "ipi": {"type": "string"}, "pro": {"type": "string"}, "publisher": {"type": "string"}}}
@@ -52,7 +56,8 @@ USERNAME = {"type": "object", "required": ["username"], "properties": {"username
 _time = {"type": "string", "format": "date-time"}
 SHOW_EDIT = {"type": "object", "properties": {
     "title": {"type": "string", "maxLength": 200}, "starts_at": _time, "ends_at": {**_time, "nullable": True},
-    "currency": {"type": "string", "example": "USD"}, "replay_hours": {"type": "integer", "minimum": 0}}}
+    "currency": {"type": "string", "example": "USD"}, "replay_hours": {"type": "integer", "minimum": 0},
+    "record": {"type": ["boolean", "null"], "description": "recorded; null: on when a tier includes replay"}}}
 SHOW = {**SHOW_EDIT, "required": ["title", "starts_at"]}
 TIER_EDIT = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": 100},
@@ -97,7 +102,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
       429: "too many new rooms from this account or address"}),
     ("get", "/api/rooms", "List rooms, each with live, stream_state and viewers (fans watching now)", None, {200: "rooms"}),
     ("get", "/api/rooms/{slug}", "A room with its URLs and your role", None, {200: "the room", 404: "no such room"}),
-    ("patch", "/api/rooms/{slug}", "Edit the room's description, shown while it is offline (owner)", ROOM_EDIT,
+    ("patch", "/api/rooms/{slug}", "Edit the room's description (shown while it is offline) and recording settings (owner)", ROOM_EDIT,
      {200: "the room", 400: "too long", 403: "not the owner", 404: "no such room"}),
     ("put", "/api/rooms/{slug}/image", "Set the room's image (owner): the raw bytes of a PNG, JPEG or WebP file "
      "of at most 1,000,000 bytes", None, {200: "the room, with image_url", 400: "bad_image: not one of those types",
@@ -106,8 +111,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {204: "removed", 403: "not the owner", 404: "no image"}),
     ("get", "/api/rooms/{slug}/image", "The room's image", None, {200: "the image", 404: "no image"}),
     ("get", "/api/rooms/{slug}/thumbnail.jpg", "A still of the live stream (JPEG, at most --thumbnail-interval-s old)",
-     None, {200: "image/jpeg", 404: "no_thumbnail: offline, no keyframe yet, or a show gates the room (a node "
-                                     "without the stream fetches it from the holder)"}),
+     None, {200: "image/jpeg", 404: "no_thumbnail: offline, no keyframe yet, held by another node, or a show gates "
+                                     "the room"}),
     ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner); ends a live stream made with the old key", None, {200: "the new key", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/stream/end", "End the live stream now (owner)", None, {200: "offline; `ended` says whether it was live", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/overlay-key", "Rotate the OBS overlay key (owner)", None,
@@ -154,9 +159,6 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("get", "/api/shows/{show_id}/analytics/{series}.csv", "One analytics series as CSV: viewers, health, chat, "
      "marks, revenue (owner)", None, {200: "text/csv", 403: "neither owner nor host (revenue: not the owner)",
                                       404: "no such show or series"}),
-    ("get", "/api/shows/{show_id}/analytics/{chart}.svg", "A chart as SVG: viewers (with songs played), chat, "
-     "revenue (owner)", None, {200: "image/svg+xml", 403: "neither owner nor host (revenue: not the owner)",
-                               404: "no such show or chart"}),
     ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
      "the owner also sees sold and held", None, {200: "the show", 404: "no such show"}),
     ("patch", "/api/shows/{show_id}", "Change a show (owner)", SHOW_EDIT,

@@ -3,9 +3,13 @@
 Rules:
 
 * A stream that goes live here is recorded when its room has a show that is not over and
-  has a tier with replay (``record`` defaults to on for such shows). One recording per show,
-  in ``{recordings_dir}/{show_id}/`` (``media.hls.recorder`` writes it); a second stream of
-  the same show continues it after a discontinuity.
+  is recorded (the show's ``record``; by default on when a tier includes replay), or when the
+  room's ``record`` is on (its free streams: under the current show without tiers if there is
+  one, else as a free recording ``rec_...`` of its own); a current show whose ``record`` is
+  false is not recorded. One recording per show, in ``{recordings_dir}/{show_id}/``
+  (``media.hls.recorder`` writes it); a second stream of the same show continues it after a
+  discontinuity. A free recording's replay window is 0 h: retention removes it
+  ``recording_grace_h`` after it ended, unless kept.
 * At start, this node closes the recordings in its directory that a crash left open
   (``media.hls.recorder.recover``): the process that wrote them is gone.
 * Chapters: while a room is recorded, its ``song.queue`` events whose change is ``play``
@@ -35,9 +39,10 @@ import itertools
 import json
 import logging
 import os
+import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ from media.hls.export import ExportError, remux_to_mp4
 from media.hls.recorder import META, PLAYLIST, Recorder, RecorderStatus, recover
 from media.hub import Hub
 from rooms.events import Event
+from server.analytics import SHOW_LEAD_S
 from ticketing.errors import NotFound
 from ticketing.model import Show
 from ticketing.service import Ticketing
@@ -55,6 +61,8 @@ CHAPTERS = "chapters.json"
 EXPORT = "export.mp4"
 CLIPS = "clips"
 """Clips of a recording (short VOD playlists over its segments), public by their link."""
+FREE_PREFIX = "rec_"
+"""Recordings of a room's free streams that no show covers: ``rec_`` + hex."""
 KEEP = "keep"
 """A file in a recording's directory: its performer keeps it past the retention time."""
 _temp_names = itertools.count()
@@ -160,6 +168,8 @@ class Chapters:
         return json.dumps(self.items, indent=1)
 
 
+RoomSettings = Callable[[str], Awaitable[Any]]
+"""A room's row by slug (``record``, ``replay_access``, ``title``), or None."""
 Subscribe = Callable[[str, Callable[[Event], None]], Any]
 
 
@@ -167,8 +177,9 @@ class Recordings:
     """This node's recorders, one per recorded live room."""
 
     def __init__(self, root: Path, hub: Hub, ticketing: Ticketing, clock: Callable[[], float] = time.time,
-                 *, grace_h: float = 24.0, sweep_s: float = 0.0) -> None:
+                 *, grace_h: float = 24.0, sweep_s: float = 0.0, room: RoomSettings | None = None) -> None:
         self.root = root
+        self.room = room
         self.grace_h = grace_h
         self.sweep_s = sweep_s
         self.exports: dict[str, Export] = {}
@@ -209,12 +220,23 @@ class Recordings:
         if self._saver is not None:
             await self._saver
 
-    async def show_to_record(self, slug: str) -> Show | None:
-        """The room's show this stream is part of, when it is recorded (see the rules)."""
-        for show in await self.ticketing.catalog.live_shows(slug, self.clock()):
-            if any(tier.replay for tier in await self.ticketing.catalog.tiers(show.id)):
-                return show
-        return None
+    async def recording_for(self, slug: str) -> tuple[str, str] | None:
+        """The id and title this stream is recorded under, when it is recorded (see the rules)."""
+        catalog, now = self.ticketing.catalog, self.clock()
+        for show in await catalog.live_shows(slug, now):
+            if show.recorded(await catalog.tiers(show.id)):
+                return show.id, show.title
+        current = await catalog.current_show(slug, now, SHOW_LEAD_S)
+        if current is not None and current.record is not None:
+            return (current.id, current.title) if current.record else None
+        room = await self.room(slug) if self.room is not None else None
+        if room is None or not room.record:
+            return None
+        if current is not None and not await catalog.tiers(current.id):
+            return current.id, current.title
+        if current is not None:
+            return None  # a ticketed show without replay: its own ``record`` decides
+        return FREE_PREFIX + secrets.token_hex(8), f"{room.title} ({time.strftime('%Y-%m-%d %H:%M', time.gmtime(now))} UTC)"
 
     async def stream_changed(self, slug: str, state: str) -> None:
         """Router reaction to ``StreamStateChanged``: start recording a stream that went live."""
@@ -226,15 +248,16 @@ class Recordings:
             return
         self._starting.add(slug)
         try:
-            show = await self.show_to_record(slug)
+            chosen = await self.recording_for(slug)
             stream = self.hub.get(slug)
-            if show is None or stream is None or (slug in self.active and self.active[slug].stream is stream):
+            if chosen is None or stream is None or (slug in self.active and self.active[slug].stream is stream):
                 return
-            directory = self.directory(show.id)
+            show_id, title = chosen
+            directory = self.directory(show_id)
             chapters = Chapters(directory)
             await asyncio.to_thread(chapters.load)
-            self.exports.pop(show.id, None)  # the recording grows: an earlier MP4 is stale
-            recorder = Recorder(stream, directory, extra={"show_id": show.id, "room": slug,
+            self.exports.pop(show_id, None)  # the recording grows: an earlier MP4 is stale
+            recorder = Recorder(stream, directory, extra={"show_id": show_id, "room": slug, "title": title,
                                                           "proc_start": self._proc_start},
                                 clock=self.clock, on_change=self._recorder_changed)
             self.active[slug] = recorder
@@ -317,6 +340,10 @@ class Recordings:
                 show: Show | None = await self.ticketing.catalog.show(show_id)
             except NotFound:
                 show = None
+            if show is None and show_id.startswith(FREE_PREFIX):
+                ended = meta.get("ended_at")
+                if not isinstance(ended, int | float) or self.clock() < ended + self.grace_h * 3600:
+                    continue
             closes = None if show is None else window_closes(show, meta)
             if show is not None and (closes is None or self.clock() < closes + self.grace_h * 3600):
                 continue

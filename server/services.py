@@ -106,7 +106,7 @@ class Services:
 
 
 async def build(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_overflow)
+    engine = make_engine(settings.database_url)
     await migrate(engine, settings.database_url)
     store = SqlStore(engine)
     router = Router()
@@ -144,7 +144,7 @@ async def build(settings: Settings) -> Services:
                         payout_accounts=payout_accounts, settlement=settlement, whep_watch=WhepWatch(access),
                         recordings=Recordings(recordings_root(settings.recordings_dir, settings.data_dir),
                                               live.hub, ticketing, grace_h=settings.recording_grace_h,
-                                              sweep_s=settings.recording_sweep_s),
+                                              sweep_s=settings.recording_sweep_s, room=store.room_row),
                         analytics=analytics)
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement), TransferReversals(settlement))

@@ -78,7 +78,7 @@ def _text(max_len: int) -> Callable[[str, Any], str]:
 Parser = Callable[[str, Any], Any]
 SHOW_INPUT: dict[str, Parser] = {
     "title": _text(200), "starts_at": _time, "ends_at": _opt_time, "currency": _currency,
-    "replay_hours": _int(0, 24 * 365),
+    "replay_hours": _int(0, 24 * 365), "record": lambda name, value: None if value is None else _bool(name, value),
 }
 TIER_INPUT: dict[str, Parser] = {
     "name": _text(100), "price": _int(0, PRICE_MAX), "min_price": _opt_int(1, PRICE_MAX),
@@ -118,6 +118,6 @@ def show_json(show: Show, tiers: list[tuple[Tier, int, int]], now: float, *, own
     return {
         "id": show.id, "room": show.room_slug, "title": show.title, "starts_at": iso(show.starts_at),
         "ends_at": iso(show.ends_at), "currency": show.currency, "replay_hours": show.replay_hours,
-        "over": show.over(now), "on_sale": not show.over(now) and any(t["on_sale"] for t in listed),
+        "record": show.recorded([t for t, _s, _h in tiers]), "over": show.over(now), "on_sale": not show.over(now) and any(t["on_sale"] for t in listed),
         "tiers": listed,
     }

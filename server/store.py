@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rooms.ports import RoomInfo, Song
 from server import tables as t
-from server.db import reads
 
 STREAM_KEY_PREFIX = "live_"
 OVERLAY_KEY_PREFIX = "ovl_"
@@ -50,20 +49,10 @@ class RoomRow:
     description: str = ""
     image_at: float | None = None
     """When the room's image was last set (None: no image); it versions the image's URL."""
-
-
-@dataclass(frozen=True)
-class TipRoom:
-    """What a tip needs to know of its room and its fan, read in one statement."""
-
-    room: RoomRow
-    currency: str
-    tip_min: int
-    tip_max: int
-    settings: dict[str, Any]
-    banned: bool
-    split_sheet: str | None
-    """The room's own split sheet as stored (``server.splits.sheet_of`` reads it)."""
+    record: bool = False
+    """Its free streams (no show's tier covers them) are recorded too."""
+    replay_access: str = "owner"
+    """Who replays its recordings that no show's tier covers: ``owner`` (and hosts) or ``public``."""
 
 
 class SqlStore:
@@ -71,7 +60,6 @@ class SqlStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.reads = reads(engine)
 
     # -- rooms ---------------------------------------------------------------
 
@@ -119,29 +107,14 @@ class SqlStore:
             t.rooms.c.id, t.rooms.c.slug, t.rooms.c.title, t.rooms.c.owner_id,
             t.users.c.username.label("owner"), t.rooms.c.latency_class, t.rooms.c.created_at,
             t.rooms.c.description, t.room_images.c.updated_at.label("image_at"),
+            t.rooms.c.record, t.rooms.c.replay_access,
         ).select_from(t.rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id)
                       .outerjoin(t.room_images, t.room_images.c.room_id == t.rooms.c.id))
 
     async def room_row(self, slug: str) -> RoomRow | None:
-        async with self.reads.connect() as conn:
+        async with self.engine.connect() as conn:
             row = (await conn.execute(self._room_select().where(t.rooms.c.slug == slug))).first()
         return RoomRow(**row._mapping) if row else None
-
-    async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
-        """The room, its money settings and moderation settings, and whether ``user_id`` is banned."""
-        r, b = t.rooms.c, t.room_bans.c
-        banned = sa.exists().where((b.room_id == r.id) & (b.user_id == user_id)).label("banned")
-        q = self._room_select().add_columns(r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned)
-        async with self.reads.connect() as conn:
-            row = (await conn.execute(q.where(r.slug == slug))).first()
-        if row is None:
-            return None
-        m = row._mapping
-        room = RoomRow(**{k: m[k] for k in ("id", "slug", "title", "owner_id", "owner", "latency_class", "created_at")})
-        settings = json.loads(m["settings"] or "{}")
-        sheet = m["split_sheet"]
-        return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
-                       bool(m["banned"]), sheet if isinstance(sheet, str) else None)
 
     async def room_by_stream_key(self, key: str) -> RoomRow | None:
         async with self.engine.connect() as conn:
@@ -158,6 +131,11 @@ class SqlStore:
     async def set_description(self, room_id: int, description: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(description=description))
+
+    async def set_recording(self, room_id: int, values: dict[str, Any]) -> None:
+        """Set ``record`` and/or ``replay_access`` (checked by the caller)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(**values))
 
     async def set_image(self, room_id: int, content_type: str, data: bytes) -> None:
         """Set (or replace) the room's image in one transaction."""

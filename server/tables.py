@@ -70,6 +70,9 @@ rooms = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),  # migration 0011
     # The split sheet (migration 0013): JSON list of lines, NULL for "the owner gets it all".
     sa.Column("split_sheet", sa.Text, nullable=True),
+    # Recording (migration 0014): free streams recorded too; who replays recordings no tier covers.
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("replay_access", sa.String(8), nullable=False, server_default="owner"),
 )
 
 # The room's picture (migration 0011), apart from rooms so that room reads never carry it.

@@ -15,7 +15,7 @@ from ticketing.db import Writer, counts, new_id, show_of, tier_of
 from ticketing.errors import InvalidTier, NotFound
 from ticketing.model import Show, Tier
 
-SHOW_FIELDS = frozenset({"title", "starts_at", "ends_at", "currency", "replay_hours"})
+SHOW_FIELDS = frozenset({"title", "starts_at", "ends_at", "currency", "replay_hours", "record"})
 TIER_FIELDS = frozenset({"name", "price", "min_price", "quantity", "sales_start", "sales_end",
                          "latency_class", "chat", "replay"})
 MAX_TIERS = 20

@@ -37,7 +37,8 @@ def show_of(row: Any) -> Show:
     m = row._mapping
     return Show(id=m["id"], room_id=m["room_id"], room_slug=m["room_slug"], title=m["title"],
                 starts_at=m["starts_at"], ends_at=m["ends_at"], currency=m["currency"],
-                replay_hours=m["replay_hours"], created_at=m["created_at"])
+                replay_hours=m["replay_hours"], created_at=m["created_at"],
+                record=m["record"])
 
 
 def tier_of(row: Any) -> Tier:

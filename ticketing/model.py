@@ -18,6 +18,7 @@ Rules:
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ticketing.errors import BadPrice, InvalidTier, OffSale, SoldOut
@@ -51,6 +52,8 @@ class Show:
     currency: str
     replay_hours: int
     created_at: float = 0.0
+    record: bool | None = None
+    """Whether the show is recorded; None: the default, on when one of its tiers includes replay."""
 
     def check(self) -> None:
         if self.ends_at is not None and self.ends_at <= self.starts_at:
@@ -60,6 +63,10 @@ class Show:
 
     def over(self, now: float) -> bool:
         return self.ends_at is not None and now >= self.ends_at
+
+    def recorded(self, tiers: Sequence[Tier]) -> bool:
+        """Whether the show is recorded: its ``record``, by default on when a tier includes replay."""
+        return self.record if self.record is not None else any(t.replay for t in tiers)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ shows = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("replay_hours", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("record", sa.Boolean, nullable=True),  # migration 0014; NULL: on when a tier has replay
 )
 
 tiers = sa.Table(

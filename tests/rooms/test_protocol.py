@@ -21,7 +21,6 @@ from rooms.errors import (
     WrongFrameType,
 )
 from rooms.events import Event
-from rooms.ops import parse_frame
 from rooms.protocol import (
     ChatPin,
     ChatSend,
@@ -34,6 +33,7 @@ from rooms.protocol import (
     ack,
     encode,
     error,
+    parse_frame,
     scrubbed,
     snapshot,
 )
