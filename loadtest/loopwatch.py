@@ -87,6 +87,8 @@ class LoopWatch:
         self._loop_thread = threading.get_ident()
         self._gc_began = (0.0, 0.0, 0.0)
         self._write_lock = threading.RLock()
+        self._running = False
+        self._original = asyncio.events.Handle._run
 
     def install(self) -> None:
         watch = self
@@ -109,9 +111,17 @@ class LoopWatch:
                     with watch._lock:
                         watch._samples.pop(serial, None)
 
+        self._original = original
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         gc.callbacks.append(self._on_gc)
+        self._running = True
         threading.Thread(target=self._watchdog, name="loopwatch", daemon=True).start()
+
+    def uninstall(self) -> None:
+        """Put asyncio's own ``Handle._run`` back and stop the watchdog."""
+        self._running = False
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         """Time each collection of the oldest generation (or any that holds the loop ``hold``)."""
@@ -138,7 +148,7 @@ class LoopWatch:
             self.out.flush()
 
     def _watchdog(self) -> None:
-        while True:
+        while self._running:
             time.sleep(self.sample)
             current = self._current
             if current is None or time.monotonic() - current[1] < self.sample:

@@ -7,7 +7,10 @@ time: create the tip (``POST /api/rooms/{room}/tips``), pay it (``POST
 a probe socket in the room records when each tip arrives. Prints paid tips per second (first
 create to last tip seen) and pay-to-room latency (pay request sent to ``tip`` event seen,
 so it includes the webhook), p50 and p99, then checks that every tip arrived exactly once
-and that the ledger's invariants hold (``notalabel ledger check``).
+and that the ledger's invariants hold (``notalabel ledger check``). On a shared machine
+tips/s says more about the others than the code, so it also reports the server's CPU over
+the timed window (found by its listening port, from ``/proc``), tips per server CPU-second,
+how long the server waited for a CPU, its own CPU and the load average.
 
 ``--start-server`` starts ``notalabel serve`` (with ``--database`` if given), so one
 command runs the whole benchmark.
@@ -18,15 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from loadtest import servers
+from loadtest import procstat, servers
 
 PASSWORD = "loadtest-password"
 
@@ -54,6 +60,17 @@ class Report:
     duplicates: int
     missing: int
     ledger_check: str
+    server_cpu_s: float
+    """CPU the server process used while the tips ran (user + system)."""
+    server_cpu_ms_per_tip: float
+    tips_per_server_cpu_s: float
+    """Paid tips per second of server CPU: what one free core would carry, if the server is the limit."""
+    server_waited_s: float
+    """Time the server was runnable but waited for a CPU (others had both cores)."""
+    generator_cpu_s: float
+    machine_busy_cores: float
+    """Cores kept busy by every process on the box while the tips ran (2 cores here)."""
+    load_average: str
 
 
 async def account(http: aiohttp.ClientSession, base: str, name: str) -> dict[str, str]:
@@ -112,6 +129,34 @@ async def one_tip(http: aiohttp.ClientSession, base: str, slug: str, fan: dict[s
         raise RuntimeError(f"pay failed: {r.status} {await r.text()}")
 
 
+@dataclass
+class Usage:
+    """CPU of the server, of this generator and of the whole machine, for a window."""
+
+    server_cpu: float
+    server_wait: float
+    generator_cpu: float
+    machine_busy: float
+    wall: float
+
+    @classmethod
+    def now(cls, server_pid: int | None) -> Usage:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        srv = procstat.sample([server_pid]) if server_pid else procstat.Sample(0.0, 0)
+        return cls(srv.cpu_s, srv.wait_s, me.ru_utime + me.ru_stime, procstat.machine_busy_seconds()[0],
+                   time.perf_counter())
+
+    def since(self, start: Usage) -> Usage:
+        return Usage(self.server_cpu - start.server_cpu, self.server_wait - start.server_wait,
+                     self.generator_cpu - start.generator_cpu, self.machine_busy - start.machine_busy,
+                     self.wall - start.wall)
+
+
+def server_pid(base: str) -> int | None:
+    port = urlsplit(base).port
+    return procstat.pid_listening_on(port) if port else None
+
+
 async def run(args: argparse.Namespace, base: str, database: str) -> Report:
     connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as http:
@@ -133,17 +178,29 @@ async def run(args: argparse.Namespace, base: str, database: str) -> Report:
                 i = queue.get_nowait()
                 await one_tip(http, base, slug, fans[i % len(fans)], i, paid_at)
 
-        start = time.perf_counter()
+        pid = server_pid(base)
+        load0 = os.getloadavg()[0]
+        used0 = Usage.now(pid)
+        start = used0.wall
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         await probe.wait_count(args.tips, timeout=60)
         end = max(probe.seen.values(), default=time.perf_counter())
+        used = Usage.now(pid).since(used0)
+        load1 = os.getloadavg()[0]
         await probe.ws.close()
         latencies = [(probe.seen[k] - paid_at[k]) * 1000 for k in paid_at if k in probe.seen]
     check = ledger_check(database) if database else "skipped (no --database)"
     seconds = end - start
-    return Report(args.tips, round(seconds, 3), round(len(probe.seen) / seconds, 1),
+    paid = len(probe.seen)
+    return Report(args.tips, round(seconds, 3), round(paid / seconds, 1),
                   round(percentile(latencies, 50), 1), round(percentile(latencies, 99), 1),
-                  probe.duplicates, args.tips - len(probe.seen), check)
+                  probe.duplicates, args.tips - paid, check,
+                  server_cpu_s=round(used.server_cpu, 2),
+                  server_cpu_ms_per_tip=round(1000 * used.server_cpu / max(paid, 1), 3),
+                  tips_per_server_cpu_s=round(paid / used.server_cpu, 1) if used.server_cpu else 0.0,
+                  server_waited_s=round(used.server_wait, 2), generator_cpu_s=round(used.generator_cpu, 2),
+                  machine_busy_cores=round(used.machine_busy / used.wall, 2),
+                  load_average=f"{load0:.1f} -> {load1:.1f}")
 
 
 def percentile(values: list[float], q: float) -> float:

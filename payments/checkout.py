@@ -17,6 +17,14 @@ now), the provider's checkout collects it, and the provider's events move it on.
 States: pending -> processing (delayed method) -> paid -> refunded (fully) | charged_back
 (dispute lost); pending | processing -> expired | failed. A partial refund stays paid.
 
+Group commit: ``apply`` hands its event to a ``GroupCommit``, so the events that arrive
+while one database transaction is being written go together in the next one (at most
+``max_batch``). The rules above hold per event inside it: each event id is inserted once,
+each payment row is locked (all of them in id order, in one statement) and moved on in
+memory in arrival order, and the ledger operations go in stages so that a payment's later
+operation sees its earlier ones. If the ledger refuses any of them for good, the whole
+batch rolls back and each of its events is applied alone, as with ``max_batch=1``.
+
 ``apply`` returns ``Effect``s (paid, reversed) for the caller to route; a duplicate event
 returns the effects the payment's state implies again (the room's publish is idempotent).
 An event the ledger refuses for good (a payment row with a broken split sheet, a reversal
@@ -46,6 +54,7 @@ from payments.events import (
     DisputeChanged,
     WebhookEvent,
 )
+from payments.group_commit import GroupCommit
 from payments.ledger import Ledger
 from payments.reversals import DisputeRequest, DisputeStep, Refund
 from payments.royalty import Revenue, RevenueKind
@@ -134,16 +143,20 @@ def _row_payment(row: Any) -> Payment:
 
 
 Resolver = Callable[[str], Awaitable[str | None]]
+_Item = tuple[WebhookEvent, Resolver | None]
+_SET_SESSION = t.payments.update().where(t.payments.c.id == sa.bindparam("p_id")).values(
+    session_id=sa.bindparam("p_session"), updated_at=sa.bindparam("p_at"))
 
 
 class PaymentBook:
     def __init__(self, engine: AsyncEngine, ledger: Ledger, fees: FeePolicy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, max_batch: int = 200) -> None:
         self.engine = engine
         self.ledger = ledger
         self.fees = fees or FeePolicy()
         self.clock = clock
         self.is_pg = engine.dialect.name == "postgresql"
+        self.group: GroupCommit[_Item, Applied] = GroupCommit(self._apply_batch, max_batch=max_batch)
 
     # --- rows ----------------------------------------------------------------------------
 
@@ -154,11 +167,12 @@ class PaymentBook:
         values = {k: getattr(payment, k) for k in t.payments.c.keys()}
         values["meta"] = json.dumps(payment.meta, separators=(",", ":"))
         async with self.engine.begin() as conn:
-            await conn.execute(t.payments.insert().values(**values))
+            await conn.execute(t.payments.insert(), values)  # one statement object: compiled once
         return payment
 
     async def set_session(self, payment_id: str, session_id: str) -> None:
-        await self._update(payment_id, session_id=session_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(_SET_SESSION, {"p_id": payment_id, "p_session": session_id, "p_at": self.clock()})
 
     async def fail(self, payment_id: str) -> None:
         await self._update(payment_id, status="failed")
@@ -202,7 +216,109 @@ class PaymentBook:
     # --- events --------------------------------------------------------------------------
 
     async def apply(self, event: WebhookEvent, resolve: Resolver | None = None) -> Applied:
-        """Apply one verified event (see the module rules); one database transaction."""
+        """Apply one verified event (see the module rules), in one database transaction that
+        the events arriving meanwhile share (group commit)."""
+        return await self.group.submit((event, resolve))
+
+    async def _apply_batch(self, items: list[_Item]) -> list[Applied]:
+        if len(items) == 1:
+            return [await self.apply_one(*items[0])]
+        events = [event for event, _r in items]
+        refs = await self._refs(items)
+        try:
+            return await self._apply_many(events, refs)
+        except PERMANENT:
+            # One of them is refused for good and the batch rolled back whole: alone, each
+            # event gets exactly the answer it would have had without grouping.
+            return [await self.apply_one(event, resolve) for event, resolve in items]
+
+    async def _refs(self, items: list[_Item]) -> list[str | None]:
+        """The payment each event is about: from the event itself, else a lookup, else the provider."""
+        refs: list[str | None] = [getattr(e.payload, "reference", None) for e, _r in items]
+        refs = [r if isinstance(r, str) else None for r in refs]
+        if all(refs):
+            return refs
+        async with self.engine.connect() as conn:
+            for i, (event, _r) in enumerate(items):
+                if refs[i] is None:
+                    refs[i] = await self._locate(conn, event)
+        for i, (event, resolve) in enumerate(items):
+            pi = getattr(event.payload, "payment_intent", None)
+            if refs[i] is None and resolve is not None and isinstance(pi, str):
+                refs[i] = await resolve(pi)
+        return refs
+
+    async def _apply_many(self, events: list[WebhookEvent], refs: list[str | None]) -> list[Applied]:
+        """Several events in one database transaction, each as ``apply_one`` would apply it."""
+        results: list[Applied] = []
+
+        async def decide(conn: AsyncConnection) -> list[Sequence[Op]]:
+            results[:] = [Applied() for _e in events]
+            payments = await self._lock_many(conn, sorted({r for r in refs if r}))
+            owners = [payments.get(r) if r else None for r in refs]
+            new = await self._first_times(conn, events, owners)
+            stages: list[list[Op]] = []
+            next_stage: dict[str, int] = {}
+            changed: dict[str, Payment] = {}
+            for event, ref, result in zip(events, refs, results, strict=True):
+                payment = payments.get(ref) if ref else None
+                if event.id not in new:
+                    result.duplicate, result.payment = True, payment
+                    result.effects = self._standing(payment)
+                    continue
+                new.discard(event.id)  # the same event again later in this batch is a duplicate
+                if payment is None or ref is None:
+                    continue
+                steps, after, effects = self._transition(payment, event)
+                if after != payment:
+                    payments[ref] = changed[ref] = after
+                result.payment, result.effects = after, effects
+                # A payment's operations follow its earlier ones; other payments' run alongside.
+                first = next_stage.get(ref, 0)
+                for k, ops in enumerate(steps):
+                    while len(stages) <= first + k:
+                        stages.append([])
+                    stages[first + k].extend(ops)
+                if steps:
+                    next_stage[ref] = first + len(steps)
+            await self._store_many(conn, list(changed.values()))
+            return list(stages)
+
+        await self.ledger.unit(decide)
+        return results
+
+    async def _lock_many(self, conn: AsyncConnection, ids: list[str]) -> dict[str, Payment]:
+        if not ids:
+            return {}
+        q = sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id)
+        rows = await conn.execute(q.with_for_update() if self.is_pg else q)
+        return {p.id: p for p in map(_row_payment, rows)}
+
+    async def _first_times(self, conn: AsyncConnection, events: list[WebhookEvent],
+                           owners: list[Payment | None]) -> set[str]:
+        """Record each event id not seen before (the first of repeats in this batch); those ids."""
+        rows: dict[str, dict[str, Any]] = {}
+        now = self.clock()
+        for event, payment in zip(events, owners, strict=True):
+            rows.setdefault(event.id, {"event_id": event.id, "type": event.type, "received_at": now,
+                                       "payment_id": payment.id if payment else None})
+        ins = (postgresql.insert if self.is_pg else sqlite.insert)(t.payment_events)
+        stmt = ins.values(list(rows.values())).on_conflict_do_nothing().returning(t.payment_events.c.event_id)
+        return set((await conn.execute(stmt)).scalars())
+
+    async def _store_many(self, conn: AsyncConnection, changed: list[Payment]) -> None:
+        if not changed:
+            return
+        names = ("status", "session_id", "payment_intent", "charge", "refunded", "dispute", "dispute_status")
+        c = t.payments.c
+        stmt = (t.payments.update().where(c.id == sa.bindparam("p_id"))
+                .values(updated_at=sa.bindparam("p_updated_at"), **{n: sa.bindparam(f"p_{n}") for n in names}))
+        now = self.clock()
+        await conn.execute(stmt, [{"p_id": p.id, "p_updated_at": now, **{f"p_{n}": getattr(p, n) for n in names}}
+                                  for p in changed])
+
+    async def apply_one(self, event: WebhookEvent, resolve: Resolver | None = None) -> Applied:
+        """Apply one verified event (see the module rules) in a database transaction of its own."""
         async with self.engine.connect() as conn:
             ref = await self._locate(conn, event)
         pi = getattr(event.payload, "payment_intent", None)

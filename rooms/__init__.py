@@ -13,7 +13,7 @@ Public API (what ``server`` wires):
 - ``rooms.ports``: ``RoomStore``, ``Gate``, ``FreeRoomGate``, ``Identity``, ``RoomInfo``,
   ``Song``, ``Admission``.
 
-Layers: protocol.py, events.py, core.py (+ ratelimit, terms, moderation, songs, history)
-are Sans-I/O; bus.py/redisbus.py, redislimit.py, fanout.py, hub.py and gateway.py are the
+Layers: registry.py (ops and events declared once), protocol.py, events.py, roomevents.py,
+core.py, ops.py, sequencer.py (+ ratelimit, terms, moderation, songs, history) are Sans-I/O; bus.py/redisbus.py, redislimit.py, fanout.py, hub.py and gateway.py are the
 adapters.
 """

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rooms import roomevents  # noqa: F401  (declares the event types)
 from rooms.events import Event
 from rooms.history import History
+from rooms.registry import ROOM
 
 EventCallback = Callable[[Event], None]
 
@@ -42,9 +44,10 @@ def new_epoch() -> str:
     return secrets.token_hex(4)
 
 
-STICKY_TYPES = frozenset({"stream.state", "chat.pinned", "song.queue", "presence", "room.settings"})
-"""Event types that carry a piece of room state: the bus keeps the last one of each beyond
-history, so a node that starts a room after minutes of quiet still knows it."""
+STICKY_TYPES = ROOM.sticky_types()
+"""Event types that carry a piece of room state (declared ``sticky``, roomevents.py): the bus
+keeps the last one of each beyond history, so a node that starts a room after minutes of
+quiet still knows it."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,6 @@ class EventBus(Protocol):
     async def subscribe(self, room: str, callback: EventCallback) -> None: ...
 
     async def unsubscribe(self, room: str, callback: EventCallback) -> None: ...
-
-    async def history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None: ...
 
     async def recent(self, room: str) -> Recent: ...
 
@@ -150,9 +151,6 @@ class MemoryBus:
         subscribers = self._room(room).subscribers
         if callback in subscribers:
             subscribers.remove(callback)
-
-    async def history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None:
-        return self._room(room).history.since(seq, epoch, self._clock())
 
     async def recent(self, room: str) -> Recent:
         state = self._room(room)

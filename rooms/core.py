@@ -14,8 +14,12 @@ Paid events come from the server (``tip``, ``tip.refunded``, ``song.boost``; see
 songs.py): the room only applies them. ``tip.hide`` (staff) hides a tip's message, never
 its money.
 
+Each op is declared once, by ``@op(name, command, who, summary, lookup)`` on the method that
+decides it (registry.py); ``decide`` dispatches through those declarations, and each event
+type is declared once in roomevents.py, whose ``apply`` changes the replica.
+
 Roles: owner (``room.owner_id``), host (in ``room.host_ids``), fan (any other signed-in
-user), guest (not signed in). Who may do what is the table ``ALLOWED``; everything else is
+user), guest (not signed in). Who may do an op is in its declaration; everyone else is
 refused with code ``forbidden``.
 
 Refusal codes: ``forbidden``, ``banned``, ``timed_out``, ``empty``, ``too_long``,
@@ -25,9 +29,8 @@ Refusal codes: ``forbidden``, ``banned``, ``timed_out``, ``empty``, ``too_long``
 
 from __future__ import annotations
 
-import enum
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,16 @@ from rooms.protocol import (
     TipHide,
 )
 from rooms.ratelimit import FAN_RATE, STAFF_RATE, Charge, Rate
+from rooms.registry import MEMBERS, ROOM, STAFF, Lookup, Role, RoomEvent, op
+from rooms.roomevents import (
+    ChatHidden,
+    ChatMessage,
+    ChatPinned,
+    ModNotice,
+    RoomSettingsChanged,
+    SongQueueChanged,
+    TipHidden,
+)
 from rooms.songs import MAX_OPEN_REQUESTS, SongQueue, copy_queue
 from rooms.terms import TermMatcher, find_blocked
 from rooms.text import clean_text, matching_text
@@ -62,31 +75,7 @@ RECENT_CHAT = 100
 PENDING_S = 10.0
 
 
-class Role(enum.StrEnum):
-    OWNER = "owner"
-    HOST = "host"
-    FAN = "fan"
-    GUEST = "guest"
-
-
-STAFF = frozenset({Role.OWNER, Role.HOST})
-MEMBERS = frozenset({Role.OWNER, Role.HOST, Role.FAN})
-
-ALLOWED: dict[type, frozenset[Role]] = {
-    ChatSend: MEMBERS,
-    ChatDelete: STAFF,
-    ChatPin: STAFF,
-    ModTimeout: STAFF,
-    ModBan: STAFF,
-    ModUnban: STAFF,
-    RoomSettingsOp: STAFF,
-    SongRequest: MEMBERS,
-    SongVote: MEMBERS,
-    SongPlay: STAFF,
-    SongSkip: STAFF,
-    SongDone: STAFF,
-    TipHide: STAFF,
-}
+__all__ = ["MEMBERS", "STAFF", "Role"]
 
 
 def role_of(room: RoomInfo, user_id: int | None) -> Role:
@@ -130,6 +119,10 @@ class Context:
 class Outgoing:
     type: str
     data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: RoomEvent) -> Outgoing:
+        return cls(ROOM.event_for(event).name, event.serialize())
 
 
 @dataclass(frozen=True)
@@ -222,13 +215,15 @@ class RoomState:
     # --- deciding ------------------------------------------------------------------------
 
     def decide(self, actor: Actor, command: Command, ctx: Context) -> Decision:
-        if actor.role not in ALLOWED[type(command)]:
+        spec = ROOM.op_for(command)
+        if actor.role not in spec.who:
             raise Refused(_forbidden_message(actor, command), "forbidden")
         if self.moderation.is_banned(actor.user_id):
             raise Refused("you are banned from this room", "banned")
-        handler: Callable[[Actor, Any, Context], Decision] = getattr(self, _HANDLERS[type(command)])
-        return handler(actor, command, ctx)
+        decision: Decision = spec.decide(self, actor, command, ctx)
+        return decision
 
+    @op("chat.send", ChatSend, MEMBERS, "send a chat message (rate-limited, slow mode, blocked terms)")
     def _chat_send(self, actor: Actor, cmd: ChatSend, ctx: Context) -> Decision:
         uid = actor.user_id
         if uid is None or not actor.may_chat:
@@ -240,13 +235,9 @@ class RoomState:
         self._check_size(text)
         charge = self._check_pace(actor, uid, ctx.now)
         self._check_terms(text)
-        message = {
-            "id": ctx.new_id(),
-            "user": {"id": uid, "name": actor.name, "role": str(actor.role)},
-            "text": text,
-            "ts": ctx.now,
-        }
-        return Decision((Outgoing("chat.message", message),), charge=charge)
+        user = {"id": uid, "name": actor.name, "role": str(actor.role)}
+        message = ChatMessage(ctx.new_id(), user, text, ctx.now)
+        return Decision((Outgoing.of(message),), charge=charge)
 
     def _check_size(self, text: str) -> None:
         if not text:
@@ -268,6 +259,7 @@ class RoomState:
         self._local.last_sent[uid] = now
         return Charge(uid, self.limits.fan_rate if actor.role is Role.FAN else self.limits.staff_rate)
 
+    @op("chat.delete", ChatDelete, STAFF, "hide a message for everyone")
     def _chat_delete(self, actor: Actor, cmd: ChatDelete, ctx: Context) -> Decision:
         if cmd.message_id not in self.chat:
             raise Refused("no such message (it may be too old)", "not_found")
@@ -276,18 +268,19 @@ class RoomState:
     def _hide_events(self, ids: list[str]) -> tuple[Outgoing, ...]:
         if not ids:
             return ()
-        events = [Outgoing("chat.hidden", {"message_ids": ids})]
+        events = [Outgoing.of(ChatHidden(tuple(ids)))]
         if self.pinned is not None and self.pinned.get("id") in ids:
-            events.append(Outgoing("chat.pinned", {"message": None}))
+            events.append(Outgoing.of(ChatPinned(None)))
         return tuple(events)
 
+    @op("chat.pin", ChatPin, STAFF, "pin a message (message_id null: unpin)")
     def _chat_pin(self, actor: Actor, cmd: ChatPin, ctx: Context) -> Decision:
         if cmd.message_id is None:
-            return Decision((Outgoing("chat.pinned", {"message": None}),))
+            return Decision((Outgoing.of(ChatPinned(None)),))
         message = self.chat.get(cmd.message_id)
         if message is None:
             raise Refused("no such message (it may be too old)", "not_found")
-        return Decision((Outgoing("chat.pinned", {"message": message}),))
+        return Decision((Outgoing.of(ChatPinned(message)),))
 
     def _target(self, user: str, ctx: Context) -> int:
         target = ctx.target_id
@@ -297,10 +290,18 @@ class RoomState:
             raise Refused("the owner and hosts cannot be moderated", "forbidden")
         return target
 
-    def _notice(self, action: str, user: str, target: int, actor: Actor, **extra: Any) -> Outgoing:
-        data = {"action": action, "user": user, "user_id": target, "by": actor.name, **extra}
-        return Outgoing("mod.notice", data)
+    def _notice(
+        self,
+        action: str,
+        user: str,
+        target: int,
+        actor: Actor,
+        seconds: int | None = None,
+        until: float | None = None,
+    ) -> Outgoing:
+        return Outgoing.of(ModNotice(action, user, target, actor.name, seconds, until))
 
+    @op("mod.timeout", ModTimeout, STAFF, "mute a fan for seconds (1 s to 7 days)", Lookup.USER)
     def _mod_timeout(self, actor: Actor, cmd: ModTimeout, ctx: Context) -> Decision:
         target = self._target(cmd.user, ctx)
         if not 1 <= cmd.seconds <= MAX_TIMEOUT_S:
@@ -310,6 +311,7 @@ class RoomState:
         notice = self._notice("timeout", cmd.user, target, actor, seconds=cmd.seconds, until=until)
         return Decision((notice,), (SaveTimeout(target, actor.user_id, until),))
 
+    @op("mod.ban", ModBan, STAFF, "ban a fan: messages hidden, sockets closed", Lookup.USER)
     def _mod_ban(self, actor: Actor, cmd: ModBan, ctx: Context) -> Decision:
         target = self._target(cmd.user, ctx)
         assert actor.user_id is not None  # staff are signed in
@@ -322,6 +324,7 @@ class RoomState:
             events, effects = (*events, *removal.events), (*effects, *removal.effects)
         return Decision(events, effects)
 
+    @op("mod.unban", ModUnban, STAFF, "lift a ban or a timeout", Lookup.USER)
     def _mod_unban(self, actor: Actor, cmd: ModUnban, ctx: Context) -> Decision:
         target = self._target(cmd.user, ctx)
         assert actor.user_id is not None
@@ -329,13 +332,15 @@ class RoomState:
         effects = (SaveBan(target, actor.user_id, False), SaveTimeout(target, actor.user_id, None))
         return Decision((notice,), effects)
 
+    @op("room.settings", RoomSettingsOp, STAFF, "slow mode, who may chat, blocked terms")
     def _room_settings(self, actor: Actor, cmd: RoomSettingsOp, ctx: Context) -> Decision:
-        data = self.settings.updated(cmd).serialize()
-        return Decision((Outgoing("room.settings", data),), (SaveSettings(data),))
+        out = Outgoing.of(RoomSettingsChanged(self.settings.updated(cmd)))
+        return Decision((out,), (SaveSettings(out.data),))
 
+    @op("song.request", SongRequest, MEMBERS, "request a song of the catalog", Lookup.SONG)
     def _song_request(self, actor: Actor, cmd: SongRequest, ctx: Context) -> Decision:
         uid = actor.user_id
-        assert uid is not None  # guests are refused by ALLOWED
+        assert uid is not None  # guests are refused by the op's ``who``
         song = ctx.song
         if song is None:
             raise Refused(f"this room has no song {cmd.song_id}", "not_found")
@@ -362,13 +367,14 @@ class RoomState:
         gone = tuple(rid for rid in self.songs.requests if preview.get(rid) is None)
         if gone:  # skipped, done, or moved out by a play: their voters need not be kept
             effects = (*effects, ForgetVotes(gone))
-        event = Outgoing("song.queue", {"queue": preview.wire(), "change": change})
+        event = Outgoing.of(SongQueueChanged(preview.wire(), change))
         return Decision((event,), effects)
 
     def _request(self, request_id: str) -> None:
         if self.songs.get(request_id) is None:
             raise Refused("no such song request", "not_found")
 
+    @op("song.vote", SongVote, MEMBERS, "upvote someone else's request, once")
     def _song_vote(self, actor: Actor, cmd: SongVote, ctx: Context) -> Decision:
         uid = actor.user_id
         assert uid is not None
@@ -383,6 +389,9 @@ class RoomState:
         change = {"op": "vote", "request_id": cmd.request_id, "user_id": uid}
         return self._queue_decision(change, SaveVote(cmd.request_id, uid))
 
+    @op("song.play", SongPlay, STAFF, "now playing")
+    @op("song.skip", SongSkip, STAFF, "take a request out of the queue")
+    @op("song.done", SongDone, STAFF, "the request was played")
     def _song_status(
         self, actor: Actor, cmd: SongPlay | SongSkip | SongDone, ctx: Context
     ) -> Decision:
@@ -406,64 +415,61 @@ class RoomState:
         except (KeyError, TypeError, ValueError):
             return Decision()
 
+    @op("tip.hide", TipHide, STAFF, "hide a tip's message (never its money)")
     def _tip_hide(self, actor: Actor, cmd: TipHide, ctx: Context) -> Decision:
         if self.tips.get(cmd.tip_id) is None:
             raise Refused("no such tip (it may be too old)", "not_found")
-        return Decision((Outgoing("tip.hidden", {"id": cmd.tip_id}),))
+        return Decision((Outgoing.of(TipHidden(cmd.tip_id)),))
 
     # --- applying ------------------------------------------------------------------------
 
     def apply(self, type_: str, data: dict[str, Any]) -> bool:
         """Apply one published event to the replica (call in seq order).
 
-        An event whose data does not have the expected shape (another version of us, a
-        hand-made publish) changes nothing and returns False."""
-        handler = _APPLY.get(type_)
-        if handler is None:
+        A type nobody declared changes nothing (True); an event whose data does not have the
+        declared shape (another version of us, a hand-made publish) changes nothing and
+        returns False."""
+        spec = ROOM.event_named(type_)
+        if spec is None:
             return True
         try:
-            getattr(self, handler)(data)
+            spec.parse(data).apply(self)
         except (KeyError, TypeError, ValueError, AttributeError):
             return False
         return True
 
     def restore(self, type_: str, data: dict[str, Any]) -> bool:
-        """Load the last state-carrying event of a type that history no longer holds.
-
-        ``song.queue`` is taken whole from its ``queue`` (the change alone would not do);
-        the others are applied as usual."""
-        if type_ != "song.queue":
-            return self.apply(type_, data)
+        """Load the last sticky event of a type that history no longer holds (its
+        ``restore`` where it has one: ``song.queue`` takes its whole queue)."""
+        spec = ROOM.event_named(type_)
+        if spec is None:
+            return True
         try:
-            self.songs = SongQueue.from_wire(list(data["queue"]))
-        except (KeyError, TypeError, ValueError):
+            event = spec.parse(data)
+            getattr(event, "restore", event.apply)(self)
+        except (KeyError, TypeError, ValueError, AttributeError):
             return False
         return True
 
-    def _apply_message(self, data: dict[str, Any]) -> None:
-        self.chat[str(data["id"])] = data
+    # --- what the events change (roomevents.py calls these) ------------------------------
+
+    def add_chat(self, message: dict[str, Any]) -> None:
+        self.chat[str(message["id"])] = message
         while len(self.chat) > self.limits.recent_chat:
             self.chat.popitem(last=False)
 
-    def _apply_hidden(self, data: dict[str, Any]) -> None:
-        ids = set(data.get("message_ids", ()))
+    def hide_chat(self, message_ids: Iterable[str]) -> None:
+        ids = set(message_ids)
         for mid in ids:
             self.chat.pop(mid, None)
         if self.pinned is not None and self.pinned.get("id") in ids:
             self.pinned = None
 
-    def _apply_pinned(self, data: dict[str, Any]) -> None:
-        self.pinned = data.get("message")
+    def set_settings(self, settings: RoomSettings) -> None:
+        self.settings = settings
+        self._terms = settings.terms_pattern()
 
-    def _apply_settings(self, data: dict[str, Any]) -> None:
-        self.settings = RoomSettings.parse(data)
-        self._terms = self.settings.terms_pattern()
-
-    def _apply_notice(self, data: dict[str, Any]) -> None:
-        self.moderation.apply_notice(data)
-
-    def _apply_queue(self, data: dict[str, Any]) -> None:
-        change = data.get("change") or {}
+    def change_queue(self, change: dict[str, Any]) -> None:
         self.songs.apply(change)
         self._forget_pending(change)
 
@@ -479,24 +485,6 @@ class RoomState:
         for out in decision.events:
             if out.type == "song.queue":
                 self._forget_pending(out.data.get("change") or {})
-
-    def _apply_tip(self, data: dict[str, Any]) -> None:
-        self.tips.add(data)
-
-    def _apply_tip_refunded(self, data: dict[str, Any]) -> None:
-        self.tips.refund(data)
-
-    def _apply_tip_hidden(self, data: dict[str, Any]) -> None:
-        self.tips.hide(data)
-
-    def _apply_boost(self, data: dict[str, Any]) -> None:
-        self.songs.boost(str(data["request_id"]), str(data["boost_id"]), data["amount"])
-
-    def _apply_stream(self, data: dict[str, Any]) -> None:
-        self.stream = data
-
-    def _apply_presence(self, data: dict[str, Any]) -> None:
-        self.viewers = int(data.get("viewers", 0))
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -528,35 +516,3 @@ def _forbidden_message(actor: Actor, command: Command) -> str:
     if actor.role is Role.GUEST:
         return "sign in to do that"
     return "only the owner and hosts may do that"
-
-
-_HANDLERS: dict[type, str] = {
-    ChatSend: "_chat_send",
-    ChatDelete: "_chat_delete",
-    ChatPin: "_chat_pin",
-    ModTimeout: "_mod_timeout",
-    ModBan: "_mod_ban",
-    ModUnban: "_mod_unban",
-    RoomSettingsOp: "_room_settings",
-    SongRequest: "_song_request",
-    SongVote: "_song_vote",
-    SongPlay: "_song_status",
-    SongSkip: "_song_status",
-    SongDone: "_song_status",
-    TipHide: "_tip_hide",
-}
-
-_APPLY: dict[str, str] = {
-    "chat.message": "_apply_message",
-    "chat.hidden": "_apply_hidden",
-    "chat.pinned": "_apply_pinned",
-    "room.settings": "_apply_settings",
-    "mod.notice": "_apply_notice",
-    "song.queue": "_apply_queue",
-    "stream.state": "_apply_stream",
-    "presence": "_apply_presence",
-    "tip": "_apply_tip",
-    "tip.refunded": "_apply_tip_refunded",
-    "tip.hidden": "_apply_tip_hidden",
-    "song.boost": "_apply_boost",
-}

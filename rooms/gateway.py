@@ -1,10 +1,10 @@
-"""The room socket ``GET /ws/rooms/{slug}``: aiohttp adapter around the core, bus and hubs.
+"""The room socket ``GET /ws/rooms/{slug}``: what the server wires, in two parts.
 
-The server authenticates (cookie or ``?token=``) and calls ``RoomGateway.handle(request,
-slug, identity)``. The gateway asks the ``Gate``, upgrades, sends the first frame, then
-reads ops one by one: parse (protocol.py), look up what the op names (RoomStore), decide
-(core.py, synchronous), take the op's rate-limit token (``RateLimiter``: in process, or in
-Redis for every node), perform the durable effects, publish the events on the bus, ack.
+``RoomGateway`` is the composition the server holds: the hub registry (hubs.py: the rooms
+this node holds, their loading, presence and idle drop, events from the server) and the
+socket handler (sockethandler.py: one socket from upgrade to close, its ops through decide,
+effects, bus, ack). The server authenticates (cookie or ``?token=``) and calls
+``RoomGateway.handle(request, slug, identity)``.
 
 First frame:
 - no ``since``: ``{"type":"snapshot","seq","epoch","data":{stream, chat, queue, pinned,
@@ -25,84 +25,23 @@ Unknown rooms get HTTP 404 before the upgrade.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import logging
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from rooms.bus import EventBus
-from rooms.caps import (
-    GUESTS_PER_ADDRESS,
-    MAX_SOCKETS,
-    SOCKETS_PER_USER,
-    Refusal,
-    SocketCaps,
-    socket_key,
-)
-from rooms.core import (
-    Actor,
-    Context,
-    Decision,
-    Effect,
-    ForgetVotes,
-    Limits,
-    RoomState,
-    SaveBan,
-    SaveSettings,
-    SaveTimeout,
-    SaveVote,
-    rate_limited,
-    visible,
-)
-from rooms.errors import Refused, RoomsError
-from rooms.fanout import BANNED, NOT_ADMITTED, RESTARTING, SocketWriter
-from rooms.history import History
-from rooms.hub import Member, RoomHub
-from rooms.metrics import ERRORS, FRAMES_IN, SOCKETS_OPEN, SOCKETS_REFUSED
-from rooms.moderation import RoomSettings
-from rooms.ports import Admission, Gate, Identity, LiveStreams, RoomStore
-from rooms.protocol import (
-    MOD_USER_OPS,
-    MSGPACK_SUBPROTOCOL,
-    ClientFrame,
-    SongRequest,
-    WireFormat,
-    ack,
-    encode,
-    error,
-    not_admitted,
-    parse_frame,
-    scrubbed,
-    snapshot,
-)
-from rooms.ratelimit import MemoryRateLimiter, RateLimiter
-from rooms.wsio import frame_transport
+from rooms.caps import GUESTS_PER_ADDRESS, MAX_SOCKETS, SOCKETS_PER_USER
+from rooms.core import Limits
+from rooms.fanout import RESTARTING
+from rooms.hub import RoomHub
+from rooms.hubs import HubRegistry
+from rooms.ports import Gate, Identity, LiveStreams, RoomStore
+from rooms.ratelimit import RateLimiter
+from rooms.sockethandler import SocketHandler
 
-log = logging.getLogger(__name__)
-
-PRESENCE_REFRESH_TICKS = 5
-
-
-def new_id() -> str:
-    return secrets.token_hex(8)
-
-
-def _refused(refusal: Refusal) -> web.HTTPException:
-    body = json.dumps({"error": "too_many_sockets", "message": refusal.message})
-    kind = web.HTTPTooManyRequests if refusal.status == 429 else web.HTTPServiceUnavailable
-    return kind(text=body, content_type="application/json", headers={"Retry-After": "10"})
-
-
-def _since(request: web.Request) -> tuple[int, str] | None:
-    since, epoch = request.query.get("since"), request.query.get("epoch")
-    if since is None or epoch is None or not since.isdigit():
-        return None
-    return int(since), epoch
+__all__ = ["RoomGateway"]
 
 
 class RoomGateway:
@@ -129,105 +68,71 @@ class RoomGateway:
         on_published: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.bus = bus
-        self.store = store
-        self.gate = gate
-        self.max_frame = max_frame
-        self.buffer = buffer
-        self.heartbeat_s = heartbeat_s
-        self.history_events = history_events
-        self.history_s = history_s
-        self.limits = limits or Limits()
-        self.presence_interval_s = presence_interval_s
-        self.idle_hub_s = idle_hub_s
-        self.clock = clock
-        self.streams = streams
-        self.limiter: RateLimiter = limiter or MemoryRateLimiter(clock)
-        self.on_published = on_published
-        """Told of every event published for a socket's command, on the node that accepted it
-        (so once in the cluster): the server's show analytics count chat and songs with it."""
-        self.caps = SocketCaps(guests_per_address, sockets_per_user, max_sockets)
-        self.hubs: dict[str, RoomHub] = {}
-        self._loading: dict[str, asyncio.Task[RoomHub | None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker: asyncio.Task[None] | None = None
-        self._closing = False
+        self.rooms = HubRegistry(
+            bus,
+            store,
+            history_events=history_events,
+            history_s=history_s,
+            limits=limits,
+            presence_interval_s=presence_interval_s,
+            idle_hub_s=idle_hub_s,
+            clock=clock,
+        )
+        self.sockets = SocketHandler(
+            self.rooms,
+            bus,
+            store,
+            gate,
+            max_frame=max_frame,
+            buffer=buffer,
+            heartbeat_s=heartbeat_s,
+            clock=clock,
+            streams=streams,
+            guests_per_address=guests_per_address,
+            sockets_per_user=sockets_per_user,
+            max_sockets=max_sockets,
+            limiter=limiter,
+            on_published=on_published,
+        )
+
+    @property
+    def hubs(self) -> dict[str, RoomHub]:
+        return self.rooms.hubs
+
+    @property
+    def store(self) -> RoomStore:
+        return self.rooms.store
+
+    @store.setter
+    def store(self, store: RoomStore) -> None:
+        self.rooms.store = self.sockets.store = store
+
+    @property
+    def gate(self) -> Gate:
+        return self.sockets.gate
+
+    @gate.setter
+    def gate(self, gate: Gate) -> None:
+        self.sockets.gate = gate
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.bus.start()
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._presence_loop(), name="room-presence")
+        await self.rooms.start()
 
     async def close(self, code: int = RESTARTING) -> None:
         """Drain: tell every socket to reconnect (1012 by default), wait briefly, stop.
 
         The bus is not closed here: the server owns it and closes it after the gateway."""
-        self._closing = True
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        writers = [m.writer for hub in self.hubs.values() for m in hub.members]
+        self.sockets.closing = True
+        await self.rooms.stop_ticking()
+        writers = [m.writer for m in self.rooms.members()]
         for writer in writers:
             writer.close_soon(code, "server restarting, reconnect")
         await asyncio.gather(*(w.wait_closed(3.0) for w in writers))
-        for slug, hub in list(self.hubs.items()):
-            with contextlib.suppress(RoomsError):
-                await self.bus.unsubscribe(slug, hub.on_event)
-        self.hubs.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        await self.rooms.close()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # --- hubs ----------------------------------------------------------------------------
-
-    async def _hub(self, slug: str) -> RoomHub | None:
-        hub = self.hubs.get(slug)
-        if hub is not None:
-            return hub
-        task = self._loading.get(slug)
-        if task is None:
-            task = self._loading[slug] = asyncio.create_task(self._load_hub(slug))
-            task.add_done_callback(lambda _: self._loading.pop(slug, None))
-        return await asyncio.shield(task)
-
-    async def _load_hub(self, slug: str) -> RoomHub | None:
-        info = await self.store.room(slug)
-        if info is None:
-            return None
-        settings = RoomSettings.parse(await self.store.load_settings(info.id))
-        banned = await self.store.banned_user_ids(info.id)
-        timeouts = await self.store.timeouts(info.id, self.clock())
-        voters = await self.store.song_voters(info.id)
-        state = RoomState(info, settings=settings, banned=banned, timeouts=timeouts, limits=self.limits)
-        history = History(self.history_events, self.history_s)
-        hub = RoomHub(slug, state, history, self._room_changed_event, idle_since=self.clock())
-        await self.bus.subscribe(slug, hub.on_event)
-        try:
-            hub.load(await self.bus.recent(slug))
-            state.songs.restore_voters(voters)
-        except BaseException:
-            await self.bus.unsubscribe(slug, hub.on_event)
-            raise
-        self.hubs[slug] = hub
-        return hub
-
-    def _room_changed_event(self, slug: str) -> None:
-        self._spawn(self._reload_room(slug))
-
-    async def _reload_room(self, slug: str) -> None:
-        hub = self.hubs.get(slug)
-        info = await self.store.room(slug)
-        if hub is not None and info is not None:
-            hub.state.info = info
-
-    # --- the socket ----------------------------------------------------------------------
+    # --- the socket and the server's calls -------------------------------------------------
 
     async def handle(
         self,
@@ -238,260 +143,19 @@ class RoomGateway:
         read_only: bool = False,
         address: str | None = None,
     ) -> web.StreamResponse:
-        """Serve one room socket. ``read_only`` (the server checked an overlay key): the
-        socket receives the room's events whatever the gate says, and may send no op.
-        ``address``: the client's, as the caps count it (default: the peer's)."""
-        if read_only:
-            identity = None
-        key = socket_key(identity.user_id if identity else None, address or request.remote or "?")
-        refusal = self.caps.admit(key)
-        if refusal is not None:
-            SOCKETS_REFUSED.labels(refusal.reason).inc()
-            raise _refused(refusal)
-        try:
-            return await self._serve_hub(request, slug, identity, read_only, key)
-        finally:
-            self.caps.release(key)
-
-    async def _serve_hub(
-        self, request: web.Request, slug: str, identity: Identity | None, read_only: bool, key: str
-    ) -> web.StreamResponse:
-        try:
-            hub = await self._hub(slug)
-        except RoomsError as exc:
-            raise web.HTTPServiceUnavailable(text=exc.message) from exc
-        if hub is None:
-            raise web.HTTPNotFound(text=f"no room {slug!r}")
-        hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
-        try:
-            return await self._serve(request, hub, identity, None if read_only else key)
-        finally:
-            hub.joining -= 1
-            hub.idle_since = self.clock()
-
-    async def _serve(
-        self, request: web.Request, hub: RoomHub, identity: Identity | None, viewer: str | None
-    ) -> web.StreamResponse:
-        if viewer is None:  # read-only
-            admission = Admission(True, False)
-        else:
-            admission = await self.gate.admit(hub.state.info, identity)
-        ws = web.WebSocketResponse(
-            protocols=(MSGPACK_SUBPROTOCOL,),
-            heartbeat=self.heartbeat_s,
-            compress=False,
-            max_msg_size=self.max_frame,
+        """Serve one room socket (sockethandler.py)."""
+        return await self.sockets.handle(
+            request, slug, identity, read_only=read_only, address=address
         )
-        await ws.prepare(request)
-        if self._closing:
-            await ws.close(code=RESTARTING, message=b"server restarting, reconnect")
-            return ws
-        if not admission.may_join:
-            await self._refuse(ws, admission)
-            await ws.close(
-                code=NOT_ADMITTED, message=(admission.reason or "not admitted").encode()[:120]
-            )
-            return ws
-        if identity is not None and hub.state.moderation.is_banned(identity.user_id):
-            await ws.close(code=BANNED, message=b"banned from this room")
-            return ws
-        fmt = WireFormat.for_subprotocol(ws.ws_protocol)
-        writer = SocketWriter(ws, fmt, self.buffer, frame_transport(ws))
-        member = Member(writer, identity, admission.may_chat, viewer)
-        self._join(hub, member, _since(request))
-        writer.start()
-        SOCKETS_OPEN.inc()
-        try:
-            await self._read(hub, member, ws, fmt)
-        finally:
-            hub.remove(member)
-            SOCKETS_OPEN.dec()
-            if writer.closing:
-                await writer.wait_closed(3.0)  # our close is in flight: let it finish
-            writer.stop()
-        return ws
-
-    async def _refuse(self, ws: web.WebSocketResponse, admission: Admission) -> None:
-        """Tell a refused socket why, with what the gate lets anyone know, before the close."""
-        if admission.info is None:
-            return
-        frame = not_admitted(admission.code or "not_admitted", admission.reason, admission.info)
-        payload = encode(frame, WireFormat.for_subprotocol(ws.ws_protocol))
-        with contextlib.suppress(ConnectionError):  # gone already: the close finds out
-            if isinstance(payload, str):
-                await ws.send_str(payload)
-            else:
-                await ws.send_bytes(payload)
-
-    def _join(self, hub: RoomHub, member: Member, since: tuple[int, str] | None) -> None:
-        """First frame and membership in one synchronous step: no event can fall between."""
-        history, writer = hub.history, member.writer
-        missed = history.since(since[0], since[1], self.clock()) if since else None
-        if since is not None and missed is not None:
-            writer.push_frame({"type": "recovered", "seq": since[0], "epoch": since[1]})
-            for event in missed:
-                writer.push_event(event)
-        else:
-            recovered = False if since is not None else None
-            data = self._snapshot(hub)
-            if member.user_id is not None:
-                data["voted"] = hub.state.songs.voted_by(member.user_id)
-            if not writer.push_frame(snapshot(history.seq, history.epoch, data, recovered)):
-                if not writer.closing:  # could not be encoded: send what can be
-                    clean = scrubbed(data, writer.fmt)
-                    writer.push_frame(snapshot(history.seq, history.epoch, clean, recovered))
-        hub.add(member)
-
-    def _snapshot(self, hub: RoomHub) -> dict[str, Any]:
-        """The replica's snapshot, with the stream state of this node's media hub when it
-        holds the stream (the replica may have lost it, e.g. Redis restarted empty)."""
-        data = hub.state.snapshot()
-        held = self.streams.held_state(hub.slug) if self.streams is not None else None
-        if held is not None:
-            data["stream"] = held
-        return data
-
-    async def _read(
-        self, hub: RoomHub, member: Member, ws: web.WebSocketResponse, fmt: WireFormat
-    ) -> None:
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                FRAMES_IN.inc()
-                if not member.writer.closing:
-                    await self._on_frame(hub, member, msg.data, fmt)
-            elif msg.type is WSMsgType.ERROR:
-                ERRORS.labels(f"close_{ws.close_code}").inc()
-
-    async def _on_frame(
-        self, hub: RoomHub, member: Member, payload: str | bytes, fmt: WireFormat
-    ) -> None:
-        client_id: Any = None
-        try:
-            frame = parse_frame(payload, fmt)
-            client_id = frame.id
-            await self._perform(hub, member, frame)
-        except RoomsError as exc:
-            client_id = getattr(exc, "client_id", None) or client_id
-            ERRORS.labels(exc.code).inc()
-            member.writer.push_frame(error(client_id, exc.code, exc.message))
-            return
-        except Exception:
-            log.exception("room %s: op failed", hub.slug)
-            ERRORS.labels("internal").inc()
-            member.writer.push_frame(error(client_id, "internal", "internal error, try again"))
-            return
-        member.writer.push_frame(ack(frame.id))
-
-    async def _perform(self, hub: RoomHub, member: Member, frame: ClientFrame) -> None:
-        command, info = frame.command, hub.state.info
-        target = (
-            await self.store.user_id(command.user) if isinstance(command, MOD_USER_OPS) else None
-        )
-        song = (
-            await self.store.song(info.id, command.song_id)
-            if isinstance(command, SongRequest)
-            else None
-        )
-        # From here to the publish, nothing awaits: decide reads and writes hub state at once.
-        actor = Actor.of(hub.state.info, member.identity, member.may_chat)
-        decision = hub.state.decide(actor, command, Context(self.clock(), new_id, target, song))
-        await self._charge(hub.slug, decision)
-        for effect in decision.effects:
-            await self._perform_effect(info.id, effect)
-        try:
-            for out in decision.events:
-                await self.bus.publish(hub.slug, out.type, out.data, None)
-                if self.on_published is not None:
-                    self.on_published(hub.slug, out.type, out.data)
-        except RoomsError:  # not published: a stored vote would refuse the fan's retry
-            hub.state.not_published(decision)
-            for effect in decision.effects:
-                if isinstance(effect, SaveVote):
-                    await self.store.remove_vote(info.id, effect.request_id, effect.user_id)
-            raise
-
-    async def _charge(self, slug: str, decision: Decision) -> None:
-        """Take the op's token (every node shares the bucket when it lives in Redis)."""
-        if decision.charge is not None:
-            wait = await self.limiter.take(slug, decision.charge.user_id, decision.charge.rate)
-            if wait > 0:
-                raise rate_limited(wait)
-
-    async def _perform_effect(self, room_id: int, effect: Effect) -> None:
-        if isinstance(effect, SaveBan):
-            await self.store.set_ban(room_id, effect.user_id, effect.by_user_id, effect.banned)
-        elif isinstance(effect, SaveSettings):
-            await self.store.save_settings(room_id, effect.settings)
-        elif isinstance(effect, SaveTimeout):
-            await self.store.set_timeout(room_id, effect.user_id, effect.by_user_id, effect.until)
-        elif isinstance(effect, SaveVote):
-            if not await self.store.add_vote(room_id, effect.request_id, effect.user_id):
-                raise Refused("you already voted for this request", "already_voted")
-        elif isinstance(effect, ForgetVotes):
-            await self.store.forget_votes(room_id, effect.request_ids)
-
-    # --- for the server ------------------------------------------------------------------
 
     async def publish_system(
         self, slug: str, type: str, data: dict[str, Any], idempotency_key: str | None = None
     ) -> None:
-        """Publish an event that does not come from a socket (stream.state, tip, ...).
-
-        A ``tip`` gets a ``ts`` (publication time) unless it has one, so chat can place it
-        among the messages, and its message loses invisible controls (rooms/text.py); a ``song.boost`` is followed by the ``song.queue`` that carries
-        it (core.boosted)."""
-        if type == "tip" and "ts" not in data:
-            data = {**data, "ts": self.clock()}
-        if type in ("tip", "alert.test") and isinstance(data.get("message"), str):
-            data = {**data, "message": visible(data["message"], "tip")}  # others read it
-        await self.bus.publish(slug, type, data, idempotency_key)
-        if type == "song.boost":
-            await self._publish_boosted_queue(slug, data, idempotency_key)
-
-    async def _publish_boosted_queue(
-        self, slug: str, boost: dict[str, Any], idempotency_key: str | None
-    ) -> None:
-        hub = await self._hub(slug)
-        if hub is None:
-            return
-        key = f"{idempotency_key}:queue" if idempotency_key else None
-        for out in hub.state.boosted(boost).events:
-            await self.bus.publish(slug, out.type, out.data, key)
+        """Publish an event that does not come from a socket (hubs.py)."""
+        await self.rooms.publish_system(slug, type, data, idempotency_key)
 
     async def room_changed(self, slug: str) -> None:
-        """Hosts, catalog or settings changed through REST: every node reloads the room."""
-        await self.bus.publish(slug, "room.changed", {}, None)
+        await self.rooms.room_changed(slug)
 
     def viewers_here(self, slug: str) -> int:
-        hub = self.hubs.get(slug)
-        return hub.viewers() if hub else 0
-
-    # --- presence ------------------------------------------------------------------------
-
-    async def _presence_loop(self) -> None:
-        tick = 0
-        while True:
-            await asyncio.sleep(self.presence_interval_s)
-            tick += 1
-            for hub in list(self.hubs.values()):
-                if hub.idle(self.clock(), self.idle_hub_s):
-                    await self._drop(hub)
-                elif hub.presence_dirty or tick % PRESENCE_REFRESH_TICKS == 0:
-                    try:
-                        await self._presence(hub)
-                    except RoomsError as exc:
-                        log.warning("presence for %s failed: %s", hub.slug, exc)
-
-    async def _drop(self, hub: RoomHub) -> None:
-        """Forget a room nobody on this node watches (its replica is rebuilt on next use)."""
-        if self.hubs.get(hub.slug) is hub:
-            del self.hubs[hub.slug]
-            with contextlib.suppress(RoomsError):
-                await self.bus.set_presence(hub.slug, 0)
-                await self.bus.unsubscribe(hub.slug, hub.on_event)
-
-    async def _presence(self, hub: RoomHub) -> None:
-        hub.presence_dirty = False
-        total = await self.bus.set_presence(hub.slug, hub.viewers())
-        if total != hub.state.viewers:
-            await self.bus.publish(hub.slug, "presence", {"viewers": total}, None)
+        return self.rooms.viewers_here(slug)

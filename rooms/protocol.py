@@ -16,15 +16,15 @@ Client -> server, one op per frame::
 Wire formats: JSON text frames by default; MessagePack binary frames when the client asks
 for the subprotocol ``nal.v1.msgpack``. The same maps travel in both.
 
-``parse_frame`` turns one frame into a typed command (frozen dataclasses below) or raises a
-``FrameError`` (errors.py) naming what was wrong; nothing here does I/O.
+``parse_envelope`` decodes one frame; ``ops.parse_frame`` turns it into a typed command
+(frozen dataclasses below, each with the parser of its fields) or raises a ``FrameError``
+(errors.py) naming what was wrong; nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,6 @@ from rooms.errors import (
     InvalidMsgpack,
     InvalidText,
     NotAnObject,
-    UnknownOp,
     WrongFrameType,
 )
 from rooms.events import dumps_json, dumps_msgpack
@@ -52,108 +51,6 @@ class WireFormat(enum.Enum):
     @classmethod
     def for_subprotocol(cls, subprotocol: str | None) -> WireFormat:
         return cls.MSGPACK if subprotocol == MSGPACK_SUBPROTOCOL else cls.JSON
-
-
-# --- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChatSend:
-    text: str
-
-
-@dataclass(frozen=True)
-class ChatDelete:
-    message_id: str
-
-
-@dataclass(frozen=True)
-class ChatPin:
-    message_id: str | None
-    """``None`` unpins."""
-
-
-@dataclass(frozen=True)
-class ModTimeout:
-    user: str
-    seconds: int
-
-
-@dataclass(frozen=True)
-class ModBan:
-    user: str
-
-
-@dataclass(frozen=True)
-class ModUnban:
-    user: str
-
-
-@dataclass(frozen=True)
-class RoomSettingsOp:
-    """A partial update: ``None`` keeps the current value."""
-
-    slow_mode_s: int | None = None
-    chat: str | None = None
-    blocked_terms: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class SongRequest:
-    song_id: int
-
-
-@dataclass(frozen=True)
-class SongVote:
-    request_id: str
-
-
-@dataclass(frozen=True)
-class SongPlay:
-    request_id: str
-
-
-@dataclass(frozen=True)
-class SongSkip:
-    request_id: str
-
-
-@dataclass(frozen=True)
-class SongDone:
-    request_id: str
-
-
-@dataclass(frozen=True)
-class TipHide:
-    """Hide a tip's message for everyone (``tip_id``, since ``id`` is the frame's own)."""
-
-    tip_id: str
-
-
-Command = (
-    ChatSend
-    | ChatDelete
-    | ChatPin
-    | ModTimeout
-    | ModBan
-    | ModUnban
-    | RoomSettingsOp
-    | SongRequest
-    | SongVote
-    | SongPlay
-    | SongSkip
-    | SongDone
-    | TipHide
-)
-
-MOD_USER_OPS = (ModTimeout, ModBan, ModUnban)
-
-
-@dataclass(frozen=True)
-class ClientFrame:
-    op: str
-    id: Any
-    command: Command
 
 
 # --- field readers -----------------------------------------------------------------------
@@ -182,43 +79,166 @@ def _id(fields: dict[str, Any], name: str, cid: Any) -> str:
     return value
 
 
-def _settings(f: dict[str, Any], cid: Any) -> RoomSettingsOp:
-    slow = _int(f, "slow_mode_s", cid) if "slow_mode_s" in f else None
-    chat = _str(f, "chat", cid) if "chat" in f else None
-    terms: tuple[str, ...] | None = None
-    if "blocked_terms" in f:
-        raw = f["blocked_terms"]
-        if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-            raise BadField("'blocked_terms' must be a list of strings", cid)
-        terms = tuple(raw)
-    if slow is None and chat is None and terms is None:
-        raise BadField("room.settings needs slow_mode_s, chat or blocked_terms", cid)
-    return RoomSettingsOp(slow, chat, terms)
+def _user(fields: dict[str, Any], cid: Any) -> str:
+    return _str(fields, "user", cid, max_len=64)
 
 
-def _pin(f: dict[str, Any], cid: Any) -> ChatPin:
-    if f.get("message_id") is None:
-        return ChatPin(None)
-    return ChatPin(_id(f, "message_id", cid))
+# --- commands: one frozen dataclass per op, with the parser of its fields ---------------------
+# (the op itself, its name, who may do it and its rule, is declared in core.py: registry.py)
 
 
-_PARSERS: dict[str, Callable[[dict[str, Any], Any], Command]] = {
-    "chat.send": lambda f, c: ChatSend(_str(f, "text", c)),
-    "chat.delete": lambda f, c: ChatDelete(_id(f, "message_id", c)),
-    "chat.pin": _pin,
-    "mod.timeout": lambda f, c: ModTimeout(_str(f, "user", c, max_len=64), _int(f, "seconds", c)),
-    "mod.ban": lambda f, c: ModBan(_str(f, "user", c, max_len=64)),
-    "mod.unban": lambda f, c: ModUnban(_str(f, "user", c, max_len=64)),
-    "room.settings": _settings,
-    "song.request": lambda f, c: SongRequest(_int(f, "song_id", c)),
-    "song.vote": lambda f, c: SongVote(_id(f, "request_id", c)),
-    "song.play": lambda f, c: SongPlay(_id(f, "request_id", c)),
-    "song.skip": lambda f, c: SongSkip(_id(f, "request_id", c)),
-    "song.done": lambda f, c: SongDone(_id(f, "request_id", c)),
-    "tip.hide": lambda f, c: TipHide(_id(f, "tip_id", c)),
-}
+@dataclass(frozen=True)
+class ChatSend:
+    text: str
 
-OPS = frozenset(_PARSERS)
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ChatSend:
+        return cls(_str(f, "text", cid))
+
+
+@dataclass(frozen=True)
+class ChatDelete:
+    message_id: str
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ChatDelete:
+        return cls(_id(f, "message_id", cid))
+
+
+@dataclass(frozen=True)
+class ChatPin:
+    message_id: str | None
+    """``None`` unpins."""
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ChatPin:
+        if f.get("message_id") is None:
+            return cls(None)
+        return cls(_id(f, "message_id", cid))
+
+
+@dataclass(frozen=True)
+class ModTimeout:
+    user: str
+    seconds: int
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ModTimeout:
+        return cls(_user(f, cid), _int(f, "seconds", cid))
+
+
+@dataclass(frozen=True)
+class ModBan:
+    user: str
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ModBan:
+        return cls(_user(f, cid))
+
+
+@dataclass(frozen=True)
+class ModUnban:
+    user: str
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> ModUnban:
+        return cls(_user(f, cid))
+
+
+@dataclass(frozen=True)
+class RoomSettingsOp:
+    """A partial update: ``None`` keeps the current value."""
+
+    slow_mode_s: int | None = None
+    chat: str | None = None
+    blocked_terms: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> RoomSettingsOp:
+        slow = _int(f, "slow_mode_s", cid) if "slow_mode_s" in f else None
+        chat = _str(f, "chat", cid) if "chat" in f else None
+        terms: tuple[str, ...] | None = None
+        if "blocked_terms" in f:
+            raw = f["blocked_terms"]
+            if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+                raise BadField("'blocked_terms' must be a list of strings", cid)
+            terms = tuple(raw)
+        if slow is None and chat is None and terms is None:
+            raise BadField("room.settings needs slow_mode_s, chat or blocked_terms", cid)
+        return cls(slow, chat, terms)
+
+
+@dataclass(frozen=True)
+class SongRequest:
+    song_id: int
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> SongRequest:
+        return cls(_int(f, "song_id", cid))
+
+
+@dataclass(frozen=True)
+class _RequestOp:
+    request_id: str
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> Any:
+        return cls(_id(f, "request_id", cid))
+
+
+@dataclass(frozen=True)
+class SongVote(_RequestOp):
+    pass
+
+
+@dataclass(frozen=True)
+class SongPlay(_RequestOp):
+    pass
+
+
+@dataclass(frozen=True)
+class SongSkip(_RequestOp):
+    pass
+
+
+@dataclass(frozen=True)
+class SongDone(_RequestOp):
+    pass
+
+
+@dataclass(frozen=True)
+class TipHide:
+    """Hide a tip's message for everyone (``tip_id``, since ``id`` is the frame's own)."""
+
+    tip_id: str
+
+    @classmethod
+    def parse(cls, f: dict[str, Any], cid: Any) -> TipHide:
+        return cls(_id(f, "tip_id", cid))
+
+
+Command = (
+    ChatSend
+    | ChatDelete
+    | ChatPin
+    | ModTimeout
+    | ModBan
+    | ModUnban
+    | RoomSettingsOp
+    | SongRequest
+    | SongVote
+    | SongPlay
+    | SongSkip
+    | SongDone
+    | TipHide
+)
+
+
+@dataclass(frozen=True)
+class ClientFrame:
+    op: str
+    id: Any
+    command: Command
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -265,17 +285,14 @@ def _client_id(obj: dict[str, Any]) -> Any:
     raise BadField("'id' must be a string or an integer")
 
 
-def parse_frame(payload: str | bytes, fmt: WireFormat) -> ClientFrame:
-    """Parse one client frame; raise a ``FrameError`` saying what is wrong with it."""
+def parse_envelope(payload: str | bytes, fmt: WireFormat) -> tuple[Any, dict[str, Any], Any]:
+    """Decode one client frame: (its op, the whole object, its client id), or raise a
+    ``FrameError``. Which ops exist and how their fields read is ops.py's ``parse_frame``."""
     obj = _decode(payload, fmt)
     if not isinstance(obj, dict):
         raise NotAnObject('frame must be an object like {"op": ..., "id": ...}')
     cid = _client_id(obj)
-    op = obj.get("op")
-    parser = _PARSERS.get(op) if isinstance(op, str) else None
-    if parser is None:
-        raise UnknownOp(f"unknown op {op!r}; known: {', '.join(sorted(OPS))}", cid)
-    return ClientFrame(op, cid, parser(obj, cid))  # type: ignore[arg-type]
+    return obj.get("op"), obj, cid
 
 
 # --- server frames -----------------------------------------------------------------------

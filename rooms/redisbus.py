@@ -12,13 +12,13 @@ Keys (``P`` is the prefix, ``{room}`` a hash tag so a room's keys share a cluste
     channel P:room:{room}     pub/sub, message "SEQ|EPOCH|TS|TYPE|DATA_JSON"
 
 Publishing is one Lua script (atomic in Redis): check the idempotency key, make sure the
-room has an epoch, INCR seq, XADD, PUBLISH. Delivery: one pub/sub connection per bus; for
-each room the bus remembers the last seq it delivered and delivers strictly in order: a
-message with a seq gap is preceded by the missing events read with XRANGE, duplicates are
-dropped, a new epoch starts the room over. After a connection error the reader backs off
-(0.1 s doubling to 5 s), opens a new pub/sub connection, resubscribes and catches every
-room up from the stream; it also checks every room's seq when idle, so an event whose
-pub/sub message was lost is still delivered.
+room has an epoch, INCR seq, XADD, PUBLISH. Delivery: one pub/sub connection per bus; the
+order rules (gaps filled from the stream, duplicates dropped, a new epoch starts the room
+over, what history lost skipped once) are the pure ``Sequencer`` (sequencer.py): this
+module only translates its answers into XRANGE reads and callbacks. After a connection
+error the reader backs off (0.1 s doubling to 5 s), opens a new pub/sub connection,
+resubscribes and catches every room up from the stream; it also checks every room's seq
+when idle, so an event whose pub/sub message was lost is still delivered.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from rooms.bus import STICKY_TYPES, BusSettings, EventCallback, Recent, new_epoch
 from rooms.errors import BusUnavailable
 from rooms.events import Event, dumps_json
+from rooms.sequencer import Action, Deliver, Fetch, Lost, Sequencer, recent_tail, sticky_in
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,12 +102,8 @@ BACKOFF_MAX_S = 5.0
 @dataclass
 class _Sub:
     callbacks: list[EventCallback] = field(default_factory=list)
-    epoch: str | None = None
-    last: int = 0
+    order: Sequencer = field(default_factory=Sequencer)
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
-    started: bool = False
-    """Set once ``epoch``/``last`` say where this subscription starts; until then the
-    reader delivers nothing to it (else it would take it from seq 0, replaying history)."""
 
 
 def _s(value: bytes | str) -> str:
@@ -241,9 +238,7 @@ class RedisBus:
 
     async def _start_from_now(self, room: str, sub: _Sub) -> None:
         epoch, seq = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
-        sub.epoch = _s(epoch) if epoch else None
-        sub.last = int(seq) if seq and epoch else 0
-        sub.started = True
+        sub.order.start(_s(epoch) if epoch else None, int(seq or 0))
 
     async def unsubscribe(self, room: str, callback: EventCallback) -> None:
         sub = self._subs.get(room)
@@ -301,47 +296,35 @@ class RedisBus:
         if kind == "subscribe":
             sub.confirmed.set()
             return
-        if kind != "message" or not sub.started:
+        if kind != "message":
             return
-        event = _message_event(message["data"])
-        await self._deliver_in_order(room, sub, event)
-
-    async def _deliver_in_order(self, room: str, sub: _Sub, event: Event) -> None:
-        if sub.epoch != event.epoch:
-            sub.epoch, sub.last = event.epoch, 0
-        if event.seq <= sub.last:
-            return
-        if event.seq > sub.last + 1:
-            await self._fill(room, sub, event.seq - 1)
-        self._deliver(sub, event)
+        await self._run(room, sub, sub.order.message(_message_event(message["data"])))
 
     async def _catch_up(self, room: str) -> None:
         sub = self._subs.get(room)
-        if sub is None or not sub.started:
+        if sub is None or not sub.order.started:
             return
-        epoch_b, seq_b = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
-        if not epoch_b:
-            return  # nothing published since Redis lost the room; the next publish makes an epoch
-        epoch = _s(epoch_b)
-        if sub.epoch != epoch:
-            sub.epoch, sub.last = epoch, 0
-        if seq_b and int(seq_b) > sub.last:
-            await self._fill(room, sub, int(seq_b))
+        epoch, seq = await self._redis.mget(self._key(room, "epoch"), self._key(room, "seq"))
+        await self._run(room, sub, sub.order.head(_s(epoch) if epoch else None, int(seq or 0)))
 
-    async def _fill(self, room: str, sub: _Sub, upto: int) -> None:
-        entries = await self._redis.xrange(
-            self._key(room, "stream"), f"{sub.last + 1}-0", f"{upto}-0"
-        )
-        for entry_id, fields in entries:
-            event = _entry_event(entry_id, fields)
-            if event.epoch == sub.epoch and event.seq > sub.last:
-                self._deliver(sub, event)
-        if sub.last < upto:
-            log.warning("room %s: events %d..%d are no longer in history", room, sub.last + 1, upto)
+    async def _run(self, room: str, sub: _Sub, actions: list[Action]) -> None:
+        """Carry out the sequencer's answers: deliver, read a range from the stream, log."""
+        for action in actions:
+            if isinstance(action, Deliver):
+                self._deliver(sub, action.event)
+            elif isinstance(action, Fetch):
+                entries = await self._redis.xrange(
+                    self._key(room, "stream"), f"{action.first}-0", f"{action.last}-0"
+                )
+                events = [_entry_event(i, f) for i, f in entries]
+                await self._run(room, sub, sub.order.filled(events))
+            elif isinstance(action, Lost):
+                log.warning(
+                    "room %s: events %d..%d are no longer in history", room, action.first, action.last
+                )
 
     @staticmethod
     def _deliver(sub: _Sub, event: Event) -> None:
-        sub.last = event.seq
         for callback in list(sub.callbacks):
             try:
                 callback(event)
@@ -350,48 +333,18 @@ class RedisBus:
 
     # --- history -------------------------------------------------------------------------
 
-    async def history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None:
-        return await self._call(lambda: self._history_since(room, seq, epoch))
-
-    async def _history_since(self, room: str, seq: int, epoch: str) -> list[Event] | None:
-        epoch_now, seq_now = await self._redis.mget(
-            self._key(room, "epoch"), self._key(room, "seq")
-        )
-        current = int(seq_now or 0)
-        if not epoch_now or _s(epoch_now) != epoch or seq > current or seq < 0:
-            return None
-        if seq == current:
-            return []
-        entries = await self._redis.xrange(
-            self._key(room, "stream"), f"{seq + 1}-0", f"{current}-0"
-        )
-        events = [_entry_event(i, f) for i, f in entries]
-        cutoff = self._clock() - self.settings.history_s
-        expected = list(range(seq + 1, current + 1))
-        if [e.seq for e in events] != expected or events[0].ts < cutoff:
-            return None
-        return events
-
     async def recent(self, room: str) -> Recent:
         return await self._call(lambda: self._recent(room))
 
     async def _recent(self, room: str) -> Recent:
         keys = [self._key(room, n) for n in ("epoch", "seq", "stream", "state")]
         epoch = _s(await self._ensure(keys=keys, args=[new_epoch()]))
-        stored = await self._redis.hvals(keys[3])
-        sticky = sorted(
-            (e for e in map(_message_event, stored) if e.epoch == epoch), key=lambda e: e.seq
-        )
+        sticky = sticky_in(map(_message_event, await self._redis.hvals(keys[3])), epoch)
         entries = await self._redis.xrevrange(keys[2], count=self.settings.history_events)
         seq = int(await self._redis.get(keys[1]) or 0)
         cutoff = self._clock() - self.settings.history_s
-        events = [e for e in (_entry_event(i, f) for i, f in reversed(entries)) if e.epoch == epoch]
-        kept: list[Event] = []
-        for e in events:  # keep the contiguous, recent tail that ends at seq
-            if e.ts >= cutoff and e.seq <= seq and (not kept or e.seq == kept[-1].seq + 1):
-                kept.append(e)
-            elif e.ts >= cutoff and e.seq <= seq:
-                kept = [e]
+        events = (_entry_event(i, f) for i, f in reversed(entries))
+        kept = recent_tail(events, epoch, seq, cutoff)
         return Recent(epoch, kept[-1].seq if kept else seq, kept, sticky)
 
     # --- presence ------------------------------------------------------------------------

@@ -76,8 +76,11 @@ def viewer_key(ticket_key: str) -> tuple[str, int | None]:
 
 
 def anonymous_key(request: web.Request) -> str:
-    raw = f"{request.remote}|{request.headers.get('User-Agent', '')}".encode()
-    return "a:" + hashlib.sha256(raw).hexdigest()[:24]
+    return anonymous_key_of(str(request.remote), request.headers.get("User-Agent", ""))
+
+
+def anonymous_key_of(address: str, agent: str) -> str:
+    return "a:" + hashlib.sha256(f"{address}|{agent}".encode()).hexdigest()[:24]
 
 
 class Recorder:

@@ -6,6 +6,8 @@
                                                         server/show_report.py
     GET /api/shows/{show_id}/analytics/{series}.csv     one series as CSV: viewers, health,
                                                         chat, marks; revenue for the owner only
+    GET /api/shows/{show_id}/analytics/{chart}.svg      a chart (server/show_charts.py): viewers,
+                                                        chat; revenue for the owner only
 
 Not signed in: 401. Signed in but neither owner nor host: 403. No such show: 404. A show
 that never went live answers the same shape with empty series and zero figures.
@@ -13,9 +15,11 @@ that never went live answers the same shape with empty series and zero figures.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from server import auth
+from server import auth, show_charts
 from server.api_shows import mapped, room_of
 from server.errors import Forbidden, NotFound
 from server.httputil import BAD_INPUT, json_response
@@ -60,6 +64,21 @@ async def series_csv(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="{show.id}-{name}.csv"', "Cache-Control": "no-store"})
 
 
+@mapped
+async def chart_svg(request: web.Request) -> web.Response:
+    name = request.match_info["chart"]
+    if name not in show_charts.CHARTS:
+        BAD_INPUT.labels("analytics_chart").inc()
+        raise NotFound(f"no chart {name[:40]!r}; one of {', '.join(show_charts.CHARTS)}", "no_chart")
+    show, money = await _allowed(request)
+    if name in MONEY_SERIES and not money:
+        raise Forbidden("only the room's owner sees its revenue", "not_owner")
+    body = await report(request.app[SERVICES].analytics.store, show, money)
+    svg = await asyncio.to_thread(show_charts.RENDER[name], body)
+    return web.Response(text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/shows/{show_id}/analytics", analytics)
     app.router.add_get("/api/shows/{show_id}/analytics/{series}.csv", series_csv)
+    app.router.add_get("/api/shows/{show_id}/analytics/{chart}.svg", chart_svg)

@@ -10,8 +10,10 @@
 Amounts are integers in minor units of the room's currency, between its ``tip_min`` and
 ``tip_max``. A tip's message (at most 200 characters) must pass the room's blocked terms,
 and a banned or timed-out fan may tip only without one. The split sheet is fixed when the
-checkout starts: the room's owner as artist; a boost also gives the requested song's
-writers ``performance_bps`` of the net (DESIGN.md: the songwriters of performed songs).
+checkout starts: the room's split sheet (``server.splits``; the owner alone by default); a
+boost gives the requested song's writers ``performance_bps`` of the net (DESIGN.md: the
+songwriters of performed songs) and the room's sheet the rest. A tip or boost made while a
+show of the room is on joins that show's money (``show_meta``), settled with it.
 Nothing reaches the ledger or the room until the provider's webhook says it was paid.
 """
 
@@ -39,7 +41,7 @@ from server.api_sandbox import BadGateway
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
 from server.httputil import BAD_INPUT, field_int, field_text, json_response, read_json
 from server.keys import SERVICES
-from server.store import RoomRow
+from server.store import RoomRow, TipRoom
 from ticketing import tables as ticket_tables
 
 MESSAGE_MAX = 200
@@ -69,16 +71,17 @@ def _refuse(message: str, code: str) -> BadRequest:
     return BadRequest(message, code)
 
 
-async def _message(request: web.Request, room: RoomRow, identity: Identity, data: dict[str, Any]) -> str:
+async def _message(request: web.Request, tip_room: TipRoom, identity: Identity, data: dict[str, Any]) -> str:
     message = field_text(data, "message", min_len=0, max_len=MESSAGE_MAX, required=False)
     if not message:
         return ""
     services = request.app[SERVICES]
-    if identity.user_id in await services.store.banned_user_ids(room.id):
+    if tip_room.banned:
         raise Forbidden("banned from this room: tip without a message", "banned")
-    if await room_reads.timed_out_until(services.bus, room.slug, identity.user_id, time.time()) is not None:
+    slug = tip_room.room.slug
+    if await room_reads.timed_out_until(services.bus, slug, identity.user_id, time.time()) is not None:
         raise Forbidden("timed out in this room: tip without a message for now", "timed_out")
-    settings = RoomSettings.parse(await services.store.load_settings(room.id))
+    settings = RoomSettings.parse(tip_room.settings)
     term = find_blocked(settings.terms_pattern(), matching_text(message))
     if term is not None:
         raise _refuse(f"message contains a blocked term ({term!r})", "blocked_term")
@@ -103,7 +106,7 @@ async def show_meta(request: web.Request, room: RoomRow) -> dict[str, str]:
     q = (sa.select(sh.id).where(sh.room_slug == room.slug, sh.starts_at <= now,
                                 sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
          .order_by(sh.starts_at.desc(), sh.id).limit(1))
-    async with request.app[SERVICES].engine.connect() as conn:
+    async with request.app[SERVICES].store.reads.connect() as conn:
         found = await conn.scalar(q)
     return {"show": str(found)} if found else {}
 
@@ -131,20 +134,23 @@ async def checkout(request: web.Request, payment: Payment, title: str) -> str:
 
 async def create_tip(request: web.Request) -> web.Response:
     identity = await auth.require_user(request)
-    room = await _room(request)
+    tip_room = await request.app[SERVICES].store.tip_room(request.match_info["slug"], identity.user_id)
+    if tip_room is None:
+        raise NotFound("no such room", "no_room")
+    room = tip_room.room
     data = await read_json(request)
-    money = await money_settings(request, room.id)
+    money: dict[str, Any] = {"currency": tip_room.currency, "tip_min": tip_room.tip_min, "tip_max": tip_room.tip_max}
     amount = _amount(data, money)
     anonymous = data.get("anonymous", False)
     if not isinstance(anonymous, bool):
         raise _refuse("'anonymous' must be true or false", "bad_field")
-    message = await _message(request, room, identity, data)
+    message = await _message(request, tip_room, identity, data)
     payment = Payment(
         id=new_payment_id("tip"), kind="tip", status="pending", payer=f"user:{identity.user_id}", room=room.slug,
         amount=amount, currency=money["currency"], provider=request.app[SERVICES].provider.name,
         meta={"from": "Anonymous" if anonymous else identity.username, "user": identity.username,
-              "message": message, "anonymous": anonymous, "sheet": sheet_rows(await room_sheet(request, room)),
-              **await show_meta(request, room)},
+              "message": message, "anonymous": anonymous,
+              "sheet": sheet_rows(splits.sheet_of(tip_room.split_sheet, room)), **await show_meta(request, room)},
     )
     url = await checkout(request, payment, f"Tip for {room.title}")
     return json_response({"tip_id": payment.id, "checkout_url": url}, status=201)
@@ -155,8 +161,9 @@ def writer_party(writer: dict[str, Any]) -> str:
     return f"writer:ipi:{ipi}" if ipi else f"writer:{str(writer['name']).strip().casefold()}"
 
 
-def boost_sheet(room: RoomRow, writers: list[dict[str, Any]], writers_bps: int) -> SplitSheet:
-    """The owner gets the rest; the song's writers ``writers_bps`` of the net, by their shares."""
+def boost_sheet(base: SplitSheet, writers: list[dict[str, Any]], writers_bps: int) -> SplitSheet:
+    """The song's writers get ``writers_bps`` of the net, by their shares; the room's own split
+    sheet (``base``) shares the rest, line by line in proportion to its basis points."""
     shares: dict[str, tuple[int, Role, str]] = {}
     if writers and writers_bps > 0:
         parts = allocate(writers_bps, [int(w["share_bps"]) for w in writers])
@@ -165,10 +172,12 @@ def boost_sheet(room: RoomRow, writers: list[dict[str, Any]], writers_bps: int) 
             role = Role.PUBLISHER if writer.get("role") == "publisher" else Role.SONGWRITER
             old = shares.get(party, (0, role, str(writer["name"])))
             shares[party] = (old[0] + bps, old[1], old[2])
-    owner_bps = 10_000 - sum(b for b, _r, _n in shares.values())
-    lines = [Share(f"user:{room.owner_id}", owner_bps, Role.ARTIST, room.owner)]  # the writers' rest
-    lines += [Share(p, b, r, n) for p, (b, r, n) in shares.items() if b > 0]
-    return SplitSheet(tuple(lines))
+    rest = 10_000 - sum(b for b, _r, _n in shares.values())
+    for line, bps in zip(base.shares, allocate(rest, [x.bps for x in base.shares]), strict=True):
+        old = shares.get(line.party, (0, line.role, line.name))
+        shares[line.party] = (old[0] + bps, old[1], old[2])
+    base_first = [x.party for x in base.shares] + [p for p in shares if p not in {x.party for x in base.shares}]
+    return SplitSheet(tuple(Share(p, shares[p][0], shares[p][1], shares[p][2]) for p in base_first if shares[p][0] > 0))
 
 
 async def _writers(request: web.Request, room_id: int, song_id: int) -> list[dict[str, Any]]:
@@ -191,7 +200,7 @@ async def create_boost(request: web.Request) -> web.Response:
     if entry is None:
         raise NotFound("no such song request in the queue", "no_request")
     writers = await _writers(request, room.id, entry.song_id)
-    sheet = boost_sheet(room, writers, services.ledger.policy.performance_bps)
+    sheet = boost_sheet(await room_sheet(request, room), writers, services.ledger.policy.performance_bps)
     payment = Payment(
         id=new_payment_id("boost"), kind="boost", status="pending", payer=f"user:{identity.user_id}",
         room=room.slug, amount=amount, currency=money["currency"], provider=services.provider.name,

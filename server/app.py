@@ -38,7 +38,7 @@ from server import (
 from server import services as services_mod
 from server.config import Settings
 from server.httputil import error_middleware
-from server.keys import ENGINE, SERVICES, SETTINGS
+from server.keys import ENGINE, READS, SERVICES, SETTINGS
 from server.live import setup as setup_live
 
 log = logging.getLogger("notalabel.app")
@@ -50,6 +50,7 @@ async def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SERVICES] = services
     app[ENGINE] = services.engine
+    app[READS] = services.store.reads
     for module in (httputil, httpguard, health, openapi, api_accounts, api_bans, api_rooms, api_room_profile, api_publish,
                    api_restreams, api_ledger, api_tips, api_sandbox, api_payouts, api_earnings, api_splits,
                    api_settlement, webhooks, api_shows, api_orders, api_viewing, api_recordings, api_analytics,

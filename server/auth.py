@@ -37,7 +37,7 @@ from server import tables as t
 from server import usernames
 from server.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from server.httputil import BAD_INPUT, REFUSED
-from server.keys import ENGINE, SETTINGS
+from server.keys import ENGINE, READS, SETTINGS
 from server.passwords import DUMMY_HASH, PasswordPool
 from server.throttle import LoginThrottle
 
@@ -175,7 +175,7 @@ class Session:
 
 async def session_for(request: web.Request, token: str) -> Session | None:
     hashed, now = token_hash(token), time.time()
-    async with request.app[ENGINE].connect() as conn:
+    async with request.app[READS].connect() as conn:
         row = (await conn.execute(
             sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at,
                       t.sessions.c.id.label("session_id"), t.sessions.c.last_seen_at)

@@ -144,6 +144,15 @@ class Settings:
     checkout_expiry_s: int = field(default=3600, metadata={"help": "seconds a checkout session stays open (Stripe: more than 1800, at most 86400)"})
     payment_fee_bps: int = field(default=290, metadata={"help": "processor fee booked in the ledger: basis points of the gross"})
     payment_fee_fixed: int = field(default=30, metadata={"help": "processor fee booked in the ledger: fixed minor units per payment"})
+    db_pool_size: int = field(
+        default=20, metadata={"help": "PostgreSQL connections this process keeps open (a steady load needs about "
+                                      "its concurrent database work; each one is a server process)"})
+    db_pool_overflow: int = field(
+        default=10, metadata={"help": "PostgreSQL connections opened beyond --db-pool-size in a burst, closed after use"})
+    webhook_batch_max: int = field(
+        default=200,
+        metadata={"help": "payment webhooks that arrive together are applied in one database transaction, at most "
+                          "this many (group commit; each event still deduplicated and posted on its own); 1: one each"})
     payout_hold_s: float = field(
         default=7 * 86_400.0,
         metadata={"help": "seconds earnings wait before settlement pays them out (the refund and dispute window)"})

@@ -63,14 +63,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and foreign keys."""
+def make_engine(url: str, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL and foreign keys.
+
+    PostgreSQL keeps ``pool_size`` connections open; up to ``max_overflow`` (default: as many
+    again) more are opened in a burst and closed when they come back. Each of those costs a
+    new server process and a handshake, so a busy server wants ``pool_size`` near its
+    steady concurrency, not the overflow."""
     sa_url, connect_args, _schema = async_url(url)
     if sa_url.startswith("sqlite"):
         engine = create_async_engine(sa_url, connect_args=connect_args)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(sa_url, connect_args=connect_args, pool_size=pool_size, max_overflow=pool_size)
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_async_engine(sa_url, connect_args=connect_args, pool_size=pool_size, max_overflow=overflow)
+
+
+def reads(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, without a transaction: a read of one statement is one round trip (no
+    BEGIN and ROLLBACK around it). Only for reads that need no snapshot across statements."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

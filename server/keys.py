@@ -12,5 +12,7 @@ if TYPE_CHECKING:
     from server.services import Services
 
 ENGINE = web.AppKey("engine", AsyncEngine)
+READS = web.AppKey("reads", AsyncEngine)
+"""``ENGINE``'s pool for one-statement reads outside a transaction (``server.db.reads``)."""
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICES: web.AppKey[Services] = web.AppKey("services")

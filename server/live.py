@@ -7,9 +7,13 @@ so every node's fans see live/offline) and are served at ``GET /api/rooms/{slug}
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from media.hls.edge import HlsEdge
@@ -39,6 +43,67 @@ STREAM_END = "stream.end"
 holding the stream ends it (server.reactions)."""
 
 
+FORWARDED = "X-NAL-Thumbnail-Forwarded"
+"""Set on a thumbnail request one node makes to another: the holder answers from its own hub
+and never forwards again (no loop while the directory changes hands)."""
+
+
+class RemoteStills:
+    """The room list's thumbnails of rooms held by another node (server.directory): fetched
+    from the holder's ``/api/rooms/{slug}/thumbnail.jpg`` and kept here ``interval_s`` (a miss,
+    such as no keyframe yet, at most ``MISS_S``), one fetch at a time per room however many
+    ask; the holder decodes once per interval. Each ask looks the holder up again: once no
+    node holds the room, or another one does, the kept still is not served."""
+
+    MISS_S = 2.0
+
+    def __init__(self, locate: Callable[[str], Awaitable[str | None]], *, interval_s: float,
+                 timeout_s: float = 5.0) -> None:
+        self._locate = locate
+        self._interval = interval_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._kept: dict[str, tuple[str, float, bytes | None]] = {}  # slug -> (origin, until, jpeg)
+        self._inflight: dict[tuple[str, str], asyncio.Task[bytes | None]] = {}
+
+    async def jpeg(self, slug: str) -> bytes | None:
+        origin = await self._locate(slug)
+        if origin is None:
+            self._kept.pop(slug, None)
+            return None
+        kept = self._kept.get(slug)
+        if kept is not None and kept[0] == origin and kept[1] > time.monotonic():
+            return kept[2]
+        task = self._inflight.get((slug, origin))
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._fetch(slug, origin))
+            self._inflight[slug, origin] = task
+            task.add_done_callback(lambda _t: self._inflight.pop((slug, origin), None))
+        return await asyncio.shield(task)
+
+    async def _fetch(self, slug: str, origin: str) -> bytes | None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        jpeg: bytes | None = None
+        try:
+            async with self._session.get(f"{origin}/api/rooms/{slug}/thumbnail.jpg", headers={FORWARDED: "1"}) as r:
+                body = await r.read() if r.status == 200 else b""
+            jpeg = body if body.startswith(b"\xff\xd8\xff") else None
+        except (aiohttp.ClientError, TimeoutError):
+            log.warning("thumbnail of %s from %s failed", slug, origin)
+        if len(self._kept) > 10_000:
+            self._kept.clear()
+        keep = self._interval if jpeg is not None else min(self._interval, self.MISS_S)
+        self._kept[slug] = (origin, time.monotonic() + keep, jpeg)
+        return jpeg
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+
+
 def offline_state(slug: str) -> dict[str, Any]:
     return {"slug": slug, "state": "offline"}
 
@@ -56,6 +121,7 @@ class Live:
         self.rtmp: RtmpServer | None = None
         self.webrtc: WebRtc | None = None
         self.directory: DirectoryAgent | None = None
+        self.remote_stills = RemoteStills(self.locate, interval_s=settings.thumbnail_interval_s)
         self._moved: set[str] = set()
         """The room directory (server.services sets it); without it this node claims every room."""
         # One throttle for both ingests: RTMP counts wrong keys per address, WHIP per
@@ -178,10 +244,11 @@ async def stream_state(request: web.Request) -> web.Response:
 
 
 async def thumbnail(request: web.Request) -> web.Response:
-    """``GET /api/rooms/{slug}/thumbnail.jpg``: a still of the live stream held here, at most
-    ``--thumbnail-interval-s`` old (media.thumbnail); 404 ``no_thumbnail`` while the room is
-    offline, before its first keyframe, on a node that does not hold it, or while a show
-    gates it (a paid show is not given away a frame at a time): the page shows its placeholder."""
+    """``GET /api/rooms/{slug}/thumbnail.jpg``: a still of the live stream, at most
+    ``--thumbnail-interval-s`` old (media.thumbnail) when held here, fetched from the node
+    holding it otherwise (:class:`RemoteStills`, the room directory); 404 ``no_thumbnail``
+    while the room is offline, before its first keyframe, or while a show gates it (a paid
+    show is not given away a frame at a time): the page shows its placeholder."""
     services = request.app[SERVICES]
     slug = request.match_info["slug"]
     if await services.store.room_row(slug) is None:
@@ -189,6 +256,8 @@ async def thumbnail(request: web.Request) -> web.Response:
     jpeg = None
     if not await services.access.live_shows(slug):
         jpeg = await services.live.thumbnails.jpeg(slug)
+        if jpeg is None and services.live.hub.get(slug) is None and FORWARDED not in request.headers:
+            jpeg = await services.live.remote_stills.jpeg(slug)
     if jpeg is None:
         raise NotFound("no picture of this room now", "no_thumbnail")
     max_age = max(1, int(services.settings.thumbnail_interval_s))
@@ -203,6 +272,7 @@ def setup(app: web.Application, live: Live, access: ShowAccess | None = None) ->
 
     async def close_thumbnails(_: web.Application) -> None:
         live.thumbnails.close()
+        await live.remote_stills.close()
 
     app.on_cleanup.append(close_thumbnails)
     hls = setup_hls(app, live.hub, live.room_exists, access=access.hls if access else None)

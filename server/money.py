@@ -88,7 +88,8 @@ def make_provider(settings: Settings, sender: WebhookSender, secrets: tuple[str,
 
 
 def make_book(engine: AsyncEngine, ledger: Ledger, settings: Settings) -> PaymentBook:
-    return PaymentBook(engine, ledger, FeePolicy(settings.payment_fee_bps, settings.payment_fee_fixed))
+    return PaymentBook(engine, ledger, FeePolicy(settings.payment_fee_bps, settings.payment_fee_fixed),
+                       max_batch=max(1, settings.webhook_batch_max))
 
 
 def make_rail(provider: PaymentProvider) -> PayoutRail:

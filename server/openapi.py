@@ -111,8 +111,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
      {204: "removed", 403: "not the owner", 404: "no image"}),
     ("get", "/api/rooms/{slug}/image", "The room's image", None, {200: "the image", 404: "no image"}),
     ("get", "/api/rooms/{slug}/thumbnail.jpg", "A still of the live stream (JPEG, at most --thumbnail-interval-s old)",
-     None, {200: "image/jpeg", 404: "no_thumbnail: offline, no keyframe yet, held by another node, or a show gates "
-                                     "the room"}),
+     None, {200: "image/jpeg", 404: "no_thumbnail: offline, no keyframe yet, or a show gates the room (a node "
+                                     "without the stream fetches it from the holder)"}),
     ("post", "/api/rooms/{slug}/stream-key", "Rotate the stream key (owner); ends a live stream made with the old key", None, {200: "the new key", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/stream/end", "End the live stream now (owner)", None, {200: "offline; `ended` says whether it was live", 403: "not the owner"}),
     ("post", "/api/rooms/{slug}/overlay-key", "Rotate the OBS overlay key (owner)", None,
@@ -159,6 +159,9 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("get", "/api/shows/{show_id}/analytics/{series}.csv", "One analytics series as CSV: viewers, health, chat, "
      "marks, revenue (owner)", None, {200: "text/csv", 403: "neither owner nor host (revenue: not the owner)",
                                       404: "no such show or series"}),
+    ("get", "/api/shows/{show_id}/analytics/{chart}.svg", "A chart as SVG: viewers (with songs played), chat, "
+     "revenue (owner)", None, {200: "image/svg+xml", 403: "neither owner nor host (revenue: not the owner)",
+                               404: "no such show or chart"}),
     ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
      "the owner also sees sold and held", None, {200: "the show", 404: "no such show"}),
     ("patch", "/api/shows/{show_id}", "Change a show (owner)", SHOW_EDIT,

@@ -17,6 +17,7 @@ from server.keys import SETTINGS
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGES = {"/": "index.html", "/watch/{slug}": "watch.html", "/studio/{slug}": "studio.html",
+         "/studio/{slug}/shows/{show_id}": "show.html",
          "/moderate/{slug}": "moderate.html", "/earnings": "earnings.html", "/replay/{show_id}": "replay.html",
          "/embed/{slug}": "embed.html", "/invite/{token}": "invite.html"}
 FRAMEABLE = frozenset({"/embed/{slug}"})

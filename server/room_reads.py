@@ -14,28 +14,29 @@ from rooms.moderation import Moderation
 from rooms.songs import SongQueue, SongRequestEntry
 
 
-async def _recent(bus: EventBus, slug: str) -> list[Event]:
+async def _recent(bus: EventBus, slug: str, type_: str) -> list[Event]:
+    """The room's recent events of one type, in seq order. Filtered before anything else:
+    history holds up to ``--history-events`` of every type (tips, chat), read per request."""
     recent = await bus.recent(slug)
     seen: dict[tuple[str, int], Event] = {}
-    for event in [*recent.sticky, *recent.events]:
-        seen[(event.epoch, event.seq)] = event
+    for source in (recent.sticky, recent.events):
+        for event in source:
+            if event.type == type_:
+                seen[(event.epoch, event.seq)] = event
     return sorted(seen.values(), key=lambda e: e.seq)
 
 
 async def timed_out_until(bus: EventBus, slug: str, user_id: int, now: float) -> float | None:
     moderation = Moderation()
-    for event in await _recent(bus, slug):
-        if event.type == "mod.notice":
-            moderation.apply_notice(event.data)
+    for event in await _recent(bus, slug, "mod.notice"):
+        moderation.apply_notice(event.data)
     return moderation.timed_out_until(user_id, now)
 
 
 async def song_request(bus: EventBus, slug: str, request_id: str) -> SongRequestEntry | None:
     """The request if it is still queued or playing, else ``None``."""
     queue: SongQueue | None = None
-    for event in await _recent(bus, slug):
-        if event.type != "song.queue":
-            continue
+    for event in await _recent(bus, slug, "song.queue"):
         try:
             queue = SongQueue.from_wire(list(event.data["queue"]))
         except (KeyError, TypeError, ValueError):

@@ -106,7 +106,7 @@ class Services:
 
 
 async def build(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_overflow)
     await migrate(engine, settings.database_url)
     store = SqlStore(engine)
     router = Router()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rooms.ports import RoomInfo, Song
 from server import tables as t
+from server.db import reads
 
 STREAM_KEY_PREFIX = "live_"
 OVERLAY_KEY_PREFIX = "ovl_"
@@ -55,11 +56,26 @@ class RoomRow:
     """Who replays its recordings that no show's tier covers: ``owner`` (and hosts) or ``public``."""
 
 
+@dataclass(frozen=True)
+class TipRoom:
+    """What a tip needs to know of its room and its fan, read in one statement."""
+
+    room: RoomRow
+    currency: str
+    tip_min: int
+    tip_max: int
+    settings: dict[str, Any]
+    banned: bool
+    split_sheet: str | None
+    """The room's own split sheet as stored (``server.splits.sheet_of`` reads it)."""
+
+
 class SqlStore:
     """Rooms and their people, in the foundation tables."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.reads = reads(engine)
 
     # -- rooms ---------------------------------------------------------------
 
@@ -112,9 +128,25 @@ class SqlStore:
                       .outerjoin(t.room_images, t.room_images.c.room_id == t.rooms.c.id))
 
     async def room_row(self, slug: str) -> RoomRow | None:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(self._room_select().where(t.rooms.c.slug == slug))).first()
         return RoomRow(**row._mapping) if row else None
+
+    async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
+        """The room, its money settings and moderation settings, and whether ``user_id`` is banned."""
+        r, b = t.rooms.c, t.room_bans.c
+        banned = sa.exists().where((b.room_id == r.id) & (b.user_id == user_id)).label("banned")
+        q = self._room_select().add_columns(r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned)
+        async with self.reads.connect() as conn:
+            row = (await conn.execute(q.where(r.slug == slug))).first()
+        if row is None:
+            return None
+        m = row._mapping
+        room = RoomRow(**{k: m[k] for k in ("id", "slug", "title", "owner_id", "owner", "latency_class", "created_at")})
+        settings = json.loads(m["settings"] or "{}")
+        sheet = m["split_sheet"]
+        return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
+                       bool(m["banned"]), sheet if isinstance(sheet, str) else None)
 
     async def room_by_stream_key(self, key: str) -> RoomRow | None:
         async with self.engine.connect() as conn:

@@ -7,6 +7,7 @@ import {sessionCorner} from './js/session.js';
 import {profilePanel} from './studio-profile.js';
 import {restreamPanel} from './restreams.js';
 import {browserStudio} from './studio-live.js';
+import {showDashboard} from './studio-analytics.js';
 import {healthPanel} from './studio-health.js';
 import {recordingsPanel} from './studio-recordings.js';
 import {songsPanel} from './studio-songs.js';
@@ -43,6 +44,7 @@ async function main() {
   restreamPanel(room, () => studio.socket);  // restream targets, live state over studio.socket once open
   tipsPanel(room);  // this show's tips live, the OBS overlay URL and its test alert
   recordingsPanel(room);  // the shows' recordings: replay link, MP4 export with progress, keep, delete
+  showDashboard(room);  // the current show's viewers, chart, chat rate, revenue; every show's analytics
   const live = async () => {  // from OBS or this browser: ask the server
     try {
       return (await api(roomPath(slug, '/stream'))).state !== 'offline';

@@ -51,6 +51,10 @@ def test_every_attack_is_refused_and_reported(tmp_path: Path) -> None:
     assert phases["lone_surrogates"]["outcomes"].get("error invalid_text", 0) > 0
     assert phases["lone_surrogates"]["outcomes"].get("join failed", 0) == 0
     assert phases["key_rotation"]["checks"]["old_publisher_cut"]
-    # the markdown table: a header, a rule and one row per phase
+    # two markdown tables (the phases, the server's own cost): a header, a rule and one row per phase each
     rows = [line for line in text.splitlines() if line.startswith("| ")]
-    assert rows[0].startswith("| phase |") and rows[1].startswith("| ---") and len(rows) == 2 + len(phases)
+    assert rows[0].startswith("| phase | chat") and rows[1].startswith("| ---") and len(rows) == 2 * (2 + len(phases))
+    cost = rows[2 + len(phases):]
+    assert cost[0].startswith("| phase | server CPU ms") and [r.split(" | ")[0] for r in cost[2:]] == [
+        f"| {name}" for name in phases]
+    assert all(phase["server_cpu_ms"] > 0 and phase["loop_cpu_ms"] > 0 for phase in phases.values())

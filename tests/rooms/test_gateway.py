@@ -98,8 +98,8 @@ async def test_snapshot_then_chat_reaches_everyone(room: Room) -> None:
     fay, hank = await room.join("fay"), await room.join("hank")
     snap = await frame(fay)
     assert snap["type"] == "snapshot" and "recovered" not in snap
-    assert set(snap["data"]) == {
-        "stream", "chat", "queue", "pinned", "settings", "viewers", "tips", "supporters"
+    assert set(snap["data"]) == {  # fay is signed in: her snapshot says what she voted for
+        "stream", "chat", "queue", "pinned", "settings", "viewers", "tips", "supporters", "voted"
     }
     await frame(hank)
     await fay.send_str(json.dumps({"op": "chat.send", "id": 1, "text": "hello"}))

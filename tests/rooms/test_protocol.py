@@ -21,6 +21,7 @@ from rooms.errors import (
     WrongFrameType,
 )
 from rooms.events import Event
+from rooms.ops import parse_frame
 from rooms.protocol import (
     ChatPin,
     ChatSend,
@@ -33,7 +34,6 @@ from rooms.protocol import (
     ack,
     encode,
     error,
-    parse_frame,
     scrubbed,
     snapshot,
 )

@@ -81,3 +81,32 @@ def test_engagement_ignores_malformed_events() -> None:
     assert tallies["room"].minutes == {0.0: [1, 0, 0, 0]}
     assert not tallies["room"].chatters
 
+
+
+def test_the_chart_adapter_leaves_no_legacy_import_finder_behind() -> None:
+    import sys
+
+    import pygal
+
+    import server.show_charts  # noqa: F401 - the adapter
+
+    assert not [f for f in sys.meta_path if isinstance(f, pygal.PluginImportFixer)]
+
+
+def test_every_chart_renders_svg_with_and_without_data() -> None:
+    from server import show_charts
+
+    empty = {"series": {"viewers": [], "chat": [], "marks": [], "revenue": []}}
+    full = {"series": {
+        "viewers": [{"at": 1_800_000_000.0 + 10 * i, "webrtc": i % 3, "hls": i, "total": i % 3 + i} for i in range(6)],
+        "chat": [{"minute": 1_800_000_000.0, "chat": 4, "requests": 1, "votes": 2, "moderation": 0}],
+        "marks": [{"at": 1_800_000_025.0, "kind": "song", "label": "Blue Moon - The Band"}],
+        "revenue": [{"minute": 1_800_000_000.0, "source": "tips", "amount": 500},
+                    {"minute": 1_800_000_060.0, "source": "tickets", "amount": 1000}],
+    }}
+    for name in show_charts.CHARTS:
+        blank = show_charts.RENDER[name](empty)
+        drawn = show_charts.RENDER[name](full)
+        assert blank.startswith("<svg") and ">No data yet<" in blank, name
+        assert drawn.startswith("<svg") and ">No data yet<" not in drawn, name
+    assert "Blue Moon - The Band" in show_charts.viewers(full)

@@ -5,6 +5,7 @@ the events left history, meets the same rule."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -38,9 +39,16 @@ def nodes(server_process: Any, schema: str, prefix: str, **extra: Any) -> tuple[
     return server_process(**common), server_process(**common)
 
 
-def restart(node: Any) -> None:
-    assert node.terminate() == 0, node.log()
-    node.start()
+async def restart(node: Any) -> None:
+    """Stop and start the node in a thread: the test's own sockets on the other node keep
+    answering the server's pings meanwhile (a cold start can outlast 20 s of heartbeat plus
+    10 s of pong wait on a loaded box, and the host's socket was closed under the test)."""
+
+    def blocking() -> None:
+        assert node.terminate() == 0, node.log()
+        node.start()
+
+    await asyncio.to_thread(blocking)
 
 
 async def push_out_of_history(sock: RoomSocket, n: int = FEW + 1) -> None:
@@ -65,7 +73,7 @@ async def test_chat_allowance_is_one_bucket_on_every_node_and_after_a_restart(
     assert (await other.op("chat.send", text="my own bucket"))["type"] == "ack"
     await on_b.close()
     await other.close()
-    restart(b)
+    await restart(b)
     back = await RoomSocket.connect(http, b.ws_url, slug, tokens["fan1"])
     reply = await back.op("chat.send", text="after the restart")
     assert reply["type"] == "error" and reply["code"] == "rate_limited", reply
@@ -86,14 +94,14 @@ async def test_a_timeout_holds_on_a_node_that_reloaded_the_room(
     assert reply["type"] == "error" and reply["code"] == "timed_out", reply
     await fan.close()
     await push_out_of_history(host)  # the timeout notice is no longer in history
-    restart(b)
+    await restart(b)
     fan = await RoomSocket.connect(http, b.ws_url, slug, tokens["fan1"])
     reply = await fan.op("chat.send", text="after the restart")
     assert reply["type"] == "error" and reply["code"] == "timed_out", reply
     # Lifted by an unban (the stored timeout goes with it), on every node.
     assert (await host.op("mod.unban", user="fan1"))["type"] == "ack"
     await fan.close()
-    restart(b)
+    await restart(b)
     fan = await RoomSocket.connect(http, b.ws_url, slug, tokens["fan1"])
     assert (await fan.op("chat.send", text="free again"))["type"] == "ack"
     for sock in (host, fan):
@@ -120,7 +128,7 @@ async def test_one_vote_per_fan_on_a_node_that_reloaded_the_queue(
     assert reply["type"] == "error" and reply["code"] == "already_voted", reply
     await voter.close()
     await push_out_of_history(host)  # the queue now comes back from its last event: counts
-    restart(b)
+    await restart(b)
     voter = await RoomSocket.connect(http, b.ws_url, slug, tokens["fan1"])
     assert voter.snapshot is not None
     assert [q["votes"] for q in voter.snapshot["data"]["queue"]] == [1]

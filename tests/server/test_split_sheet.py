@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
+from payments.splits import Role, Share, SplitSheet
+from server.api_tips import boost_sheet
 from tests.support.money import Running, running
 
 
@@ -115,3 +117,13 @@ async def test_the_owner_sets_the_sheet_and_an_invited_songwriter_claims(tmp_pat
         await paid_tip(srv, slug, fan, 1_000)  # new tips go to Ann directly
         assert (await srv.balances(p_ann))["earnings"] == shares[writer] + late + net // 5
         await srv.ledger_ok()
+
+
+def test_a_boost_gives_the_writers_their_part_and_the_room_sheet_the_rest() -> None:
+    base = SplitSheet((Share("user:1", 5_001, Role.ARTIST, "perf"), Share("user:2", 4_999, Role.BAND, "bass")))
+    writers = [{"name": "Wanda", "share_bps": 7_000}, {"name": "Pub Co", "share_bps": 3_000, "role": "publisher"}]
+    sheet = boost_sheet(base, writers, 1_000)
+    assert [(s.party, s.bps, s.role) for s in sheet.shares] == [
+        ("user:1", 4_501, Role.ARTIST), ("user:2", 4_499, Role.BAND),
+        ("writer:wanda", 700, Role.SONGWRITER), ("writer:pub co", 300, Role.PUBLISHER)]
+    assert boost_sheet(base, [], 1_000) == base

@@ -1,9 +1,10 @@
 """Money out with the sandbox on one real ``notalabel serve``: a fan tips through the sandbox
-checkout, split with a band member by the room's split sheet (set over the API), both open
-sandbox payout accounts, the operator's ``notalabel payouts run`` pays them, and the band member opens /earnings in
-Chromium on a 390 px phone: the room's line, the paid payout, the statement and the tax
-summary downloads, every figure the ledger's. Nobody sees another party's figures; no
-HTTP route runs payouts."""
+checkout while the room's show is on, split with a band member by the room's split sheet (set
+over the API); both open sandbox payout accounts; the show ends and the operator's
+``notalabel payouts run`` pays them in the show's transfer group; the band member opens
+/earnings in Chromium on a 390 px phone: the show's line, the paid payout, the statement and
+the tax summary downloads, every figure the ledger's. Nobody sees another party's figures;
+no HTTP route runs payouts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ from tests.support.wait import wait_until
 def srv(server_process: Any, tmp_path: Path) -> ServerProcess:
     proc: ServerProcess = server_process(database=f"sqlite:///{tmp_path / 'pages.sqlite3'}", payout_hold_s=0)
     return proc
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def me(http: aiohttp.ClientSession, headers: dict[str, str]) -> str:
@@ -57,7 +63,12 @@ async def test_band_member_sees_and_downloads_earnings(pages: Pages, http: aioht
     lines = [{"username": "perf", "role": "artist", "bps": 6_000}, {"username": "bass", "role": "band", "bps": 4_000}]
     async with http.put(f"/api/rooms/{slug}/split-sheet", json={"lines": lines}, headers=perf) as r:
         assert r.status == 200, await r.text()  # the owner's split sheet: the tip is split by it
-    async with http.post(f"/api/rooms/{slug}/tips", json={"amount": 2_000}, headers=fan) as r:
+    now = time.time()
+    async with http.post(f"/api/rooms/{slug}/shows", headers=perf, json={
+            "title": "Split Night live", "starts_at": iso(now - 60), "ends_at": iso(now + 3_600)}) as r:
+        assert r.status == 201, await r.text()
+        show_id = (await r.json())["id"]
+    async with http.post(f"/api/rooms/{slug}/tips", json={"amount": 2_000}, headers=fan) as r:  # during the show
         assert r.status == 201, await r.text()
         checkout = (await r.json())["checkout_url"]
     async with http.post("/" + checkout.split("://", 1)[1].split("/", 1)[1] + "/pay") as r:
@@ -71,16 +82,21 @@ async def test_band_member_sees_and_downloads_earnings(pages: Pages, http: aioht
             assert body["ready"] is True and body["onboarding_url"] is None
     async with http.post("/api/payouts/run", headers=perf) as r:
         assert r.status in (404, 405)  # settlement is the operator's CLI, never an HTTP command
+    ends = time.time() + 1
+    async with http.patch(f"/api/shows/{show_id}", headers=perf, json={"ends_at": iso(ends)}) as r:
+        assert r.status == 200, await r.text()  # the show ends; its money is due once it has
+    await wait_until(lambda: asyncio.to_thread(time.time), lambda t: t > ends + 0.5)
     assert await payouts_run(srv) == 0
 
     mine = await earnings(http, bass)
     share = 2_000 - 88 - 200
     [line] = mine["lines"]
-    assert (line["room"], line["gross"], line["fees"], line["commission"]) == (slug, 2_000, 88, 200)
+    assert (line["room"], line["show"], line["gross"], line["fees"], line["commission"]) == (
+        slug, show_id, 2_000, 88, 200)
     bass_share = line["share"]
     assert 0 < bass_share < share
     [payout] = mine["payouts"]
-    assert (payout["amount"], payout["state"]) == (bass_share, "paid")
+    assert (payout["amount"], payout["state"], payout["transfer_group"]) == (bass_share, "paid", f"show:{show_id}")
     [bal] = mine["balances"]
     assert (bal["available"], bal["in_transit"], bal["paid"], bal["earnings"]) == (0, 0, bass_share, 0)
     theirs = await earnings(http, fan)
@@ -98,6 +114,7 @@ async def test_band_member_sees_and_downloads_earnings(pages: Pages, http: aioht
     row = page.locator("#lines tbody tr")
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text(slug)
+    await expect(row).to_contain_text(show_id)  # the show's line
     await expect(row).to_contain_text(money)
     await expect(page.locator("#payouts li")).to_contain_text(["paid"])
     await expect(page.locator("#account-state")).to_contain_text("Ready")
