@@ -10,7 +10,7 @@
     GET   /api/me/tickets                    the signed-in user's own tickets only
     POST  /api/tickets/{ticket_id}/transfer  the ticket's owner: {"username"}; access moves at once
 
-The owner also sees ``sold`` and ``held`` per tier. Ticketing's errors map to answers here:
+The owner also sees ``sold``, ``held`` and ``revenue`` per tier (the studio's live sales). Ticketing's errors map to answers here:
 not found 404, sold out or off sale 409 with the reason's code, a price below the floor 400.
 """
 
@@ -98,7 +98,8 @@ async def _show(request: web.Request) -> tuple[Show, RoomRow]:
 
 async def _show_body(request: web.Request, show: Show, owner: bool) -> dict[str, Any]:
     catalog = _services(request).ticketing.catalog
-    return show_json(show, await catalog.tiers_with_counts(show.id), catalog.clock(), owner=owner)
+    revenue = await catalog.revenue(show.id) if owner else None
+    return show_json(show, await catalog.tiers_with_counts(show.id), catalog.clock(), owner=owner, revenue=revenue)
 
 
 async def _is_owner(request: web.Request, room: RoomRow) -> bool:
@@ -163,7 +164,8 @@ async def patch_tier(request: web.Request) -> web.Response:
     catalog = _services(request).ticketing.catalog
     tier = await catalog.update_tier(show.id, request.match_info["tier_id"][:32], fields)
     figures = {t.id: (s, h) for t, s, h in await catalog.tiers_with_counts(show.id)}
-    return json_response(tier_json(tier, *figures[tier.id], catalog.clock(), owner=True))
+    revenue = (await catalog.revenue(show.id)).get(tier.id, 0)
+    return json_response(tier_json(tier, *figures[tier.id], catalog.clock(), owner=True, revenue=revenue))
 
 
 async def user_named(request: web.Request, data: dict[str, Any]) -> int:

@@ -100,7 +100,7 @@ def parse(data: dict[str, Any], spec: dict[str, Parser], required: tuple[str, ..
     return {name: spec[name](name, value) for name, value in data.items()}
 
 
-def tier_json(tier: Tier, sold: int, held: int, now: float, *, owner: bool) -> dict[str, Any]:
+def tier_json(tier: Tier, sold: int, held: int, now: float, *, owner: bool, revenue: int = 0) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": tier.id, "name": tier.name, "price": tier.price, "min_price": tier.min_price,
         "pay_what_you_want": tier.pay_what_you_want, "quantity": tier.quantity,
@@ -109,12 +109,16 @@ def tier_json(tier: Tier, sold: int, held: int, now: float, *, owner: bool) -> d
         "latency_class": tier.latency_class, "chat": tier.chat, "replay": tier.replay,
     }
     if owner:
-        body.update(sold=sold, held=held)
+        body.update(sold=sold, held=held, revenue=revenue)
     return body
 
 
-def show_json(show: Show, tiers: list[tuple[Tier, int, int]], now: float, *, owner: bool) -> dict[str, Any]:
-    listed = [tier_json(t, s, h, now, owner=owner) for t, s, h in tiers]
+def show_json(show: Show, tiers: list[tuple[Tier, int, int]], now: float, *, owner: bool,
+              revenue: dict[str, int] | None = None) -> dict[str, Any]:
+    """The show as anyone sees it; the owner also sees each tier's ``sold``, ``held`` and
+    ``revenue`` (what its valid tickets were paid, minor units)."""
+    paid = revenue or {}
+    listed = [tier_json(t, s, h, now, owner=owner, revenue=paid.get(t.id, 0)) for t, s, h in tiers]
     return {
         "id": show.id, "room": show.room_slug, "title": show.title, "starts_at": iso(show.starts_at),
         "ends_at": iso(show.ends_at), "currency": show.currency, "replay_hours": show.replay_hours,

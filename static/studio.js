@@ -10,6 +10,7 @@ import {browserStudio} from './studio-live.js';
 import {showDashboard} from './studio-analytics.js';
 import {healthPanel} from './studio-health.js';
 import {recordingsPanel} from './studio-recordings.js';
+import {showsPanel} from './studio-shows.js';
 import {songsPanel} from './studio-songs.js';
 import {tipsPanel} from './studio-tips.js';
 
@@ -45,6 +46,7 @@ async function main() {
   tipsPanel(room);  // this show's tips live, the OBS overlay URL and its test alert
   recordingsPanel(room);  // the shows' recordings: replay link, MP4 export with progress, keep, delete
   showDashboard(room);  // the current show's viewers, chart, chat rate, revenue; every show's analytics
+  showsPanel(room);  // shows and ticket tiers, with each tier's sales live (studio-shows.js)
   const live = async () => {  // from OBS or this browser: ask the server
     try {
       return (await api(roomPath(slug, '/stream'))).state !== 'offline';

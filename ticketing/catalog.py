@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ticketing import tables as t
 from ticketing.db import Writer, counts, new_id, show_of, tier_of
 from ticketing.errors import InvalidTier, NotFound
-from ticketing.model import Show, Tier
+from ticketing.model import Show, TicketStatus, Tier
 
 SHOW_FIELDS = frozenset({"title", "starts_at", "ends_at", "currency", "replay_hours", "record"})
 TIER_FIELDS = frozenset({"name", "price", "min_price", "quantity", "sales_start", "sales_end",
@@ -94,6 +94,16 @@ class Catalog:
         async with self.engine.connect() as conn:
             figures = await counts(conn, [x.id for x in tiers], self.clock())
         return [(x, *figures[x.id]) for x in tiers]
+
+    async def revenue(self, show_id: str) -> dict[str, int]:
+        """Per tier, what its valid tickets were paid (minor units, gross of fees; comps are 0,
+        refunded tickets count no more)."""
+        k, o = t.tickets.c, t.orders.c
+        q = (sa.select(k.tier_id, sa.func.coalesce(sa.func.sum(o.amount), 0))
+             .select_from(t.tickets.join(t.orders, o.id == k.order_id))
+             .where(k.show_id == show_id, k.status == TicketStatus.VALID.value).group_by(k.tier_id))
+        async with self.engine.connect() as conn:
+            return {tier_id: int(total) for tier_id, total in await conn.execute(q)}
 
     async def add_tier(self, show_id: str, fields: dict[str, Any]) -> Tier:
         await self.show(show_id)

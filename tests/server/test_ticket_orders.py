@@ -39,6 +39,12 @@ async def remaining(srv: Running, show_id: str) -> int:
     return int((await (await srv.http.get(f"/api/shows/{show_id}")).json())["tiers"][0]["remaining"])
 
 
+async def sales(srv: Running, owner: dict[str, str], show_id: str) -> dict[str, int]:
+    """The owner's figures of the show's first tier (the studio's live sales)."""
+    tier = (await (await srv.http.get(f"/api/shows/{show_id}", headers=owner)).json())["tiers"][0]
+    return {k: int(tier[k]) for k in ("sold", "held", "revenue")}
+
+
 async def test_a_paid_order_is_a_ticket_and_a_ledger_sale(tmp_path: Path, database_url: str) -> None:
     async with running(tmp_path, database_url) as srv:
         owner, show_id, tier_id = await setup_show(srv)
@@ -98,12 +104,14 @@ async def test_the_owner_refunds_a_ticket_and_nobody_else_can(tmp_path: Path, da
         body = await (await order(srv, fan, show_id, tier_id)).json()
         assert (await srv.sandbox(body["checkout_url"], "pay")).status == 200
         ticket_id = (await (await srv.http.get("/api/me/tickets", headers=fan)).json())["tickets"][0]["id"]
+        assert await sales(srv, owner, show_id) == {"sold": 1, "held": 0, "revenue": 2000}
         for who, status in ((host, 403), (fan, 403), ({}, 401)):
             r = await srv.http.post(f"/api/tickets/{ticket_id}/refund", headers=who)
             assert r.status == status, await r.text()
         r = await srv.http.post(f"/api/tickets/{ticket_id}/refund", headers=owner)
         assert r.status == 202, await r.text()
         assert (await r.json())["status"] == "refunded"
+        assert await sales(srv, owner, show_id) == {"sold": 0, "held": 0, "revenue": 0}  # a refund is no sale
         me = await (await srv.http.get("/api/me", headers=owner)).json()
 
         async def earnings() -> int:
