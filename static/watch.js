@@ -83,6 +83,7 @@ async function watchShow(show, {me, slug, player, socket, backFromCheckout}) {
     onRenew: (fresh) => player.setHlsUrl(fresh.hls_url),
     onLost: () => player.halt('This ticket is now watching on another device.'),
   });
+  window.nal.viewing = keeper;  // its token, for the console and the browser tests
   socket.on(TAKEN_OVER, (data) => { if (data.session === viewing.session) keeper.lost('taken_over'); });
   let rejoins = 3;
   socket.on('status', async ({state, code}) => {  // 4001: refused or revoked; the heartbeat tells which
