@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -79,7 +80,9 @@ def anonymous_key(request: web.Request) -> str:
     return anonymous_key_of(str(request.remote), request.headers.get("User-Agent", ""))
 
 
+@functools.lru_cache(maxsize=65_536)
 def anonymous_key_of(address: str, agent: str) -> str:
+    """A client's key, hashed once per (address, User-Agent): a player asks every part."""
     return "a:" + hashlib.sha256(f"{address}|{agent}".encode()).hexdigest()[:24]
 
 
