@@ -17,6 +17,12 @@ byte) p50/p99, and the media rate each viewer received.
 
     python -m loadtest.hls_viewers --viewers 1000 --duration 30
     python -m loadtest.hls_viewers --viewers 1000 --duration 30 --servers ours
+    python -m loadtest.hls_viewers --viewers 300 --duration 20 --servers ours,gated
+
+``gated`` (after ``ours``, on the same server and stream): a show with a tier goes on sale
+in the room, so every request needs its viewing token (``?vt=``, the owner's viewing
+session's; the playlist lists it on every URI), and the same viewers play again. Printed:
+the ratio of server CPU per request, gated over ungated (issue 10: at most 1.10).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from urllib.parse import urlsplit
 from loadtest import procstat
 from loadtest.media_mirror import Mirror
 from loadtest.media_nginx import start_nginx
-from loadtest.media_server import create_room, start_server, wait_for_playlist
+from loadtest.media_server import create_room, gate_room, start_server, wait_for_playlist
 from loadtest.media_timecode import percentile
 
 SOURCE_SECONDS = 20
@@ -152,7 +158,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     publisher = None
     results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()]}
     try:
-        slug, publish_url = await create_room(server.url)
+        owner = "bench" + os.urandom(4).hex()
+        slug, publish_url = await create_room(server.url, owner)
         publisher = start_publisher(source, publish_url)
         playlist_path = f"/live/{slug}/index.m3u8"
         await wait_for_playlist(server.url + playlist_path)
@@ -161,6 +168,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             if name == "ours":
                 results["ours"] = await run_viewers(
                     server.url, playlist_path, args.viewers, args.processes, args.duration,
+                    args.ramp, server.pid, "ours", None)
+            elif name == "gated":
+                token = await gate_room(server.url, slug, owner)
+                await asyncio.sleep(4)  # every node's gate cache (3 s) sees the show
+                results["gated"] = await run_viewers(
+                    server.url, f"{playlist_path}?vt={token}", args.viewers, args.processes, args.duration,
                     args.ramp, server.pid, "ours", None)
             elif name == "nginx":
                 results["nginx"] = await bench_nginx(args, work, server.url, playlist_path)
@@ -207,7 +220,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audio-kbps", type=int, default=128)
     args = parser.parse_args(argv)
     results = asyncio.run(bench(args))
-    for name in ("ours", "nginx"):
+    if "ours" in results and "gated" in results:
+        results["gated_cpu_per_request_ratio"] = round(
+            results["gated"]["server_cpu_us_per_request"] / results["ours"]["server_cpu_us_per_request"], 3)
+        print(f"viewing tokens: {results['gated_cpu_per_request_ratio']}x the server CPU per request (goal <= 1.10)")
+    for name in ("ours", "gated", "nginx"):
         if name in results:
             r = results[name]
             print(f"{name:6} {r['viewers']} viewers: cpu {r['server_cpu_percent']}% "

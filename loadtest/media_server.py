@@ -55,9 +55,9 @@ def start_server(workdir: Path | None = None, extra: list[str] | None = None) ->
     return MediaServer(started, f"rtmp://127.0.0.1:{rtmp}/live")
 
 
-async def create_room(base: str) -> tuple[str, str]:
+async def create_room(base: str, user: str | None = None) -> tuple[str, str]:
     """A new performer and room on ``base``: returns (slug, RTMP publish URL with the key)."""
-    user = "bench" + uuid.uuid4().hex[:8]
+    user = user or "bench" + uuid.uuid4().hex[:8]
     async with aiohttp.ClientSession() as http:
         await http.post(f"{base}/api/accounts", json={"username": user, "password": PASSWORD})
         r = await http.post(f"{base}/api/sessions", json={"username": user, "password": PASSWORD})
@@ -70,6 +70,23 @@ async def create_room(base: str) -> tuple[str, str]:
         room = await r.json()
     rtmp = room["ingest"]["rtmp"]
     return room["slug"], f"{rtmp['url']}/{room['stream_key']}"
+
+
+async def gate_room(base: str, slug: str, username: str) -> str:
+    """Put a show with a tier on sale in the room (so its LL-HLS needs viewing tokens) and
+    open the owner's viewing session: the token a viewer sends as ``?vt=``."""
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(f"{base}/api/sessions", json={"username": username, "password": PASSWORD})
+        owner = {"Authorization": f"Bearer {(await r.json())['token']}"}
+        http.cookie_jar.clear()
+        r = await http.post(f"{base}/api/rooms/{slug}/shows", headers=owner,
+                            json={"title": "Benchmark show", "starts_at": "2030-01-01T20:00:00Z"})
+        show = await r.json()
+        await http.post(f"{base}/api/shows/{show['id']}/tiers", headers=owner, json={"name": "GA", "price": 1000})
+        r = await http.post(f"{base}/api/shows/{show['id']}/viewing-sessions", headers=owner, json={})
+        if r.status != 201:
+            raise RuntimeError(f"cannot open a viewing session: {r.status} {await r.text()}")
+        return str((await r.json())["token"])
 
 
 async def wait_for_playlist(url: str, timeout: float = 30.0) -> None:

@@ -29,7 +29,7 @@ from typing import cast
 
 import uvloop
 
-PART = re.compile(r'#EXT-X-PART:[^\n]*URI="([^"]*part-(\d+)-(\d+)\.m4s)"')
+PART = re.compile(r'#EXT-X-PART:[^\n]*URI="([^"]*part-(\d+)-(\d+)\.m4s(?:\?[^"]*)?)"')  # ?vt= when gated
 REQUEST_TIMEOUT = 10.0
 
 
@@ -161,7 +161,8 @@ class Viewer:
             wanted = (last[0], last[1] + 1)
             if self.edge is not None:
                 await self.edge.wait_for(wanted)
-            path = f"{self.playlist}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}"
+            joiner = "&" if "?" in self.playlist else "?"  # a gated room's playlist carries ?vt=
+            path = f"{self.playlist}{joiner}_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}"
         status, body = await self._get(path)
         self.stats.playlist_requests += self.stats.measuring
         if status != 200:
