@@ -1,12 +1,16 @@
 // The studio's "go live from this browser" part: pick a camera and microphone, preview them,
 // publish over WHIP with a publish ticket (the owner's session, never the stream key), stop;
 // the room's live state, viewers and chat beside, whatever the source (OBS or this browser).
+// While the room is live from anything but this page (OBS over RTMP, another WHIP client), the
+// preview is the live stream itself, through the watch page's player, muted until unmuted.
 
 import {api, roomPath} from './js/api.js';
 import {$, say, show} from './js/dom.js';
 import {ChatView} from './js/chat.js';
+import {LivePlayer} from './js/player.js';
 import {showSocketErrors, showViewers} from './js/room.js';
 import {RoomSocket, socketStatus} from './js/socket.js';
+import {unmutePrompt} from './js/unmute.js';
 import {whipPublish} from './whep.js';
 
 const STATES = {live: 'LIVE', reconnecting: 'RECONNECTING', offline: 'OFFLINE'};
@@ -55,6 +59,28 @@ class BrowserStudio {
     this.stream = null;
     this.session = null;
     this.status = $('#live-status');
+    this.publishing = false;  // this page is (or is becoming) the room's source
+    this.player = null;  // the live stream's player while the source is elsewhere
+  }
+
+  /** The room's stream state from the socket: preview the stream when another source is live. */
+  sourceState(state) {
+    const elsewhere = (state === 'live' || state === 'reconnecting') && !this.publishing;
+    if (elsewhere && !this.player) {
+      this.player = new LivePlayer({video: $('#stream-preview'), overlay: $('#stream-preview-overlay'), badge: null},
+        {slug: this.slug, socket: this.socket});
+      this.player.start();
+    } else if (!elsewhere && this.player && (this.publishing || state === 'offline')) {
+      this.player.halt('');
+      this.player = null;
+    }
+    document.body.dataset.preview = elsewhere ? 'stream' : 'camera';
+    show($('#stream-preview'), elsewhere);
+    show($('#preview'), !elsewhere);
+    if (!elsewhere) {
+      show($('#stream-preview-overlay'), false);
+      show($('#stream-unmute'), false);
+    }
   }
 
   async preview() {
@@ -72,6 +98,7 @@ class BrowserStudio {
   async goLive() {
     $('#go-live').disabled = true;
     say(this.status, 'Connecting…');
+    this.publishing = true;
     try {
       if (!this.stream) await this.preview();
       const {ticket} = await api(roomPath(this.slug, '/publish-ticket'), {method: 'POST'});
@@ -84,6 +111,7 @@ class BrowserStudio {
       say(this.status, 'You are live.');
       document.body.dataset.live = 'true';
     } catch (err) {
+      this.publishing = false;
       $('#go-live').disabled = false;
       const text = err.status === 403 ? 'Only the room’s owner can go live here.'
         : err.status === 409 ? 'This room is already live from another source (OBS?).' : err.message;
@@ -93,6 +121,7 @@ class BrowserStudio {
 
   lost() {
     this.session = null;
+    this.publishing = false;
     $('#go-live').disabled = false;
     $('#stop-live').disabled = true;
     document.body.dataset.live = 'false';
@@ -103,6 +132,7 @@ class BrowserStudio {
     $('#stop-live').disabled = true;
     if (this.session) await this.session.stop();
     this.session = null;
+    this.publishing = false;
     $('#go-live').disabled = false;
     setBadge('offline');
     document.body.dataset.live = 'false';
@@ -115,6 +145,11 @@ export function browserStudio(room, me) {
   const slug = room.slug;
   show($('#browser-live'));
   const studio = new BrowserStudio(slug, roomSocket(slug, me));
+  studio.socket.on('snapshot', (data) => {
+    if (data.stream) studio.sourceState(typeof data.stream === 'string' ? data.stream : data.stream.state);
+  });
+  studio.socket.on('stream.state', (data) => studio.sourceState(data.state));
+  unmutePrompt($('#stream-preview'), $('#stream-unmute'));
   if (!navigator.mediaDevices || !window.RTCPeerConnection) {
     say(studio.status, 'This browser cannot go live over WebRTC; use OBS with the settings above.', 'error');
     $('#go-live').disabled = true;

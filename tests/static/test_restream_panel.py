@@ -242,6 +242,8 @@ async def test_studio_socket_brings_restream_state_events(
     await page.get_by_role("button", name="Go live").click()
     await expect(page.locator("#socket-status")).to_have_text("Connected", timeout=SLOW)
     await expect(good.locator(".restream-badge")).to_have_text("LIVE", timeout=SLOW)
+    await expect(page.locator("#preview")).to_be_visible()  # live from this page: its own camera
+    await expect(page.locator("#stream-preview")).to_be_hidden()
 
     await _patch(http, headers, slug, target_id, False)
     await expect(good.locator(".restream-badge")).to_have_text("IDLE", timeout=SLOW)

@@ -33,6 +33,20 @@ async def test_studio_follows_an_obs_stream_and_counts_only_fans(
     publisher = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", seconds=120)
     try:
         await expect(studio.locator("#studio-state")).to_have_text("LIVE", timeout=SLOW)
+        # Live from OBS: the preview is the live stream (the watch page's player), muted.
+        preview = studio.locator("#stream-preview")
+        await expect(preview).to_be_visible(timeout=SLOW)
+        await expect(studio.locator("#preview")).to_be_hidden()
+        await expect(preview).to_have_attribute("data-state", "live", timeout=SLOW)
+        await studio.wait_for_function(
+            "() => { const v = document.getElementById('stream-preview');"
+            " return v.videoWidth === 640 && v.currentTime > 1; }", timeout=SLOW)
+        start = float(await preview.evaluate("v => v.currentTime"))
+        await studio.wait_for_function(
+            f"() => document.getElementById('stream-preview').currentTime > {start} + 1", timeout=SLOW)
+        assert await preview.evaluate("v => v.muted") is True
+        await expect(studio.locator("#stream-unmute")).to_be_visible()
+        await pages.shot(studio, "studio-preview-obs-stream")
         await pages.open(f"/watch/{slug}", ctx=ctx)  # the performer's own second tab: not a viewer
         fan = await pages.open(f"/watch/{slug}", "fanny")
         await expect(fan.locator("#live-badge")).to_have_text("LIVE", timeout=SLOW)
@@ -54,6 +68,10 @@ async def test_studio_follows_an_obs_stream_and_counts_only_fans(
         publisher.kill()
         await asyncio.to_thread(publisher.wait, 10)
         await expect(studio.locator("#studio-state")).not_to_have_text("LIVE", timeout=SLOW)
+        await expect(studio.locator("#studio-state")).to_have_text("OFFLINE", timeout=SLOW)
+        await expect(studio.locator("#preview")).to_be_visible()  # the browser camera again
+        await expect(studio.locator("#stream-preview")).to_be_hidden()
+        await expect(studio.locator("#stream-preview-overlay")).to_be_hidden()
     finally:
         if publisher.poll() is None:
             publisher.kill()
