@@ -1,6 +1,7 @@
 // The front page: sign up, log in, create a room (showing its stream key once) and list rooms.
 
 import {api, logIn, signUp, whoami} from './js/api.js';
+import {avatar} from './js/avatar.js';
 import {$, clear, copyButton, el, say, show} from './js/dom.js';
 import {myTickets} from './js/my-tickets.js';
 import {render as renderSession} from './js/session.js';
@@ -124,7 +125,7 @@ function roomItem(room) {
     el('span', {class: 'room-title'},
       el('span', {class: 'live-badge', dataset: {state}, text: state.toUpperCase()}), ' ',
       el('a', {href: `/watch/${slug}`, text: room.title || room.slug}),
-      room.owner ? el('span', {class: 'by', text: ` by ${room.owner}`}) : null,
+      room.owner ? el('span', {class: 'by'}, ' by ', avatar(room), room.owner) : null,
       state !== 'offline' ? el('span', {class: 'viewers', text: ` · ${viewers} watching`}) : null),
     el('span', {class: 'links'},
       el('a', {href: `/watch/${slug}`, text: 'Watch'}),

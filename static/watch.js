@@ -1,6 +1,7 @@
 // The fan page: the live video, the chat (with tips), top supporters, the Tip button and
 // the song-request queue (with paid boosts) of one room.
 
+import {avatar} from './js/avatar.js';
 import {api, roomPath, slugFromPath} from './js/api.js';
 import {showBan} from './js/banned.js';
 import {$, say} from './js/dom.js';
@@ -26,7 +27,7 @@ async function main() {
   if (!room) return;
   document.title = `${room.title} · Not a Label Live`;
   $('#room-title').textContent = room.title;
-  $('#room-owner').textContent = room.owner ? `with ${room.owner}` : '';
+  if (room.owner) $('#room-owner').replaceChildren(avatar(room), `with ${room.owner}`);
 
   const socket = new RoomSocket(slug, {signedIn: Boolean(me)});
   socketStatus(socket, $('#socket-status'));
