@@ -70,3 +70,48 @@ async def test_every_page_fits_without_sideways_scroll(pages: Pages, size: str) 
     overlay = await sized(pages, f"/overlay/{room['slug']}?key={room['overlay_key']}&chat=1", ctx, SIZES[size])
     await no_sideways_scroll(overlay, f"overlay at {size}")
     await pages.shot(overlay, f"layout-{size}-overlay")
+
+
+ID_PAGES = sorted(route for route in PAGES if route not in ROOM_PAGES)
+ID_READY = {"/studio/{slug}/shows/{show_id}": "main", "/replay/{show_id}": "main", "/invite/{token}": "main"}
+
+
+async def show_with_invitation(ctx: Any, room: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A show with a tier in the owner's room, and a split sheet naming a songwriter who has no
+    account yet, so the invitation page has a real token."""
+    headers = {"X-CSRF-Token": await csrf(ctx)}
+    r = await ctx.request.post(f"/api/rooms/{room['slug']}/shows", headers=headers,
+                               data={"title": "A launch night with a title that wraps on a phone",
+                                     "starts_at": "2030-05-01T20:00:00Z"})
+    assert r.status == 201, await r.text()
+    show: dict[str, Any] = await r.json()
+    r = await ctx.request.post(f"/api/shows/{show['id']}/tiers", headers=headers,
+                               data={"name": "Standard with replay", "price": 1500, "replay": True})
+    assert r.status == 201, await r.text()
+    me = await (await ctx.request.get("/api/me")).json()
+    r = await ctx.request.put(f"/api/rooms/{room['slug']}/split-sheet", headers=headers, data={"lines": [
+        {"username": me["username"], "role": "artist", "bps": 8_000},
+        {"name": "Ann Writer", "email": "ann@example.com", "role": "songwriter", "bps": 2_000}]})
+    assert r.status == 200, await r.text()
+    [invite] = (await r.json())["invitations"]
+    return show, str(invite["invite_url"]).rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_pages_of_a_show_and_an_invitation_fit(pages: Pages, size: str) -> None:
+    """The pages that take an id rather than a room (the post-show page, the replay, the
+    songwriter's invitation) at both sizes, for the owner and for a guest."""
+    assert set(ID_PAGES) == set(ID_READY), "a new page needs a line in ID_READY"
+    ctx, room = await owner_with_room(pages)
+    show, token = await show_with_invitation(ctx, room)
+    guest = await pages.context()
+    values = {"slug": room["slug"], "show_id": show["id"], "token": token}
+    for route in ID_PAGES:
+        path = re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route)
+        for who, context in (("owner", ctx), ("guest", guest)):
+            page = await sized(pages, path, context, SIZES[size])
+            await expect(page.locator(ID_READY[route]).first).to_be_visible()
+            await page.wait_for_load_state("networkidle")
+            await no_sideways_scroll(page, f"{route} as {who} at {size}")
+            await pages.shot(page, f"layout-{size}-{who}-{route.strip('/').replace('/', '-')}")
+            await page.close()
