@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.server.test_live import ffmpeg_publish
 from tests.support.disk import unwritable
 from tests.support.roomsocket import RoomSocket
 from tests.support.wait import wait_until
@@ -27,15 +28,6 @@ from tests.support.wait import wait_until
 PASSWORD = "correct horse battery"
 SEGMENT = 4.0  # the recorder's segment target; a 1 s GOP cuts exactly there
 HALF = 30
-
-
-def ffmpeg_publish(url: str, seconds: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
-         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "high", "-g", "30",
-         "-c:a", "aac", "-t", str(seconds), "-f", "flv", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.server.test_live import ffmpeg_publish
 from tests.static.conftest import Pages, bearer, create_room
 from tests.support.roomsocket import RoomSocket
 from tests.support.servers import ServerProcess
@@ -34,15 +34,6 @@ def srv(server_process: Any, tmp_path: Path) -> ServerProcess:
 
 def iso(moment: float) -> str:
     return datetime.datetime.fromtimestamp(moment, tz=datetime.UTC).isoformat()
-
-
-def ffmpeg_publish(url: str, seconds: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
-         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "high", "-g", "30",
-         "-c:a", "aac", "-t", str(seconds), "-f", "flv", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def json_of(http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
