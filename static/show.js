@@ -1,5 +1,6 @@
 // /studio/{slug}/shows/{id}: a show's analytics after (or during) the show: the summary,
-// charts (server-rendered SVG) and CSV downloads. The owner sees money; a host does not.
+// charts (server-rendered SVG) and CSV downloads. The owner sees money (and downloads the
+// show's settlement sheet and setlist); a host does not.
 
 import {$, clear, el, say, show} from './js/dom.js';
 import {audienceFacts, chartUrl, engagementFacts, facts, loadAnalytics, revenueFacts} from './js/analytics.js';
@@ -33,6 +34,13 @@ function render(data) {
   for (const name of ['viewers', 'health', 'chat', 'marks', ...(money ? ['revenue'] : [])]) {
     const href = `/api/shows/${encodeURIComponent(showId)}/analytics/${name}.csv`;
     downloads.append(el('li', {}, el('a', {href, download: '', text: `${name}.csv`})));
+  }
+  if (money) {  // the owner's money reports: who got what and why; the performance-rights setlist
+    const id = encodeURIComponent(showId);
+    for (const [name, href] of [['settlement', `/api/shows/${id}/settlement?format=csv`],
+                                ['setlist', `/api/shows/${id}/setlist.csv`]]) {
+      downloads.append(el('li', {}, el('a', {href, download: '', id: `download-${name}`, text: `${name}.csv`})));
+    }
   }
 }
 

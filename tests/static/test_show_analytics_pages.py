@@ -1,6 +1,7 @@
 """Show analytics in headless Chromium: the studio's live dashboard while ffmpeg publishes and
 a fan watches, and the post-show page /studio/{slug}/shows/{id}, with its server-rendered
-charts, for a show that happened and for one that never started (renders, no errors).
+charts, for a show that happened and for one that never started (renders, no errors); the
+owner downloads the show's settlement sheet and setlist from it, a host sees neither link.
 Screenshots go to the test's shots folder (NAL_SHOTS keeps them)."""
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from tests.static.conftest import Pages, csrf
 from tests.support.servers import ServerProcess
 
 SLOW = 60_000
+FETCH = """async (href) => {
+  const r = await fetch(href);
+  return {status: r.status, type: r.headers.get('content-type') || '',
+          disposition: r.headers.get('content-disposition') || '', body: await r.text()};
+}"""
 LOADED = "(id) => { const img = document.getElementById(id); return img.complete && img.naturalWidth > 0; }"
 
 
@@ -58,6 +64,28 @@ async def test_the_live_dashboard_and_the_post_show_page(pages: Pages, srv: Serv
     await charts_loaded(empty, "chart-viewers", "chart-chat", "chart-revenue")
     await pages.shot(empty, "show-page-never-started")
 
+    # The owner's money reports, downloadable from the show's page in the owner's browser profile.
+    for name, path in (("settlement", f"/api/shows/{later}/settlement?format=csv"),
+                       ("setlist", f"/api/shows/{later}/setlist.csv")):
+        link = empty.locator(f"#download-{name}")
+        await expect(link).to_have_text(f"{name}.csv")
+        await expect(link).to_have_attribute("href", path)
+        got = await empty.evaluate(FETCH, await link.get_attribute("href"))
+        assert got["status"] == 200 and got["type"].startswith("text/csv"), got
+        assert f'filename="{name}-{later}.csv"' in got["disposition"], got
+        assert got["body"].splitlines()[0].count(",") >= 2, got  # a CSV header line
+
+    # A host sees the show's page and its other downloads, but neither money report.
+    host = await pages.context("hal")
+    r = await ctx.request.post(f"/api/rooms/{slug}/hosts", data={"username": "hal"}, headers=token)
+    assert r.status in (200, 201), await r.text()
+    hosted = await pages.open(f"/studio/{slug}/shows/{later}", ctx=host)
+    await expect(hosted.locator("#show-title")).to_have_text("Next month")
+    await expect(hosted.locator("#downloads li")).to_have_count(4)
+    await expect(hosted.locator("#download-settlement, #download-setlist")).to_have_count(0)
+    r = await host.request.get(f"/api/shows/{later}/settlement?format=csv")
+    assert r.status == 403, await r.text()
+
     publisher = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", seconds=240)
     try:
         studio = await pages.open(f"/studio/{slug}", ctx=ctx)
@@ -77,7 +105,7 @@ async def test_the_live_dashboard_and_the_post_show_page(pages: Pages, srv: Serv
         after = await pages.open(f"/studio/{slug}/shows/{tonight}", ctx=ctx)
         await expect(after.locator("#summary")).to_contain_text("Unique viewers1")
         await expect(after.locator("#summary")).to_contain_text("People who chatted1")
-        await expect(after.locator("#downloads li")).to_have_count(5)
+        await expect(after.locator("#downloads li")).to_have_count(7)
         await charts_loaded(after, "chart-viewers", "chart-chat", "chart-revenue")
         await pages.shot(after, "show-page")
     finally:
