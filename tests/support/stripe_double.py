@@ -42,6 +42,9 @@ class StripeDouble:
     """Each answer waits this long first (a slower Stripe: crash tests kill runs mid-way)."""
     refuse_reversals: set[str] = field(default_factory=set)
     """Destinations whose transfers cannot be reversed (the account's balance cannot cover it)."""
+    hold_transfers: asyncio.Event | None = None
+    """When set to an Event, each ``POST /v1/transfers`` is recorded, then answered only once
+    the Event is set (concurrency tests hold one run's transfer until another's arrives)."""
 
     def of(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -51,6 +54,8 @@ class StripeDouble:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         self.requests.append(Recorded(request.method, request.path, dict(request.headers), form))
+        if self.hold_transfers is not None and request.method == "POST" and request.path == "/v1/transfers":
+            await self.hold_transfers.wait()
         key = request.headers.get("Idempotency-Key")
         if key and key in self.answers:
             return web.json_response(self.answers[key])
