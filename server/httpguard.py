@@ -10,7 +10,10 @@ aiohttp has a knob for the idle keep-alive time (``keepalive_timeout``, our
   proxy, so the per-address cap belongs there (``0`` turns ours off).
 - **head deadline**: a request head (request line and headers) must be complete within
   ``http_header_timeout_s`` of the connection opening, or of the first byte that follows the
-  previous request. Otherwise the client gets a JSON 408 and the connection is closed.
+  previous request. Otherwise the client gets a JSON 408 and the connection is closed. The
+  head counts as complete when its blank line (``CRLF CRLF``) has arrived, found by a scan
+  of each chunk (linear), so a server too busy to start the handler in time never cuts a
+  client that sent its head in time.
 - **body deadline**: once the head is in, the body must be complete within
   ``http_body_timeout_s``; a handler still waiting for it then fails with :class:`BodyTimeout`,
   answered as a JSON 408 (the connection closes, the body being unfinished).
@@ -132,6 +135,8 @@ class GuardProtocol(asyncio.Protocol):
         self.key = ""
         self._in_request = False
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_in = False  # the current request's head has arrived whole (its blank line seen)
+        self._tail = b""  # the last bytes of a head still arriving, for a blank line split across chunks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
@@ -152,8 +157,15 @@ class GuardProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.inner is None:
             return
-        if not self._in_request and self._head_timer is None:
-            self._arm_head_timer()
+        if not self._in_request and not self._head_in:
+            if self._head_timer is None:
+                self._arm_head_timer()
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen:
+                self._head_in, self._tail = True, b""
+                self._cancel_head_timer()
+            else:
+                self._tail = seen[-3:]
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -184,6 +196,7 @@ class GuardProtocol(asyncio.Protocol):
 
     def request_finished(self) -> None:
         self._in_request = False
+        self._head_in, self._tail = False, b""
 
     # -- the head deadline ---------------------------------------------------------------
 

@@ -14,7 +14,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from server.httpguard import AiohttpShapeChanged, ConnectionCaps, address_key, check_aiohttp
+from server.config import Settings
+from server.httpguard import (
+    AiohttpShapeChanged,
+    ConnectionCaps,
+    GuardedSite,
+    address_key,
+    check_aiohttp,
+    setup,
+)
+from server.keys import SETTINGS
+from tests.support.servers import free_port
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
@@ -139,3 +149,48 @@ async def test_connections_over_the_per_address_cap_are_refused(server_process: 
         assert await _metric(http, srv.url, "http_connections_per_address") >= 1
     for _, w in held[1:]:
         w.close()
+
+
+async def test_a_head_sent_in_time_is_served_even_when_the_handler_starts_late() -> None:
+    """A loaded server may start a request's handler after the head deadline although the
+    head arrived at once: the deadline is about the client, so the request is served. The
+    outer middleware holds the request past the deadline, as a busy event loop would."""
+    @web.middleware
+    async def busy(request: web.Request, handler: Any) -> web.StreamResponse:
+        await asyncio.sleep(1.2)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="served")
+
+    settings = Settings(http=f"127.0.0.1:{free_port()}", http_header_timeout_s=0.4, http_body_timeout_s=5)
+    app = web.Application(middlewares=[busy])
+    app[SETTINGS] = settings
+    setup(app)
+    app.router.add_get("/hello", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = GuardedSite(runner, settings)
+    await site.start()
+    try:
+        host, port = settings.http_bind
+        for chunks in ([b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"],  # one write
+                       [b"GET /hello HTTP/1.1\r\nHost: x\r\n\r", b"\n"]):  # the blank line split
+            reader, writer = await asyncio.open_connection(host, port)
+            for chunk in chunks:
+                writer.write(chunk)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            status = await asyncio.wait_for(reader.readline(), 30)
+            assert status.startswith(b"HTTP/1.1 200"), status
+            writer.close()
+        # A head that never completes is still cut at the deadline.
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 30)
+        assert status.startswith(b"HTTP/1.1 408"), status
+        writer.close()
+    finally:
+        await runner.cleanup()
