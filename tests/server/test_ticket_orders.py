@@ -69,7 +69,8 @@ async def test_a_paid_order_is_a_ticket_and_a_ledger_sale(tmp_path: Path, databa
 
 
 async def test_a_payment_after_the_hold_expired_and_sold_out_is_refunded(tmp_path: Path, database_url: str) -> None:
-    async with running(tmp_path, database_url, ticket_hold_s=0.5) as srv:
+    # The hold must outlast two orders on a loaded box (0.5 s once ran out between them).
+    async with running(tmp_path, database_url, ticket_hold_s=5) as srv:
         owner, show_id, tier_id = await setup_show(srv, quantity=1)
         late, _ = await srv.signup("lateuser")
         quick, _ = await srv.signup("quickuser")
