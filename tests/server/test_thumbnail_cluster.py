@@ -33,36 +33,33 @@ async def test_a_node_without_the_stream_serves_the_holders_still(
               "secret_key": "cluster secret " + redis_prefix, "thumbnail_interval_s": 3600, "reconnect_grace_s": 1}
     a, b = server_process(**common), server_process(**common)
     redis = aioredis.from_url(REDIS_URL)
+    prefix = redis_prefix
     try:
         async with aiohttp.ClientSession() as http:
-            await _run(http, redis, redis_prefix, a, b)
+            room = await make_room(http, a.url)
+            for node in (a, b):
+                status, body = await _thumbnail(http, node, room.slug)
+                assert status == 404 and b"no_thumbnail" in body
+            ffmpeg = await asyncio.create_subprocess_exec(*RED_SOURCE, f"{a.rtmp_url}/{room.stream_key}")
+            try:
+                await wait_for_state(http, a, room, "live", timeout=60)
+                assert await holder(redis, prefix, room.slug) == a.url
+                status, jpeg = await wait_until(lambda: _thumbnail(http, b, room.slug), lambda t: t[0] == 200, timeout=60)
+                size, (red, green, blue) = mean_rgb(jpeg)
+                assert size == (480, 270) and red > 180 and green < 70 and blue < 70, (size, red, green, blue)
+                assert (await _thumbnail(http, a, room.slug)) == (200, jpeg)  # the holder's own still
+                asks = await asyncio.gather(*[_thumbnail(http, b, room.slug) for _ in range(20)])
+                assert all(ask == (200, jpeg) for ask in asks)
+                assert await metric(http, a, MADE) == 1  # decoded once, on A
+                assert await metric(http, b, MADE) == 0  # B holds no stream and decodes nothing
+            finally:
+                if ffmpeg.returncode is None:
+                    ffmpeg.kill()
+                await ffmpeg.wait()
+            await wait_for_state(http, a, room, "offline", timeout=60)
+            await wait_until(lambda: holder(redis, prefix, room.slug), lambda h: h is None, timeout=30)
+            for node in (a, b):  # B kept the still for an hour, but no node holds the room now
+                status, body = await _thumbnail(http, node, room.slug)
+                assert status == 404 and b"no_thumbnail" in body
     finally:
         await redis.aclose()
-
-
-async def _run(http: aiohttp.ClientSession, redis: aioredis.Redis, prefix: str, a: Any, b: Any) -> None:
-    room = await make_room(http, a.url)
-    for node in (a, b):
-        status, body = await _thumbnail(http, node, room.slug)
-        assert status == 404 and b"no_thumbnail" in body
-    ffmpeg = await asyncio.create_subprocess_exec(*RED_SOURCE, f"{a.rtmp_url}/{room.stream_key}")
-    try:
-        await wait_for_state(http, a, room, "live", timeout=60)
-        assert await holder(redis, prefix, room.slug) == a.url
-        status, jpeg = await wait_until(lambda: _thumbnail(http, b, room.slug), lambda t: t[0] == 200, timeout=60)
-        size, (red, green, blue) = mean_rgb(jpeg)
-        assert size == (480, 270) and red > 180 and green < 70 and blue < 70, (size, red, green, blue)
-        assert (await _thumbnail(http, a, room.slug)) == (200, jpeg)  # the holder's own still
-        asks = await asyncio.gather(*[_thumbnail(http, b, room.slug) for _ in range(20)])
-        assert all(ask == (200, jpeg) for ask in asks)
-        assert await metric(http, a, MADE) == 1  # decoded once, on A
-        assert await metric(http, b, MADE) == 0  # B holds no stream and decodes nothing
-    finally:
-        if ffmpeg.returncode is None:
-            ffmpeg.kill()
-        await ffmpeg.wait()
-    await wait_for_state(http, a, room, "offline", timeout=60)
-    await wait_until(lambda: holder(redis, prefix, room.slug), lambda h: h is None, timeout=30)
-    for node in (a, b):  # B kept the still for an hour, but no node holds the room now
-        status, body = await _thumbnail(http, node, room.slug)
-        assert status == 404 and b"no_thumbnail" in body
