@@ -62,3 +62,12 @@ def upgrade() -> None:
         sa.Column("at", sa.Float, nullable=False),
         sa.Column("label", sa.String(400), nullable=False),
     )
+
+
+def downgrade() -> None:
+    op.drop_table("show_marks")
+    op.drop_table("show_chatters")
+    op.drop_table("show_minutes")
+    op.drop_index("ix_show_viewers_user", table_name="show_viewers")
+    op.drop_table("show_viewers")
+    op.drop_table("show_samples")
