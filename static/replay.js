@@ -2,9 +2,14 @@
 // chapters that seek. The owner and hosts watch by their session; a ticket holder opens a
 // viewing session (one device per ticket, as live) and plays with its token (?vt=), which
 // the server honours only if the ticket's tier includes replay and the replay window is open.
+// The video plays natively where the browser plays HLS, else through our Media Source VOD
+// player (js/hls-vod.js), which seeks too; ?player=mse forces it. The video element says which
+// (data-player) and the playlist it plays (data-playlist).
 
 import {ApiError, api} from './js/api.js';
 import {$, el, say, show} from './js/dom.js';
+import {MseVodPlayer} from './js/hls-vod.js';
+import {nativeHls} from './js/player.js';
 import {sessionCorner} from './js/session.js';
 import {openViewing} from './js/viewing.js';
 
@@ -48,6 +53,30 @@ function chapters(video, list) {
   });
 }
 
+/** Start the video on the playlist; false (and why, said) when this browser cannot. */
+function play(video, url, status) {
+  const forceMse = new URLSearchParams(location.search).get('player') === 'mse';
+  video.dataset.playlist = url;
+  if (!forceMse && nativeHls(video)) {
+    video.dataset.player = 'native';
+    video.src = url;
+  } else if (window.MediaSource) {
+    video.dataset.player = 'mse';
+    const player = new MseVodPlayer(video, url, {onFatal: (err) => {
+      status.dataset.code = 'error';
+      say(status, `The replay stopped: ${err.message}`);
+    }});
+    window.nal = {...window.nal, replay: player};
+    player.start();
+  } else {
+    status.dataset.code = 'unsupported';
+    say(status, 'This browser cannot play the replay.');
+    return false;
+  }
+  video.play().catch(() => {});
+  return true;
+}
+
 async function main() {
   await sessionCorner($('#session'));
   const video = $('#video');
@@ -64,8 +93,7 @@ async function main() {
   document.title = `${body.title} · Replay · Not a Label Live`;
   chapters(video, body.chapters || []);
   video.muted = true;  // browsers start playback by themselves only muted; the controls unmute
-  video.src = body.playlist_url;
-  video.play().catch(() => {});
+  if (!play(video, body.playlist_url, status)) return;
   status.dataset.code = 'ready';
   say(status, body.state === 'recording' ? 'The show is still on: this is what was recorded so far.'
     : `Replay of ${clock(body.duration || 0)}.`);

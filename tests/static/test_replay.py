@@ -1,5 +1,6 @@
 """Replay in Chromium (issue 13): ffmpeg publishes a show with two songs played; a ticket holder
-whose tier includes replay plays the recording and seeks to the second chapter; a holder of a
+whose tier includes replay plays the recording and seeks to the second chapter, through our MSE
+player (?player=mse: Chromium plays HLS natively) and natively; a holder of a
 tier without replay and a guest are refused (403); once the replay window closed everyone but
 the owner is refused, and retention removes the files when the owner stops keeping them.
 """
@@ -22,7 +23,8 @@ from tests.support.roomsocket import RoomSocket
 from tests.support.servers import ServerProcess
 from tests.support.wait import wait_until
 
-SECONDS = 24
+SECONDS = 34
+GAP_S = 8  # between the songs: the second chapter starts past what the MSE player buffers ahead at first
 
 
 @pytest.fixture
@@ -57,11 +59,14 @@ async def recorded_show(http: aiohttp.ClientSession, srv: ServerProcess, owner: 
     sock = await RoomSocket.connect(http, srv.ws_url, slug, token)
     proc = ffmpeg_publish(f"{srv.rtmp_url}/{room['stream_key']}", SECONDS)
     try:
+
         async def recording() -> dict[str, Any]:
             return (await json_of(http, "GET", f"/api/rooms/{slug}/recording", headers=owner))[1]["recording"] or {}
 
         await wait_until(recording, lambda r: r.get("segments", 0) >= 1, 90)
         for title in ("Opening", "Encore"):
+            if title == "Encore":
+                await asyncio.sleep(GAP_S)
             _, song = await json_of(http, "POST", f"/api/rooms/{slug}/songs", headers=owner,
                                     json={"title": title, "artist": "The Band"})
             assert (await sock.op("song.request", song_id=song["id"]))["type"] == "ack"
@@ -94,25 +99,49 @@ async def test_replay_tiers_window_and_retention(pages: Pages, http: aiohttp.Cli
     token = owner["Authorization"].split()[1]
     holder_ctx = await pages.context("fan_replay")
     live_ctx = await pages.context("fan_live")
+    native_ctx = await pages.context("fan_native")  # a ticket of its own: one device per ticket
     show_id, tiers = await recorded_show(http, srv, owner, token)
-    for user, tier in (("fan_replay", "replay"), ("fan_live", "live")):
+    for user, tier in (("fan_replay", "replay"), ("fan_live", "live"), ("fan_native", "replay")):
         status, body = await json_of(http, "POST", f"/api/shows/{show_id}/comps", headers=owner,
                                      json={"tier_id": tiers[tier], "username": user})
         assert status == 201, body
 
-    holder = await pages.open(f"/replay/{show_id}", ctx=holder_ctx)
+    _, body = await json_of(http, "GET", f"/api/shows/{show_id}/recording", headers=owner)
+    second = body["chapters"][1]["start"]
+    assert second > 3
+
+    holder = await pages.open(f"/replay/{show_id}?player=mse", ctx=holder_ctx)
     await expect(holder.locator("#replay-status")).to_have_attribute("data-code", "ready")
+    await expect(holder.locator("#video")).to_have_attribute("data-player", "mse")
+    await wait_until(lambda: holder.eval_on_selector("#video", "v => v.src"), lambda src: src.startswith("blob:"), 60)
     buttons = holder.locator("#chapters button")
     await expect(buttons).to_have_count(2)
     await expect(buttons.nth(1)).to_contain_text("Encore")
     await wait_until(lambda: current_time(holder), lambda t: t > 1.0, 60)  # it plays
-    _, body = await json_of(http, "GET", f"/api/shows/{show_id}/recording", headers=owner)
-    second = body["chapters"][1]["start"]
-    assert second > 3
+    buffered_end = await holder.eval_on_selector("#video", "v => v.buffered.end(v.buffered.length - 1)")
+    assert buffered_end < second, (buffered_end, second)  # the seek has to fetch the chapter's segment
     await buttons.nth(1).click()
     at = await wait_until(lambda: current_time(holder), lambda t: second <= t < second + 8, 60)
-    await wait_until(lambda: current_time(holder), lambda t: t > at + 0.5, 60)  # and plays on from there
+    loads = """second => {
+        const p = window.nal.replay;
+        const holding = p.playlist.segments.find((s) => s.start <= second && second < s.start + s.duration);
+        return {holding: holding.msn, loads: p.loads};
+    }"""
+    await wait_until(lambda: holder.evaluate(loads, second), lambda f: f["holding"] in f["loads"], 60)
+    frames = await holder.evaluate("document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames")
+    await wait_until(lambda: current_time(holder), lambda t: t > at + 1.0, 60)  # and plays on from there
     assert not await holder.eval_on_selector("#video", "v => v.paused")
+    await wait_until(lambda: holder.evaluate(
+        "document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames"), lambda n: n > frames + 10, 60)
+
+    native = await pages.open(f"/replay/{show_id}", ctx=native_ctx)
+    await expect(native.locator("#replay-status")).to_have_attribute("data-code", "ready")
+    await expect(native.locator("#video")).to_have_attribute("data-player", "native")
+    await wait_until(lambda: current_time(native), lambda t: t > 1.0, 60)
+    await native.locator("#chapters button").nth(1).click()
+    at = await wait_until(lambda: current_time(native), lambda t: second <= t < second + 8, 60)
+    await wait_until(lambda: current_time(native), lambda t: t > at + 0.5, 60)
+    holder_url = await holder.eval_on_selector("#video", "v => v.dataset.playlist")
 
     live = await pages.open(f"/replay/{show_id}", ctx=live_ctx)
     await expect(live.locator("#replay-status")).to_have_attribute("data-code", "tier_without_replay")
@@ -122,7 +151,6 @@ async def test_replay_tiers_window_and_retention(pages: Pages, http: aiohttp.Cli
     await expect(guest.locator("#replay-status")).to_have_attribute("data-code", "replay_needed")
     async with http.get(f"/replay/{show_id}/index.m3u8") as r:
         assert r.status == 403
-    holder_url = await holder.eval_on_selector("#video", "v => v.currentSrc || v.src")
     r = await holder_ctx.request.get(holder_url)
     assert r.status == 200
 
