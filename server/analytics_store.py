@@ -84,6 +84,8 @@ class AnalyticsStore:
                       for ref, (at, label) in tally.marks.items()]
             marks += [{"show_id": show, "ref": f"r:{ref}", "kind": "request", "at": at, "label": label}
                       for ref, (at, label) in tally.requested.items()]
+            marks += [{"show_id": show, "ref": f"d:{ref}", "kind": "song_end", "at": at, "label": ""}
+                      for ref, at in tally.ends.items()]
         async with self.engine.begin() as conn:
             await self._add(conn, t.minutes, ["show_id", "minute"], ["chat", "requests", "votes", "moderation"],
                             minutes)

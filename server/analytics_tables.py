@@ -9,7 +9,8 @@
 - ``show_minutes``: room activity per minute (chat messages, song requests and votes,
   moderation actions), counted on the node where the command was accepted (once).
 - ``show_chatters``: messages per chatting user.
-- ``show_marks``: song markers (a request that started playing), keyed by request id.
+- ``show_marks``: song markers (a request that started playing, ``p:``; when it was done,
+  ``d:``, kind ``song_end``) and song requests (``r:``), keyed by request id.
 
 Times are float seconds since the epoch (UTC), as everywhere else.
 """

@@ -29,6 +29,8 @@ class Tally:
     chatters: Counter[int] = field(default_factory=Counter)
     marks: dict[str, tuple[float, str]] = field(default_factory=dict)
     """Request id -> (when it started playing, "Title - Artist")."""
+    ends: dict[str, float] = field(default_factory=dict)
+    """Request id -> when it was done (``song.done``): the end of its chapter."""
     requested: dict[str, tuple[float, str]] = field(default_factory=dict)
     """Request id -> (when it was requested, "Title - Artist")."""
 
@@ -68,6 +70,8 @@ class Engagement:
         elif op == "play" and isinstance(change, dict):
             rid = str(change.get("request_id", ""))[:60]
             self._tally(slug).marks[rid] = (now, _title(data.get("queue"), rid))
+        elif op == "done" and isinstance(change, dict):
+            self._tally(slug).ends[str(change.get("request_id", ""))[:60]] = now
 
     def _tally(self, slug: str) -> Tally:
         tally = self._rooms.get(slug)

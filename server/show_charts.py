@@ -1,5 +1,6 @@
 """A show's charts as SVG, rendered on the server with pygal (a charting library, installed
-as a dependency): viewers over time per latency class with the songs played as markers,
+as a dependency): viewers over time per latency class with the setlist marked on it (each song from its
+``song.play`` to its ``song.done``, the events the replay's chapters come from),
 revenue by source per minute, and chat activity per minute.
 
 The SVG is served as an image (``<img src>``): no script runs in an image (pygal still writes
@@ -41,16 +42,29 @@ def _base(chart_type: Any, title: str, **config: Any) -> Any:
 
 def viewers(report: dict[str, Any]) -> str:
     rows = report["series"]["viewers"]
-    chart = _base(pygal.DateTimeLine, "Viewers", fill=False, x_value_formatter=lambda d: d.strftime("%H:%M"))
+    chart = _base(pygal.DateTimeLine, "Viewers", fill=False, allow_interruptions=True,
+                  x_value_formatter=lambda d: d.strftime("%H:%M"))
     if rows:
         chart.add("WebRTC", [(_when(r["at"]), r["webrtc"]) for r in rows])
         chart.add("LL-HLS", [(_when(r["at"]), r["hls"]) for r in rows])
         chart.add("All", [(_when(r["at"]), r["total"]) for r in rows])
         marks = report["series"]["marks"]
         if marks:
-            chart.add("Songs", [{"value": (_when(m["at"]), _total_at(rows, m["at"])), "label": m["label"]}
-                                for m in marks], stroke=False, show_dots=True, dots_size=6)
+            chart.add("Setlist", _setlist(rows, marks), show_dots=True, dots_size=5, stroke_style={"width": 4})
     return str(chart.render(is_unicode=True))
+
+
+def _setlist(rows: list[dict[str, Any]], marks: list[dict[str, Any]]) -> list[Any]:
+    """Each song as a bar at the audience it started with: a dot at its start (labelled), one
+    at its end (the last sample while it still plays), and a break before the next song."""
+    points: list[Any] = []
+    for mark in marks:
+        start = mark["at"]
+        end = mark.get("end") or max(rows[-1]["at"], start)
+        height = _total_at(rows, start)
+        points += [{"value": (_when(start), height), "label": mark["label"]},
+                   {"value": (_when(end), height), "label": f"{mark['label']} (ends)"}, (_when(end), None)]
+    return points
 
 
 def _total_at(rows: list[dict[str, Any]], t: float) -> int:

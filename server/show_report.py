@@ -103,8 +103,7 @@ async def report(store: AnalyticsStore, show: Show, money: bool) -> dict[str, An
                        for s in samples],
             "chat": [{k: m[k] for k in ("minute", "chat", "requests", "votes", "moderation")}
                      for m in await store.minutes(show.id)],
-            "marks": [{"at": m["at"], "kind": m["kind"], "label": m["label"]} for m in await store.marks(show.id)
-                      if m["kind"] == "song"],
+            "marks": _setlist(await store.marks(show.id)),
         },
     }
     if len(samples) > 1:
@@ -116,6 +115,14 @@ async def report(store: AnalyticsStore, show: Show, money: bool) -> dict[str, An
         body["supporters"] = money_part["supporters"]
         body["series"]["revenue"] = money_part["series"]
     return body
+
+
+def _setlist(marks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The songs played, each from its ``song.play`` to its ``song.done`` (``end`` None while it
+    plays): the same events, and so the same marks, as the replay's chapters."""
+    ends = {m["ref"][2:]: m["at"] for m in marks if m["kind"] == "song_end"}
+    return [{"at": m["at"], "kind": m["kind"], "label": m["label"], "end": ends.get(m["ref"][2:])}
+            for m in marks if m["kind"] == "song"]
 
 
 async def _tiers(engine: AsyncEngine, show_id: str) -> list[Any]:
@@ -137,5 +144,5 @@ COLUMNS = {
     "health": ["at", "bitrate", "fps", "keyframe_ms", "reconnects", "dropped", "restreams"],
     "chat": ["minute", "chat", "requests", "votes", "moderation"],
     "revenue": ["minute", "source", "amount"],
-    "marks": ["at", "kind", "label"],
+    "marks": ["at", "kind", "label", "end"],
 }

@@ -60,6 +60,7 @@ def test_engagement_counts_chat_songs_and_moderation_per_minute() -> None:
     e.record("room", "song.queue", {"change": {"op": "vote", "request_id": "r1", "user_id": 6}}, 122.0)
     e.record("room", "song.queue", {"change": {"op": "play", "request_id": "r1"},
                                     "queue": _queue("r1", "Song", "Band")}, 130.0)
+    e.record("room", "song.queue", {"change": {"op": "done", "request_id": "r1"}, "queue": []}, 175.0)
     e.record("room", "mod.notice", {"action": "timeout"}, 125.0)
     e.record("room", "chat.hidden", {"message_ids": ["m1"]}, 126.0)
     e.record("room", "presence", {"viewers": 3}, 126.0)  # not activity
@@ -68,6 +69,7 @@ def test_engagement_counts_chat_songs_and_moderation_per_minute() -> None:
     assert tally.minutes == {60.0: [2, 0, 0, 0], 120.0: [1, 1, 1, 2]}
     assert dict(tally.chatters) == {5: 2, 6: 1}
     assert tally.marks == {"r1": (130.0, "Song - Band")}
+    assert tally.ends == {"r1": 175.0}
     assert tally.requested == {"r1": (121.0, "Song - Band")}
     assert e.drain() == {}
 
@@ -100,7 +102,8 @@ def test_every_chart_renders_svg_with_and_without_data() -> None:
     full = {"series": {
         "viewers": [{"at": 1_800_000_000.0 + 10 * i, "webrtc": i % 3, "hls": i, "total": i % 3 + i} for i in range(6)],
         "chat": [{"minute": 1_800_000_000.0, "chat": 4, "requests": 1, "votes": 2, "moderation": 0}],
-        "marks": [{"at": 1_800_000_025.0, "kind": "song", "label": "Blue Moon - The Band"}],
+        "marks": [{"at": 1_800_000_015.0, "kind": "song", "label": "Blue Moon - The Band", "end": 1_800_000_025.0},
+                  {"at": 1_800_000_035.0, "kind": "song", "label": "Encore - The Band", "end": None}],
         "revenue": [{"minute": 1_800_000_000.0, "source": "tips", "amount": 500},
                     {"minute": 1_800_000_060.0, "source": "tickets", "amount": 1000}],
     }}
@@ -109,4 +112,17 @@ def test_every_chart_renders_svg_with_and_without_data() -> None:
         drawn = show_charts.RENDER[name](full)
         assert blank.startswith("<svg") and ">No data yet<" in blank, name
         assert drawn.startswith("<svg") and ">No data yet<" not in drawn, name
-    assert "Blue Moon - The Band" in show_charts.viewers(full)
+    drawn = show_charts.viewers(full)
+    assert "Blue Moon - The Band" in drawn and "Blue Moon - The Band (ends)" in drawn and "Setlist" in drawn
+    assert "Encore - The Band (ends)" in drawn  # still playing: its mark runs to the last sample
+
+
+def test_the_report_pairs_each_song_with_its_done_mark() -> None:
+    from server.show_report import _setlist
+
+    marks = [{"ref": "p:r1", "kind": "song", "at": 10.0, "label": "A"},
+             {"ref": "r:r2", "kind": "request", "at": 12.0, "label": "B"},
+             {"ref": "d:r1", "kind": "song_end", "at": 20.0, "label": ""},
+             {"ref": "p:r2", "kind": "song", "at": 25.0, "label": "B"}]
+    assert _setlist(marks) == [{"at": 10.0, "kind": "song", "label": "A", "end": 20.0},
+                               {"at": 25.0, "kind": "song", "label": "B", "end": None}]

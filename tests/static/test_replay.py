@@ -110,6 +110,21 @@ async def test_replay_tiers_window_and_retention(pages: Pages, http: aiohttp.Cli
     second = body["chapters"][1]["start"]
     assert second > 3
 
+    # The analytics chart marks the same setlist: each song from its song.play to its song.done.
+    async def setlist() -> list[dict[str, Any]]:
+        return (await json_of(http, "GET", f"/api/shows/{show_id}/analytics", headers=owner))[1]["series"]["marks"]
+
+    marks = await wait_until(setlist, lambda m: len(m) == 2 and all(x["end"] for x in m), 60)
+    chapters = body["chapters"]
+    assert [m["label"] for m in marks] == [f"{c['title']} - {c['artist']}" for c in chapters]
+    for mark, chapter in zip(marks, chapters, strict=True):  # wall time there, media time here
+        assert abs((mark["end"] - mark["at"]) - (chapter["end"] - chapter["start"])) < 1, (mark, chapter)
+        assert abs((mark["at"] - marks[0]["at"]) - (chapter["start"] - chapters[0]["start"])) < 1, (mark, chapter)
+    async with http.get(f"/api/shows/{show_id}/analytics/viewers.svg", headers=owner) as r:
+        svg = await r.text()
+    assert r.status == 200 and "Setlist" in svg
+    assert all(m["label"] in svg and f"{m['label']} (ends)" in svg for m in marks), svg
+
     holder = await pages.open(f"/replay/{show_id}?player=mse", ctx=holder_ctx)
     await expect(holder.locator("#replay-status")).to_have_attribute("data-code", "ready")
     await expect(holder.locator("#video")).to_have_attribute("data-player", "mse")
