@@ -48,7 +48,7 @@ from typing import Any
 
 from media.hls.export import ExportError, remux_to_mp4
 from media.hls.recorder import META, PLAYLIST, Recorder, RecorderStatus, recover
-from media.hub import Hub
+from media.hub import Hub, Stream
 from rooms.events import Event
 from server.analytics import SHOW_LEAD_S
 from ticketing.errors import NotFound
@@ -190,6 +190,9 @@ class Recordings:
         self.active: dict[str, Recorder] = {}
         self.chapters: dict[str, Chapters] = {}
         self.last: dict[str, RecorderStatus] = {}
+        self._failed: dict[str, Stream] = {}
+        """Streams whose recorder stopped on a write error: not started again for them (a later
+        state change of the same stream would only fail and log again); a new stream may."""
         self._starting: set[str] = set()
         self._pending_saves: dict[Path, tuple[Chapters, str]] = {}
         self._saver: asyncio.Task[None] | None = None
@@ -241,7 +244,9 @@ class Recordings:
     async def stream_changed(self, slug: str, state: str) -> None:
         """Router reaction to ``StreamStateChanged``: start recording a stream that went live."""
         stream = self.hub.get(slug)
-        if state == "offline" or stream is None or slug in self._starting:
+        if state == "offline" or stream is None:
+            self._failed.pop(slug, None)
+        if state == "offline" or stream is None or slug in self._starting or self._failed.get(slug) is stream:
             return
         current = self.active.get(slug)
         if current is not None and current.stream is stream:
@@ -269,6 +274,8 @@ class Recordings:
     def _recorder_changed(self, recorder: Recorder) -> None:
         slug = recorder.stream.slug
         self.last[slug] = recorder.status
+        if recorder.status.state == "failed":
+            self._failed[slug] = recorder.stream
         if recorder.status.state != "recording" and self.active.get(slug) is recorder:
             del self.active[slug]
 

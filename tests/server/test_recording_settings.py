@@ -16,7 +16,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.server.test_recording import account, ffmpeg_publish, iso, recording, stream_state
+from tests.server.test_recording import (
+    SEGMENT,
+    account,
+    ffmpeg_publish,
+    ffprobe,
+    iso,
+    recording,
+    stream_state,
+)
 from tests.support.wait import wait_until
 
 
@@ -121,3 +129,42 @@ async def test_record_on_a_free_room_and_on_a_show_and_who_replays_a_free_record
     r = await http.patch(f"{srv.url}/api/rooms/{on['slug']}", json={"replay_access": "owner"}, headers=owner)
     assert r.status == 200
     assert await guest_sees() == [403, 403, 403]
+
+
+async def test_a_free_rooms_publisher_reconnect_is_a_discontinuity_in_the_same_recording(
+    server_process: Any, http: aiohttp.ClientSession
+) -> None:
+    """As a show's (test_recording): OBS reconnecting within the grace continues the same free
+    recording after one EXT-X-DISCONTINUITY, not a second ``rec_...``."""
+    srv = server_process(reconnect_grace_s=30)
+    token, owner = await account(http, srv.url)
+    free = await room(http, srv.url, owner, "Free reconnect")
+    r = await http.patch(f"{srv.url}/api/rooms/{free['slug']}", json={"record": True}, headers=owner)
+    assert r.status == 200
+    slug, url = free["slug"], f"{srv.rtmp_url}/{free['stream_key']}"
+    procs = [ffmpeg_publish(url, 10)]
+    try:
+        first = await wait_until(lambda: recording(http, srv.url, slug, owner), lambda s: s.get("segments", 0) >= 1, 90)
+        assert await asyncio.to_thread(procs[0].wait, 120) == 0
+        await wait_until(lambda: stream_state(http, srv.url, slug), lambda s: s == "reconnecting", 60)
+        procs.append(ffmpeg_publish(url, 10))  # OBS reconnects
+        await wait_until(lambda: stream_state(http, srv.url, slug), lambda s: s == "live", 60)
+        assert await asyncio.to_thread(procs[1].wait, 120) == 0
+        resp = await http.post(f"{srv.url}/api/rooms/{slug}/stream/end", headers=owner)
+        assert resp.status == 200
+        status = await wait_until(lambda: recording(http, srv.url, slug, owner), lambda s: s.get("state") == "ended", 60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            await asyncio.to_thread(proc.wait, 10)
+    assert status["show_id"] == first["show_id"] and status["discontinuities"] == 1, (first, status)
+    assert status["gaps"] == 0 and status["error"] is None
+    r = await http.get(f"{srv.url}/replay/{status['show_id']}/index.m3u8", headers=owner)
+    assert r.status == 200, await r.text()
+    text = await r.text()
+    assert text.endswith("#EXT-X-ENDLIST\n") and text.count("#EXT-X-DISCONTINUITY\n") == 1
+    listed = sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text))
+    assert listed > 10 + SEGMENT, listed  # both halves are in it
+    probed = await ffprobe(f"{srv.url}/replay/{status['show_id']}/index.m3u8", token)
+    assert sorted(s["codec_name"] for s in probed["streams"]) == ["aac", "h264"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from collections.abc import Callable
@@ -28,3 +29,28 @@ def unwritable(directory: Path) -> Callable[[], None]:
         return undo
     undo()
     raise AssertionError(f"{directory} is still writable")
+
+
+def full(directory: Path) -> Callable[[], None]:
+    """Make ``directory`` a tiny filesystem with no byte left (a tmpfs of 64 KiB, filled);
+    returns the undo. Mounting needs root: without it the test is skipped, saying so."""
+    import pytest
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("a full filesystem is a tmpfs mount, which needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(directory)], check=True)
+
+    def undo() -> None:
+        subprocess.run(["umount", str(directory)], check=True)
+
+    try:
+        with (directory / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            undo()
+            raise
+    return undo
