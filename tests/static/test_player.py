@@ -90,3 +90,44 @@ async def test_mse_player_reads_a_multivariant_playlist(pages: Pages) -> None:
     assert pl["variants"][0]["CODECS"] == "avc1.640028,mp4a.40.2"
     assert pl["variants"][0]["uri"].endswith("/live/r/video/index.m3u8")
     assert pl["segments"] == []
+
+
+async def test_vod_player_reads_our_recordings_timeline_and_timestamps(pages: Pages) -> None:
+    """The replay's MSE player (js/hls-vod.js) on what our recorder writes: segment starts on the
+    playlist's timeline across a discontinuity and a new init, the segment holding a time (a
+    boundary belongs to the next), and each track's timescale and first decode time read from
+    our fMP4 init and fragment (media/hls/fmp4.py)."""
+    from media.hls.fmp4 import Sample, TrackRun, fragment, init_segment
+    from media.hls.vod import VodPlaylist, VodSegment
+    from media.units import Track
+    from tests.media.test_hub_codecs import AVCC_720P_HIGH
+
+    playlist = VodPlaylist()
+    for i, (duration, new_map) in enumerate(((4.0, True), (4.0, False), (2.5, True), (4.0, False))):
+        playlist = playlist.append(VodSegment(f"seg-{i}.m4s", duration, 1_800_000_000.0 + 4 * i,
+                                              discontinuity=i == 2, map_uri=f"init-{i}.mp4" if new_map else None))
+    init = init_segment([Track.h264(1, AVCC_720P_HIGH), Track.aac(2, bytes.fromhex("1190"))])  # 48 kHz
+    media = fragment(7, [TrackRun(1, 90000 * 30 + 4500, (Sample(3000, 2, True),), b"vv"),
+                         TrackRun(2, 48000 * 30, (Sample(1024, 2, True),), b"aa")])
+    page = await pages.open("/")
+    got = await page.evaluate(
+        """async ([text, init, media]) => {
+            const mse = await import('/static/js/hls-mse.js');
+            const vod = await import('/static/js/hls-vod.js');
+            const pl = mse.parsePlaylist(text, location.origin + '/replay/shw/index.m3u8');
+            const total = vod.timeline(pl.segments);
+            const at = [0, 3.99, 4, 8.2, 10.5, 14.5, 20].map((t) => vod.segmentAt(pl.segments, t));
+            const scales = vod.timescales(new Uint8Array(init));
+            return {total, at, endList: pl.endList, starts: pl.segments.map((s) => s.start),
+                    maps: pl.segments.map((s) => new URL(s.map).pathname), jumps: pl.segments.map((s) => s.discontinuity),
+                    scales: [...scales.entries()], first: vod.firstDecodeTime(new Uint8Array(media), scales),
+                    empty: vod.segmentAt([], 1)};
+        }""",
+        [playlist.closed().render(), list(init), list(media)],
+    )
+    assert got["endList"] and got["total"] == 14.5 and got["starts"] == [0, 4, 8, 10.5]
+    assert got["maps"] == ["/replay/shw/init-0.mp4"] * 2 + ["/replay/shw/init-2.mp4"] * 2
+    assert got["jumps"] == [False, False, True, False]
+    assert got["at"] == [0, 0, 1, 2, 3, 3, 4] and got["empty"] == -1  # 14.5: the end; 20: past it
+    assert got["scales"] == [[1, 90000], [2, 48000]]
+    assert got["first"] == 30.0  # the earliest track's (audio at 30 s; video at 30.05 s)
