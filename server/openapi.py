@@ -159,7 +159,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("get", "/api/shows/{show_id}/analytics/{series}.csv", "One analytics series as CSV: viewers, health, chat, "
      "marks, revenue (owner)", None, {200: "text/csv", 403: "neither owner nor host (revenue: not the owner)",
                                       404: "no such show or series"}),
-    ("get", "/api/shows/{show_id}/analytics/{chart}.svg", "A chart as SVG: viewers (with songs played), chat, "
+    ("get", "/api/shows/{show_id}/analytics/{chart}.svg", "A chart as SVG: viewers (with the setlist: each song from play to done), chat, "
      "revenue (owner)", None, {200: "image/svg+xml", 403: "neither owner nor host (revenue: not the owner)",
                                404: "no such show or chart"}),
     ("get", "/api/shows/{show_id}", "A show (public): tiers with price, what each unlocks, remaining, on_sale; "
