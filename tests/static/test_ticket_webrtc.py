@@ -1,11 +1,13 @@
 """Tiers and latency classes in Chromium (issue 10, "Done means": "a fan buys a ``realtime``
-ticket ..., watches over WHEP, chats; a second fan with a ``standard`` ticket watches over
-LL-HLS and cannot open WHEP").
+ticket through the sandbox checkout, watches over WHEP, chats; a second fan with a
+``standard`` ticket watches over LL-HLS and cannot open WHEP").
 
-ffmpeg publishes H.264 + AAC over RTMP to a real ``notalabel serve``. Vera holds a
-``realtime`` ticket: her watch page plays over WebRTC (WHEP with her viewing token), decoded
-frames rising, and she chats. Stan holds a ``standard`` ticket: his page plays LL-HLS and never
+ffmpeg publishes H.264 + AAC over RTMP to a real ``notalabel serve``. Vera, on the watch page
+with no ticket, buys the ``realtime`` tier through the sandbox checkout: back on the page it
+plays over WebRTC (WHEP with her viewing token; a live video track, decoded frames rising),
+and she chats. Stan buys only the ``standard`` tier the same way: his page plays LL-HLS and never
 tries WebRTC, and a WHEP offer from his page with his own valid viewing token is refused (403).
+A second test gives the same two tiers as comps (the guest list) and checks the same split.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from tests.support.servers import ServerProcess
 from tests.support.wait import wait_until
 
 SLOW = 30_000
+TRACK = """() => { const s = document.getElementById('video').srcObject;
+  const v = s ? s.getVideoTracks() : [];
+  return v.length === 1 && v[0].readyState === 'live' && !v[0].muted; }"""
 FRAMES = "() => document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames"
 PLAYER = """() => { const v = document.getElementById('video');
   return {player: v.dataset.player || null, state: v.dataset.state || null, webrtc: Boolean(v.srcObject),
@@ -109,3 +114,61 @@ async def test_a_realtime_ticket_plays_over_whep_and_a_standard_one_is_refused(
     metrics = await (await http.get("/metrics")).text()
     assert 'nal_viewing_denied_total{kind="whep",reason="standard_tier"} 1.0' in metrics
     await expect(stan.locator("#chat-log li.msg .text").last).to_have_text("front row says hi")  # the same room
+
+
+async def buy_on_the_watch_page(pages: Pages, slug: str, fan: str, label: str) -> Page:
+    """``fan`` signs up, opens the watch page without a ticket (nothing plays), and buys the
+    tier labelled ``label`` through the sandbox checkout; the page they land back on."""
+    page = await pages.open(f"/watch/{slug}", fan)
+    await expect(page.locator("#player-overlay")).to_have_text("A ticket is needed to watch this show.",
+                                                              timeout=SLOW)
+    assert await page.evaluate("() => document.getElementById('video').currentSrc") == ""
+    await page.get_by_role("button", name=label).click()
+    await page.wait_for_url("**/sandbox/checkout/**")
+    await page.get_by_role("button", name="Pay", exact=True).click()
+    await page.wait_for_url(f"**/watch/{slug}*")
+    return page
+
+
+async def test_a_realtime_ticket_bought_at_checkout_plays_over_whep_a_standard_one_over_ll_hls(
+        pages: Pages, http: aiohttp.ClientSession, srv: ServerProcess,
+        publisher: Callable[..., Any]) -> None:  # noqa: F811
+    owner = await bearer(http, "olga")
+    room = await create_room(http, owner, "Front Row Night")
+    slug = room["slug"]
+    async with http.post(f"/api/rooms/{slug}/shows", headers=owner,
+                         json={"title": "Album launch", "starts_at": "2030-05-01T20:00:00Z"}) as r:
+        show = await r.json()
+    for name, price, latency in (("Front row", 3500, "realtime"), ("Standard", 1500, "standard")):
+        async with http.post(f"/api/shows/{show['id']}/tiers", headers=owner,
+                             json={"name": name, "price": price, "latency_class": latency}) as r:
+            assert r.status == 201, await r.text()
+    await publisher(f"{srv.rtmp_url}/{room['stream_key']}", seconds=240)
+    await stream_live(http, slug)
+
+    vera = await buy_on_the_watch_page(pages, slug, "vera", "Buy Front row ($35.00)")
+    await wait_until(lambda: player(vera), lambda s: s["player"] == "webrtc" and s["webrtc"], timeout=60)
+    await vera.wait_for_function(TRACK, timeout=SLOW)  # the WHEP session's video track is live
+    frames = await vera.evaluate(FRAMES)
+    await vera.wait_for_function(f"{FRAMES} > {frames} + 30", timeout=SLOW)
+    state = await player(vera)
+    assert state["player"] == "webrtc" and state["webrtc"], state  # the frames came over WHEP
+    await vera.get_by_label("Message", exact=True).fill("bought my way to the front")
+    await vera.get_by_role("button", name="Send").click()
+    await expect(vera.locator("#chat-log li.msg .text").last).to_have_text("bought my way to the front")
+    await pages.shot(vera, "ticket-bought-realtime-webrtc")
+
+    stan = await buy_on_the_watch_page(pages, slug, "stan", "Buy Standard ($15.00)")
+    await expect(stan.locator("#video")).to_have_attribute("data-state", "live", timeout=SLOW)
+    state = await player(stan)
+    assert state["player"] in ("native", "mse") and state["tries"] is None, state  # LL-HLS, WebRTC never tried
+    refused = await stan.evaluate(WHEP_WITH_MY_TOKEN, slug)
+    assert refused.startswith("403 "), refused
+    metrics = await (await http.get("/metrics")).text()
+    assert 'nal_viewing_denied_total{kind="whep",reason="standard_tier"} 1.0' in metrics
+
+    async with http.get("/api/me/tickets", headers=owner) as r:
+        assert (await r.json())["tickets"] == []  # the owner holds none: the two were bought, not given
+    async with http.get(f"/api/shows/{show['id']}", headers=owner) as r:
+        sold = {t["name"]: (t["sold"], t["revenue"]) for t in (await r.json())["tiers"]}
+    assert sold == {"Front row": (1, 3500), "Standard": (1, 1500)}, sold  # paid at checkout, not comps
