@@ -4,10 +4,11 @@ Drives the recorder's own code paths in one process, without the HTTP server aro
 and reports CPU seconds per second (a share of one core):
 
 * every LL-HLS viewer asks for the playlist every ``--fetch-s`` (LL-HLS players fetch once
-  per part): the viewer's key (a SHA-256 of address and User-Agent) and ``Audience.hls_seen``;
+  per part): the viewer's key (``client_key_of``: a SHA-256 of address and User-Agent, cached
+  per client) and ``Audience.hls_seen``;
 * ``--chat`` messages per second through ``Engagement.record``;
 * once per ``--period`` seconds: the counts, the drain, and the store's batched upserts of
-  every viewer's watch time and the tallies into a real database (SQLite by default, or
+  the watch time of the viewers due (joined, left, or every ``--write-every`` periods) and the tallies into a real database (SQLite by default, or
   ``--database postgresql://...``), plus one sample.
 
 The fan-out benchmark (``loadtest.fanout --server-arg=--analytics-sample-s=0`` against the
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from server import tables
-from server.analytics import anonymous_key_of
+from server.analytics import WRITE_EVERY, client_key_of
 from server.analytics_store import AnalyticsStore, Sample
 from server.audience import Audience
 from server.db import make_engine, migrate
@@ -32,7 +33,8 @@ from server.store import SqlStore
 from ticketing.service import Ticketing
 
 
-async def run(viewers: int, fetch_s: float, chat: float, period: float, periods: int, database: str) -> dict[str, float]:
+async def run(viewers: int, fetch_s: float, chat: float, period: float, periods: int, database: str,
+              write_every: int = WRITE_EVERY) -> dict[str, float]:
     engine = make_engine(database)
     await migrate(engine, database)
     async with engine.begin() as conn:
@@ -43,7 +45,7 @@ async def run(viewers: int, fetch_s: float, chat: float, period: float, periods:
     show = await ticketing.catalog.create_show(room.id, room.slug, {"title": "Bench", "starts_at": time.time(),
                                                             "ends_at": None, "currency": "USD", "replay_hours": 0})
     store = AnalyticsStore(engine)
-    audience, engagement = Audience(6.0), Engagement()
+    audience, engagement = Audience(6.0, write_every=write_every), Engagement()
     agents = [f"player/{i}" for i in range(viewers)]
     fetches = int(viewers * period / fetch_s)
     messages = int(chat * period)
@@ -52,7 +54,7 @@ async def run(viewers: int, fetch_s: float, chat: float, period: float, periods:
     for p in range(periods):
         start = time.process_time()
         for i in range(fetches):
-            audience.hls_seen(room.slug, anonymous_key_of("10.0.0.1", agents[i % viewers]), None,
+            audience.hls_seen(room.slug, client_key_of("10.0.0.1", agents[i % viewers], ""), None,
                               now + p * period + i * period / fetches)
         spent["fetches"] += time.process_time() - start
         start = time.process_time()
@@ -82,12 +84,14 @@ def main() -> None:
     p.add_argument("--period", type=float, default=10.0, help="--analytics-sample-s")
     p.add_argument("--periods", type=int, default=6)
     p.add_argument("--database", default="")
+    p.add_argument("--write-every", type=int, default=WRITE_EVERY,
+                   help="periods between writes of a watching viewer's time (1: every period, as before)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         database = a.database or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        share = asyncio.run(run(a.viewers, a.fetch_s, a.chat, a.period, a.periods, database))
+        share = asyncio.run(run(a.viewers, a.fetch_s, a.chat, a.period, a.periods, database, a.write_every))
     print(f"{a.viewers:,} LL-HLS viewers fetching every {a.fetch_s} s, {a.chat:g} chat messages/s, "
-          f"{a.period:g} s periods, {database.split(':')[0]}:")
+          f"{a.period:g} s periods, watch time written every {a.write_every}, {database.split(':')[0]}:")
     for name, value in share.items():
         print(f"  {name:8} {value:.2%} of a core")
 

@@ -41,6 +41,7 @@ from media.webrtc.session import WebRtc
 from server.access import GRANT, ShowAccess
 from server.analytics_store import AnalyticsStore, Sample
 from server.audience import CLASSES, HLS, WEBRTC, Audience, Watched
+from server.auth import SESSION_COOKIE, token_hash
 from server.engagement import Engagement
 from ticketing.errors import BadToken
 from ticketing.service import Ticketing
@@ -54,6 +55,9 @@ HLS_IDLE_S = 6.0
 players fetch every part, others once a target duration (at most 6 s with our segmenter);
 a longer pause (a stalled or busy client) would otherwise split one viewing in two and lose
 the gap from its watch time. Watch time itself ends at the last fetch, not 6 s later."""
+WRITE_EVERY = 3
+"""A watching viewer's time is written every this many periods (and when it joins and
+leaves): a period writes a third of the continuing viewers (BENCHMARKS.md)."""
 SHOW_LEAD_S = 3600.0
 """A stream up to an hour before a show's start belongs to it (sound checks, early doors)."""
 
@@ -76,14 +80,31 @@ def viewer_key(ticket_key: str) -> tuple[str, int | None]:
     return f"t:{ticket_key}", None
 
 
-def anonymous_key(request: web.Request) -> str:
-    return anonymous_key_of(str(request.remote), request.headers.get("User-Agent", ""))
+def client_key(request: web.Request, agent: str | None = None) -> str:
+    """The key of a client without a viewing grant: its session (``s:`` + the session's token
+    hash, which the store turns into its user) when it is signed in, else ``a:`` + a hash of
+    its address and User-Agent."""
+    headers = request.headers
+    if agent is None:
+        agent = headers.get("User-Agent", "")
+    return client_key_of(str(request.remote), agent, headers.get("Cookie", ""))
 
 
 @functools.lru_cache(maxsize=65_536)
-def anonymous_key_of(address: str, agent: str) -> str:
-    """A client's key, hashed once per (address, User-Agent): a player asks every part."""
+def client_key_of(address: str, agent: str, cookie: str) -> str:
+    """Computed once per (address, User-Agent, Cookie): a player asks for every part."""
+    session = _cookie(cookie, SESSION_COOKIE) if SESSION_COOKIE in cookie else None
+    if session:
+        return "s:" + token_hash(session)
     return "a:" + hashlib.sha256(f"{address}|{agent}".encode()).hexdigest()[:24]
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip('"') or None
+    return None
 
 
 class Recorder:
@@ -99,7 +120,7 @@ class Recorder:
         self.redis = redis
         self.prefix = prefix
         self.clock = clock
-        self.audience = Audience(hls_idle_s=HLS_IDLE_S)
+        self.audience = Audience(hls_idle_s=HLS_IDLE_S, write_every=WRITE_EVERY)
         self.engagement = Engagement()
         self.webrtc: WebRtc | None = None
         self.holds = holds or (lambda slug: True)
@@ -109,6 +130,7 @@ class Recorder:
         self._shows: dict[str, tuple[float, str | None]] = {}
         self._peaks: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._unsubscribe = hub.on_state_change(self._stream_changed)
 
     # --- what the rest of the server feeds in ---------------------------------------------
@@ -120,16 +142,15 @@ class Recorder:
     def hls_playlist(self, request: web.Request, slug: str, arrived: float) -> None:
         """An LL-HLS playlist asked for at ``arrived`` was served to ``request`` (media.hls.http
         calls this): the client was watching from the moment it asked."""
-        if request.headers.get("User-Agent", "").startswith(EDGE_AGENT):
+        agent = request.headers.get("User-Agent", "")
+        if agent.startswith(EDGE_AGENT):
             return
-        key, user = anonymous_key(request), None
-        token = request.query.get("vt")
+        key, user = None, None
+        token = request.query.get("vt") if "vt=" in request.query_string else None
         if token:
             with contextlib.suppress(BadToken):
                 key, user = viewer_key(verify(self.access.key, token, self.access.clock()).ticket_id)
-        before = len(self.audience)
-        self.audience.hls_seen(slug, key, user, arrived)
-        if len(self.audience) > before:
+        if self.audience.hls_seen(slug, key or client_key(request, agent), user, arrived):
             VIEWING_STARTS.labels(HLS).inc()
 
     async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -141,7 +162,7 @@ class Recorder:
         if len(parts) != 4:
             return
         grant = request.get(GRANT)
-        key, user = viewer_key(grant.ticket_id) if grant is not None else (anonymous_key(request), None)
+        key, user = viewer_key(grant.ticket_id) if grant is not None else (client_key(request), None)
         self.audience.whep_opened(parts[2], parts[3], key, user, self.clock())
         VIEWING_STARTS.labels(WEBRTC).inc()
 
@@ -185,6 +206,7 @@ class Recorder:
                 await self._task
             self._task = None
         if self.enabled:
+            self._stopping = True  # the last period writes every viewer's time
             with contextlib.suppress(Exception):
                 await self.tick()  # what the last partial period saw
 
@@ -198,7 +220,7 @@ class Recorder:
         now = self.clock()
         at = now - now % self.period_s
         counts = self.audience.counts(now)
-        watched = self.audience.drain(now, self._whep_alive)
+        watched = self.audience.drain(now, self._whep_alive, flush=self._stopping)
         tallies = self.engagement.drain()
         live = {slug for slug in self._live if self.hub.get(slug) is not None}
         self._live = live

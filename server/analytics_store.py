@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server import analytics_tables as t
+from server import tables as st
 from server.audience import Watched
 from server.engagement import Tally
 from ticketing import tables as tt
@@ -40,6 +41,7 @@ class Sample:
 class AnalyticsStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._users: dict[str, int] = {}
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     async def add_sample(self, sample: Sample) -> bool:
@@ -51,9 +53,16 @@ class AnalyticsStore:
 
     async def add_watched(self, show_of: dict[str, str], watched: Sequence[Watched]) -> None:
         """Add each viewer's watch time to its show (``show_of``: room -> current show)."""
-        rows = [{"show_id": show_of[w.slug], "viewer": w.key[:80], "user_id": w.user_id, "kind": w.kind,
-                 "first_seen": w.first_seen, "last_seen": w.last_seen, "watch_s": w.seconds}
-                for w in watched if w.slug in show_of]
+        mine = [w for w in watched if w.slug in show_of]
+        users = await self._session_users({w.key[2:] for w in mine if w.key.startswith("s:")})
+        rows = []
+        for w in mine:
+            key, user = w.key, w.user_id
+            if key.startswith("s:"):  # a signed-in client without a ticket counts as its user
+                user = users.get(key[2:])
+                key = f"u:{user}" if user is not None else "a:" + key[2:26]
+            rows.append({"show_id": show_of[w.slug], "viewer": key[:80], "user_id": user, "kind": w.kind,
+                         "first_seen": w.first_seen, "last_seen": w.last_seen, "watch_s": w.seconds})
         if not rows:
             return
         ins = self._insert(t.viewers)
@@ -66,6 +75,19 @@ class AnalyticsStore:
                   "kind": ins.excluded.kind, "user_id": sa.func.coalesce(c.user_id, ins.excluded.user_id)})
         async with self.engine.begin() as conn:
             await conn.execute(stmt, rows)
+
+    async def _session_users(self, hashes: set[str]) -> dict[str, int]:
+        """The user of each session token hash (remembered: a viewer's key is written again
+        every few periods); an unknown or expired session is not a user."""
+        missing = sorted(hashes - self._users.keys())
+        if missing:
+            if len(self._users) > 100_000:
+                self._users.clear()
+            q = sa.select(st.sessions.c.token_hash, st.sessions.c.user_id).where(
+                st.sessions.c.token_hash.in_(missing))
+            async with self.engine.connect() as conn:
+                self._users.update({row.token_hash: row.user_id for row in await conn.execute(q)})
+        return {h: self._users[h] for h in hashes if h in self._users}
 
     @property
     def _sqlite(self) -> bool:

@@ -11,8 +11,13 @@ Rules:
   viewing token, else a hash of its address and User-Agent (``server.analytics`` builds
   the key). An LL-HLS edge node pulling from the origin is not a viewer (the edge counts the
   viewers it serves itself).
-* Watch time is counted once per viewer and period by :meth:`Audience.drain`: an active
-  viewer up to now, one that left up to its last sign of life; then it is forgotten here.
+* Watch time is handed to the store by :meth:`Audience.drain` when a viewer is first seen,
+  when it leaves (up to its last sign of life; then it is forgotten here), and every
+  ``write_every`` periods in between (staggered by when each viewer joined), so a period
+  writes about 1/``write_every`` of the continuing viewers instead of all of them. A stored
+  total lags by at most ``write_every`` periods while the viewer watches (what a crash of
+  the node loses); once the viewer has left it is exact. ``drain(..., flush=True)`` writes
+  everyone (the last period, at shutdown).
 * Bounded: at most ``max_viewers`` tracked; past that new LL-HLS clients are not counted
   (``overflow`` says how many were refused) and WHEP sessions are capped by the WHEP caps.
 """
@@ -27,7 +32,7 @@ HLS = "hls"
 CLASSES = (WEBRTC, HLS)
 
 
-@dataclass
+@dataclass(slots=True)
 class Viewer:
     slug: str
     key: str
@@ -38,6 +43,8 @@ class Viewer:
     counted_to: float
     """Watch time has been reported up to this time."""
     ended_at: float | None = None
+    unwritten: int = -1
+    """Periods since the viewer's time was last handed out (-1: never yet)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class Watched:
 
 
 class Audience:
-    def __init__(self, hls_idle_s: float, max_viewers: int = 200_000) -> None:
+    def __init__(self, hls_idle_s: float, max_viewers: int = 200_000, write_every: int = 1) -> None:
         self.hls_idle_s = hls_idle_s
+        self.write_every = max(1, write_every)
         self.max_viewers = max_viewers
         self._hls: dict[tuple[str, str], Viewer] = {}
         self._whep: dict[str, Viewer] = {}
@@ -64,15 +72,18 @@ class Audience:
     def __len__(self) -> int:
         return len(self._hls) + len(self._whep)
 
-    def hls_seen(self, slug: str, key: str, user_id: int | None, now: float) -> None:
+    def hls_seen(self, slug: str, key: str, user_id: int | None, now: float) -> bool:
+        """A playlist fetch (the hot path: one dict lookup); True when the viewer is new."""
         viewer = self._hls.get((slug, key))
         if viewer is not None:
-            viewer.last_seen = max(viewer.last_seen, now)
-            return
+            if now > viewer.last_seen:
+                viewer.last_seen = now
+            return False
         if len(self) >= self.max_viewers:
             self.overflow += 1
-            return
+            return False
         self._hls[(slug, key)] = Viewer(slug, key, HLS, user_id, now, now, now)
+        return True
 
     def whep_opened(self, slug: str, session: str, key: str, user_id: int | None, now: float) -> None:
         self._whep[session] = Viewer(slug, key, WEBRTC, user_id, now, now, now)
@@ -99,21 +110,33 @@ class Audience:
                 room[HLS] += 1
         return out
 
-    def drain(self, now: float, whep_alive: Callable[[str, str], bool]) -> list[Watched]:
-        """Each viewer's watch time since the last drain; viewers who left are forgotten."""
+    def drain(self, now: float, whep_alive: Callable[[str, str], bool], flush: bool = False) -> list[Watched]:
+        """Watch time to store: of viewers new since the last drain, of those who left (then
+        forgotten), and of those due (every ``write_every`` periods, or all with ``flush``)."""
         out: list[Watched] = []
         for sid, viewer in list(self._whep.items()):
             if viewer.ended_at is None and whep_alive(viewer.slug, sid):
                 viewer.last_seen = now
+                if self._due(viewer, flush):
+                    out.append(_watched(viewer, now))
             else:
                 del self._whep[sid]
                 viewer.last_seen = viewer.ended_at if viewer.ended_at is not None else now
-            out.append(_watched(viewer, viewer.last_seen))
+                out.append(_watched(viewer, viewer.last_seen))
         for key, viewer in list(self._hls.items()):
             if not self._hls_active(viewer, now):
                 del self._hls[key]
-            out.append(_watched(viewer, viewer.last_seen))
+                out.append(_watched(viewer, viewer.last_seen))
+            elif self._due(viewer, flush):
+                out.append(_watched(viewer, viewer.last_seen))
         return out
+
+    def _due(self, viewer: Viewer, flush: bool) -> bool:
+        viewer.unwritten += 1
+        if flush or viewer.unwritten % self.write_every == 0:
+            viewer.unwritten = 0
+            return True
+        return False
 
 
 def _watched(viewer: Viewer, upto: float) -> Watched:

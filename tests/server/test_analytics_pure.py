@@ -126,3 +126,40 @@ def test_the_report_pairs_each_song_with_its_done_mark() -> None:
              {"ref": "p:r2", "kind": "song", "at": 25.0, "label": "B"}]
     assert _setlist(marks) == [{"at": 10.0, "kind": "song", "label": "A", "end": 20.0},
                                {"at": 25.0, "kind": "song", "label": "B", "end": None}]
+
+
+def test_a_watching_viewer_is_written_when_it_joins_every_few_periods_and_when_it_leaves() -> None:
+    audience = Audience(hls_idle_s=2.0, write_every=3)
+    alive = {"s1": True}
+    audience.whep_opened("room", "s1", "t:tk1", None, 0.0)
+    written = []
+    for period in range(1, 8):  # periods end at 10, 20, ... 70
+        now = period * 10.0
+        if period == 7:
+            audience.whep_ended("s1", 65.0)
+        written.append([(w.key, w.seconds) for w in audience.drain(now, lambda _slug, sid: alive[sid])])
+    # joined (10 s), then every third period (30 s each), then the 5 s after the last write.
+    assert written == [[("t:tk1", 10.0)], [], [], [("t:tk1", 30.0)], [], [], [("t:tk1", 25.0)]]
+    assert sum(s for period in written for _k, s in period) == 65.0  # exact once it has left
+    assert len(audience) == 0
+
+
+def test_a_flush_writes_every_watching_viewer_up_to_now() -> None:
+    audience = Audience(hls_idle_s=2.0, write_every=6)
+    audience.hls_seen("room", "a:1", None, 0.0)
+    assert [w.seconds for w in audience.drain(1.0, lambda *_: True)] == [0.0]
+    audience.hls_seen("room", "a:1", None, 4.0)
+    assert audience.drain(5.0, lambda *_: True) == []  # not due
+    audience.hls_seen("room", "a:1", None, 8.0)
+    assert [w.seconds for w in audience.drain(9.0, lambda *_: True, flush=True)] == [8.0]
+
+
+def test_a_signed_in_client_is_keyed_by_its_session_and_a_guest_by_address_and_agent() -> None:
+    from server.analytics import client_key_of
+    from server.auth import token_hash
+
+    assert client_key_of("10.0.0.1", "ua", "x=1; nal_session=tok123; nal_csrf=c") == "s:" + token_hash("tok123")
+    guest = client_key_of("10.0.0.1", "ua", "nal_csrf=c")
+    assert guest.startswith("a:") and guest == client_key_of("10.0.0.1", "ua", "")
+    assert guest != client_key_of("10.0.0.2", "ua", "")
+    assert client_key_of("10.0.0.1", "ua", "nal_session=") == guest  # an empty cookie is no session

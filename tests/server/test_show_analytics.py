@@ -110,8 +110,8 @@ class HlsViewer:
     """Follows the live playlist with its viewing token (and fetches the newest segment), as
     a player does, until stopped; notes when its first and last playlist requests were sent."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
-        self.http, self.url = http, url
+    def __init__(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> None:
+        self.http, self.url, self.headers = http, url, headers or {}
         self.first: float | None = None
         self.last: float | None = None
         self.fetches = 0
@@ -121,7 +121,7 @@ class HlsViewer:
     async def _run(self) -> None:
         while not self._stop.is_set():
             started = time.time()
-            async with self.http.get(self.url) as r:
+            async with self.http.get(self.url, headers=self.headers) as r:
                 text = await r.text()
                 assert r.status == 200, text
             self.first = self.first if self.first is not None else started
@@ -130,7 +130,7 @@ class HlsViewer:
             uris = [line for line in text.split("\n") if line and not line.startswith("#")]
             if uris:
                 base = self.url.rsplit("/", 1)[0]
-                async with self.http.get(f"{base}/{uris[-1]}") as seg:
+                async with self.http.get(f"{base}/{uris[-1]}", headers=self.headers) as seg:
                     await seg.read()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.25)
@@ -287,3 +287,46 @@ async def test_a_show_that_never_started_answers_empty(srv: Running) -> None:
     assert got["revenue"] == {} and got["engagement"]["chat_messages"] == 0
     r = await show.analytics(path="/viewers.csv")
     assert (await r.text()) == "at,webrtc,hls,total,nodes\n"
+
+
+async def test_a_free_room_counts_a_signed_in_fan_by_user_and_a_guest_as_anonymous(
+        srv: Running, ffmpeg: list[Any]) -> None:
+    """No tickets (a show without tiers): the fan's browser sends its session cookie with
+    every playlist request, so it counts as its user (as a ticket holder does); a guest is
+    an anonymous client."""
+    owner, _ = await srv.signup("perf")
+    slug = await srv.room(owner)
+    r = await srv.http.post(f"/api/rooms/{slug}/shows", headers=owner,
+                            json={"title": "Free", "starts_at": iso(time.time() - 60)})
+    assert r.status == 201, await r.text()
+    show_id = (await r.json())["id"]
+    fan_headers, fan_token = await srv.signup("fanny")
+    fan_id = (await (await srv.http.get("/api/me", headers=fan_headers)).json())["id"]
+    r = await srv.http.post(f"/api/rooms/{slug}/stream-key", headers=owner)
+    ffmpeg.append(publish(srv.services.settings, (await r.json())["stream_key"]))
+    await wait_until(lambda: _stream(srv, slug), lambda s: bool(s.get("audio_codec")), timeout=60)
+
+    recorder = srv.services.analytics
+    url = f"{srv.url}/live/{slug}/index.m3u8"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        fan = HlsViewer(http, url, {"Cookie": f"nal_session={fan_token}", "User-Agent": "fan-player"})
+        guest = HlsViewer(http, url, {"User-Agent": "guest-player"})
+        await wait_until(lambda: recorder.store.samples(show_id), lambda s: any(x.hls == 2 for x in s), timeout=30)
+        await fan.stop()
+        await guest.stop()
+    await wait_until(lambda: _len(recorder.audience), lambda n: n == 0, timeout=30)
+
+    rows = {v["viewer"]: v for v in await recorder.store.viewers(show_id)}
+    assert len(rows) == 2, rows
+    assert rows[f"u:{fan_id}"]["user_id"] == fan_id
+    [anonymous] = [v for k, v in rows.items() if k != f"u:{fan_id}"]
+    assert anonymous["viewer"].startswith("a:") and anonymous["user_id"] is None
+    assert fan.first is not None and fan.last is not None
+    assert near(rows[f"u:{fan_id}"]["watch_s"], fan.last - fan.first, PERIOD), (rows, fan.last - fan.first)
+    got = await (await srv.http.get(f"/api/shows/{show_id}/analytics", headers=owner)).json()
+    aud = got["audience"]
+    assert (aud["unique_viewers"], aud["signed_in"], aud["anonymous"], aud["new_fans"]) == (2, 1, 1, 1), aud
+
+
+async def _stream(srv: Running, slug: str) -> dict[str, Any]:
+    return dict(await (await srv.http.get(f"/api/rooms/{slug}/stream")).json())
