@@ -1,10 +1,18 @@
 """The OpenAPI 3.1 document for ``/api``, served at ``/api/openapi.json``.
 
 Each route is one line in ``ROUTES``: method, path, summary, request schema, answers.
+``PUBLIC`` names the operations anyone may call (a session is optional: it may change the
+answer, e.g. your role); every other one needs a session and says so in its own ``security``.
+
+The answers that can happen on many operations are added by one rule (``COMMON``), never by
+hand, so none is forgotten: 401 where a session is needed, 404 where the path names a thing,
+400 and 413 where there is a body, and 429 and 503 everywhere (httpguard's connection caps).
+A route's own text for one of those codes wins over the common one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -254,27 +262,67 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
 ]
 
 
+# Operations anyone may call; a session, when sent, may change the answer but is not needed.
+PUBLIC: frozenset[tuple[str, str]] = frozenset({
+    ("post", "/api/accounts"), ("post", "/api/sessions"), ("get", "/api/rooms"), ("get", "/api/rooms/{slug}"),
+    ("get", "/api/rooms/{slug}/image"), ("get", "/api/rooms/{slug}/thumbnail.jpg"), ("get", "/api/rooms/{slug}/hosts"),
+    ("get", "/api/rooms/{slug}/songs"), ("get", "/api/rooms/{slug}/stream"), ("get", "/api/rooms/{slug}/tip-settings"),
+    ("get", "/api/rooms/{slug}/shows"), ("get", "/api/shows/{show_id}"), ("get", "/api/shows/{show_id}/recording"),
+    ("get", "/api/invitations/{token}"),
+})
+SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+ANYONE: list[dict[str, list[str]]] = [{}, *SIGNED_IN]
+# (applies to the operation, code, text): the one rule for answers many operations share.
+COMMON: list[tuple[Callable[[bool, list[str], dict[str, Any] | None], bool], int, str]] = [
+    (lambda public, params, body: not public, 401, "not signed in (no session, or an expired one)"),
+    (lambda public, params, body: bool(params), 404, "no such thing as the path names"),
+    (lambda public, params, body: body is not None, 400, "bad body: not a JSON object, or not what its schema asks"),
+    (lambda public, params, body: body is not None, 413, "body too large"),
+    (lambda public, params, body: True, 429, "too many connections or requests from this address (Retry-After)"),
+    (lambda public, params, body: True, 503, "busy: too many connections in all; try again (Retry-After)"),
+]
+
+
+def path_params(path: str) -> list[str]:
+    """The names of a path's parameters: ``/api/shows/{show_id}/{chart}.svg`` -> show_id, chart."""
+    return [part[1:].split("}")[0] for part in path.split("/") if part.startswith("{")]
+
+
+def answers_of(method: str, path: str, body: dict[str, Any] | None, answers: dict[int, str]) -> dict[int, str]:
+    """The route's own answers plus the common ones that apply to it (its own text wins)."""
+    public = (method, path) in PUBLIC
+    merged = {code: text for applies, code, text in COMMON if applies(public, path_params(path), body)}
+    merged.update(answers)
+    return dict(sorted(merged.items()))
+
+
+def operation(method: str, path: str, summary: str, body: dict[str, Any] | None,
+              answers: dict[int, str]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": ANYONE if (method, path) in PUBLIC else SIGNED_IN,
+        "responses": {str(code): {"description": text}
+                      for code, text in answers_of(method, path, body, answers).items()},
+    }
+    params = path_params(path)
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                            for p in params]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary, body, answers in ROUTES:
-        op: dict[str, Any] = {
-            "summary": summary,
-            "responses": {str(code): {"description": text} for code, text in answers.items()},
-        }
-        params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
-        if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                for p in params]
-        if body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        paths.setdefault(path, {})[method] = op
+        paths.setdefault(path, {})[method] = operation(method, path, summary, body, answers)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Not a Label Live", "version": "0.1.0"},
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
             "cookie": {"type": "apiKey", "in": "cookie", "name": "nal_session"}}},
-        "security": [{"bearer": []}, {"cookie": []}],
         "paths": paths,
     }
 
