@@ -3,7 +3,8 @@
 Every ``--analytics-sample-s`` seconds (10 by default), on period boundaries of the wall clock:
 
 1. This node's audience (server.audience) gives its viewers now per room and latency class,
-   and each viewer's watch time since the last period; its engagement tallies
+   and the watch time of the viewers that joined, left or are due (every ``WRITE_EVERY``
+   periods; server.audience says how far a stored total may lag); its engagement tallies
    (server.engagement) give chat, song and moderation activity. Both are added to the room's
    current show (``Catalog.current_show``), so a free room without tickets is recorded too.
 2. With Redis, the node reports its viewer counts per room in ``PREFIX:aud:ROOM`` (a hash:
@@ -16,7 +17,9 @@ Every ``--analytics-sample-s`` seconds (10 by default), on period boundaries of 
 A failing period (database or Redis down) is logged and counted in
 ``nal_analytics_errors_total``; the next one goes on. What a node held in memory for a failed
 period is lost, never added twice. The cost per period is one pass over the tracked viewers
-and one batched upsert per table; per room event it is one dict update (BENCHMARKS.md).
+and one batched upsert per table (about a third of the watching viewers); per room event it is
+one dict update (BENCHMARKS.md). A viewer without a viewing grant is keyed by its session
+cookie when signed in (the store records it as its user), else by address and User-Agent.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Every write is idempotent or additive by design: a sample is keyed by (show, period start)
 and a second writer of the same period changes nothing; viewer, minute and chatter rows are
-upserts that add what one node saw in one period (each event and each viewer period is
-drained from exactly one node's memory, so nothing is added twice).
+upserts that add what one node saw since it last wrote them (each event and each span of a
+viewer's watching is drained from exactly one node's memory, so nothing is added twice). A
+signed-in client without a ticket (``s:`` + its session token's hash) is stored as
+``u:USER`` with its user id; a session the database no longer knows, as an anonymous client.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
   for the whole cluster by the node that holds the ingest (``at`` is the period's start, so
   a second writer of the same period is a no-op): concurrent viewers per latency class
   summed over every node, and the stream's health at that moment.
-- ``show_viewers``: one row per distinct viewer (``viewer`` is ``t:TICKET``, ``staff:USER``
-  or ``a:HASH`` of an anonymous client), its watch time and when it was first and last seen.
+- ``show_viewers``: one row per distinct viewer (``viewer`` is ``t:TICKET``, ``staff:USER``,
+  ``u:USER`` of a signed-in client without a ticket, or ``a:HASH`` of an anonymous client),
+  its watch time and when it was first and last seen.
 - ``show_minutes``: room activity per minute (chat messages, song requests and votes,
   moderation actions), counted on the node where the command was accepted (once).
 - ``show_chatters``: messages per chatting user.
