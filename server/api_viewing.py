@@ -36,6 +36,7 @@ from server.keys import SERVICES
 from server.show_wire import bad
 from server.store import RoomRow
 from ticketing.errors import BadToken
+from ticketing.errors import NotFound as NotFoundError
 from ticketing.model import Show
 from ticketing.tokens import verify
 
@@ -112,8 +113,21 @@ async def open_session(request: web.Request) -> web.Response:
     return _answer(request, _urls(request, room.slug, session, token, expires, realtime), status=201)
 
 
+async def _holds(services: Services, ticket_key: str, user_id: int) -> bool:
+    """Whether ``ticket_key`` (a ticket id, or ``staff-{user}-{show}``) is this user's: a token
+    is renewed only for its own holder, so a token passed to someone else dies with its TTL."""
+    if ticket_key.startswith("staff-"):
+        return ticket_key.startswith(f"staff-{user_id}-")
+    try:
+        ticket = await services.ticketing.sales.ticket(ticket_key)
+    except NotFoundError:
+        return False
+    return ticket.owner_id == user_id
+
+
+@mapped
 async def heartbeat(request: web.Request) -> web.Response:
-    await auth.require_user(request)
+    identity = await auth.require_user(request)
     services = _services(request)
     data = await read_json(request)
     token = field_str(data, "token", max_len=512)
@@ -126,6 +140,8 @@ async def heartbeat(request: web.Request) -> web.Response:
         raise NotFound("no such viewing session", "no_session")
     if await services.viewing.current(grant.ticket_id) != grant.session:
         raise Conflict("this ticket is now watching on another device, or was refunded", "taken_over")
+    if not await _holds(services, grant.ticket_id, identity.user_id):
+        raise NotFound("no such viewing session", "no_session")
     fresh, expires = access.token(grant.ticket_id, grant.session, grant.room, grant.realtime, grant.chat)
     return _answer(request, _urls(request, grant.room, grant.session, fresh, expires, grant.realtime))
 

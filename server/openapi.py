@@ -201,7 +201,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
     ("post", "/api/viewing-sessions/{session}/heartbeat", "Renew the viewing token every heartbeat_s (~15 s); "
      "renews the nal_vt cookie too",
      {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
-     {200: "a fresh token and URLs", 404: "no such session", 409: "taken_over: another device or a refund"}),
+     {200: "a fresh token and URLs", 404: "no such session of yours (a token is renewed only for its ticket's holder)",
+      409: "taken_over: another device or a refund"}),
     ("get", "/api/me/tickets", "Your tickets (never anyone else's)", None, {200: "tickets", 401: "not signed in"}),
     ("post", "/api/tickets/{ticket_id}/transfer", "Give your ticket to another user; your access ends", USERNAME,
      {200: "the ticket", 400: "same owner", 404: "no such ticket of yours, or no such user"}),
