@@ -93,15 +93,20 @@ class Writer:
 
 async def counts(conn: AsyncConnection, tier_ids: list[str], now: float,
                  except_order: str | None = None) -> dict[str, tuple[int, int]]:
-    """``{tier_id: (valid tickets, live holds)}``."""
+    """``{tier_id: (valid tickets, live holds)}``, in one query (one round trip): ``hold``
+    runs it under the tier's row lock, where every hold of the tier waits its turn."""
     if not tier_ids:
         return {}
     k, o = t.tickets.c, t.orders.c
-    sold: dict[str, int] = dict((await conn.execute(
-        sa.select(k.tier_id, sa.func.count()).where(k.tier_id.in_(tier_ids), k.status == TicketStatus.VALID.value)
-        .group_by(k.tier_id))).all())
     live = sa.and_(o.tier_id.in_(tier_ids), o.status == OrderStatus.HELD.value, o.expires_at > now)
     if except_order is not None:
         live = sa.and_(live, o.id != except_order)
-    held: dict[str, int] = dict((await conn.execute(sa.select(o.tier_id, sa.func.count()).where(live).group_by(o.tier_id))).all())
+    valid = sa.and_(k.tier_id.in_(tier_ids), k.status == TicketStatus.VALID.value)
+    both = sa.union_all(
+        sa.select(k.tier_id, sa.literal_column("1").label("sold"), sa.func.count()).where(valid).group_by(k.tier_id),
+        sa.select(o.tier_id, sa.literal_column("0").label("sold"), sa.func.count()).where(live).group_by(o.tier_id))
+    sold: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for tier_id, is_sold, n in (await conn.execute(both)).all():
+        (sold if is_sold else held)[tier_id] = int(n)
     return {tid: (int(sold.get(tid, 0)), int(held.get(tid, 0))) for tid in tier_ids}
