@@ -25,7 +25,7 @@ from aiohttp import web
 from payments.errors import PaymentStateError, ProviderError
 from payments.providers.sandbox import SandboxProvider, SandboxSession
 from server.errors import ApiError, BadRequest, Conflict, NotFound
-from server.httputil import BAD_INPUT, json_response, read_json
+from server.httputil import BAD_INPUT, json_response, read_json_if_any
 from server.keys import SERVICES
 
 
@@ -93,7 +93,7 @@ async def expire(request: web.Request) -> web.Response:
 
 async def refund(request: web.Request) -> web.Response:
     sandbox, session = _session(request)
-    data = await read_json(request) if request.can_read_body else {}
+    data = await read_json_if_any(request)
     amount = data.get("amount")
     if amount is not None and (type(amount) is not int or amount <= 0):
         BAD_INPUT.labels("bad_field").inc()

@@ -39,7 +39,14 @@ from server import auth, room_reads, splits
 from server import tables as t
 from server.api_sandbox import BadGateway
 from server.errors import BadRequest, Conflict, Forbidden, NotFound
-from server.httputil import BAD_INPUT, field_int, field_text, json_response, read_json
+from server.httputil import (
+    BAD_INPUT,
+    field_int,
+    field_text,
+    json_response,
+    read_json,
+    read_json_if_any,
+)
 from server.keys import SERVICES
 from server.store import RoomRow, TipRoom
 from ticketing import tables as ticket_tables
@@ -227,7 +234,7 @@ async def refund_payment(request: web.Request) -> web.Response:
         raise NotFound("no such payment", "no_payment")
     if identity.user_id != room.owner_id:
         raise Forbidden("only the room's owner refunds its payments", "forbidden")
-    data = await read_json(request) if request.can_read_body else {}
+    data = await read_json_if_any(request)
     left = payment.amount - payment.refunded
     amount = field_int(data, "amount", lo=1, hi=max(left, 1)) if "amount" in data else left
     if payment.status != "paid" or payment.payment_intent is None or left <= 0:

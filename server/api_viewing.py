@@ -31,7 +31,7 @@ from rooms.ports import Identity
 from server import auth
 from server.api_shows import mapped, room_of
 from server.errors import Conflict, Forbidden, NotFound
-from server.httputil import field_str, json_response, read_json
+from server.httputil import field_str, json_response, read_json, read_json_if_any
 from server.keys import SERVICES
 from server.show_wire import bad
 from server.store import RoomRow
@@ -97,7 +97,7 @@ async def open_session(request: web.Request) -> web.Response:
     services = _services(request)
     show = await services.ticketing.catalog.show(request.match_info["show_id"][:32])
     room = await room_of(request, show.room_slug)
-    data = await read_json(request) if request.can_read_body else {}
+    data = await read_json_if_any(request)
     takeover = data.get("takeover", False)
     if not isinstance(takeover, bool):
         raise bad("'takeover' must be true or false")

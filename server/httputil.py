@@ -26,6 +26,8 @@ INTERNAL_ERRORS = Counter("nal_internal_errors_total", "Requests answered 500 af
 MAX_JSON_BODY = 64 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+# The JSON body, once read and checked against its route's schema (server/openapi.py).
+BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("json_body")
 _INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 log = logging.getLogger("notalabel.http")
 
@@ -66,7 +68,10 @@ async def read_raw(request: web.Request, max_bytes: int) -> bytes:
 
 
 async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dict[str, Any]:
-    """Read a JSON object body; oversized, non-JSON or non-object bodies are 4xx and counted."""
+    """Read a JSON object body; oversized, non-JSON or non-object bodies are 4xx and counted.
+    A body the schema middleware read already is returned as it read it."""
+    if BODY in request:
+        return request[BODY]
     raw = await read_raw(request, max_bytes)
     try:
         data = json.loads(raw or b"null")
@@ -82,6 +87,13 @@ async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BODY) -> dic
         BAD_INPUT.labels("bad_unicode").inc()
         raise BadRequest("body holds text that is not valid Unicode (a lone surrogate)", "bad_unicode")
     return data
+
+
+async def read_json_if_any(request: web.Request) -> dict[str, Any]:
+    """``read_json`` where the body is optional: no body is ``{}``."""
+    if BODY in request or request.can_read_body:
+        return await read_json(request)
+    return {}
 
 
 def field_str(data: dict[str, Any], name: str, *, min_len: int = 1, max_len: int = 200,

@@ -18,7 +18,13 @@ from aiohttp import web
 from server.api_rooms import _require_role, _room, overlay_json
 from server.api_tips import money_settings
 from server.errors import Forbidden
-from server.httputil import BAD_INPUT, field_int, field_str, json_response, read_json
+from server.httputil import (
+    BAD_INPUT,
+    field_int,
+    field_str,
+    json_response,
+    read_json_if_any,
+)
 from server.keys import SERVICES
 from server.pages import SECURITY_HEADERS, STATIC
 from server.store import RoomRow
@@ -57,7 +63,7 @@ async def test_alert(request: web.Request) -> web.Response:
     """Publish an ``alert.test`` room event: only the overlay page shows it."""
     row = await _room(request)
     identity = await _require_role(request, row, ("owner",))
-    data = await read_json(request) if request.can_read_body else {}
+    data = await read_json_if_any(request)
     amount = field_int(data, "amount", lo=1, hi=10**9) if "amount" in data else TEST_ALERT_DEFAULT
     message = field_str(data, "message", min_len=0, max_len=200, required=False,
                         default="This is a test alert")
