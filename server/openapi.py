@@ -27,8 +27,11 @@ from server.errors import BadRequest
 from server.httputil import BAD_INPUT, BODY, json_response, read_json
 
 _obj = {"type": "object"}
+# Log-in takes what the handler takes (any name up to 32, any password up to 256, each with
+# something besides spaces): an old account's name may predate the sign-up pattern.
 LOGIN = {"type": "object", "required": ["username", "password"],
-         "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}
+         "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "\\S"},
+                        "password": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "\\S"}}}
 CREDENTIALS = {"type": "object", "required": ["username", "password"],
                "properties": {"username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
                               "password": {"type": "string", "minLength": 8, "maxLength": 256}}}

@@ -63,4 +63,8 @@ async def test_a_body_is_checked_against_its_schema_before_the_handler(api: Any)
     assert (await api.post("/api/accounts", json={"username": "schema_ok", "password": "a fine long pass"})).status == 201
     reply = await api.post("/api/sessions", json={"username": "schema_ok"})
     assert (reply.status, (await reply.json())["message"]) == (400, "body: 'password' is a required property")
+    reply = await api.post("/api/sessions", json={"username": "schema_ok", "password": "   "})
+    assert (reply.status, (await reply.json())["message"]) == (400, "password: '   ' does not match '\\\\S'")
+    # What the schema lets through the handler takes: a wrong password is 401, not 400.
+    assert (await api.post("/api/sessions", json={"username": "schema_ok", "password": "x"})).status == 401
     assert (await api.post("/api/sessions", data=b"[1]", headers={"Content-Type": "application/json"})).status == 400
