@@ -36,7 +36,7 @@ CREDENTIALS = {"type": "object", "required": ["username", "password"],
                "properties": {"username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
                               "password": {"type": "string", "minLength": 8, "maxLength": 256}}}
 ROOM_NEW = {"type": "object", "required": ["title"],
-            "properties": {"title": {"type": "string", "maxLength": 200},
+            "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
                            "latency_class": {"enum": ["standard", "realtime"]}}}
 ROOM_EDIT = {"type": "object", "properties": {
     "description": {"type": "string", "maxLength": 2000},
@@ -72,7 +72,8 @@ REFUND = {"type": "object", "properties": {"amount": {"type": "integer", "minimu
 TIP_SETTINGS = {"type": "object", "properties": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                                                  "tip_min": {"type": "integer", "minimum": 1},
                                                  "tip_max": {"type": "integer", "minimum": 1}}}
-USERNAME = {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}
+USERNAME = {"type": "object", "required": ["username"],
+            "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "\\S"}}}
 _time = {"type": "string", "format": "date-time"}
 SHOW_EDIT = {"type": "object", "properties": {
     "title": {"type": "string", "maxLength": 200}, "starts_at": _time, "ends_at": {**_time, "type": ["string", "null"]},
@@ -212,7 +213,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[int, str]]] = [
       409: "watching_elsewhere: send takeover true"}),
     ("post", "/api/viewing-sessions/{session}/heartbeat", "Renew the viewing token every heartbeat_s (~15 s); "
      "renews the nal_vt cookie too",
-     {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
+     {"type": "object", "required": ["token"],
+      "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "\\S"}}},
      {200: "a fresh token and URLs", 404: "no such session of yours (a token is renewed only for its ticket's holder)",
       409: "taken_over: another device or a refund"}),
     ("get", "/api/me/tickets", "Your tickets (never anyone else's)", None, {200: "tickets", 401: "not signed in"}),
