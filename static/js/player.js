@@ -36,6 +36,7 @@ export class LivePlayer {
     this.lastTime = 0;
     this.stillFor = 0;
     this.onState = null;  // called with every new state (the watch page's offline card)
+    this.started = false;  // a gated room's page sets the playlist address (its token) before start()
     video.muted = true;
     video.playsInline = true;
     video.addEventListener('error', () => this.failed('the video could not be played'));
@@ -47,6 +48,7 @@ export class LivePlayer {
   }
 
   start() {
+    this.started = true;
     this.setState('checking');
     this.check();
   }
@@ -66,8 +68,9 @@ export class LivePlayer {
 
   streamState(stream) {
     const state = typeof stream === 'string' ? stream : stream && stream.state;
-    if (state === 'live' && !this.mode) this.check();
-    else if (state === 'live' && this.state === 'reconnecting') this.setState('live');
+    if (state === 'live' && !this.mode) {
+      if (this.started) this.check();  // before start() the address may still lack its token
+    } else if (state === 'live' && this.state === 'reconnecting') this.setState('live');
     else if (state === 'offline' && this.mode) this.stopPlayback('offline');
     else if (state === 'reconnecting') this.setState('reconnecting');
   }
