@@ -48,9 +48,10 @@ WRITER = {"type": "object", "required": ["name", "share_bps"],
                          "ipi": {"type": "string"}, "pro": {"type": "string"}, "publisher": {"type": "string"}}}
 SONG = {"type": "object", "required": ["title"],
         "properties": {"title": {"type": "string"}, "artist": {"type": "string"},
-                       "iswc": {"type": "string", "example": "T-345.246.800-1"},
+                       "iswc": {"type": "string", "pattern": "^T-?\\d{3}\\.?\\d{3}\\.?\\d{3}-?\\d$",
+                                "example": "T-345.246.800-1"},
                        "writers": {"type": "array", "items": WRITER}}}
-RESTREAM_EDIT = {"type": "object", "properties": {
+RESTREAM_EDIT = {"type": "object", "additionalProperties": False, "properties": {
     "platform": {"enum": ["youtube", "twitch", "custom"]}, "key": {"type": "string", "maxLength": 300, "writeOnly": True},
     "url": {"type": "string", "example": "rtmps://ingest.example.net:443/live"},
     "ingest": {"type": "string", "example": "rtmps"}, "enabled": {"type": "boolean"}}}
@@ -75,12 +76,12 @@ TIP_SETTINGS = {"type": "object", "properties": {"currency": {"type": "string", 
 USERNAME = {"type": "object", "required": ["username"],
             "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "\\S"}}}
 _time = {"type": "string", "format": "date-time"}
-SHOW_EDIT = {"type": "object", "properties": {
+SHOW_EDIT = {"type": "object", "additionalProperties": False, "properties": {
     "title": {"type": "string", "maxLength": 200}, "starts_at": _time, "ends_at": {**_time, "type": ["string", "null"]},
     "currency": {"type": "string", "example": "USD"}, "replay_hours": {"type": "integer", "minimum": 0},
     "record": {"type": ["boolean", "null"], "description": "recorded; null: on when a tier includes replay"}}}
 SHOW = {**SHOW_EDIT, "required": ["title", "starts_at"]}
-TIER_EDIT = {"type": "object", "properties": {
+TIER_EDIT = {"type": "object", "additionalProperties": False, "properties": {
     "name": {"type": "string", "maxLength": 100},
     "price": {"type": "integer", "minimum": 0, "description": "minor units; the suggested amount when min_price is set"},
     "min_price": {"type": "integer", "minimum": 1, "description": "pay what you want from this floor"},
