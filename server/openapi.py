@@ -84,9 +84,11 @@ SHOW = {**SHOW_EDIT, "required": ["title", "starts_at"]}
 TIER_EDIT = {"type": "object", "additionalProperties": False, "properties": {
     "name": {"type": "string", "maxLength": 100},
     "price": {"type": "integer", "minimum": 0, "description": "minor units; the suggested amount when min_price is set"},
-    "min_price": {"type": "integer", "minimum": 1, "description": "pay what you want from this floor"},
+    "min_price": {"type": ["integer", "null"], "minimum": 1,
+                  "description": "pay what you want from this floor; null or absent: a fixed price"},
     "quantity": {"type": ["integer", "null"], "minimum": 0, "description": "seats; null or absent: unlimited"},
-    "sales_start": _time, "sales_end": _time, "latency_class": {"enum": ["realtime", "standard"]},
+    "sales_start": {**_time, "type": ["string", "null"]}, "sales_end": {**_time, "type": ["string", "null"]},
+    "latency_class": {"enum": ["realtime", "standard"]},
     "chat": {"type": "boolean"}, "replay": {"type": "boolean"}}}
 TIER = {**TIER_EDIT, "required": ["name", "price"]}
 COMP = {"type": "object", "required": ["username", "tier_id"],
