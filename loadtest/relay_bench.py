@@ -31,16 +31,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from loadtest.flvfile import read_show
 from media.hub import Hub
-from media.rtmp import flv
-from media.rtmp.flvfile import FlvFileReader
-from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
-from media.units import Track, TrackKind, Unit
+from media.rtmp.from_hub import Out
+from media.rtmp.units import MediaUnit
+from media.units import Track, Unit
 from relay.connection import RtmpConnection
 from relay.destination import DestinationPolicy
 from relay.keybox import KeyBox
 from relay.presets import Endpoint
-from relay.remux import Out
 from relay.store import TargetStore
 from relay.supervisor import RelaySupervisor
 from relay.target import Publisher
@@ -70,23 +69,8 @@ def make_show(path: Path, bitrate: str, seconds: int = 10) -> None:
 
 
 def load(path: Path) -> tuple[tuple[Track, ...], list[Unit], int]:
-    tracks: dict[int, Track] = {}
-    units: list[Unit] = []
-    for tag in FlvFileReader().feed(path.read_bytes()):
-        event: Any = None
-        if tag.tag_type == 9:
-            event = flv.parse_video(tag.body, tag.timestamp)
-        elif tag.tag_type == 8:
-            event = flv.parse_audio(tag.body, tag.timestamp)
-        if isinstance(event, VideoConfig):
-            tracks[1] = Track.h264(1, event.record)
-        elif isinstance(event, AudioConfig):
-            tracks[2] = Track.aac(2, event.audio_specific_config)
-        elif isinstance(event, MediaUnit):
-            video = event.track == "video"
-            units.append(Unit(1 if video else 2, TrackKind.VIDEO if video else TrackKind.AUDIO,
-                              event.dts_ms * 90, event.pts_ms * 90, event.keyframe, event.payload))
-    return tuple(tracks.values()), units, max(u.dts for u in units) // 90 + 34
+    tracks, units = read_show(path)
+    return tracks, units, max(u.dts for u in units) // 90 + 34
 
 
 async def feed(hub: Hub, tracks: tuple[Track, ...], units: list[Unit], duration_ms: int) -> None:

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from media.hls import http as hls_http
 from media.hub import Hub
-from media.ingest import HubIngest
 from media.rtmp.server import RtmpServer
+from media.rtmp.to_hub import HubIngest
 from media.webrtc import whep, whip
 from media.webrtc.config import WebRtcSettings
 

@@ -7,6 +7,8 @@ Entry points (see each module's docstring for its rules):
   ``state_dict``), ``StreamState``.
 * :mod:`media.units`: ``Unit``, ``Track``, ``StreamHeader``; timestamps on a 90 kHz clock.
 * :mod:`media.reader`: ``Reader``, the bounded pull side of a stream.
-* :mod:`media.ingest`: ``HubIngest``, the RTMP server's handler that publishes into the hub.
+* :mod:`media.rtmp.to_hub`: ``HubIngest``, the RTMP server's handler that publishes into the hub
+  (``FlvToHub``: the one RTMP-to-hub conversion); :mod:`media.rtmp.from_hub`: ``FlvRemuxer``,
+  the reverse, for the relay.
 * :mod:`media.hls.http`: ``setup_routes(app, hub, room_exists)`` for ``/live/{slug}/...``.
 """

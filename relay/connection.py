@@ -32,13 +32,13 @@ from typing import NoReturn
 from media.rtmp.client import RtmpPublisher
 from media.rtmp.client_session import State
 from media.rtmp.errors import ConnectionClosedError, RefusedError, RtmpError
+from media.rtmp.from_hub import Out
 from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
 from relay.destination import DestinationPolicy
 from relay.dial import COULD_NOT_CONNECT, dial
 from relay.errors import KeyRefused, PublishFailed
 from relay.keybox import mask
 from relay.presets import Endpoint
-from relay.remux import Out
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 from media.errors import MediaError, StreamEnded
 from media.hub import Hub
 from media.reader import Reader
+from media.rtmp.from_hub import FlvRemuxer, Out
 from relay import metrics
 from relay.backoff import Backoff
 from relay.errors import DestinationRefused, PublishFailed, TargetConfigError
 from relay.presets import Endpoint
-from relay.remux import FlvRemuxer, Out
 from relay.state import TargetEvent, TargetState, next_state
 from relay.store import TargetSpec
 

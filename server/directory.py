@@ -10,7 +10,7 @@ Rules:
   ``takeover_after`` seconds, the claim is refreshed every ``ttl_s / 3`` seconds. When the
   stream goes reconnecting or offline, or its publisher falls silent, the claim is released
   at once: a publisher on another node may then take the room over, as the same key may
-  take over a silent publisher on one node (media.ingest, media.webrtc.session).
+  take over a silent publisher on one node (media.rtmp.to_hub, media.webrtc.session).
 * A node that finds its claim taken by another node (its own publisher silent or gone and a
   new one accepted elsewhere) ends its own stream of the room (``on_lost``): the room has
   one publisher in the whole cluster, and this node's LL-HLS then pulls from the new one.

@@ -19,8 +19,8 @@ from aiohttp import web
 from media.hls.edge import HlsEdge
 from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
-from media.ingest import HubIngest, rtmp_peer
 from media.rtmp.server import RtmpServer, ServerConfig
+from media.rtmp.to_hub import HubIngest, rtmp_peer
 from media.throttle import FailureThrottle
 from media.thumbnail import Thumbnails
 from media.webrtc import whep, whip

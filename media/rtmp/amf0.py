@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from . import amf3
+from .amfvalues import UNDEFINED, Undefined
 from .errors import AmfEncodeError, AmfError, AmfUnsupported
 
 NUMBER, BOOLEAN, STRING, OBJECT, MOVIECLIP, NULL, UNDEFINED_MARKER = range(7)
@@ -38,19 +39,6 @@ UNSUPPORTED, RECORDSET, XML_DOCUMENT, TYPED_OBJECT, AVMPLUS = range(13, 18)
 MAX_DEPTH: Final = 32
 
 
-class _Undefined:
-    _instance: _Undefined | None = None
-
-    def __new__(cls) -> _Undefined:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNDEFINED"
-
-
-UNDEFINED: Final = _Undefined()
 
 
 class EcmaArray(dict[str, Any]):
@@ -137,7 +125,7 @@ def _read_null(r: Reader, depth: int) -> None:
     return None
 
 
-def _read_undefined(r: Reader, depth: int) -> _Undefined:
+def _read_undefined(r: Reader, depth: int) -> Undefined:
     return UNDEFINED
 
 

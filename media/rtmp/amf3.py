@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from .amfvalues import UNDEFINED as AMF_UNDEFINED
 from .errors import AmfError, AmfUnsupported
 
 UNDEFINED, NULL, FALSE, TRUE, INTEGER, DOUBLE, STRING = range(7)
@@ -59,8 +60,6 @@ def _read_string(data: bytes, pos: int, strings: list[str]) -> tuple[str, int]:
 
 def decode_value(data: bytes, pos: int = 0) -> tuple[Any, int]:
     """Decode one basic AMF3 value at ``pos``; return it and the next offset."""
-    from .amf0 import UNDEFINED as AMF_UNDEFINED
-
     marker = _byte(data, pos)
     pos += 1
     if marker == UNDEFINED:

@@ -38,22 +38,16 @@ from . import metrics
 from .errors import ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
 from .server_session import PublishRequested, ServerEvent, ServerSession, Unpublished
-from .units import AudioConfig, MediaUnit, Metadata, VideoConfig
+from .units import AudioConfig, Ended, MediaUnit, Metadata, PublishEvent, VideoConfig
 
 log = logging.getLogger(__name__)
 
 
 class PublishSession(Protocol):
-    """What the application gives back for an accepted publish; called in stream order."""
+    """What the application gives back for an accepted publish."""
 
-    def on_metadata(self, metadata: Metadata) -> None: ...
-    def on_video_config(self, config: VideoConfig) -> None: ...
-    def on_audio_config(self, config: AudioConfig) -> None: ...
-    def on_video(self, unit: MediaUnit) -> None: ...
-    def on_audio(self, unit: MediaUnit) -> None: ...
-    def on_unpublish(self, reason: str) -> None:
-        """Called exactly once: ``unpublished``, ``disconnected``, ``timeout``,
-        ``protocol_error``, ``handler_error`` or ``server_closed``."""
+    def on_event(self, event: PublishEvent) -> None:
+        """Called in stream order; the last call, exactly once, is an ``Ended``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,18 +150,12 @@ class _Connection:
         publish = self.publish
         if publish is None:
             return
-        if isinstance(event, MediaUnit):
-            (publish.on_video if event.track == "video" else publish.on_audio)(event)
-        elif isinstance(event, VideoConfig):
-            publish.on_video_config(event)
-        elif isinstance(event, AudioConfig):
-            publish.on_audio_config(event)
-        elif isinstance(event, Metadata):
-            publish.on_metadata(event)
-        elif isinstance(event, Unpublished):
+        if isinstance(event, Unpublished):
             self.publish = None
             self.server._left_publishing(self)
-            publish.on_unpublish("unpublished")
+            publish.on_event(Ended("unpublished"))
+        elif isinstance(event, MediaUnit | VideoConfig | AudioConfig | Metadata):
+            publish.on_event(event)
 
     async def _authorize(self, event: PublishRequested) -> list[ServerEvent] | None:
         """Ask the handler; None when refused, else the events held behind publish."""
@@ -327,8 +315,8 @@ class RtmpServer:
             if self._server is not None and not self._server.is_serving():
                 reason = "server_closed"
             try:
-                publish.on_unpublish(reason)
+                publish.on_event(Ended(reason))
             except Exception:
-                log.exception("rtmp on_unpublish failed peer=%s", conn.peer)
+                log.exception("rtmp publish end failed peer=%s", conn.peer)
         with contextlib.suppress(Exception):
             conn.writer.close()

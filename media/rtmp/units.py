@@ -60,4 +60,15 @@ class Metadata:
     values: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The publish is over: ``unpublished``, ``disconnected``, ``timeout``,
+    ``protocol_error``, ``handler_error`` or ``server_closed``."""
+
+    reason: str
+
+
 MediaEvent = MediaUnit | VideoConfig | AudioConfig
+PublishEvent = Metadata | VideoConfig | AudioConfig | MediaUnit | Ended
+"""What an accepted publish hands the application, in stream order; ``Ended`` comes last,
+exactly once."""

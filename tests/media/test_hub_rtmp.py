@@ -11,8 +11,8 @@ from aiohttp import web
 
 from media.hls.http import setup_routes
 from media.hub import Hub
-from media.ingest import HubIngest
 from media.rtmp.server import RtmpServer
+from media.rtmp.to_hub import HubIngest
 from tests.media.hls.test_hls_ffprobe import assert_monotonic, ffprobe
 
 KEY = "sk_room_secret"

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.flvfile import read_show
 from media.hub import Hub
-from media.rtmp import flv
-from media.rtmp.flvfile import FlvFileReader
-from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
-from media.units import Track, TrackKind, Unit
+from media.units import Track, Unit
 
 VIDEO_ID, AUDIO_ID = 1, 2
 
@@ -39,26 +37,9 @@ class Show:
 
 
 def load_show(path: Path) -> Show:
-    tracks: dict[int, Track] = {}
-    units: list[Unit] = []
-    nls = 4
-    for tag in FlvFileReader().feed(path.read_bytes()):
-        event: Any = None
-        if tag.tag_type == 9:
-            event = flv.parse_video(tag.body, tag.timestamp, nls)
-        elif tag.tag_type == 8:
-            event = flv.parse_audio(tag.body, tag.timestamp)
-        if isinstance(event, VideoConfig):
-            nls = event.nal_length_size
-            tracks[VIDEO_ID] = Track.h264(VIDEO_ID, event.record)
-        elif isinstance(event, AudioConfig):
-            tracks[AUDIO_ID] = Track.aac(AUDIO_ID, event.audio_specific_config)
-        elif isinstance(event, MediaUnit):
-            video = event.track == "video"
-            units.append(Unit(VIDEO_ID if video else AUDIO_ID, TrackKind.VIDEO if video else TrackKind.AUDIO,
-                              event.dts_ms * 90, event.pts_ms * 90, event.keyframe, event.payload))
+    tracks, units = read_show(path)
     last = max(u.dts for u in units) // 90
-    return Show(tuple(tracks.values()), units, last + 34)
+    return Show(tracks, units, last + 34)
 
 
 async def feed(hub: Hub, slug: str, show: Show, *, seconds: float | None = None) -> None:

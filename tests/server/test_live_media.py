@@ -34,7 +34,7 @@ PASSWORD = "correct horse battery"
 FFMPEG_TIMEOUT = 60
 FFPROBE_TIMEOUT = 60
 PROBE_SECONDS = 3.0
-TAKEOVER_AFTER = 2.0  # media.ingest.HubIngest: a publisher silent this long may be replaced
+TAKEOVER_AFTER = 2.0  # media.rtmp.to_hub.HubIngest: a publisher silent this long may be replaced
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from media.rtmp import flv
-from media.rtmp.flvfile import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvFileReader
-from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
+from loadtest.flvfile import read_events
 from tests.support.servers import PORT_ATTEMPTS, PORT_TAKEN, listens
 
 NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
@@ -64,16 +62,8 @@ async def make_flv(path: Path, seconds: float, size: str = "320x180") -> None:
 
 
 def load_events(path: Path) -> list[Any]:
-    """Codec configs, metadata and units from an FLV file, parsed by our own parsers."""
-    events: list[Any] = []
-    for tag in FlvFileReader().feed(path.read_bytes()):
-        if tag.tag_type == TAG_VIDEO:
-            events.append(flv.parse_video(tag.body, tag.timestamp))
-        elif tag.tag_type == TAG_AUDIO:
-            events.append(flv.parse_audio(tag.body, tag.timestamp))
-        elif tag.tag_type == TAG_SCRIPT:
-            events.append(None)
-    return [e for e in events if isinstance(e, MediaUnit | VideoConfig | AudioConfig)]
+    """Codec configs and units from an FLV file, parsed by our own parsers."""
+    return list(read_events(path.read_bytes()))
 
 
 async def ffprobe_streams(url: str, timeout: float = 20) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loadtest.flvfile import TAG_AUDIO, TAG_VIDEO, FlvFileReader, FlvTag, file_header
 from media.rtmp import flv
 from media.rtmp.errors import FlvError, ProtocolError
-from media.rtmp.flvfile import TAG_AUDIO, TAG_VIDEO, FlvFileReader, FlvTag, file_header
 from media.rtmp.units import AudioConfig, MediaUnit, VideoConfig
 
 H = bytes.fromhex

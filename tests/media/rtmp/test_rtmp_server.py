@@ -14,7 +14,7 @@ from media.rtmp.client import RtmpPublisher
 from media.rtmp.errors import ConnectionClosedError, RefusedError
 from media.rtmp.handshake import SIG_SIZE
 from media.rtmp.server import Refusal, RtmpServer, ServerConfig
-from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
+from media.rtmp.units import AudioConfig, MediaUnit, Metadata, PublishEvent, VideoConfig
 from media.throttle import FailureThrottle
 from tests.support.wait import eventually
 
@@ -34,23 +34,17 @@ class Recorder:
         self.audio: list[MediaUnit] = []
         self.unpublished: list[str] = []
 
-    def on_metadata(self, metadata: Metadata) -> None:
-        self.metadata.append(metadata)
-
-    def on_video_config(self, config: VideoConfig) -> None:
-        self.video_configs.append(config)
-
-    def on_audio_config(self, config: AudioConfig) -> None:
-        self.audio_configs.append(config)
-
-    def on_video(self, unit: MediaUnit) -> None:
-        self.video.append(unit)
-
-    def on_audio(self, unit: MediaUnit) -> None:
-        self.audio.append(unit)
-
-    def on_unpublish(self, reason: str) -> None:
-        self.unpublished.append(reason)
+    def on_event(self, event: PublishEvent) -> None:
+        if isinstance(event, Metadata):
+            self.metadata.append(event)
+        elif isinstance(event, VideoConfig):
+            self.video_configs.append(event)
+        elif isinstance(event, AudioConfig):
+            self.audio_configs.append(event)
+        elif isinstance(event, MediaUnit):
+            (self.video if event.track == "video" else self.audio).append(event)
+        else:
+            self.unpublished.append(event.reason)
 
 
 class Handler:

@@ -50,9 +50,9 @@ async def webrtc_server(webrtc_site: Site) -> tuple[Hub, str, aiohttp.ClientSess
 
 @pytest.fixture
 async def rtmp_server(webrtc_server: Any) -> AsyncIterator[str]:
-    """The RTMP ingest (media.rtmp + media.ingest) writing into the same hub; yields rtmp://.../live."""
-    from media.ingest import HubIngest
+    """The RTMP ingest (media.rtmp + media.rtmp.to_hub) writing into the same hub; yields rtmp://.../live."""
     from media.rtmp.server import RtmpServer
+    from media.rtmp.to_hub import HubIngest
 
     hub, _, _ = webrtc_server
 

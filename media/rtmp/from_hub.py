@@ -1,4 +1,5 @@
-"""From the hub's units to the FLV tags an RTMP ingest expects, Sans-I/O.
+"""From the hub's units to the FLV tags an RTMP ingest expects, Sans-I/O: the reverse of
+:mod:`media.rtmp.to_hub`, used by the relay (``relay.target``) to restream a room.
 
 Feed each item a hub :class:`media.reader.Reader` gives (``StreamHeader`` or ``Unit``) to
 :meth:`FlvRemuxer.feed`; get what :class:`media.rtmp.client.RtmpPublisher` sends, in order:

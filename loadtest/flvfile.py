@@ -1,17 +1,25 @@
-"""The FLV file container (FLV spec E.2-E.3), read incrementally, Sans-I/O.
+"""FLV files (FLV spec E.2-E.3) for benchmarks and tests: read a recorded show, in hub units.
 
-Used to replay a recording (tests, the relay's tooling): feed bytes, get
-``FlvTag`` values whose ``body`` is exactly an RTMP audio/video/data message
-body.  Tags larger than the RTMP message limit for their type are refused, so
-a hostile file cannot grow memory.  Encrypted tags (filter bit) are refused.
+Not part of the product (nothing we serve reads FLV files); the benchmarks and the tests
+replay ffmpeg-made shows with it. :class:`FlvFileReader` reads the container incrementally,
+Sans-I/O: feed bytes, get ``FlvTag`` values whose ``body`` is exactly an RTMP audio/video/data
+message body. Tags larger than the RTMP message limit for their type are refused, so a hostile
+file cannot grow memory; encrypted tags (filter bit) are refused. :func:`read_events` parses
+the tags with the RTMP server's own parsers, and :func:`read_show` turns them into hub tracks
+and units through the same conversion as a live RTMP publish (:class:`media.rtmp.to_hub.FlvToHub`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import FlvError
-from .limits import DEFAULT_LIMITS, Limits
+from media.rtmp import flv
+from media.rtmp.errors import FlvError
+from media.rtmp.limits import DEFAULT_LIMITS, Limits
+from media.rtmp.to_hub import FlvToHub
+from media.rtmp.units import MediaEvent, VideoConfig
+from media.units import Track, Unit
 
 TAG_AUDIO, TAG_VIDEO, TAG_SCRIPT = 8, 9, 18
 HEADER_SIZE = 9
@@ -88,3 +96,35 @@ class FlvFileReader:
         while (tag := self._read_tag()) is not None:
             tags.append(tag)
         return tags
+
+
+def read_events(data: bytes) -> list[MediaEvent]:
+    """The codec headers and media of a whole FLV file, in file order (script tags skipped)."""
+    events: list[MediaEvent] = []
+    nal_length_size = 4
+    for tag in FlvFileReader().feed(data):
+        event: MediaEvent | None = None
+        if tag.tag_type == TAG_VIDEO:
+            event = flv.parse_video(tag.body, tag.timestamp, nal_length_size)
+            if isinstance(event, VideoConfig):
+                nal_length_size = event.nal_length_size
+        elif tag.tag_type == TAG_AUDIO:
+            event = flv.parse_audio(tag.body, tag.timestamp)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def read_show(path: Path) -> tuple[tuple[Track, ...], list[Unit]]:
+    """A recorded show as a publish would write it into the hub: its tracks (the last header
+    of each) and its units."""
+    convert = FlvToHub(f"file:{path.name}").convert
+    tracks: dict[int, Track] = {}
+    units: list[Unit] = []
+    for event in read_events(path.read_bytes()):
+        out = convert(event)
+        if isinstance(out, Unit):
+            units.append(out)
+        elif out is not None:
+            tracks[out.id] = out
+    return tuple(tracks.values()), units

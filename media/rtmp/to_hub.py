@@ -1,10 +1,14 @@
-"""RTMP ingest into the hub: an :class:`IngestHandler` for :class:`media.rtmp.server.RtmpServer`.
+"""RTMP into the hub: :class:`HubIngest`, the :class:`media.rtmp.server.RtmpServer`'s handler.
 
-Translation only (DESIGN.md: protocol conversion apart from the servers that speak it):
-RTMP sequence headers become hub tracks (video track 1, audio track 2), RTMP media becomes
-:class:`Unit` on the 90 kHz clock (32-bit RTMP milliseconds are unwrapped first), and the
-end of an RTMP publish becomes :meth:`Hub.end_publish` (so a reconnect within the grace
-period continues the same stream).
+Translation only (DESIGN.md: protocol conversion beside the protocol it converts; its reverse
+is :mod:`media.rtmp.from_hub`). :class:`FlvToHub` is the conversion itself, Sans-I/O, one
+event type in (RTMP's :data:`~media.rtmp.units.MediaEvent`) and one out (hub ``Track`` or
+``Unit``): sequence headers become hub tracks (video track 1, audio track 2), media becomes
+:class:`Unit` on the 90 kHz clock (32-bit RTMP milliseconds are unwrapped first). It is the
+one FLV-to-hub conversion: the RTMP server's publishes and FLV files (tests, benchmarks) both
+go through it. :class:`RtmpToHub` applies it to a room's :class:`Stream`; the end of an RTMP
+publish becomes :meth:`Hub.end_publish` (so a reconnect within the grace period continues the
+same stream).
 
 Who may publish: ``resolve_key(stream_key)`` names the room (or None: refused with
 ``NetStream.Publish.BadName`` and counted as a failure). A room that already has a publisher
@@ -22,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from media.errors import AlreadyPublishing, CodecConfigError
 from media.hub import Hub, Stream, StreamState
 from media.rtmp.server import PublishSession, Refusal
-from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
+from media.rtmp.units import Ended, MediaEvent, MediaUnit, Metadata, PublishEvent, VideoConfig
 from media.units import Track, TrackKind, Unit
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,8 @@ holds it, and the publisher is refused as "already publishing")."""
 async def claim_anywhere(slug: str) -> bool:
     """The :data:`ClaimRoom` of a server that is alone."""
     return True
+
+
 SOURCE_PREFIX = "rtmp:"
 
 
@@ -63,66 +69,77 @@ class _Clock:
         return (self._epoch + raw) * _TICKS_PER_MS
 
 
+class FlvToHub:
+    """RTMP media events to hub tracks and units (see the module docstring).
+
+    :meth:`convert` answers a ``Track`` for a supported sequence header, a ``Unit`` for media
+    whose track has had its header, and None for the rest (HEVC for now, a bad codec
+    configuration: both logged once per header; media before its header: dropped).
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._clock = _Clock()
+        self._has = {VIDEO_TRACK: False, AUDIO_TRACK: False}
+
+    def convert(self, event: MediaEvent) -> Track | Unit | None:
+        if isinstance(event, MediaUnit):
+            return self._unit(event)
+        if isinstance(event, VideoConfig):
+            if event.codec != "h264":
+                log.warning("%s: %s video is not supported yet; video ignored", self.source, event.codec)
+                return None
+            return self._track(lambda: Track.h264(VIDEO_TRACK, event.record))
+        return self._track(lambda: Track.aac(AUDIO_TRACK, event.audio_specific_config))
+
+    def _track(self, build: Callable[[], Track]) -> Track | None:
+        try:
+            track = build()
+        except CodecConfigError as error:
+            log.warning("%s: bad codec configuration: %s", self.source, error)
+            return None
+        self._has[track.id] = True
+        return track
+
+    def _unit(self, unit: MediaUnit) -> Unit | None:
+        video = unit.track == "video"
+        track_id = VIDEO_TRACK if video else AUDIO_TRACK
+        if not self._has[track_id]:
+            return None  # media before its sequence header
+        dts = self._clock.ticks(unit.dts_ms)
+        pts = dts + (unit.pts_ms - unit.dts_ms) * _TICKS_PER_MS
+        kind = TrackKind.VIDEO if video else TrackKind.AUDIO
+        return Unit(track_id, kind, dts, pts, unit.keyframe or not video, unit.payload)
+
+
 class RtmpToHub:
-    """One accepted RTMP publish, writing into its room's :class:`Stream`."""
+    """One accepted RTMP publish (a :class:`~media.rtmp.server.PublishSession`), writing
+    into its room's :class:`Stream` until it ends or another publisher replaces it."""
 
     def __init__(self, hub: Hub, stream: Stream, source: str) -> None:
         self._hub = hub
         self.stream = stream
         self.source = source
         self.replaced = False
-        self._clock = _Clock()
-        self._has = {VIDEO_TRACK: False, AUDIO_TRACK: False}
+        self._convert = FlvToHub(source).convert
 
     def mark_replaced(self) -> None:
         self.replaced = True
 
-    def on_metadata(self, metadata: Metadata) -> None:
-        pass
-
-    def on_video_config(self, config: VideoConfig) -> None:
-        if config.codec != "h264":
-            log.warning(
-                "%s: %s video is not supported yet; video ignored", self.source, config.codec
-            )
+    def on_event(self, event: PublishEvent) -> None:
+        if self.replaced or isinstance(event, Metadata):
+            return  # a stale session; metadata says nothing the codec headers do not
+        if isinstance(event, Ended):
+            if event.reason == "server_closed":
+                self._hub.stop(self.stream.slug)
+            else:
+                self._hub.end_publish(self.stream.slug, self.source)
             return
-        self._set_track(lambda: Track.h264(VIDEO_TRACK, config.record))
-
-    def on_audio_config(self, config: AudioConfig) -> None:
-        self._set_track(lambda: Track.aac(AUDIO_TRACK, config.audio_specific_config))
-
-    def _set_track(self, build: Callable[[], Track]) -> None:
-        if self.replaced:
-            return
-        try:
-            track = build()
-        except CodecConfigError as error:
-            log.warning("%s: bad codec configuration: %s", self.source, error)
-            return
-        self._has[track.id] = True
-        self.stream.set_track(track)
-
-    def on_video(self, unit: MediaUnit) -> None:
-        self._write(VIDEO_TRACK, TrackKind.VIDEO, unit)
-
-    def on_audio(self, unit: MediaUnit) -> None:
-        self._write(AUDIO_TRACK, TrackKind.AUDIO, unit)
-
-    def _write(self, track_id: int, kind: TrackKind, unit: MediaUnit) -> None:
-        if self.replaced or not self._has[track_id]:
-            return  # a stale session, or media before its sequence header
-        dts = self._clock.ticks(unit.dts_ms)
-        pts = dts + (unit.pts_ms - unit.dts_ms) * _TICKS_PER_MS
-        keyframe = unit.keyframe or kind is TrackKind.AUDIO
-        self.stream.write(Unit(track_id, kind, dts, pts, keyframe, unit.payload))
-
-    def on_unpublish(self, reason: str) -> None:
-        if self.replaced:
-            return
-        if reason == "server_closed":
-            self._hub.stop(self.stream.slug)
-        else:
-            self._hub.end_publish(self.stream.slug, self.source)
+        out = self._convert(event)
+        if isinstance(out, Unit):
+            self.stream.write(out)
+        elif out is not None:
+            self.stream.set_track(out)
 
 
 _ALREADY = Refusal(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadtest.flvfile import FlvFileReader
 from media.rtmp import flv
-from media.rtmp.flvfile import FlvFileReader
+from media.rtmp.from_hub import GAP_MS, FlvRemuxer
 from media.rtmp.units import AudioConfig, MediaUnit, Metadata, VideoConfig
 from media.units import StreamHeader, Track, TrackKind, Unit
-from relay.remux import GAP_MS, FlvRemuxer
 
-DATA = Path(__file__).parents[1] / "data" / "rtmp" / "h264_aac_1s.flv"
+DATA = Path(__file__).parents[2] / "data" / "rtmp" / "h264_aac_1s.flv"
 
 
 def _tracks() -> tuple[Track, Track]:
