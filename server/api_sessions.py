@@ -46,10 +46,11 @@ async def end_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     where = (t.sessions.c.id == session_id) & (t.sessions.c.user_id == current.identity.user_id)
     async with request.app[ENGINE].begin() as conn:
-        ended = await conn.execute(t.sessions.delete().where(where))
-    if ended.rowcount != 1:
+        ended = (await conn.execute(t.sessions.delete().where(where).returning(t.sessions.c.token_hash))).all()
+    if len(ended) != 1:
         BAD_INPUT.labels("no_session").inc()
         raise NotFound("you have no session with that id", "no_session")
+    await request.app[SERVICES].sessions.ended(ended[0].token_hash)
     response = web.Response(status=204)
     if session_id == current.session_id:
         auth.clear_session_cookies(response)

@@ -6,7 +6,8 @@ is logged with the username and address, never the password. A session is one ra
 the browser holds it in an HttpOnly SameSite=Lax cookie, scripts send it as
 ``Authorization: Bearer`` (or ``?token=`` on the room socket, see server/sockets.py; pages use
 single-use socket tickets, server/tickets.py). Only its SHA-256 is stored; sessions are listed
-and ended by a public id (server/api_sessions.py).
+and ended by a public id (server/api_sessions.py). Each node keeps the sessions it read for
+a moment (server/session_cache.py); ending one drops it there on every node.
 
 CSRF: a request authenticated by the cookie that changes state (POST, PUT, PATCH, DELETE)
 must echo the session's CSRF token in ``X-CSRF-Token``; the token is readable by the page in
@@ -37,7 +38,7 @@ from server import tables as t
 from server import usernames
 from server.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from server.httputil import BAD_INPUT, REFUSED
-from server.keys import ENGINE, READS, SETTINGS
+from server.keys import ENGINE, READS, SERVICES, SETTINGS
 from server.passwords import DUMMY_HASH, PasswordPool
 from server.throttle import LoginThrottle
 
@@ -151,8 +152,10 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Ide
 async def logout(request: web.Request) -> None:
     token = request_token(request)
     if token:
+        hashed = token_hash(token)
         async with request.app[ENGINE].begin() as conn:
-            await conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == token_hash(token)))
+            await conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == hashed))
+        await request.app[SERVICES].sessions.ended(hashed)
 
 
 def request_token(request: web.Request) -> str | None:
@@ -174,7 +177,12 @@ class Session:
 
 
 async def session_for(request: web.Request, token: str) -> Session | None:
+    """The live session of ``token``: from this node's cache (``server.session_cache``), else read."""
     hashed, now = token_hash(token), time.time()
+    cache = request.app[SERVICES].sessions
+    cached = cache.get(hashed, now)
+    if cached is not None:
+        return cached
     async with request.app[READS].connect() as conn:
         row = (await conn.execute(
             sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at,
@@ -187,7 +195,9 @@ async def session_for(request: web.Request, token: str) -> Session | None:
     if row.last_seen_at is None or now - row.last_seen_at > LAST_SEEN_EVERY_S:
         async with request.app[ENGINE].begin() as conn:
             await conn.execute(t.sessions.update().where(t.sessions.c.token_hash == hashed).values(last_seen_at=now))
-    return Session(Identity(row.id, row.username), row.csrf, row.session_id, hashed)
+    found = Session(Identity(row.id, row.username), row.csrf, row.session_id, hashed)
+    cache.put(hashed, found, row.expires_at)
+    return found
 
 
 async def identify(request: web.Request) -> Identity | None:

@@ -43,6 +43,10 @@ class Settings:
     log_format: str = field(default="json", metadata={"help": "json or text"})
     cookie_secure: bool = field(default=False, metadata={"help": "mark session cookies Secure (behind HTTPS)"})
     session_ttl_s: int = field(default=30 * 24 * 3600, metadata={"help": "session lifetime in seconds"})
+    session_cache_s: float = field(
+        default=2.0, metadata={"help": "seconds a node keeps a session it read, so a signed-in request needs no "
+                                       "database read (an ended session is dropped at once, on every node with "
+                                       "Redis); 0: read every time"})
     socket_ticket_ttl_s: float = field(default=60.0, metadata={"help": "seconds a room socket ticket (POST /api/rooms/{slug}/socket-ticket) stays valid"})
     password_workers: int = field(default=2, metadata={"help": "threads that hash and check passwords (argon2 releases the GIL)"})
     password_nice: int = field(default=10, metadata={"help": "how many steps lower than the server the hashing threads run (nice), so log-in floods do not starve the event loop; 0 keeps them equal"})

@@ -40,6 +40,7 @@ from server import money, reactions, sockets, splits
 from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
 from server.analytics import Recorder
 from server.analytics_store import AnalyticsStore
+from server.auth import Session
 from server.config import Settings
 from server.db import make_engine, migrate
 from server.directory import DirectoryAgent, MemoryDirectory, RedisDirectory, RoomDirectory
@@ -48,6 +49,7 @@ from server.live import Live
 from server.payout_timer import PayoutTimer
 from server.recordings import Recordings, recordings_root
 from server.router import RelayStateChanged, Router
+from server.session_cache import SessionCache
 from server.store import SqlStore
 from server.viewing import ViewingRegistry
 from ticketing import tables as ticket_tables
@@ -82,6 +84,7 @@ class Services:
     whep_watch: WhepWatch
     recordings: Recordings
     analytics: Recorder
+    sessions: SessionCache[Session]
     redis: aioredis.Redis | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     draining: bool = False
@@ -145,7 +148,8 @@ async def build(settings: Settings) -> Services:
                         recordings=Recordings(recordings_root(settings.recordings_dir, settings.data_dir),
                                               live.hub, ticketing, grace_h=settings.recording_grace_h,
                                               sweep_s=settings.recording_sweep_s, room=store.room_row),
-                        analytics=analytics)
+                        analytics=analytics,
+                        sessions=SessionCache(settings.session_cache_s, redis, settings.redis_prefix))
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement), TransferReversals(settlement))
     reactions.install_tickets(router, services)
@@ -198,6 +202,7 @@ def _parts(s: Services) -> None:
     life.add("database", stop=s.engine.dispose)
     if s.redis is not None:
         life.add("redis", stop=s.redis.aclose)
+    life.add("sessions", start=s.sessions.start, stop=s.sessions.stop)
     life.add("bus", start=s.bus.start, stop=s.bus.close)
     life.add("payments", start=s.webhook_sender.start, stop=close_payments)
     timer = PayoutTimer(s.settlement, s.settings.payout_interval_s)
