@@ -23,10 +23,12 @@ from media.rtmp.server import RtmpServer, ServerConfig
 from media.rtmp.to_hub import HubIngest, rtmp_peer
 from media.throttle import FailureThrottle
 from media.thumbnail import Thumbnails
-from media.webrtc import whep, whip
+from media.webrtc import pull, whep, whip
 from media.webrtc.config import IceServer, WebRtcSettings
+from media.webrtc.edge import EdgeRelays
 from media.webrtc.session import WebRtc
-from server import tickets
+from relay.keybox import load_or_create_secret
+from server import edgeauth, tickets
 from server.access import ShowAccess
 from server.config import Settings
 from server.directory import DirectoryAgent
@@ -288,3 +290,24 @@ def setup(app: web.Application, live: Live, access: ShowAccess | None = None) ->
                                     settings=rtc, throttle=live.throttle, claim=live.claim)
     whep.setup_routes(app, live.hub, live.room_exists, settings=rtc,
                       authorize_viewer=access.whep if access else None)
+    setup_edges(app, live)
+
+
+def setup_edges(app: web.Application, live: Live) -> None:
+    """WebRTC across nodes: this node's WHEP viewers of rooms held elsewhere go through edge
+    relays (media.webrtc.edge), and other nodes' relays pull the rooms held here
+    (media.webrtc.pull); each pull carries a credential under the cluster's secret key
+    (server.edgeauth)."""
+    settings = live.settings
+    key = edgeauth.derive(settings.secret_key.encode() if settings.secret_key
+                          else load_or_create_secret(settings.data_dir))
+    assert live.webrtc is not None
+
+    def credential(slug: str) -> dict[str, str]:
+        return {"Authorization": edgeauth.credential(key, slug, time.time())}
+
+    async def authorize(slug: str, request: web.Request) -> str | None:
+        return edgeauth.refusal(key, slug, request.headers.get("Authorization", ""), time.time())
+
+    live.webrtc.edges = EdgeRelays(live.locate, credential)
+    pull.setup_routes(app, live.webrtc, authorize)

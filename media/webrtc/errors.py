@@ -7,6 +7,9 @@ The tree::
     │   └── NoUsableCodec       the offer parses but names no codec we can take or give
     ├── SessionNotFound         no WHIP/WHEP session at that resource (answered 404)
     ├── NoCapacity              a session cap is reached (answered 503, or 429 per address)
+    ├── EdgeError               an edge relay could not take a room from its origin
+    │   ├── PullRefused         the origin refused the pull or the room is not live there
+    │   └── WireError           the other node sent a pull message we cannot read
     └── ConfigError             we were configured wrongly (bad ICE server URL, port range)
 
 "The peer sent garbage" (OfferError) is kept apart from "we were set up wrongly" (ConfigError).
@@ -40,6 +43,18 @@ class NoCapacity(WebRtcError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class EdgeError(WebRtcError):
+    """An edge relay (:mod:`media.webrtc.edge`) could not take a room from its origin."""
+
+
+class PullRefused(EdgeError):
+    """The origin cannot be reached, refused the pull, or does not hold the room (any more)."""
+
+
+class WireError(EdgeError):
+    """A pull message (:mod:`media.webrtc.pullwire`) is truncated or malformed."""
 
 
 class ConfigError(WebRtcError):

@@ -5,6 +5,11 @@ of the session resource) and the per-room Opus feeds. The HTTP layer (:mod:`medi
 :mod:`media.webrtc.whep`) only checks the request and calls :meth:`WebRtc.publish` /
 :meth:`WebRtc.play` / :meth:`WebRtc.end`.
 
+A WHEP offer for a room this node's hub does not hold is served through an edge relay when
+:attr:`WebRtc.edges` is set and another node holds the room (:mod:`media.webrtc.edge`): the
+session holds its relay from its registration to its end, and reads the relay's hub and
+Opus feed instead of this node's.
+
 A session ends on DELETE, when its peer connection fails or closes, when it has not connected
 within ``settings.connect_timeout_s`` of its offer, or (WHEP) when the stream goes offline.
 
@@ -42,6 +47,7 @@ from media.errors import AlreadyPublishing, UsageError
 from media.hub import Hub, StreamState
 from media.throttle import address_key
 from media.webrtc.config import WebRtcSettings
+from media.webrtc.edge import EdgeRelay, EdgeRelays
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
 from media.webrtc.feeds import OpusFeeds
@@ -79,6 +85,8 @@ class Session:
     peer: str = ""
     publisher: WhipPublisher | None = None
     tracks: list[VideoPacketTrack | AudioPacketTrack] = field(default_factory=list)
+    relay: EdgeRelay | None = None
+    """The edge relay a WHEP session reads (the room's ingest is on another node), else None."""
     ended: bool = False
     timer: asyncio.TimerHandle | None = None
 
@@ -104,6 +112,8 @@ class WebRtc:
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
         self._reaping: set[asyncio.Task[None]] = set()
         self._turns = {"whep": asyncio.Semaphore(WHEP_NEGOTIATIONS), "whip": asyncio.Semaphore(WHIP_NEGOTIATIONS)}
+        self.edges: EdgeRelays | None = None
+        """Edge relays for WHEP viewers of rooms another node holds (none: such offers are 404)."""
         self.on_end: list[Callable[[Session], None]] = []
         """Called once when a session ends, however it ends (DELETE, a dead peer, a revoked
         token, shutdown); must not block or raise (the server's analytics note the time)."""
@@ -218,13 +228,15 @@ class WebRtc:
         if summary.video_sections > 1 or summary.audio_sections > 1:
             raise OfferError("one audio and one video section at most")
         stream = self.hub.get(slug)
-        if stream is None:
+        if stream is None and self.edges is None:
             raise NotLive(f"room {slug!r} is not live")
         self.check_capacity("whep", slug, address_key(peer))
         pc = new_peer_connection(self.settings)
         session = Session(secrets.token_urlsafe(16), "whep", slug, pc, address_key(peer))
         self._register(session)
         try:
+            if stream is None and self.edges is not None:
+                await self._take_relay(session)
             async with self._turns["whep"]:
                 if session.ended:  # dropped (stream over, shutdown) while it waited its turn
                     raise NotLive(f"room {slug!r} is not live")
@@ -235,36 +247,63 @@ class WebRtc:
             raise
         return session, answer
 
+    async def _take_relay(self, session: Session) -> None:
+        assert self.edges is not None
+        relay = await self.edges.acquire(session.slug)
+        if relay is not None and session.ended:  # dropped (connect timeout) while the relay started
+            await self.edges.release(relay)
+        if relay is None or session.ended:
+            raise NotLive(f"room {session.slug!r} is not live")
+        session.relay = relay
+
     def _whep_transceivers(self, pc: RTCPeerConnection, session: Session, summary: OfferSummary) -> None:
+        relay = session.relay
         if summary.video_sections:
             try:
-                reader = self.hub.add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
+                reader = (relay.hub if relay else self.hub).add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
             except UsageError as exc:
                 raise NotLive(str(exc)) from exc
-            publisher = self._publishers.get(session.slug)
-            live_publisher = publisher if publisher is not None and publisher.live else None
+            ask = self._keyframe_asker(session)
             video_track = VideoPacketTrack(
                 reader,
-                skip_cached=reader.pending if live_publisher is not None else 0,
-                on_wait_keyframe=live_publisher.request_keyframe if live_publisher else None,
+                skip_cached=reader.pending if ask is not None else 0,
+                on_wait_keyframe=ask,
                 payloads=self.payloads(session.slug),
             )
-            if live_publisher is not None:
-                live_publisher.request_keyframe()
+            if ask is not None:
+                ask()
             session.tracks.append(video_track)
             transceiver = pc.addTransceiver(video_track, direction="sendonly")
             drop_receive_estimator(transceiver.receiver)
             transceiver.setCodecPreferences(_prefer("video", ("h264",), sender=True))
             send_encoded(transceiver.sender, video_track.next_encoded)
-            on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(session.slug))
+            pli = relay.request_keyframe if relay else lambda: self.request_keyframe(session.slug)
+            on_keyframe_request(transceiver.sender, pli)
         if summary.has_audio:
-            audio_track = AudioPacketTrack(self.feeds.get(session.slug).add_reader())
+            feeds = relay.feeds if relay else self.feeds
+            audio_track = AudioPacketTrack(feeds.get(session.slug).add_reader())
             session.tracks.append(audio_track)
             transceiver = pc.addTransceiver(audio_track, direction="sendonly")
             transceiver.setCodecPreferences(_prefer("audio", ("opus",), sender=True))
             send_encoded(transceiver.sender, audio_track.next_encoded)
 
-    def _viewer_wants_keyframe(self, slug: str) -> None:
+    def _keyframe_asker(self, session: Session) -> Callable[[], None] | None:
+        """What a new viewer calls while it waits for a keyframe, when the source makes one
+        on demand (a live WHIP publisher here, or one at the relay's origin); None when it
+        cannot (RTMP), and the viewer starts from the GOP cache instead."""
+        if session.relay is not None:
+            return session.relay.request_keyframe if session.relay.on_demand else None
+        publisher = self._publishers.get(session.slug)
+        return publisher.request_keyframe if publisher is not None and publisher.live else None
+
+    def keyframes_on_demand(self, slug: str) -> bool:
+        """Whether the room's publisher here makes a keyframe when asked (WHIP)."""
+        publisher = self._publishers.get(slug)
+        return publisher is not None and publisher.live
+
+    def request_keyframe(self, slug: str) -> None:
+        """A viewer (here, or an edge's through its pull) asked for a keyframe (PLI): passed
+        to the room's live WHIP publisher, which sends at most one every half second."""
         publisher = self._publishers.get(slug)
         if publisher is not None and publisher.live:
             publisher.request_keyframe()
@@ -313,6 +352,9 @@ class WebRtc:
             SESSIONS.labels(session.kind).dec()
         for listener in self.on_end:
             listener(session)
+        if session.relay is not None and self.edges is not None:
+            relay, session.relay = session.relay, None
+            await self.edges.release(relay)
         publisher = session.publisher
         if publisher is not None:
             if self._publishers.get(session.slug) is publisher:
@@ -347,6 +389,8 @@ class WebRtc:
             track.stop()
 
     async def close(self) -> None:
-        """Process shutdown: end every session."""
+        """Process shutdown: end every session (and so every edge relay)."""
         for session in list(self._sessions.values()):
             await self.end(session)
+        if self.edges is not None:
+            await self.edges.close()

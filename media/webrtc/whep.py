@@ -4,7 +4,9 @@ Answers: 201 + SDP answer + ``Location: /whep/{slug}/{session}`` + ``Link`` per 
 404 for an unknown room or one that is not live; 415 unless ``application/sdp``; 400 for an
 offer we cannot use (no H.264 video and no Opus audio); 503 + ``Retry-After`` when the
 viewers' pool or the room is full; 429 + ``Retry-After`` when the client's address holds
-``max_viewers_per_address`` sessions. Errors are JSON (:func:`media.webrtc.http.fail`).
+``max_viewers_per_address`` sessions; 502 + ``Retry-After`` when the room is live on another
+node and this one could not relay it from there (:mod:`media.webrtc.edge`). Errors are JSON
+(:func:`media.webrtc.http.fail`).
 ``DELETE`` on the session resource ends the viewer's session (204).
 
 A gate on who may watch (tickets, the ``realtime`` latency class) is the server's: it passes
@@ -20,7 +22,7 @@ from aiohttp import web
 
 from media.hub import Hub
 from media.webrtc.config import WebRtcSettings
-from media.webrtc.errors import NoCapacity, OfferError
+from media.webrtc.errors import NoCapacity, OfferError, PullRefused
 from media.webrtc.http import (
     METHODS,
     RoomExists,
@@ -34,6 +36,7 @@ from media.webrtc.http import (
 from media.webrtc.session import NotLive, WebRtc
 
 RETRY_FULL_S = "10"
+RETRY_ORIGIN_S = "2"
 
 
 def setup_routes(
@@ -60,6 +63,8 @@ def setup_routes(
             session, answer = await webrtc.play(slug, offer, request.remote or "?")
         except NotLive:
             return fail("whep", 404, "offline", f"room {slug!r} is not live")
+        except PullRefused as exc:
+            return fail("whep", 502, "origin_unreachable", str(exc), **{"Retry-After": RETRY_ORIGIN_S})
         except NoCapacity as exc:
             status = 429 if exc.reason == "address_full" else 503
             return fail("whep", status, exc.reason, str(exc), **{"Retry-After": RETRY_FULL_S})
