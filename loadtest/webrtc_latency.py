@@ -10,6 +10,11 @@ The viewer is an aiortc WHEP client in this process that decodes every frame and
 stamp. The server runs in its own process (``loadtest.webrtc_server``). All on loopback.
 
 Run: ``python -m loadtest.webrtc_latency --source whip --seconds 20``.
+
+``--via-edge`` starts a second server, an edge of the first (``--origin``): the publisher goes
+to the first, and two viewers watch at the same time, one on the origin and one on the edge
+(its edge relay pulls the room from the origin, media.webrtc.edge); the result has both and
+what the edge added at p50.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -134,10 +140,14 @@ async def whep_viewer(http: aiohttp.ClientSession, base: str, slug: str, samples
     return pc, tasks
 
 
-async def run(source: str, seconds: float) -> dict[str, Any]:
+async def run(source: str, seconds: float, via_edge: bool = False) -> dict[str, Any]:
     server = ServerProc()
     server.start()
+    edge = ServerProc("--origin", server.url) if via_edge else None
+    if edge is not None:
+        edge.start()
     samples: list[float] = []
+    edge_samples: list[float] = []
     ffmpeg = None
     closers: list[Any] = []
     try:
@@ -151,6 +161,10 @@ async def run(source: str, seconds: float) -> dict[str, Any]:
             await wait_live(http, server.url, slug)
             pc, tasks = await whep_viewer(http, server.url, slug, samples, time.monotonic() + 3)
             closers.append(pc)
+            if edge is not None:
+                edge_pc, edge_tasks = await whep_viewer(http, edge.url, slug, edge_samples, time.monotonic() + 3)
+                closers.append(edge_pc)
+                tasks += edge_tasks
             await asyncio.sleep(seconds + 3)
             for task in tasks:
                 task.cancel()
@@ -163,7 +177,19 @@ async def run(source: str, seconds: float) -> dict[str, Any]:
             ffmpeg.kill()
             ffmpeg.wait()
         server.stop()
-    return {"source": source, "frames": len(samples), "p50_ms": timecode.percentile(samples, 0.5),
+        if edge is not None:
+            edge.stop()
+    result = {"source": source, **summary(samples)}
+    if via_edge:
+        result["edge"] = summary(edge_samples)
+        origin_p50, edge_p50 = result["p50_ms"], result["edge"]["p50_ms"]
+        if origin_p50 is not None and edge_p50 is not None:
+            result["edge_added_p50_ms"] = round(edge_p50 - origin_p50, 1)
+    return result
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    return {"frames": len(samples), "p50_ms": timecode.percentile(samples, 0.5),
             "p90_ms": timecode.percentile(samples, 0.9), "p99_ms": timecode.percentile(samples, 0.99),
             "max_ms": max(samples) if samples else None}
 
@@ -183,8 +209,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=("whip", "rtmp"), default="whip")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--via-edge", action="store_true",
+                        help="two servers: publish to one, watch on it and on the other (an edge) at once")
     args = parser.parse_args()
-    result = asyncio.run(run(args.source, args.seconds))
+    result = asyncio.run(run(args.source, args.seconds, args.via_edge))
+    result["load_average"] = [round(v, 2) for v in os.getloadavg()]
     json.dump(result, sys.stdout)
     print()
 

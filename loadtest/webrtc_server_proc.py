@@ -14,7 +14,8 @@ def free_port() -> int:
 
 
 class ServerProc:
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        self.extra = extra
         self.http_port = free_port()
         self.rtmp_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -35,7 +36,7 @@ class ServerProc:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loadtest.webrtc_server", "--http", f"127.0.0.1:{self.http_port}",
-             "--rtmp", f"127.0.0.1:{self.rtmp_port}"],
+             "--rtmp", f"127.0.0.1:{self.rtmp_port}", *self.extra],
             stdout=subprocess.PIPE,
         )  # fmt: skip
         assert self.proc.stdout is not None
