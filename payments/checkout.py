@@ -156,17 +156,20 @@ class PaymentBook:
         self.fees = fees or FeePolicy()
         self.clock = clock
         self.is_pg = engine.dialect.name == "postgresql"
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")  # one-statement writes
         self.group: GroupCommit[_Item, Applied] = GroupCommit(self._apply_batch, max_batch=max_batch)
 
     # --- rows ----------------------------------------------------------------------------
 
     async def create(self, payment: Payment) -> Payment:
+        """Store a new payment: one statement, its own transaction (autocommit: no BEGIN and
+        COMMIT round trips around it)."""
         now = self.clock()
         payment = replace(payment, created_at=now, updated_at=now)
         payment.sheet()  # a bad sheet is refused before anything is stored
         values = {k: getattr(payment, k) for k in t.payments.c.keys()}
         values["meta"] = json.dumps(payment.meta, separators=(",", ":"))
-        async with self.engine.begin() as conn:
+        async with self._single.connect() as conn:
             await conn.execute(t.payments.insert(), values)  # one statement object: compiled once
         return payment
 

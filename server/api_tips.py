@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,8 +49,7 @@ from server.httputil import (
     read_json_if_any,
 )
 from server.keys import SERVICES
-from server.store import RoomRow, TipRoom
-from ticketing import tables as ticket_tables
+from server.store import RoomRow, TipRoom, show_on_now
 
 MESSAGE_MAX = 200
 AMOUNT_CAP = 100_000_000
@@ -108,21 +108,19 @@ def transfer_group(payment: Payment) -> str:
 async def show_meta(request: web.Request, room: RoomRow) -> dict[str, str]:
     """``{"show": id}`` of the room's show on now (started, not ended): a tip or boost joins
     that show's earnings (and its settlement); ``{}`` when none is on."""
-    sh = ticket_tables.shows.c
-    now = time.time()
-    q = (sa.select(sh.id).where(sh.room_slug == room.slug, sh.starts_at <= now,
-                                sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
-         .order_by(sh.starts_at.desc(), sh.id).limit(1))
     async with request.app[SERVICES].store.reads.connect() as conn:
-        found = await conn.scalar(q)
+        found = await conn.scalar(show_on_now(room.slug, time.time()))
     return {"show": str(found)} if found else {}
 
 
 async def checkout(request: web.Request, payment: Payment, title: str) -> str:
-    """Store the pending payment, open the provider's checkout; its URL."""
+    """Open the provider's checkout, then store the pending payment with its session id (one
+    statement); the checkout's URL. The payer gets the URL only once the payment is stored, so
+    no payment and no webhook can name a payment we do not hold; a checkout whose store failed
+    is never paid and expires (its idempotency key is the payment's id)."""
     services = request.app[SERVICES]
     base = services.settings.base_url
-    await services.book.create(payment)
+    payment.sheet()  # a bad sheet is refused before the provider is asked
     req = CheckoutRequest(
         reference=payment.id, amount=payment.amount, currency=payment.currency,
         line_items=(LineItem(title, payment.amount),),
@@ -133,9 +131,8 @@ async def checkout(request: web.Request, payment: Payment, title: str) -> str:
     try:
         session = await services.provider.create_checkout(req)
     except ProviderError as exc:
-        await services.book.fail(payment.id)
         raise BadGateway(str(exc), "provider_failed") from None
-    await services.book.set_session(payment.id, session.id)
+    await services.book.create(replace(payment, session_id=session.id))
     return session.url
 
 
@@ -157,7 +154,8 @@ async def create_tip(request: web.Request) -> web.Response:
         amount=amount, currency=money["currency"], provider=request.app[SERVICES].provider.name,
         meta={"from": "Anonymous" if anonymous else identity.username, "user": identity.username,
               "message": message, "anonymous": anonymous,
-              "sheet": sheet_rows(splits.sheet_of(tip_room.split_sheet, room)), **await show_meta(request, room)},
+              "sheet": sheet_rows(splits.sheet_of(tip_room.split_sheet, room)),
+              **({"show": tip_room.show_on} if tip_room.show_on else {})},
     )
     url = await checkout(request, payment, f"Tip for {room.title}")
     return json_response({"tip_id": payment.id, "checkout_url": url}, status=201)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rooms.ports import RoomInfo, Song
 from server import tables as t
 from server.db import reads
+from ticketing import tables as ticket_tables
 
 STREAM_KEY_PREFIX = "live_"
 OVERLAY_KEY_PREFIX = "ovl_"
@@ -68,6 +69,16 @@ class TipRoom:
     banned: bool
     split_sheet: str | None
     """The room's own split sheet as stored (``server.splits.sheet_of`` reads it)."""
+    show_on: str | None = None
+    """The room's show on now (``show_on_now``), whose money a tip joins."""
+
+
+def show_on_now(room_slug: Any, now: float) -> sa.Select[Any]:
+    """The id of the room's show on now (started, not ended; the latest started first)."""
+    sh = ticket_tables.shows.c
+    return (sa.select(sh.id).where(sh.room_slug == room_slug, sh.starts_at <= now,
+                                   sa.or_(sh.ends_at.is_(None), sh.ends_at > now))
+            .order_by(sh.starts_at.desc(), sh.id).limit(1))
 
 
 class SqlStore:
@@ -133,10 +144,13 @@ class SqlStore:
         return RoomRow(**row._mapping) if row else None
 
     async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
-        """The room, its money settings and moderation settings, and whether ``user_id`` is banned."""
+        """The room, its money settings and moderation settings, whether ``user_id`` is banned,
+        and its show on now: one statement, one round trip."""
         r, b = t.rooms.c, t.room_bans.c
         banned = sa.exists().where((b.room_id == r.id) & (b.user_id == user_id)).label("banned")
-        q = self._room_select().add_columns(r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned)
+        show_on = show_on_now(r.slug, time.time()).scalar_subquery().label("show_on")
+        q = self._room_select().add_columns(r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned,
+                                            show_on)
         async with self.reads.connect() as conn:
             row = (await conn.execute(q.where(r.slug == slug))).first()
         if row is None:
@@ -146,7 +160,8 @@ class SqlStore:
         settings = json.loads(m["settings"] or "{}")
         sheet = m["split_sheet"]
         return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
-                       bool(m["banned"]), sheet if isinstance(sheet, str) else None)
+                       bool(m["banned"]), sheet if isinstance(sheet, str) else None,
+                       str(m["show_on"]) if m["show_on"] else None)
 
     async def room_by_stream_key(self, key: str) -> RoomRow | None:
         async with self.engine.connect() as conn:
