@@ -5,9 +5,14 @@ Rules:
 * One owner per stream. Publishers call :meth:`Stream.write` synchronously; it appends the
   unit to the GOP cache and to every reader's buffer and returns. It never awaits, so a slow
   reader cannot slow the publisher (see :mod:`media.reader` for what a slow reader loses).
-* One publisher per room. A second ``start_publish`` for a live room raises
-  :class:`AlreadyPublishing` unless ``replace=True`` (the same stream key reconnecting before
-  the old session noticed it was dead); the old publisher is told through its ``on_replaced``.
+* One publisher per room. :meth:`Hub.publish` returns a :class:`Publication`, the publisher's
+  handle (write, set a track, end). It owns the takeover rule, once for every protocol: a room
+  whose publisher wrote in the last ``takeover_after`` seconds refuses a second one with
+  :class:`AlreadyPublishing`; a publisher silent that long (the same key reconnecting before
+  its old session noticed it was dead) is replaced, and its handle turns ``replaced`` and
+  ignores what it is still given. (:meth:`Hub.start_publish` is the step below, which tests
+  and benchmarks drive directly: ``replace=True`` takes over whatever the state.)
+* Time comes from the hub's ``clock`` (``time.monotonic`` unless a test injects its own).
 * A publisher that goes away (``end_publish``) leaves the stream ``reconnecting`` for
   ``reconnect_grace`` seconds. A new publisher in that time continues the same Stream: readers
   stay attached and get a :class:`StreamHeader` with the next session number (HLS turns it
@@ -63,6 +68,7 @@ TRANSITIONS: dict[tuple[StreamState, StreamEvent], StreamState] = {
 }
 
 StateListener = Callable[["Stream"], None]
+Clock = Callable[[], float]
 
 
 class Stream:
@@ -83,8 +89,8 @@ class Stream:
         self._stats = StreamStats()
         self._announced_stats = False
         self.ignored_writes = 0
-        self.last_write_at = time.monotonic()
-        """``time.monotonic()`` of the last accepted write (or of the publish)."""
+        self.last_write_at = hub.clock()
+        """The hub clock's time of the last accepted write (or of the publish)."""
 
     # -- publisher side ----------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Stream:
         if track is None or track.kind is not unit.kind:
             raise UsageError(f"stream {self.slug!r} has no {unit.kind} track {unit.track_id}")
         metrics.UNITS.labels(unit.kind.value).inc()
-        self.last_write_at = time.monotonic()
+        self.last_write_at = self._hub.clock()
         self._stats.add(unit)
         self._cache(unit)
         for reader in self._readers:
@@ -129,6 +135,10 @@ class Stream:
         if not self._announced_stats and self._stats.ready:
             self._announced_stats = True
             self._hub._notify(self)
+
+    def silent_for(self) -> float:
+        """Seconds since the last accepted write (or the publish), on the hub's clock."""
+        return self._hub.clock() - self.last_write_at
 
     def is_resume_point(self, unit: Unit) -> bool:
         """True for a unit a reader may start from: a keyframe of the key track."""
@@ -184,7 +194,7 @@ class Stream:
 
     def _new_session(self, source: str, tracks: Iterable[Track]) -> None:
         self.session += 1
-        self.last_write_at = time.monotonic()
+        self.last_write_at = self._hub.clock()
         self.source = source
         self._tracks = {}
         self._set_tracks(tracks)
@@ -258,15 +268,98 @@ class Stream:
         self._gop_bytes = 0
 
 
+class Publication:
+    """One publisher's hold on its room's :class:`Stream`, from :meth:`Hub.publish`.
+
+    Writes and tracks go to the stream until the publisher ends (:meth:`end`: the stream
+    waits ``reconnect_grace`` for it to come back; :meth:`stop`: offline now) or another
+    publisher takes over; from then on it is ``replaced`` and ignores what it is given
+    (counted in the stream's ``ignored_writes``), and its end ends nothing; the same holds once
+    it has ended (:attr:`live`).
+    """
+
+    def __init__(self, hub: Hub, stream: Stream, source: str, on_replaced: Callable[[], None] | None) -> None:
+        self.stream = stream
+        self.source = source
+        self.replaced = False
+        self._hub = hub
+        self._on_replaced = on_replaced
+
+    @property
+    def slug(self) -> str:
+        return self.stream.slug
+
+    @property
+    def live(self) -> bool:
+        """This is the stream's live publisher now: not replaced, not ended, and the stream
+        was not resumed by another publisher after this one ended."""
+        stream = self.stream
+        return not self.replaced and stream.state is StreamState.LIVE and stream.source == self.source
+
+    def write(self, unit: Unit) -> None:
+        if not self.live:
+            self.stream.ignored_writes += 1
+            return
+        self.stream.write(unit)
+
+    def set_track(self, track: Track) -> None:
+        if self.live:
+            self.stream.set_track(track)
+
+    def end(self) -> None:
+        """The publisher went away; it may come back within the grace period."""
+        if self.live:
+            self._hub.end_publish(self.stream.slug, self.source)
+
+    def stop(self) -> None:
+        """The stream ends now (the server is closing, or the performer ended the show)."""
+        if self.live:
+            self._hub.stop(self.stream.slug)
+
+    def _replace(self) -> None:
+        self.replaced = True
+        if self._on_replaced is not None:
+            self._on_replaced()
+
+
 class Hub:
     """All live streams of this process, keyed by room slug."""
 
-    def __init__(self, *, reconnect_grace: float = 10.0) -> None:
+    def __init__(self, *, reconnect_grace: float = 10.0, clock: Clock = time.monotonic) -> None:
         self.reconnect_grace = reconnect_grace
+        self.clock = clock
         self._streams: dict[str, Stream] = {}
         self._listeners: list[StateListener] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._on_replaced: dict[str, Callable[[], None] | None] = {}
+
+    def may_take_over(self, slug: str, takeover_after: float | None) -> bool:
+        """Whether a new publisher of ``slug`` replaces a live one (True) or finds the room
+        free (False); raises :class:`AlreadyPublishing` when a live publisher wrote in the last
+        ``takeover_after`` seconds (None: a live publisher is never replaced)."""
+        stream = self._streams.get(slug)
+        if stream is None or stream.state is not StreamState.LIVE:
+            return False
+        if takeover_after is not None and stream.silent_for() >= takeover_after:
+            return True
+        raise AlreadyPublishing(slug, stream.source)
+
+    def publish(
+        self,
+        slug: str,
+        source: str,
+        tracks: Iterable[Track] = (),
+        *,
+        takeover_after: float | None = None,
+        on_replaced: Callable[[], None] | None = None,
+    ) -> Publication:
+        """Begin (or resume) publishing to ``slug`` under the takeover rule (see the module
+        docstring); ``on_replaced`` is called when a later publisher takes over."""
+        replace = self.may_take_over(slug, takeover_after)
+        stream = self.start_publish(slug, source, tracks, replace=replace)
+        publication = Publication(self, stream, source, on_replaced)
+        self._on_replaced[slug] = publication._replace
+        return publication
 
     def start_publish(
         self,

@@ -219,7 +219,7 @@ class DirectoryAgent:
         if stream is None:
             return now - self._held.get(slug, 0.0) < self._ttl
         self._held[slug] = 0.0  # seen: from now on its end releases the claim at once
-        return stream.state is StreamState.LIVE and now - stream.last_write_at < self._takeover_after
+        return stream.state is StreamState.LIVE and stream.silent_for() < self._takeover_after
 
     async def _release(self, slug: str) -> None:
         self._held.pop(slug, None)

@@ -6,13 +6,13 @@ event type in (RTMP's :data:`~media.rtmp.units.MediaEvent`) and one out (hub ``T
 ``Unit``): sequence headers become hub tracks (video track 1, audio track 2), media becomes
 :class:`Unit` on the 90 kHz clock (32-bit RTMP milliseconds are unwrapped first). It is the
 one FLV-to-hub conversion: the RTMP server's publishes and FLV files (tests, benchmarks) both
-go through it. :class:`RtmpToHub` applies it to a room's :class:`Stream`; the end of an RTMP
-publish becomes :meth:`Hub.end_publish` (so a reconnect within the grace period continues the
-same stream).
+go through it. :class:`RtmpToHub` applies it through the publish's hub
+:class:`~media.hub.Publication`; the end of an RTMP publish ends the publication (so a
+reconnect within the grace period continues the same stream).
 
 Who may publish: ``resolve_key(stream_key)`` names the room (or None: refused with
-``NetStream.Publish.BadName`` and counted as a failure). A room that already has a publisher
-is taken over only when that publisher has been silent for ``takeover_after`` seconds (the
+``NetStream.Publish.BadName`` and counted as a failure). The hub's takeover rule decides on a
+room that already has a publisher (silent for ``takeover_after`` seconds: replaced, e.g. the
 same key reconnecting after its old TCP connection died unnoticed); otherwise the new
 publisher is refused with "already publishing" and it is not counted as a failure.
 """
@@ -20,11 +20,10 @@ publisher is refused with "already publishing" and it is not counted as a failur
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from media.errors import AlreadyPublishing, CodecConfigError
-from media.hub import Hub, Stream, StreamState
+from media.hub import Hub, Publication
 from media.rtmp.server import PublishSession, Refusal
 from media.rtmp.units import Ended, MediaEvent, MediaUnit, Metadata, PublishEvent, VideoConfig
 from media.units import Track, TrackKind, Unit
@@ -114,32 +113,27 @@ class FlvToHub:
 
 class RtmpToHub:
     """One accepted RTMP publish (a :class:`~media.rtmp.server.PublishSession`), writing
-    into its room's :class:`Stream` until it ends or another publisher replaces it."""
+    through its :class:`Publication` until it ends or another publisher replaces it."""
 
-    def __init__(self, hub: Hub, stream: Stream, source: str) -> None:
-        self._hub = hub
-        self.stream = stream
-        self.source = source
-        self.replaced = False
-        self._convert = FlvToHub(source).convert
-
-    def mark_replaced(self) -> None:
-        self.replaced = True
+    def __init__(self, publication: Publication) -> None:
+        self.publication = publication
+        self._convert = FlvToHub(publication.source).convert
 
     def on_event(self, event: PublishEvent) -> None:
-        if self.replaced or isinstance(event, Metadata):
+        publication = self.publication
+        if publication.replaced or isinstance(event, Metadata):
             return  # a stale session; metadata says nothing the codec headers do not
         if isinstance(event, Ended):
             if event.reason == "server_closed":
-                self._hub.stop(self.stream.slug)
+                publication.stop()
             else:
-                self._hub.end_publish(self.stream.slug, self.source)
+                publication.end()
             return
         out = self._convert(event)
         if isinstance(out, Unit):
-            self.stream.write(out)
+            publication.write(out)
         elif out is not None:
-            self.stream.set_track(out)
+            publication.set_track(out)
 
 
 _ALREADY = Refusal(
@@ -176,19 +170,8 @@ class HubIngest:
             return Refusal()
         if not await self._claim(slug):
             return _ALREADY
-        current = self._hub.get(slug)
-        replace = (
-            current is not None
-            and current.state is StreamState.LIVE
-            and time.monotonic() - current.last_write_at >= self._takeover_after
-        )
-        source = f"{SOURCE_PREFIX}{peer}"
-        holder: list[RtmpToHub] = []
         try:
-            stream = self._hub.start_publish(
-                slug, source, replace=replace, on_replaced=lambda: holder[0].mark_replaced()
-            )
+            publication = self._hub.publish(slug, f"{SOURCE_PREFIX}{peer}", takeover_after=self._takeover_after)
         except AlreadyPublishing:
             return _ALREADY
-        holder.append(RtmpToHub(self._hub, stream, source))
-        return holder[0]
+        return RtmpToHub(publication)

@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from media.errors import CodecConfigError, UsageError
-from media.hub import Hub, Stream, StreamState
+from media.hub import Hub, Publication
 from media.transcode.audio import OpusToAac
 from media.transcode.errors import TranscodeError
 from media.transcode.video import H264Transcoder
@@ -77,7 +77,7 @@ class WhipPublisher:
         self.expect_video = expect_video
         self._feeds = feeds
         self._feed: OpusFeed | None = None
-        self._stream: Stream | None = None
+        self._publication: Publication | None = None
         self._started = time.monotonic()
         self._video_time = _Timeline(self._started, CLOCK_RATE)
         self._audio_time = _Timeline(self._started, OPUS_RATE, AUDIO_PREFETCH_TICKS)
@@ -95,9 +95,9 @@ class WhipPublisher:
 
     # -- wiring ------------------------------------------------------------------------
 
-    def attach(self, stream: Stream) -> None:
-        """The hub accepted the publication: start writing to ``stream``."""
-        self._stream = stream
+    def attach(self, publication: Publication) -> None:
+        """The hub accepted the publish: start writing through ``publication``."""
+        self._publication = publication
 
     def tap_video(self, receiver: RTCRtpReceiver) -> None:
         self._video_receiver = receiver
@@ -120,8 +120,17 @@ class WhipPublisher:
 
     @property
     def live(self) -> bool:
-        stream = self._stream
-        return stream is not None and stream.state is StreamState.LIVE and stream.source == self.source
+        return self._publication is not None and self._publication.live
+
+    def end(self) -> None:
+        """The peer connection is gone: the stream waits the grace period for a reconnect."""
+        if self._publication is not None:
+            self._publication.end()
+
+    def stop(self) -> None:
+        """The performer ended the show: the stream goes offline now."""
+        if self._publication is not None:
+            self._publication.stop()
 
     # -- keyframes ---------------------------------------------------------------------
 
@@ -163,7 +172,7 @@ class WhipPublisher:
             if self._assembler.waiting_for_keyframe:
                 self.request_keyframe()
             return
-        if unit.config is not None and self._stream is not None:
+        if unit.config is not None and self._publication is not None:
             self._set_track(Track.h264(VIDEO_TRACK_ID, unit.config))
             self._ensure_audio_track()
         self._keep_gop_short(unit.keyframe, pts)
@@ -222,27 +231,26 @@ class WhipPublisher:
                 self.audio_units += 1
 
     def _ensure_audio_track(self) -> None:
-        if self._aac is None or self._stream is None:
+        if self._aac is None or self._publication is None:
             return
-        if not any(t.id == AUDIO_TRACK_ID for t in self._stream.tracks):
+        if not any(t.id == AUDIO_TRACK_ID for t in self._publication.stream.tracks):
             self._set_track(Track.aac(AUDIO_TRACK_ID, self._aac.audio_specific_config))
 
     # -- hub ---------------------------------------------------------------------------
 
     def _has_video(self) -> bool:
-        return self._stream is not None and any(t.kind is TrackKind.VIDEO for t in self._stream.tracks)
+        publication = self._publication
+        return publication is not None and any(t.kind is TrackKind.VIDEO for t in publication.stream.tracks)
 
     def _set_track(self, track: Track) -> None:
-        if self.live:
-            assert self._stream is not None
-            self._stream.set_track(track)
+        if self._publication is not None:
+            self._publication.set_track(track)
 
     def _write(self, unit: Unit) -> None:
-        if not self.live:
+        if self._publication is None or not self._publication.live:
             return
-        assert self._stream is not None
         try:
-            self._stream.write(unit)
+            self._publication.write(unit)
         except UsageError as exc:
             log.warning("WHIP %s: %s", self.slug, exc)
 

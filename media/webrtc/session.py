@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,8 +42,8 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDe
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
-from media.errors import AlreadyPublishing, UsageError
-from media.hub import Hub, StreamState
+from media.errors import UsageError
+from media.hub import Hub
 from media.throttle import address_key
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelay, EdgeRelays
@@ -164,20 +163,16 @@ class WebRtc:
 
     # -- WHIP --------------------------------------------------------------------------
 
-    def check_can_publish(self, slug: str) -> bool:
-        """Raise AlreadyPublishing when the room has a live publisher; True when that publisher
-        has been silent for :data:`TAKEOVER_AFTER` seconds (a dead session the same key may
-        replace, e.g. OBS reconnecting after its network dropped)."""
-        stream = self.hub.get(slug)
-        if stream is None or stream.state is not StreamState.LIVE:
-            return False
-        if time.monotonic() - stream.last_write_at >= TAKEOVER_AFTER:
-            return True
-        raise AlreadyPublishing(slug, stream.source)
+    def check_can_publish(self, slug: str) -> None:
+        """Raise AlreadyPublishing when the room has a live publisher that is not silent for
+        :data:`TAKEOVER_AFTER` seconds (the hub's takeover rule), before any negotiation; the
+        rule is applied again when the publish starts."""
+        self.hub.may_take_over(slug, TAKEOVER_AFTER)
 
-    async def publish(self, slug: str, offer: str, peer: str, *, replace: bool = False) -> tuple[Session, str]:
-        """Answer a WHIP offer and start publishing to ``slug``; returns (session, answer).
-        ``replace`` takes over from a silent publisher (see :meth:`check_can_publish`)."""
+    async def publish(self, slug: str, offer: str, peer: str) -> tuple[Session, str]:
+        """Answer a WHIP offer and start publishing to ``slug`` under the hub's takeover rule
+        (a publisher silent for :data:`TAKEOVER_AFTER` seconds is replaced); returns
+        (session, answer)."""
         summary = inspect_offer(offer)
         if summary.video_sections > 1 or summary.audio_sections > 1:
             raise OfferError("one audio and one video section at most")
@@ -195,11 +190,11 @@ class WebRtc:
             codecs = negotiated_codecs(video) if video is not None else []
             if video is not None and codecs and codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
-            stream = self.hub.start_publish(slug, publisher.source, replace=replace)
+            publication = self.hub.publish(slug, publisher.source, takeover_after=TAKEOVER_AFTER)
         except BaseException:
             await self.end(session)
             raise
-        publisher.attach(stream)
+        publisher.attach(publication)
         self._publishers[slug] = publisher
         return session, answer
 
@@ -359,8 +354,7 @@ class WebRtc:
         if publisher is not None:
             if self._publishers.get(session.slug) is publisher:
                 del self._publishers[session.slug]
-            if publisher.live:
-                self.hub.end_publish(session.slug, publisher.source)
+            publisher.end()
             publisher.close()
         await self._close_tracks(session)
         with contextlib.suppress(Exception):
@@ -379,8 +373,8 @@ class WebRtc:
     async def stop_broadcast(self, session: Session) -> None:
         """DELETE of a WHIP session: the performer ended the show on purpose."""
         publisher = session.publisher
-        if publisher is not None and publisher.live:
-            self.hub.stop(session.slug)
+        if publisher is not None:
+            publisher.stop()
         await self.end(session)
 
     @staticmethod

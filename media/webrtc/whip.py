@@ -110,8 +110,8 @@ def setup_routes(
         if not await claim(slug):
             return fail("whip", 409, "already_publishing", "this room already has a live publisher")
         try:
-            replace = webrtc.check_can_publish(slug)
-            session, answer = await webrtc.publish(slug, offer, request.remote or "?", replace=replace)
+            webrtc.check_can_publish(slug)
+            session, answer = await webrtc.publish(slug, offer, request.remote or "?")
         except AlreadyPublishing:
             return fail("whip", 409, "already_publishing", "this room already has a live publisher")
         except NoCapacity as exc:

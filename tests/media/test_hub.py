@@ -59,6 +59,57 @@ async def test_replace_tells_the_old_publisher_and_starts_a_new_session() -> Non
     assert stream.state is StreamState.LIVE
 
 
+class FakeClock:
+    """The hub's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_takeover_rule_refuses_a_writing_publisher_and_replaces_a_silent_one() -> None:
+    clock = FakeClock()
+    hub = Hub(clock=clock)
+    first = hub.publish("room", "a", [VIDEO], takeover_after=2.0)
+    first.write(video(0, keyframe=True))
+    clock.now += 1.9
+    with pytest.raises(AlreadyPublishing):
+        hub.publish("room", "b", [VIDEO], takeover_after=2.0)
+    with pytest.raises(AlreadyPublishing):  # None: a live publisher is never replaced
+        hub.publish("room", "b", [VIDEO])
+    clock.now += 0.1
+    told: list[str] = []
+    second = hub.publish("room", "b", [VIDEO], takeover_after=2.0, on_replaced=lambda: told.append("b"))
+    assert first.replaced and not first.live and second.live
+    assert second.stream is first.stream and first.stream.session == 2 and first.stream.source == "b"
+    reader = second.stream.add_reader("test")
+    first.write(video(1, keyframe=True))  # the replaced publisher's late media goes nowhere
+    first.end()  # and its end ends nothing
+    assert first.stream.ignored_writes == 1 and first.stream.state is StreamState.LIVE
+    second.write(video(2, keyframe=True))
+    assert [u.dts for u in drain(read_all(second.stream, reader))] == [6000]
+    clock.now += 5
+    hub.publish("room", "c", [VIDEO], takeover_after=2.0)
+    assert told == ["b"] and second.replaced
+
+
+async def test_a_publication_that_ended_cannot_touch_the_stream_its_successor_resumed() -> None:
+    hub = Hub(reconnect_grace=10.0)
+    first = hub.publish("room", "a", [VIDEO])
+    first.end()
+    assert first.stream.state is StreamState.RECONNECTING and not first.live
+    second = hub.publish("room", "b", [VIDEO])
+    assert second.stream is first.stream and second.live
+    first.write(video(0, keyframe=True))
+    first.stop()
+    first.end()
+    assert second.stream.state is StreamState.LIVE and second.stream.ignored_writes == 1
+    second.stop()
+    assert hub.get("room") is None and not second.live
+
+
 async def test_reconnect_within_grace_keeps_stream_and_readers() -> None:
     hub = Hub(reconnect_grace=5)
     stream = hub.start_publish("room", "a", [VIDEO])
