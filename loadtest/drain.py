@@ -15,6 +15,12 @@ CLOCK_MONOTONIC is one clock for every process on the machine, so probes in anot
 process can subtract it.
 
 Counters live in a shared array (``Counter`` names the slots) that the parent reads.
+
+A connection speaks our room protocol, or Socket.IO's (``ConnSpec.socketio``, for the
+Socket.IO reference): then it joins the default namespace (``40``) once the WebSocket is open,
+sends ``chat.send`` as a Socket.IO event with an ack id (``42N["chat.send",{...}]``), and
+answers Engine.IO's pings (a one-byte text frame ``2``) with ``3``. The events it counts carry
+the same ``"type":"chat.message"`` in their JSON, so counting is the same.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ CHAT_PATTERN = b'"type":"chat.message"'
 ACK_PATTERN = b'"type":"ack"'
 ERROR_PATTERN = b'"type":"error"'
 PONG = wsframes.client_frame(wsframes.OP_PONG, b"")
+SIO_CONNECT = wsframes.client_frame(wsframes.OP_TEXT, b"40")
+SIO_PING = b"\x81\x012"  # an unmasked server text frame of one byte, "2"
+SIO_PONG = wsframes.client_frame(wsframes.OP_TEXT, b"3")
 
 
 class Counter(enum.IntEnum):
@@ -64,6 +73,8 @@ class ConnSpec:
     """Path and query of the room socket, e.g. ``/ws/rooms/abc?token=t``."""
     chatter: int = -1
     """Index of the chatter (>= 0), or -1 for a sink that only drains."""
+    socketio: bool = False
+    """Speak Socket.IO (Engine.IO 4 over WebSocket) instead of our room protocol."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,8 @@ async def _open(spec: ConnSpec, timeout: float) -> tuple[socket.socket, bytes]:
                 if not chunk:
                     raise wsframes.HandshakeError("connection closed during the handshake")
                 data += chunk
+            if spec.socketio:
+                await loop.sock_sendall(sock, SIO_CONNECT)
     except BaseException:
         sock.close()
         raise
@@ -136,10 +149,13 @@ async def _open_all(plan: WorkerPlan, counters: Any, errors: Tally[str]) -> list
 # --- the drain loop -----------------------------------------------------------------------
 
 
-def chat_frame(chatter: int, n: int, text_bytes: int) -> bytes:
+def chat_frame(chatter: int, n: int, text_bytes: int, socketio: bool = False) -> bytes:
     text = f"t={time.monotonic_ns()} w={time.time():.6f} c={chatter} n={n} "
     text += "x" * max(0, text_bytes - len(text))
-    body = json.dumps({"op": "chat.send", "id": f"{chatter}-{n}", "text": text}, separators=(",", ":"))
+    if socketio:
+        body = "42" + str(n) + json.dumps(["chat.send", {"id": f"{chatter}-{n}", "text": text}], separators=(",", ":"))
+    else:
+        body = json.dumps({"op": "chat.send", "id": f"{chatter}-{n}", "text": text}, separators=(",", ":"))
     return wsframes.client_frame(wsframes.OP_TEXT, body.encode())
 
 
@@ -180,6 +196,9 @@ class Drainer:
         if ping:
             self.counters[Counter.PINGS] += 1
             self._send(conn, PONG)
+        if conn.spec.socketio and buf.find(SIO_PING, 0, n) >= 0:
+            self.counters[Counter.PINGS] += 1
+            self._send(conn, SIO_PONG)
         if conn.tally.close_code is not None:
             self._drop(conn, conn.tally.close_code)
 
@@ -230,7 +249,7 @@ class Drainer:
                 conn.next_send += plan.chat_interval
                 if conn.next_send < now:  # fell behind (a long round): skip, stay under the limit
                     conn.next_send = now + plan.chat_interval
-                self._send(conn, chat_frame(conn.spec.chatter, conn.sent, plan.text_bytes))
+                self._send(conn, chat_frame(conn.spec.chatter, conn.sent, plan.text_bytes, conn.spec.socketio))
                 conn.sent += 1
                 self.counters[Counter.SENT] += 1
 

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-server", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="start N `notalabel serve` nodes on free ports (N > 1 needs --redis)")
     p.add_argument("--start-node", action="store_true", help="start the Node `ws` reference instead")
+    p.add_argument("--start-socketio", type=int, nargs="?", const=1, default=0, metavar="N",
+                   help="start N Socket.IO reference nodes instead (N > 1 share rooms through --redis "
+                        "with Socket.IO's Redis adapter); the sockets speak Socket.IO")
     p.add_argument("--redis", default="", help="Redis URL for the nodes --start-server starts")
     p.add_argument("--database", default="", help="database URL for started nodes (default: a shared SQLite file)")
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
@@ -228,6 +231,8 @@ class Run:
     # --- connections ---------------------------------------------------------------------
 
     def target(self, room: str, token: str | None) -> str:
+        if self.args.start_socketio:
+            return f"/socket.io/?EIO=4&transport=websocket&room={room}" + (f"&token={token}" if token else "")
         return f"/ws/rooms/{room}" + (f"?token={token}" if token else "")
 
     def plans(self, room: str, tokens: list[str]) -> list[WorkerPlan]:
@@ -238,7 +243,7 @@ class Run:
             chatter = i - a.sinks
             token = tokens[chatter] if chatter >= 0 else None
             specs.append(ConnSpec(parts.hostname or "127.0.0.1", parts.port or 80, self.target(room, token),
-                                  chatter if chatter >= 0 else -1))
+                                  chatter if chatter >= 0 else -1, bool(a.start_socketio)))
         workers = a.workers or (2 if len(specs) >= 2000 else 1)
         return [WorkerPlan(tuple(specs[w::workers]), a.chat_interval, a.read_interval, a.text_bytes)
                 for w in range(workers)]
@@ -246,7 +251,8 @@ class Run:
     async def open_probes(self, room: str, first: int, count: int) -> None:
         for i in range(first, first + count):
             parts = urlsplit(self.urls[i % len(self.urls)])
-            self.probes.append(await open_probe(parts.hostname or "127.0.0.1", parts.port or 80, self.target(room, None)))
+            self.probes.append(await open_probe(parts.hostname or "127.0.0.1", parts.port or 80,
+                                                self.target(room, None), socketio=bool(self.args.start_socketio)))
 
     def start_workers(self, plans: list[WorkerPlan]) -> None:
         for plan in plans:
@@ -402,6 +408,8 @@ def run(args: argparse.Namespace) -> Report:
     try:
         if args.start_node:
             started = [servers.start_node_reference()]
+        elif args.start_socketio:
+            started = servers.start_socketio_reference(args.start_socketio, redis=args.redis)
         elif args.start_server:
             started = servers.start_ours(args.start_server, redis=args.redis, database=args.database,
                                          extra=args.server_arg)
@@ -419,7 +427,7 @@ def run(args: argparse.Namespace) -> Report:
         for s in started:
             s.stop()
     if not report.label:
-        report.label = "node-ws" if args.start_node else "notalabel"
+        report.label = "node-ws" if args.start_node else "socketio" if args.start_socketio else "notalabel"
     return report
 
 

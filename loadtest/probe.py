@@ -5,6 +5,10 @@ frame, and for each ``chat.message`` whose text starts with ``t=<monotonic_ns>``
 ``drain.chat_frame``) records ``now - t``: the time from the chatter's send to this
 socket's read, through the server's parse, rate limit, publish and fan-out. It also checks
 that ``seq`` grows by one per event (gaps are counted, not fatal).
+
+With ``socketio`` it speaks Socket.IO (Engine.IO 4 over WebSocket) to the Socket.IO
+reference: it joins the default namespace, answers pings, and reads the event object out of
+each ``42["event",{...}]`` frame (and acks out of ``43N[{...}]``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from loadtest import wsframes
 
 
 class Probe(asyncio.Protocol):
-    def __init__(self, host: str, target: str) -> None:
+    def __init__(self, host: str, target: str, socketio: bool = False) -> None:
         self.host = host
         self.target = target
+        self.socketio = socketio
         self.key = wsframes.new_key()
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -58,6 +63,8 @@ class Probe(asyncio.Protocol):
             if answer is None:
                 return
             self.opened.set_result(None)
+            if self.socketio:
+                self._write(wsframes.client_frame(wsframes.OP_TEXT, b"40"))
             data = answer.rest
         try:
             frames = self.reader.feed(data)
@@ -76,7 +83,9 @@ class Probe(asyncio.Protocol):
     # --- frames -------------------------------------------------------------------------
 
     def _frame(self, frame: wsframes.Frame, now: int) -> None:
-        if frame.opcode == wsframes.OP_TEXT:
+        if frame.opcode == wsframes.OP_TEXT and self.socketio:
+            self._socketio(frame.payload, now)
+        elif frame.opcode == wsframes.OP_TEXT:
             self._event(json.loads(frame.payload), now)
         elif frame.opcode == wsframes.OP_PING:
             self._write(wsframes.client_frame(wsframes.OP_PONG, frame.payload))
@@ -84,6 +93,17 @@ class Probe(asyncio.Protocol):
             self.close_code = frame.close_code
             self._write(wsframes.client_frame(wsframes.OP_CLOSE, wsframes.close_payload(1000)))
             self._abort()
+
+    def _socketio(self, payload: bytes, now: int) -> None:
+        """One Engine.IO packet: ``2`` ping, ``42[name, event]``, ``43N[ack]``; the rest
+        (open, namespace connect) carries no event."""
+        if payload == b"2":
+            self._write(wsframes.client_frame(wsframes.OP_TEXT, b"3"))
+        elif payload.startswith(b"42"):
+            self._event(json.loads(payload[2:])[1], now)
+        elif payload.startswith(b"43"):
+            body = payload[2:]
+            self._event(json.loads(body[body.index(b"["):])[0], now)
 
     def _event(self, event: dict[str, Any], now: int) -> None:
         kind = event.get("type", "?")
@@ -113,10 +133,10 @@ class Probe(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_probe(host: str, port: int, target: str, timeout: float = 30.0) -> Probe:
+async def open_probe(host: str, port: int, target: str, timeout: float = 30.0, socketio: bool = False) -> Probe:
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
-        _, probe = await loop.create_connection(lambda: Probe(f"{host}:{port}", target), host, port)
+        _, probe = await loop.create_connection(lambda: Probe(f"{host}:{port}", target, socketio), host, port)
         await probe.opened
     return probe
 

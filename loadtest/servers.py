@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NODE_REF = Path(__file__).resolve().parent / "node_ref"
+SOCKETIO_REF = Path(__file__).resolve().parent / "sio_ref"
 
 
 def free_port() -> int:
@@ -111,14 +112,16 @@ def start_ours(count: int, redis: str = "", database: str = "", workdir: Path | 
     return nodes
 
 
-def npm_install() -> None:
-    """Install the reference's one dependency (``ws``) from npm if it is not there yet."""
-    if (NODE_REF / "node_modules" / "ws" / "package.json").exists():
+def npm_install(package: Path = NODE_REF, marker: str = "ws") -> None:
+    """Install a reference's dependencies (its package-lock.json) from npm if ``marker`` is
+    not installed yet."""
+    if (package / "node_modules" / marker / "package.json").exists():
         return
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("the Node reference needs node and npm (apt-get install nodejs npm)")
-    subprocess.run([npm, "install", "--prefix", str(NODE_REF), "--no-audit", "--no-fund"],
+        raise RuntimeError("the Node references need node and npm (apt-get install nodejs npm)")
+    print(f"installing {package.name} from npm ...", file=sys.stderr, flush=True)
+    subprocess.run([npm, "ci", "--prefix", str(package), "--no-audit", "--no-fund"],
                    check=True, timeout=300)
 
 
@@ -133,3 +136,32 @@ def start_node_reference(workdir: Path | None = None) -> Started:
     started = Started(f"http://127.0.0.1:{port}", _spawn([node, str(NODE_REF / "server.js"), str(port)], log), log)
     wait_ready(started, "/readyz")
     return started
+
+
+def start_socketio_reference(count: int, redis: str = "", workdir: Path | None = None) -> list[Started]:
+    """Start ``count`` Socket.IO reference nodes (``sio_ref/server.js``); more than one
+    share rooms through ``redis`` with Socket.IO's Redis adapter, under a fresh key prefix."""
+    if count > 1 and not redis:
+        raise ValueError("several Socket.IO nodes share rooms only through Redis: pass --redis URL")
+    npm_install(SOCKETIO_REF, "socket.io")
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("the Socket.IO reference needs node (apt-get install nodejs)")
+    root = workdir or Path(tempfile.mkdtemp(prefix="nal-fanout-sio-"))
+    env = dict(os.environ, SIO_KEY="lt-sio-" + uuid.uuid4().hex[:8])
+    if redis:
+        env["REDIS_URL"] = redis
+    nodes: list[Started] = []
+    try:
+        for i in range(count):
+            port = free_port()
+            log = root / f"sio{i}.log"
+            started = Started(f"http://127.0.0.1:{port}",
+                              _spawn([node, str(SOCKETIO_REF / "server.js"), str(port)], log, env), log)
+            nodes.append(started)
+            wait_ready(started, "/readyz")
+    except BaseException:
+        for started in nodes:
+            started.stop()
+        raise
+    return nodes
