@@ -18,6 +18,7 @@ byte) p50/p99, and the media rate each viewer received.
     python -m loadtest.hls_viewers --viewers 1000 --duration 30
     python -m loadtest.hls_viewers --viewers 1000 --duration 30 --servers ours
     python -m loadtest.hls_viewers --viewers 300 --duration 20 --servers ours,gated
+    python -m loadtest.hls_viewers --viewers 1000 --duration 30 --no-fast-path
 
 ``gated`` (after ``ours``, on the same server and stream): a show with a tier goes on sale
 in the room, so every request needs its viewing token (``?vt=``, the owner's viewing
@@ -154,9 +155,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="nal-hls-viewers-"))
     source = make_source(Path(tempfile.gettempdir()) / f"nal-hls-viewers-{args.video_kbps}k.flv",
                          args.video_kbps, args.audio_kbps)
-    server = start_server(work / "server")
+    server = start_server(work / "server", [] if args.fast_path else ["--no-hls-fast-path"])
     publisher = None
-    results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()]}
+    results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()],
+                               "fast_path": args.fast_path}
     try:
         owner = "bench" + os.urandom(4).hex()
         slug, publish_url = await create_room(server.url, owner)
@@ -218,12 +220,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--servers", default="ours,nginx")
     parser.add_argument("--video-kbps", type=int, default=2350)
     parser.add_argument("--audio-kbps", type=int, default=128)
+    parser.add_argument("--fast-path", action=argparse.BooleanOptionalAction, default=True,
+                        help="our server's LL-HLS fast path (--no-fast-path: aiohttp serves /live/, to measure it)")
     args = parser.parse_args(argv)
     results = asyncio.run(bench(args))
     if "ours" in results and "gated" in results:
         results["gated_cpu_per_request_ratio"] = round(
             results["gated"]["server_cpu_us_per_request"] / results["ours"]["server_cpu_us_per_request"], 3)
         print(f"viewing tokens: {results['gated_cpu_per_request_ratio']}x the server CPU per request (goal <= 1.10)")
+    if "ours" in results and "nginx" in results:
+        ours, nginx = results["ours"], results["nginx"]
+        results["nginx_cpu_per_request_ratio"] = round(
+            ours["server_cpu_us_per_request"] / nginx["server_cpu_us_per_request"], 2)
+        print(f"ours vs nginx: {results['nginx_cpu_per_request_ratio']}x the CPU per request (goal <= 3); "
+              f"part fetch p99 {ours['part_fetch_p99_ms']} ms vs {nginx['part_fetch_p99_ms']} ms (goal: no worse)")
     for name in ("ours", "gated", "nginx"):
         if name in results:
             r = results[name]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -44,7 +45,7 @@ from server.viewing import ViewingRegistry
 from ticketing.errors import BadToken
 from ticketing.model import Show
 from ticketing.service import Ticketing
-from ticketing.tokens import ViewingGrant, derive_key, sign, verify
+from ticketing.tokens import VerifiedTokens, ViewingGrant, derive_key, sign
 
 log = logging.getLogger("notalabel.access")
 GATED_CACHE_S = 3.0
@@ -64,25 +65,44 @@ class ShowAccess:
         self.ticketing = ticketing
         self.registry = registry
         self.key = key
+        self.tokens = VerifiedTokens(key)
         self.token_ttl_s = token_ttl_s
         self.clock = clock
         self._gated: dict[str, tuple[float, list[Show]]] = {}
+        self._asking: dict[str, asyncio.Future[list[Show]]] = {}
         self._public: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def live_shows(self, slug: str) -> list[Show]:
+        """The room's shows that gate it (cached ``GATED_CACHE_S``). One query per room at a
+        time: when the cache runs out under a thousand viewers' requests, they all wait for
+        the same one instead of each asking the database."""
         now = self.clock()
         cached = self._gated.get(slug)
         if cached is not None and now - cached[0] < GATED_CACHE_S:
             return cached[1]
+        asking = self._asking.get(slug)
+        if asking is None:
+            asking = self._asking[slug] = asyncio.ensure_future(self._ask(slug, now))
+            asking.add_done_callback(functools.partial(self._asked, slug))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, slug: str, now: float) -> list[Show]:
         shows = await self.ticketing.catalog.live_shows(slug, now)
-        if len(self._gated) > 10_000:
-            self._gated.clear()
-        self._gated[slug] = (now, shows)
+        if self._asking.get(slug) is asyncio.current_task():  # not forgotten meanwhile
+            if len(self._gated) > 10_000:
+                self._gated.clear()
+            self._gated[slug] = (now, shows)
         return shows
 
+    def _asked(self, slug: str, done: asyncio.Future[list[Show]]) -> None:
+        if self._asking.get(slug) is done:
+            del self._asking[slug]
+
     def forget(self, slug: str) -> None:
-        """A show or tier changed here: ask the database next time."""
+        """A show or tier changed here: ask the database next time (a query already on its
+        way is not cached)."""
         self._gated.pop(slug, None)
+        self._asking.pop(slug, None)
         self._public.clear()
 
     async def public(self, show: Show) -> dict[str, Any]:
@@ -109,7 +129,7 @@ class ShowAccess:
         if not token:
             return "missing"
         try:
-            grant = verify(self.key, token, self.clock())
+            grant = self.tokens.verify(token, self.clock())
         except BadToken as exc:
             return "expired" if "expired" in str(exc) else "forged"
         if grant.room != slug:
@@ -133,6 +153,40 @@ class ShowAccess:
             reason = found if i == 0 else reason
         DENIED.labels("hls", reason).inc()
         return False
+
+    def hls_now(self, slug: str, tokens: tuple[str, ...]) -> tuple[bool, str | Literal[False] | None]:
+        """:meth:`hls` without waiting, for the LL-HLS fast path: (True, its answer, counted
+        as it counts) when everything it needs is in memory (the room's shows and each
+        token's registry entry, as cached), else (False, None): then ask :meth:`hls`."""
+        cached = self._gated.get(slug)
+        if cached is None or self.clock() - cached[0] >= GATED_CACHE_S:
+            return False, None
+        if not cached[1]:
+            return True, None
+        reason = "missing"
+        for i, token in enumerate(tokens):
+            known, found = self._grant_now(slug, token)
+            if not known:
+                return False, None
+            if not isinstance(found, str):
+                return True, token
+            reason = found if i == 0 else reason
+        DENIED.labels("hls", reason).inc()
+        return True, False
+
+    def _grant_now(self, slug: str, token: str) -> tuple[bool, ViewingGrant | str]:
+        if not token:
+            return True, "missing"
+        try:
+            grant = self.tokens.verify(token, self.clock())
+        except BadToken as exc:
+            return True, "expired" if "expired" in str(exc) else "forged"
+        if grant.room != slug:
+            return True, "other_room"
+        known, session = self.registry.current_now(grant.ticket_id)
+        if not known:
+            return False, grant
+        return True, grant if session == grant.session else "revoked"
 
     async def whep(self, slug: str, request: web.Request) -> bool:
         if not await self.live_shows(slug):

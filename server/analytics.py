@@ -38,6 +38,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from media.hls.edge import EDGE_AGENT
+from media.hls.service import PlaylistAsked
 from media.hub import Hub, Stream
 from media.webrtc.errors import SessionNotFound
 from media.webrtc.session import WebRtc
@@ -48,7 +49,6 @@ from server.auth import SESSION_COOKIE, token_hash
 from server.engagement import Engagement
 from ticketing.errors import BadToken
 from ticketing.service import Ticketing
-from ticketing.tokens import verify
 
 log = logging.getLogger("notalabel.analytics")
 
@@ -142,18 +142,19 @@ class Recorder:
         if self.hub.get(stream.slug) is not None:
             self._live.add(stream.slug)
 
-    def hls_playlist(self, request: web.Request, slug: str, arrived: float) -> None:
-        """An LL-HLS playlist asked for at ``arrived`` was served to ``request`` (media.hls.http
-        calls this): the client was watching from the moment it asked."""
-        agent = request.headers.get("User-Agent", "")
-        if agent.startswith(EDGE_AGENT):
+    def hls_playlist(self, asked: PlaylistAsked) -> None:
+        """An LL-HLS playlist was served (media.hls.http and its fast path call this): the
+        client was watching from the moment it asked. Its token was verified when it was
+        admitted; this asks the same memory (ShowAccess.tokens), not the HMAC again."""
+        if asked.user_agent.startswith(EDGE_AGENT):
             return
         key, user = None, None
-        token = request.query.get("vt") if "vt=" in request.query_string else None
-        if token:
+        if asked.token:
             with contextlib.suppress(BadToken):
-                key, user = viewer_key(verify(self.access.key, token, self.access.clock()).ticket_id)
-        if self.audience.hls_seen(slug, key or client_key(request, agent), user, arrived):
+                key, user = viewer_key(self.access.tokens.verify(asked.token, self.access.clock()).ticket_id)
+        if key is None:
+            key = client_key_of(asked.remote, asked.user_agent, asked.cookie)
+        if self.audience.hls_seen(asked.slug, key, user, asked.arrived):
             VIEWING_STARTS.labels(HLS).inc()
 
     async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:

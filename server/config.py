@@ -86,6 +86,9 @@ class Settings:
     http_body_timeout_s: float = field(
         default=30.0, metadata={"help": "seconds a client has to send a request's body once the head is in; 0: no limit"})
     http_keepalive_s: float = field(default=75.0, metadata={"help": "seconds an idle keep-alive HTTP connection stays open"})
+    hls_fast_path: bool = field(
+        default=True, metadata={"help": "serve LL-HLS (/live/) on the connection itself from prebuilt answers, "
+                                        "below aiohttp's request machinery (same answers; off: aiohttp serves them)"})
     http_conns_per_address: int = field(
         default=128,
         metadata={"help": "open HTTP connections per peer address; behind a proxy every client has the proxy's address, "

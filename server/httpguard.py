@@ -41,10 +41,11 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import Gauge
 
+from media.hls.fastpath import LivePath
 from server.config import Settings
 from server.errors import ApiError
 from server.httputil import REFUSED
-from server.keys import SETTINGS
+from server.keys import LIVE_PATH, SETTINGS
 
 OPEN_CONNECTIONS = Gauge("nal_http_connections", "Open HTTP connections on the guarded listener")
 
@@ -150,7 +151,11 @@ class GuardProtocol(asyncio.Protocol):
             return
         OPEN_CONNECTIONS.inc()
         self.transport = transport
-        self.inner = self._make_inner()
+        live = self.guard.live_path
+        if live is not None:
+            self.inner = live.protocol(self._make_inner, started=self.request_started, finished=self.request_finished)
+        else:
+            self.inner = self._make_inner()
         self.inner.connection_made(transport)
         self._arm_head_timer()
 
@@ -222,8 +227,10 @@ class GuardProtocol(asyncio.Protocol):
 class ConnectionGuard:
     """What all the connections of one listener share: the settings and the caps."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, live_path: LivePath | None = None) -> None:
         self.settings = settings
+        self.live_path = live_path
+        """LL-HLS's fast path: each connection starts on it (media.hls.fastpath)."""
         self.caps = ConnectionCaps(settings.http_conns_per_address, settings.http_max_connections)
 
 
@@ -233,7 +240,8 @@ class GuardedSite(web.TCPSite):
     def __init__(self, runner: web.BaseRunner, settings: Settings) -> None:
         host, port = settings.http_bind
         super().__init__(runner, host, port, reuse_address=True)
-        self.guard = ConnectionGuard(settings)
+        app = runner.app if isinstance(runner, web.AppRunner) else None
+        self.guard = ConnectionGuard(settings, app.get(LIVE_PATH) if app is not None else None)
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # register with the runner; the listening is ours

@@ -128,11 +128,15 @@ def field_int(data: dict[str, Any], name: str, *, lo: int, hi: int) -> int:
     return value
 
 
+def request_id_for(inbound: str) -> str:
+    """The id an answer carries: the one a proxy sent if it looks sane, else a new one."""
+    return inbound if _INBOUND_ID_RE.match(inbound) else secrets.token_hex(8)
+
+
 def request_id(request: web.Request) -> str:
     """This request's id: the one a proxy sent in ``X-Request-Id`` if it looks sane, else a new one."""
     if REQUEST_ID not in request:
-        inbound = request.headers.get(REQUEST_ID_HEADER, "")
-        request[REQUEST_ID] = inbound if _INBOUND_ID_RE.match(inbound) else secrets.token_hex(8)
+        request[REQUEST_ID] = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
     return request[REQUEST_ID]
 
 

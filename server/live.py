@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from media.hls.edge import HlsEdge
+from media.hls.fastpath import LivePath
 from media.hls.http import setup_routes as setup_hls
 from media.hub import Hub, Stream
 from media.rtmp.server import RtmpServer, ServerConfig
@@ -33,8 +34,8 @@ from server.access import ShowAccess
 from server.config import Settings
 from server.directory import DirectoryAgent
 from server.errors import NotFound
-from server.httputil import json_response
-from server.keys import SERVICES
+from server.httputil import json_response, request_id_for
+from server.keys import LIVE_PATH, SERVICES
 from server.router import Router, StreamStateChanged
 from server.store import SqlStore
 
@@ -278,6 +279,10 @@ def setup(app: web.Application, live: Live, access: ShowAccess | None = None) ->
 
     app.on_cleanup.append(close_thumbnails)
     hls = setup_hls(app, live.hub, live.room_exists, access=access.hls if access else None)
+    if live.settings.hls_fast_path:
+        app[LIVE_PATH] = LivePath(hls, access=access.hls if access else None,
+                                  access_now=access.hls_now if access else None, request_id=request_id_for,
+                                  keepalive_s=live.settings.http_keepalive_s)
     edge = HlsEdge(live.locate)
     hls.elsewhere = edge.serve
 

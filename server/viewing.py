@@ -59,6 +59,16 @@ class ViewingRegistry:
             self._cache[ticket_id] = (now, found or REVOKED)
         return None if found in (None, REVOKED) else found
 
+    def current_now(self, ticket_id: str) -> tuple[bool, str | None]:
+        """:meth:`current` without waiting: (True, the session) when it is known here (in
+        process, or cached from Redis less than ``CACHE_S`` ago), else (False, None)."""
+        if self.redis is None:
+            return True, self._current.get(ticket_id)
+        cached = self._cache.get(ticket_id)
+        if cached is not None and self.clock() - cached[0] < CACHE_S:
+            return True, None if cached[1] == REVOKED else cached[1]
+        return False, None
+
     async def _read(self, ticket_id: str) -> str | None:
         if self.redis is None:
             return self._current.get(ticket_id)

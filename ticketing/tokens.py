@@ -88,3 +88,34 @@ def verify(key: bytes, token: str, now: float) -> ViewingGrant:
     if now >= grant.expires_at:
         raise BadToken("expired viewing token")
     return grant
+
+
+class VerifiedTokens:
+    """:func:`verify` with a memory: a viewer's burst of media requests (a playlist reload
+    and its parts, five of each a second) sends the same token again and again, and costs
+    one HMAC per token instead of one per request.
+
+    Safe because a token's verdict depends only on the key, which is fixed, and the time:
+    a genuine token is remembered with its grant, and the grant's expiry is checked against
+    ``now`` on every hit, exactly as :func:`verify` would. Only genuine tokens are kept (a
+    forged one is verified in full every time, so forgeries cannot crowd out the real ones),
+    at most ``max_tokens``; past that the memory starts over.
+    """
+
+    def __init__(self, key: bytes, max_tokens: int = 20_000) -> None:
+        self.key = key
+        self.max_tokens = max_tokens
+        self._grants: dict[str, ViewingGrant] = {}
+
+    def verify(self, token: str, now: float) -> ViewingGrant:
+        """As :func:`verify`: the grant of a genuine, unexpired token; ``BadToken`` otherwise."""
+        grant = self._grants.get(token)
+        if grant is None:
+            grant = verify(self.key, token, now)
+            if len(self._grants) >= self.max_tokens:
+                self._grants.clear()
+            self._grants[token] = grant
+        elif now >= grant.expires_at:
+            del self._grants[token]
+            raise BadToken("expired viewing token")
+        return grant

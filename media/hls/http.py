@@ -46,7 +46,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from media.hls.segmenter import SegmenterConfig
-from media.hls.service import HlsMuxer, HlsService
+from media.hls.service import HlsMuxer, HlsService, PlaylistAsked
 from media.hub import Hub
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -61,7 +61,7 @@ STARTUP_WAIT = 10.0
 HLS_SERVICE = web.AppKey("hls_service", HlsService)
 REQUESTS = Counter("nal_hls_requests_total", "LL-HLS HTTP requests.", ["kind", "status"])
 
-_NAME = re.compile(
+NAME = re.compile(
     r"^(?P<prefix>[0-9a-z]+-)(?:init-(?P<init>\d+)\.mp4|seg-(?P<seg>\d+)\.m4s"
     r"|part-(?P<pmsn>\d+)-(?P<part>\d+)\.m4s)$"
 )
@@ -119,7 +119,7 @@ class _Handler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.time()
         slug, name = request.match_info["slug"], request.match_info["name"]
-        kind = _kind(name)
+        kind = kind_of(name)
         allowed = await self._access(slug, _tokens(request)) if self._access is not None else None
         if allowed is False:
             response: web.StreamResponse = _json_error(403, "viewing token needed")
@@ -131,9 +131,12 @@ class _Handler:
                 cache = response.headers["Cache-Control"].removeprefix("public, ")
                 # An edge's answer is already private (the origin made it so): say it once.
                 response.headers["Cache-Control"] = cache if cache.startswith("private") else "private, " + cache
-        REQUESTS.labels(kind, str(response.status)).inc()
+        count(kind, response.status)
         if kind == "playlist" and response.status == 200 and self._service.on_playlist is not None:
-            self._service.on_playlist(request, slug, arrived)
+            headers = request.headers
+            self._service.on_playlist(PlaylistAsked(
+                slug, arrived, allowed or request.query.get(TOKEN_PARAM), headers.get("User-Agent", ""),
+                headers.get("Cookie", ""), str(request.remote)))
         return response
 
     async def _dispatch(self, request: web.Request, slug: str, name: str,
@@ -151,7 +154,7 @@ class _Handler:
         if name == "init.mp4":
             init = muxer.segmenter.latest_init()
             return _media(init, "no-cache") if init else _json_error(404, "no init segment yet")
-        match = _NAME.match(name)
+        match = NAME.match(name)
         if match is None or match["prefix"] != muxer.segmenter.prefix:
             return _json_error(404, "not found")
         if match["init"] is not None:
@@ -165,12 +168,23 @@ class _Handler:
         return await _part(muxer, int(match["pmsn"]), int(match["part"]))
 
 
+_COUNTERS: dict[tuple[str, int], Counter] = {}
+
+
+def count(kind: str, status: int) -> None:
+    """``nal_hls_requests_total{kind, status}`` += 1 (the labelled child looked up once)."""
+    counter = _COUNTERS.get((kind, status))
+    if counter is None:
+        counter = _COUNTERS[kind, status] = REQUESTS.labels(kind, str(status))
+    counter.inc()
+
+
 def _tokens(request: web.Request) -> tuple[str, ...]:
     found = (request.query.get(TOKEN_PARAM), request.cookies.get(TOKEN_COOKIE))
     return tuple(dict.fromkeys(token for token in found if token))
 
 
-def _kind(name: str) -> str:
+def kind_of(name: str) -> str:
     if name.endswith(".m3u8"):
         return "playlist"
     if name.endswith(".mp4"):
@@ -189,16 +203,46 @@ def _query_int(request: web.Request, key: str) -> int | None:
 
 def with_token(playlist: str, token: str) -> str:
     """The playlist with ``?vt=token`` on every URI it lists (tokens are URL-safe)."""
-    query = f"?{TOKEN_PARAM}={token}"
-    lines = []
+    return f"?{TOKEN_PARAM}={token}".join(token_pieces(playlist))
+
+
+def token_pieces(playlist: str) -> tuple[str, ...]:
+    """``playlist`` cut after each URI it lists (each URI line, each ``URI="..."`` value), so
+    that joining the pieces with a token's query puts it on every URI. Cut once per playlist
+    text (the segmenter makes a new text per version) and kept for the next viewers: the
+    per-request cost is one join."""
+    pieces = _PIECES.get(playlist)
+    if pieces is None:
+        pieces = tuple(_cut_after_uris(playlist))
+        if len(_PIECES) >= _PIECES_KEPT:
+            _PIECES.clear()
+        _PIECES[playlist] = pieces
+    return pieces
+
+
+_PIECES: dict[str, tuple[str, ...]] = {}
+_PIECES_KEPT = 64
+"""Playlist texts whose pieces are kept: a few versions of each live room's playlist."""
+
+
+def _cut_after_uris(playlist: str) -> list[str]:
+    pieces: list[str] = []
+    piece: list[str] = []
     for line in playlist.split("\n"):
         if line and not line.startswith("#"):
-            lines.append(line + query)
-        elif "URI=\"" in line:
-            lines.append(_URI_ATTR.sub(lambda m: f'URI="{m[1]}{query}"', line))
+            pieces.append("".join(piece) + line)
+            piece = []
+        elif 'URI="' in line:
+            start = 0
+            for match in _URI_ATTR.finditer(line):
+                pieces.append("".join(piece) + line[start : match.end(1)])
+                piece, start = [], match.end(1)
+            piece.append(line[start:])
         else:
-            lines.append(line)
-    return "\n".join(lines)
+            piece.append(line)
+        piece.append("\n")
+    pieces.append("".join(piece)[:-1])
+    return pieces
 
 
 async def _playlist(request: web.Request, muxer: HlsMuxer, token: str | None = None) -> web.StreamResponse:
@@ -230,7 +274,7 @@ async def _playlist(request: web.Request, muxer: HlsMuxer, token: str | None = N
 async def _part(muxer: HlsMuxer, msn: int, index: int) -> web.StreamResponse:
     segmenter = muxer.segmenter
     part = segmenter.part(msn, index)
-    if part is None and _is_hinted(muxer, msn, index):
+    if part is None and is_hinted(muxer, msn, index):
         timeout = 3 * segmenter.target_duration
         await muxer.wait_until(lambda: segmenter.part_settled(msn, index), timeout)
         part = segmenter.part(msn, index)
@@ -239,7 +283,7 @@ async def _part(muxer: HlsMuxer, msn: int, index: int) -> web.StreamResponse:
     return _media(part.data, IMMUTABLE)
 
 
-def _is_hinted(muxer: HlsMuxer, msn: int, index: int) -> bool:
+def is_hinted(muxer: HlsMuxer, msn: int, index: int) -> bool:
     """The preload-hinted part, or the one after it (a client may run one part ahead)."""
     current = muxer.segmenter.current
     if current is None:

@@ -8,7 +8,8 @@ muxer, so viewers stay on the same playlist (the segmenter writes the discontinu
 Slow consumers: the muxer only does in-memory work per unit, so its reader drains as fast
 as the loop runs; if the loop stalls long enough for the reader buffer to overflow, the
 hub skips it to the next keyframe (see :mod:`media.reader`). HTTP clients never hold a
-buffer: waiters only wait on an :class:`asyncio.Event` replaced on every change.
+buffer: a waiting request is a callback (:meth:`HlsMuxer.watch`) called once on the next
+change, no task and no queue of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -31,6 +33,20 @@ Elsewhere = Callable[[web.Request, str, str], Awaitable["web.StreamResponse | No
 """``elsewhere(request, slug, name)``: the answer for a room held by another node, or None."""
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistAsked:
+    """A playlist request answered 200 (``HlsService.on_playlist``): who asked, and when."""
+
+    slug: str
+    arrived: float
+    """Epoch seconds the request arrived (a blocking reload then waited for its part)."""
+    token: str | None
+    """The viewing token that admitted it, else the ``vt`` query it carried, if any."""
+    user_agent: str
+    cookie: str
+    remote: str
 
 
 def instance_prefix(started_at: float) -> str:
@@ -51,7 +67,7 @@ class HlsMuxer:
         self.stream = stream
         self.segmenter = Segmenter(config, prefix=instance_prefix(stream.started_at))
         self._clock = clock
-        self._changed = asyncio.Event()
+        self._watchers: list[Callable[[], None]] = []
         self._reader = stream.add_reader("hls")
         self.closed = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"hls {stream.slug}")
@@ -74,21 +90,48 @@ class HlsMuxer:
             self._wake()
 
     def _wake(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            try:
+                watcher()
+            except Exception:
+                log.exception("an LL-HLS waiter of %s failed", self.stream.slug)
+
+    def watch(self, watcher: Callable[[], None]) -> None:
+        """Call ``watcher()`` once, at the next change (a new part or segment, or the end of
+        the stream: then :attr:`closed` is true). It must not block; it may watch again."""
+        self._watchers.append(watcher)
 
     async def wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``ready()`` is true (re-checked on each new part); False on timeout
         or when the stream ended first."""
+        if ready():
+            return True
+        if self.closed:
+            return False
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not ready():
-            remaining = deadline - loop.time()
-            if self.closed or remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-        return True
+        done: asyncio.Future[bool] = loop.create_future()
+
+        def check() -> None:
+            if done.done():
+                return
+            if ready():
+                done.set_result(True)
+            elif self.closed:
+                done.set_result(False)
+            else:
+                self.watch(check)
+
+        def expire() -> None:
+            if not done.done():
+                done.set_result(False)
+
+        timer = loop.call_later(timeout, expire)
+        self.watch(check)
+        try:
+            return await done
+        finally:
+            timer.cancel()
 
     async def close(self) -> None:
         self._task.cancel()
@@ -111,10 +154,11 @@ class HlsService:
         self.elsewhere: Elsewhere | None = None
         """Asked for the rooms whose stream this hub does not hold (an LL-HLS edge,
         media.hls.edge); None from it, or no ``elsewhere``, answers as for an offline room."""
-        self.on_playlist: Callable[[web.Request, str, float], None] | None = None
-        """Told of every playlist answered 200 (here or through the edge), with the time the
-        request arrived (a blocking reload waits for its part: the player was watching): the
-        server counts LL-HLS viewers with it (server.analytics). Must not block."""
+        self.on_playlist: Callable[[PlaylistAsked], None] | None = None
+        """Told of every playlist answered 200 (here, through the edge or on the fast path),
+        with the time the request arrived (a blocking reload waits for its part: the player
+        was watching): the server counts LL-HLS viewers with it (server.analytics). Must not
+        block."""
         self._unsubscribe = hub.on_state_change(self._on_state)
         for stream in hub:
             self._on_state(stream)

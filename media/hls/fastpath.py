@@ -1,0 +1,493 @@
+"""LL-HLS below aiohttp: ``GET /live/{slug}/...`` answered on the connection itself.
+
+Thousands of viewers ask for the same few answers (the playlist of this version, the newest
+part), so the general request machinery (a request object, routing, middlewares, a Response
+built and its headers rendered per request) costs far more than the answer. Here a
+connection's request heads are read by :class:`FastConnection` (an ``asyncio.Protocol``),
+and the answers are written from bytes built once: each part, segment and init is written
+as it is kept in the segmenter (no copy: ``writelines`` of a head and the body), each
+playlist version is encoded once (a gated room's is one join with the token,
+:func:`media.hls.http.token_pieces`), and the head is a prebuilt prefix plus length, date
+and request id.
+
+Rules:
+
+* Same answers as :mod:`media.hls.http` (status, headers, body, counters, the analytics hook):
+  the fast path serves only what it can answer exactly as the handler would, and the tests
+  compare the two.
+* A connection starts here. The first request this module does not serve (another path or
+  method, a room this node does not hold, a head it does not read simply, an answer it does
+  not make) hands the connection to aiohttp for good: aiohttp's protocol is made then, given
+  the connection and every byte not answered yet, and from then on this object only forwards.
+  So one request at a time, in order, always.
+* Served here: 200 for playlists (plain and blocking reloads), parts (also the hinted one,
+  after its wait), segments, inits; 403 for a refused viewing token; and the answers a wait
+  ends with (503 for a blocking reload or a stream still starting, 404 for a hinted part
+  that never came). A gate check that needs I/O (a cache to refill) runs in a task once,
+  then the request goes on.
+* Bytes that arrive while an answer is pending wait in this connection's buffer (a head of
+  at most :data:`MAX_HEAD` bytes; more than that goes to aiohttp, which refuses it).
+* Slow consumers: while the transport's buffer is over its high-water mark
+  (``pause_writing``) no further request is read, so a viewer that does not read holds at most
+  one answer in its socket buffer; bodies are the segmenter's bytes, shared, not copied.
+* An idle connection is closed after ``keepalive_s``, as aiohttp's own would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from aiohttp.http import SERVER_SOFTWARE
+
+from media.hls import http
+from media.hls.service import HlsMuxer, HlsService, PlaylistAsked
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 8190
+"""Bytes of a request head read here (aiohttp's own limit for a line is the same)."""
+_PREFIX = b"GET /live/"
+_NAME = re.compile(r"^[0-9A-Za-z_-]{1,128}/[0-9a-z-]{1,80}\.(?:m3u8|mp4|m4s)$")
+_WANTED = {b"cookie": "cookie", b"user-agent": "agent", b"x-request-id": "request_id"}
+_REFUSED_HEADERS = (b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"connection")
+"""A GET with a body, an upgrade, or a ``Connection`` wish (close, keep-alive for HTTP/1.0):
+aiohttp answers those."""
+
+AccessNow = Callable[[str, "tuple[str, ...]"], "tuple[bool, str | Literal[False] | None]"]
+"""``access_now(slug, tokens)``: (True, as ``Access`` answers) when known without waiting,
+else (False, None) and the fast path asks ``Access``."""
+RequestId = Callable[[str], str]
+"""``request_id(inbound X-Request-Id or "")``: the id an answer carries (the server's rule)."""
+
+
+@dataclass(slots=True)
+class FastRequest:
+    slug: str
+    name: str
+    query: dict[str, str]
+    raw: bytes
+    """The head as it came, with its blank line (given back to aiohttp as it came)."""
+    cookie: str = ""
+    agent: str = ""
+    request_id: str = ""
+
+
+def parse_head(head: bytes) -> FastRequest | None:
+    """A request head (with its blank line) this module may serve, or None."""
+    line, _, rest = head[:-4].partition(b"\r\n")
+    parts = line.split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1":
+        return None
+    try:
+        target = parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    path, _, raw_query = target.partition("?")
+    if not path.startswith("/live/") or not _NAME.match(path[6:]) or "%" in target or "+" in raw_query:
+        return None
+    slug, name = path[6:].split("/")
+    query: dict[str, str] = {}
+    for item in raw_query.split("&") if raw_query else ():
+        key, _, text = item.partition("=")
+        query.setdefault(key, text)
+    request = FastRequest(slug, name, query, head)
+    for header in rest.split(b"\r\n") if rest else ():
+        raw_name, colon, value = header.partition(b":")
+        lowered = raw_name.lower()
+        if not colon or lowered != lowered.strip() or not lowered or lowered in _REFUSED_HEADERS:
+            return None
+        field = _WANTED.get(lowered)
+        if field is not None:
+            if getattr(request, field):
+                return None  # twice: aiohttp's rule for that is not ours to copy
+            setattr(request, field, value.strip().decode("latin-1"))
+    return request
+
+
+class _Heads:
+    """Prebuilt answer heads: the status line and fixed headers per kind of answer, then the
+    length, the date (rebuilt once a second) and the request id."""
+
+    def __init__(self, request_id: RequestId | None) -> None:
+        self._request_id = request_id
+        self._prefixes: dict[tuple[int, str, str, str], bytes] = {}
+        self._date = (0, b"")
+
+    def head(self, status: int, content_type: str, cache: str, length: int, inbound_id: str,
+             extra: str = "") -> bytes:
+        key = (status, content_type, cache, extra)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = _prefix(*key)
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n".encode())
+        tail = b"Content-Length: %d\r\n" % length + self._date[1]
+        if self._request_id is not None:
+            tail += f"X-Request-Id: {self._request_id(inbound_id)}\r\n".encode()
+        return prefix + tail + b"\r\n"
+
+
+_REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _prefix(status: int, content_type: str, cache: str, extra: str) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS[status]}", f"Content-Type: {content_type}",
+             f"Cache-Control: {cache}"]
+    if status == 200:
+        lines.append("Access-Control-Allow-Origin: *")
+    if extra:
+        lines.append(extra)
+    lines.append(f"Server: {SERVER_SOFTWARE}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+class LivePath:
+    """What every fast connection shares: the service, the gate, the prebuilt heads."""
+
+    def __init__(self, service: HlsService, *, access: http.Access | None = None,
+                 access_now: AccessNow | None = None, request_id: RequestId | None = None,
+                 keepalive_s: float = 75.0) -> None:
+        self.service = service
+        self.access = access
+        self.access_now = access_now
+        self.keepalive_s = keepalive_s
+        self.heads = _Heads(request_id)
+        self._playlist_bytes: tuple[str | None, bytes] = (None, b"")
+
+    def protocol(self, make_aiohttp: Callable[[], asyncio.Protocol], *,
+                 started: Callable[[], None] | None = None,
+                 finished: Callable[[], None] | None = None) -> FastConnection:
+        """A connection's protocol; ``make_aiohttp()`` makes aiohttp's when it is handed over;
+        ``started``/``finished`` are told of each request served here (the connection guard)."""
+        return FastConnection(self, make_aiohttp, started, finished)
+
+    def playlist_bytes(self, text: str) -> bytes:
+        """The plain playlist's body, encoded once per version."""
+        if self._playlist_bytes[0] is not text:
+            self._playlist_bytes = (text, text.encode())
+        return self._playlist_bytes[1]
+
+
+_JSON = "application/json; charset=utf-8"
+_PLAYLIST = f"{http.PLAYLIST_TYPE}; charset=utf-8"
+
+
+class FastConnection(asyncio.Protocol):
+    """One client connection: served here until a request is not, then aiohttp's."""
+
+    def __init__(self, live: LivePath, make_aiohttp: Callable[[], asyncio.Protocol],
+                 started: Callable[[], None] | None, finished: Callable[[], None] | None) -> None:
+        self.live = live
+        self._make_aiohttp = make_aiohttp
+        self._started, self._finished = started, finished
+        self.inner: asyncio.Protocol | None = None
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._pending: FastRequest | None = None
+        self._paused = False
+        self._reading = False
+        self._idle: asyncio.TimerHandle | None = None
+        self._remote = ""
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+            return
+        self._buffer += data
+        self._read()
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_idle()
+        self.transport = None
+        self._pending = None
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self.inner is not None:
+            self.inner.resume_writing()
+        else:
+            self._read()
+
+    # -- reading requests -----------------------------------------------------------------
+
+    def _read(self) -> None:
+        if self._reading:
+            return  # an answer given while serving: the loop below goes on
+        self._reading = True
+        try:
+            while self._pending is None and not self._paused and self.inner is None and self.transport:
+                end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+                if end < 0:
+                    start = bytes(self._buffer[: len(_PREFIX)])
+                    if len(self._buffer) > MAX_HEAD or not _PREFIX.startswith(start) and not start.startswith(_PREFIX):
+                        self._hand_over()
+                    return
+                request = parse_head(bytes(self._buffer[: end + 4]))
+                muxer = self.live.service.get(request.slug) if request is not None else None
+                if request is None or muxer is None:
+                    self._hand_over()
+                    return
+                del self._buffer[: end + 4]
+                self._cancel_idle()
+                self._pending = request
+                if self._started is not None:
+                    self._started()
+                self._admit(request, muxer)
+        finally:
+            self._reading = False
+
+    def _hand_over(self) -> None:
+        assert self.transport is not None
+        self._cancel_idle()
+        inner = self.inner = self._make_aiohttp()
+        inner.connection_made(self.transport)
+        if self._paused:
+            inner.pause_writing()
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if data:
+            inner.data_received(data)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _admit(self, request: FastRequest, muxer: HlsMuxer) -> None:
+        """The gate first, as the handler asks it first."""
+        live = self.live
+        if live.access is None:
+            self._serve(request, muxer, None, time.time())
+            return
+        tokens = _tokens(request)
+        arrived = time.time()
+        known, allowed = live.access_now(request.slug, tokens) if live.access_now else (False, None)
+        if known:
+            self._gated(request, muxer, allowed, arrived)
+            return
+        task = asyncio.ensure_future(live.access(request.slug, tokens))
+        task.add_done_callback(lambda done: self._asked(done, request, muxer, arrived))
+
+    def _asked(self, done: asyncio.Future[str | Literal[False] | None], request: FastRequest,
+               muxer: HlsMuxer, arrived: float) -> None:
+        if self._pending is not request:
+            return  # the connection went meanwhile
+        if done.cancelled() or done.exception() is not None:
+            log.warning("LL-HLS gate check failed; aiohttp answers", exc_info=done.exception())
+            self._give_back(request)
+            return
+        self._gated(request, muxer, done.result(), arrived)
+
+    def _gated(self, request: FastRequest, muxer: HlsMuxer, allowed: str | Literal[False] | None,
+               arrived: float) -> None:
+        if allowed is False:
+            body = b'{"error": "viewing token needed"}'
+            self._answer(request, 403, _JSON, "no-store", body)
+        else:
+            self._serve(request, muxer, allowed, arrived)
+
+    def _serve(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
+        name, segmenter = request.name, muxer.segmenter
+        if name == "index.m3u8":
+            self._playlist(request, muxer, token, arrived)
+            return
+        if name == "init.mp4":
+            init = segmenter.latest_init()
+            self._media(request, init, "no-cache", token) if init else self._give_back(request)
+            return
+        match = http.NAME.match(name)
+        if match is None or match["prefix"] != segmenter.prefix:
+            self._give_back(request)
+        elif match["init"] is not None:
+            body = segmenter.inits.get(int(match["init"]))
+            self._media(request, body, http.IMMUTABLE, token) if body else self._give_back(request)
+        elif match["seg"] is not None:
+            segment = segmenter.segment(int(match["seg"]))
+            data = segment.data if segment is not None else None
+            self._media(request, data, http.IMMUTABLE, token) if data else self._give_back(request)
+        else:
+            self._part(request, muxer, int(match["pmsn"]), int(match["part"]), token)
+
+    def _part(self, request: FastRequest, muxer: HlsMuxer, msn: int, index: int, token: str | None) -> None:
+        segmenter = muxer.segmenter
+        part = segmenter.part(msn, index)
+        if part is not None:
+            self._media(request, part.data, http.IMMUTABLE, token)
+        elif http.is_hinted(muxer, msn, index):
+            def then(_settled: bool) -> None:
+                found = segmenter.part(msn, index)
+                if found is not None:
+                    self._media(request, found.data, http.IMMUTABLE, token)
+                else:
+                    self._answer(request, 404, _JSON, "no-store", b'{"error": "not found"}')
+
+            self._wait(request, muxer, lambda: segmenter.part_settled(msn, index),
+                       3 * segmenter.target_duration, then)
+        else:
+            self._give_back(request)
+
+    def _playlist(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
+        segmenter, query = muxer.segmenter, request.query
+        raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
+        if any(raw is not None and (not raw.isdigit() or len(raw) > 12) for raw in (raw_msn, raw_part)):
+            self._give_back(request)  # 400
+            return
+        msn = int(raw_msn) if raw_msn is not None else None
+        part = int(raw_part) if raw_part is not None else None
+        if part is not None and msn is None:
+            self._give_back(request)  # 400
+            return
+
+        def started(ready: bool) -> None:
+            if not ready:
+                self._starting(request)
+            elif msn is None:
+                self._send_playlist(request, muxer, token, http.PLAYLIST_CACHE, arrived)
+            else:
+                newest = segmenter.last_msn()
+                if newest is None or msn > newest + 2:
+                    self._give_back(request)  # 400
+                    return
+                self._wait(request, muxer, lambda: segmenter.has(msn, part), 3 * segmenter.target_duration,
+                           lambda ready: reloaded(ready))
+
+        def reloaded(ready: bool) -> None:
+            if not ready:
+                self._answer(request, 503, _JSON, "no-store", b'{"error": "not available yet"}',
+                             extra="Retry-After: 1")
+            else:
+                cache = f"public, max-age={6 * segmenter.target_duration}"
+                self._send_playlist(request, muxer, token, cache, arrived)
+
+        self._wait(request, muxer, lambda: segmenter.playlist_text() is not None, http.STARTUP_WAIT, started)
+
+    def _starting(self, request: FastRequest) -> None:
+        self._answer(request, 503, _JSON, "no-store", b'{"error": "starting"}', extra="Retry-After: 1")
+
+    def _send_playlist(self, request: FastRequest, muxer: HlsMuxer, token: str | None, cache: str,
+                       arrived: float) -> None:
+        text = muxer.segmenter.playlist_text()
+        if text is None:
+            self._starting(request)
+            return
+        if token:
+            body = f"?{http.TOKEN_PARAM}={token}".join(http.token_pieces(text)).encode()
+        else:
+            body = self.live.playlist_bytes(text)
+        self._answer(request, 200, _PLAYLIST, cache, body, token=token)
+        on_playlist = self.live.service.on_playlist
+        if on_playlist is not None:
+            on_playlist(PlaylistAsked(request.slug, arrived, token or request.query.get(http.TOKEN_PARAM),
+                                      request.agent, request.cookie, self._remote))
+
+    def _media(self, request: FastRequest, body: bytes | None, cache: str, token: str | None) -> None:
+        assert body is not None
+        self._answer(request, 200, http.MEDIA_TYPE, cache, body, token=token)
+
+    def _wait(self, request: FastRequest, muxer: HlsMuxer, ready: Callable[[], bool], timeout: float,
+              then: Callable[[bool], None]) -> None:
+        """``then(True)`` once ``ready()``, ``then(False)`` on timeout or the stream's end (as
+        ``HlsMuxer.wait_until``), unless the connection went first."""
+        if ready():
+            then(True)
+            return
+        if muxer.closed:
+            then(False)
+            return
+        state: dict[str, asyncio.TimerHandle] = {}
+
+        def check() -> None:
+            if self._pending is not request or "done" in state:
+                return
+            if ready():
+                outcome = True
+            elif muxer.closed:
+                outcome = False
+            else:
+                muxer.watch(check)
+                return
+            state["done"] = state["timer"]
+            state["timer"].cancel()
+            then(outcome)
+
+        def expire() -> None:
+            if self._pending is request and "done" not in state:
+                state["done"] = state["timer"]
+                then(False)
+
+        state["timer"] = asyncio.get_running_loop().call_later(timeout, expire)
+        muxer.watch(check)
+
+    def _give_back(self, request: FastRequest) -> None:
+        """An answer this module does not make: aiohttp serves the request, and the rest of
+        the connection. The request's head is put back in front of the buffer."""
+        if self._pending is not request:
+            return
+        self._pending = None
+        if self._finished is not None:
+            self._finished()
+        self._buffer[:0] = request.raw
+        self._hand_over()
+
+    def _answer(self, request: FastRequest, status: int, content_type: str, cache: str, body: bytes, *,
+                token: str | None = None, extra: str = "") -> None:
+        if self._pending is not request or self.transport is None:
+            return
+        if token and status == 200:
+            cache = "private, " + cache.removeprefix("public, ")
+        head = self.live.heads.head(status, content_type, cache, len(body), request.request_id, extra)
+        self.transport.writelines((head, body))
+        http.count(http.kind_of(request.name), status)
+        self._pending = None
+        if self._finished is not None:
+            self._finished()
+        if self.live.keepalive_s > 0:
+            self._idle = asyncio.get_running_loop().call_later(self.live.keepalive_s, self._idle_out)
+        self._read()
+
+    def _idle_out(self) -> None:
+        self._idle = None
+        if self.transport is not None and self._pending is None and self.inner is None and not self._buffer:
+            self.transport.close()
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+
+def _tokens(request: FastRequest) -> tuple[str, ...]:
+    """As the handler reads them: the query's ``vt``, then the ``nal_vt`` cookie's."""
+    found = [request.query.get(http.TOKEN_PARAM)]
+    if http.TOKEN_COOKIE in request.cookie:
+        found.append(_cookie(request.cookie, http.TOKEN_COOKIE))
+    return tuple(dict.fromkeys(token for token in found if token))
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip('"') or None
+    return None
