@@ -191,6 +191,9 @@ class FastConnection(asyncio.Protocol):
         self.inner: asyncio.Protocol | None = None
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._scanned = 0
+        """Bytes at the buffer's start known to hold no end of a head (less the 3 a ``\r\n\r\n``
+        split across reads may have there), so a head sent a byte at a time is scanned once."""
         self._pending: FastRequest | None = None
         self._paused = False
         self._reading = False
@@ -241,8 +244,9 @@ class FastConnection(asyncio.Protocol):
         self._reading = True
         try:
             while self._pending is None and not self._paused and self.inner is None and self.transport:
-                end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+                end = self._buffer.find(b"\r\n\r\n", self._scanned, MAX_HEAD + 4)
                 if end < 0:
+                    self._scanned = max(0, min(len(self._buffer), MAX_HEAD + 4) - 3)
                     start = bytes(self._buffer[: len(_PREFIX)])
                     if len(self._buffer) > MAX_HEAD or not _PREFIX.startswith(start) and not start.startswith(_PREFIX):
                         self._hand_over()
@@ -253,6 +257,7 @@ class FastConnection(asyncio.Protocol):
                     self._hand_over()
                     return
                 del self._buffer[: end + 4]
+                self._scanned = 0
                 self._cancel_idle()
                 self._pending = request
                 if self._started is not None:

@@ -294,3 +294,24 @@ def test_a_head_it_reads() -> None:
     assert (request.slug, request.name, request.query) == ("my-room", "index.m3u8",
                                                             {"_HLS_msn": "5", "_HLS_part": "2", "vt": "abc"})
     assert (request.cookie, request.agent, request.request_id) == ("nal_vt=t", "ua", "rid")
+
+
+async def test_a_head_sent_a_byte_at_a_time_is_served_once_complete(pair: Pair, av_720p30: Source) -> None:
+    feed(pair, av_720p30, "room", 6.0)
+    await asyncio.sleep(0.05)
+    _slow, fast = await pair.clients()
+    _slow.close()
+    try:
+        head = b"GET /live/room/index.m3u8 HTTP/1.1\r\nHost: t\r\nUser-Agent: " + b"u" * 4000 + b"\r\n\r\n"
+        body, last = head[:-3], head[-3:]
+        for i in range(0, len(body), 64):  # many reads: the scan goes on where it stopped
+            fast.writer.write(body[i:i + 64])
+            await fast.writer.drain()
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        fast.writer.write(last)  # the blank line split across two reads
+        async with asyncio.timeout(10):
+            answer = await fast.answer()
+        assert answer.status == 200 and answer.body.startswith(b"#EXTM3U")
+    finally:
+        fast.close()
