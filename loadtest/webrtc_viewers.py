@@ -9,6 +9,11 @@ received. Viewers per core = viewers / (server CPU seconds per second).
 The viewers live in ``--procs`` processes of their own (one Python process receiving SRTP
 tops out at about 20 viewers of 2.5 Mbps). Run:
 ``python -m loadtest.webrtc_viewers --viewers 40 --procs 2 --window 10``.
+
+``--edges N`` publishes to one server (the origin) and spreads the viewers evenly over N more,
+each an edge of the origin (``loadtest.webrtc_server --origin``: its viewers go through one
+edge relay pulling the room from the origin, media.webrtc.edge); the result gives each
+node's CPU, and each edge's CPU per viewer, to set beside a run without edges.
 """
 
 from __future__ import annotations
@@ -105,21 +110,28 @@ def spawn(base: str, slug: str, count: int) -> subprocess.Popen[str]:
     )
 
 
-async def run(viewers: int, procs: int, window: float) -> dict[str, Any]:
+async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[str, Any]:
     server = ServerProc()
     server.start()
+    relays = [ServerProc("--origin", server.url) for _ in range(edges)]
+    for relay in relays:
+        relay.start()
     ffmpeg = publish(server.rtmp_url, "load")
     workers: list[subprocess.Popen[str]] = []
     loop = asyncio.get_running_loop()
+    watched = relays or [server]
+    per_node = max(1, procs // len(watched))
     try:
         async with aiohttp.ClientSession() as http:
             await wait_live(http, server.url, "load")
-        workers = [spawn(server.url, "load", viewers // procs) for _ in range(procs)]
+        workers = [spawn(node.url, "load", viewers // (per_node * len(watched)))
+                   for node in watched for _ in range(per_node)]
         for w in workers:
             assert w.stdout is not None
             await loop.run_in_executor(None, w.stdout.readline)
         await asyncio.sleep(5)  # ICE and DTLS settle, keyframes reach everyone
-        before = cpu_seconds(server.pid)
+        nodes = [server, *relays]
+        before = [cpu_seconds(node.pid) for node in nodes]
         started = time.monotonic()
         for w in workers:
             assert w.stdin is not None
@@ -129,12 +141,22 @@ async def run(viewers: int, procs: int, window: float) -> dict[str, Any]:
         for w in workers:
             assert w.stdout is not None
             rates += json.loads(await loop.run_in_executor(None, w.stdout.readline))
-        cpu = (cpu_seconds(server.pid) - before) / (time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        cpus = [(cpu_seconds(node.pid) - b) / elapsed for node, b in zip(nodes, before, strict=True)]
         total = len(rates)
-        return {"viewers": total, "viewer_procs": procs, "server_cpu_cores": round(cpu, 3),
-                "viewers_per_core": round(total / cpu, 1) if cpu else None,
-                "video_mbps_min": round(min(rates), 2), "video_mbps_median": round(sorted(rates)[total // 2], 2),
-                "viewers_at_full_rate": sum(1 for r in rates if r >= 2.2)}
+        result = {"viewers": total, "viewer_procs": len(workers), "server_cpu_cores": round(cpus[0], 3),
+                  "video_mbps_min": round(min(rates), 2), "video_mbps_median": round(sorted(rates)[total // 2], 2),
+                  "viewers_at_full_rate": sum(1 for r in rates if r >= 2.2),
+                  "load_average": [round(v, 2) for v in os.getloadavg()]}
+        if not relays:
+            result["viewers_per_core"] = round(total / cpus[0], 1) if cpus[0] else None
+            result["cpu_ms_per_viewer_s"] = round(1000 * cpus[0] / total, 2)
+        else:
+            per_edge = total // len(relays)
+            result.update(edges=len(relays), origin_cpu_cores=round(cpus[0], 3),
+                          edge_cpu_cores=[round(c, 3) for c in cpus[1:]],
+                          edge_cpu_ms_per_viewer_s=[round(1000 * c / per_edge, 2) for c in cpus[1:]])
+        return result
     finally:
         for w in workers:
             if w.stdin is not None:
@@ -145,6 +167,8 @@ async def run(viewers: int, procs: int, window: float) -> dict[str, Any]:
                 w.kill()
         ffmpeg.terminate()
         ffmpeg.wait(10)
+        for relay in relays:
+            relay.stop()
         server.stop()
 
 
@@ -153,13 +177,15 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=20)
     parser.add_argument("--procs", type=int, default=2, help="viewer processes")
     parser.add_argument("--window", type=float, default=10)
+    parser.add_argument("--edges", type=int, default=0,
+                        help="spread the viewers over this many edges of the publisher's server")
     parser.add_argument("--worker", nargs=3, metavar=("BASE", "SLUG", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         base, slug, count = args.worker
         asyncio.run(worker(base, slug, int(count)))
         return
-    print(json.dumps(asyncio.run(run(args.viewers, args.procs, args.window))))
+    print(json.dumps(asyncio.run(run(args.viewers, args.procs, args.window, args.edges))))
 
 
 if __name__ == "__main__":
