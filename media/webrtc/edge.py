@@ -56,7 +56,7 @@ KEYFRAME_INTERVAL_S = 0.5
 READY_TIMEOUT_S = 10.0
 """Seconds a viewer waits for the origin's first stream header before it is refused."""
 MAX_MESSAGE = 16 * 1024 * 1024
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = 15.0
 
 RELAYS = Gauge("nal_webrtc_edge_relays", "Rooms this node relays from their origin for its WHEP viewers.")
 RELAYS_TOTAL = Counter("nal_webrtc_edge_relays_ended_total", "Edge relays that ended here, by how they ended.", ["result"])

@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 PULL_MAX_UNITS = 1024
 KEYFRAME_INTERVAL_S = 0.5
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = 15.0
+"""Seconds between pings of an open pull (aiohttp closes it when a pong is half that late):
+only for a peer that vanished without closing; a node that exits closes its sockets."""
 EDGE_MAX_MESSAGE = 64
 """Bytes an edge's message may have (it only sends keyframe requests)."""
 
