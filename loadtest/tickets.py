@@ -6,7 +6,9 @@ flight, from ``--fans`` accounts, against one tier of ``--seats`` seats. Each an
 received), the time to sell out (first order sent to the answer that took the last seat),
 order latency p50 and p99, and checks that no more holds were granted than seats and that
 the server's own count (``sold + held``) agrees. ``--pay`` also pays every hold through the
-sandbox and checks the ticket count and ``notalabel ledger check``.
+sandbox and checks the ticket count and ``notalabel ledger check``. It also reports the
+server's CPU per order over the orders' window (from ``/proc``, as ``loadtest.tips`` does),
+how long the server waited for a CPU, and the load average.
 
 ``--start-server`` starts ``notalabel serve`` (with ``--database`` if given; PostgreSQL is
 the target of the issue's goal: 500 orders/s with p99 under 300 ms on one process).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -25,7 +28,7 @@ from dataclasses import asdict, dataclass
 import aiohttp
 
 from loadtest import servers
-from loadtest.tips import account, ledger_check, percentile
+from loadtest.tips import Usage, account, ledger_check, percentile, server_pid
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +61,11 @@ class Report:
     server_sold_plus_held: int
     tickets: int
     ledger_check: str
+    server_cpu_ms_per_order: float = 0.0
+    """Server CPU (user + system) over the orders' window, per order: what one free core would carry."""
+    server_waited_s: float = 0.0
+    """Time the server was runnable but waited for a CPU (others had both cores)."""
+    load_average: str = ""
 
     @property
     def ok(self) -> bool:
@@ -109,9 +117,13 @@ async def run(args: argparse.Namespace, base: str, database: str) -> Report:
                 else:
                     answers["other"] += 1
 
-        start = time.perf_counter()
+        pid, load0 = server_pid(base), os.getloadavg()[0]
+        used0 = Usage.now(pid)
+        start = used0.wall
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        end = time.perf_counter()
+        used = Usage.now(pid).since(used0)
+        end = used.wall + start
+        load = f"{load0:.1f} -> {os.getloadavg()[0]:.1f}"
         figures = (await (await http.get(f"{base}/api/shows/{show}", headers=owner)).json())["tiers"][0]
         tickets = 0
         if args.pay:
@@ -129,7 +141,8 @@ async def run(args: argparse.Namespace, base: str, database: str) -> Report:
     return Report(args.buyers, args.seats, len(holds), answers["sold_out"], answers["other"], round(seconds, 3),
                   round(args.buyers / seconds, 1), round((filled_at - start) if filled_at else 0.0, 3),
                   round(percentile(latencies, 50), 1), round(percentile(latencies, 99), 1),
-                  int(figures["sold"]) + int(figures["held"]), tickets, check)
+                  int(figures["sold"]) + int(figures["held"]), tickets, check,
+                  round(1000 * used.server_cpu / args.buyers, 3), round(used.server_wait, 2), load)
 
 
 def main(argv: list[str] | None = None) -> int:
