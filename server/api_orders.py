@@ -49,7 +49,7 @@ async def create_order(request: web.Request) -> web.Response:
     data = await read_json(request)
     tier = await services.ticketing.catalog.tier(show.id, field_str(data, "tier_id", max_len=32))
     amount = field_int(data, "amount", lo=0, hi=PRICE_MAX) if data.get("amount") is not None else None
-    order = await services.ticketing.sales.hold(show, tier.id, identity.user_id, amount)
+    order = await services.ticketing.sales.hold(show, tier.id, identity.user_id, amount, known=tier)
     business_metrics.TICKET_HOLDS.labels(tier.latency_class).inc()
     body = order_json(order)
     if order.amount == 0:

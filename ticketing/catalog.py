@@ -24,6 +24,8 @@ MAX_TIERS = 20
 class Catalog:
     def __init__(self, engine: AsyncEngine, writer: Writer, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
+        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        """One-statement reads without a transaction: one round trip, no BEGIN and ROLLBACK."""
         self.writer = writer
         self.clock = clock
 
@@ -44,7 +46,7 @@ class Catalog:
         return show
 
     async def show(self, show_id: str) -> Show:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(sa.select(t.shows).where(t.shows.c.id == show_id))).first()
         if row is None:
             raise NotFound("show")
@@ -82,7 +84,7 @@ class Catalog:
 
     async def tier(self, show_id: str, tier_id: str) -> Tier:
         q = sa.select(t.tiers).where(t.tiers.c.id == tier_id, t.tiers.c.show_id == show_id)
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(q)).first()
         if row is None:
             raise NotFound("tier")

@@ -50,16 +50,21 @@ class Sales:
     def __init__(self, engine: AsyncEngine, writer: Writer, hold_s: float,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
+        self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")  # one statement, one round trip
         self.writer = writer
         self.hold_s = hold_s
         self.clock = clock
 
     # --- holds -----------------------------------------------------------------------------
 
-    async def hold(self, show: Show, tier_id: str, user_id: int, offered: int | None) -> Order:
-        """One seat held for ``hold_s``; ``SoldOut``/``OffSale``/``BadPrice`` otherwise."""
+    async def hold(self, show: Show, tier_id: str, user_id: int, offered: int | None,
+                   known: Tier | None = None) -> Order:
+        """One seat held for ``hold_s``; ``SoldOut``/``OffSale``/``BadPrice`` otherwise.
+        ``known``: the tier as the caller just read it, which the pre-check then need not read."""
         now = self.clock()
-        await self._precheck(show, tier_id, now)
+        if known is not None and (known.id, known.show_id) != (tier_id, show.id):
+            known = None
+        await self._precheck(show, tier_id, now, known)
         async with self.writer.begin() as conn:
             tier = await self.writer.lock_tier(conn, tier_id)
             if tier.show_id != show.id:
@@ -78,20 +83,22 @@ class Sales:
                 created_at=now, updated_at=now))
         return order
 
-    async def _precheck(self, show: Show, tier_id: str, now: float) -> None:
+    async def _precheck(self, show: Show, tier_id: str, now: float, known: Tier | None) -> None:
         """Refuse without the lock what is plainly sold out, off sale or mispriced, so a crowd
         retrying a sold-out tier does not queue on its lock ahead of the payments that turn
-        holds into tickets. Only a refusal comes from this unlocked read; a hold is granted
-        only by the locked count."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
-            if row is None or row.show_id != show.id:
-                raise NotFound("tier")
+        holds into tickets. Only a refusal comes from these unlocked reads (each its own
+        statement, no snapshot needed); a hold is granted only by the locked count."""
+        async with self.reads.connect() as conn:
+            if known is None:
+                row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
+                if row is None or row.show_id != show.id:
+                    raise NotFound("tier")
+                known = tier_of(row)
             sold, held = (await counts(conn, [tier_id], now))[tier_id]
-        tier_of(row).check_sellable(now, sold, held)
+        known.check_sellable(now, sold, held)
 
     async def order(self, order_id: str) -> Order:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(sa.select(t.orders).where(t.orders.c.id == order_id))).first()
         if row is None:
             raise NotFound("order")
@@ -125,9 +132,11 @@ class Sales:
     async def fulfil(self, order_id: str) -> Fulfilment:
         """The order was paid: its ticket (once), or ``SOLD_OUT`` when paid too late for a seat."""
         order = await self.order(order_id)
-        now = self.clock()
         async with self.writer.begin() as conn:
             tier = await self.writer.lock_tier(conn, order.tier_id)
+            # The time once we hold the lock: a hold that expired while we waited for it may
+            # have gone to another buyer already, so it must not count as live here.
+            now = self.clock()
             row = (await conn.execute(sa.select(t.orders).where(t.orders.c.id == order_id))).one()
             order = order_of(row)
             if order.status is OrderStatus.PAID:
