@@ -163,13 +163,13 @@ class GuardProtocol(asyncio.Protocol):
         if self.inner is None:
             return
         if not self._in_request and not self._head_in:
-            if self._head_timer is None:
-                self._arm_head_timer()
-            seen = self._tail + data
-            if b"\r\n\r\n" in seen:
+            seen = self._tail + data if self._tail else data
+            if b"\r\n\r\n" in seen:  # the whole head at once (a player's usual): no timer to arm
                 self._head_in, self._tail = True, b""
                 self._cancel_head_timer()
             else:
+                if self._head_timer is None:
+                    self._arm_head_timer()
                 self._tail = seen[-3:]
         self.inner.data_received(data)
 

@@ -198,6 +198,9 @@ class FastConnection(asyncio.Protocol):
         self._paused = False
         self._reading = False
         self._idle: asyncio.TimerHandle | None = None
+        self._answered_at = 0.0
+        """Loop time of the last answer: the idle timer is armed once and, when it fires
+        early (requests came since), re-armed for the rest, not re-made per request."""
         self._remote = ""
 
     # -- asyncio.Protocol -----------------------------------------------------------------
@@ -258,7 +261,6 @@ class FastConnection(asyncio.Protocol):
                     return
                 del self._buffer[: end + 4]
                 self._scanned = 0
-                self._cancel_idle()
                 self._pending = request
                 if self._started is not None:
                     self._started()
@@ -468,12 +470,23 @@ class FastConnection(asyncio.Protocol):
         if self._finished is not None:
             self._finished()
         if self.live.keepalive_s > 0:
-            self._idle = asyncio.get_running_loop().call_later(self.live.keepalive_s, self._idle_out)
+            loop = asyncio.get_running_loop()
+            self._answered_at = loop.time()
+            if self._idle is None:
+                self._idle = loop.call_at(self._answered_at + self.live.keepalive_s, self._idle_out)
         self._read()
 
     def _idle_out(self) -> None:
         self._idle = None
-        if self.transport is not None and self._pending is None and self.inner is None and not self._buffer:
+        if self.transport is None or self.inner is not None:
+            return
+        if self._pending is not None:
+            return  # answering arms it again
+        close_at = self._answered_at + self.live.keepalive_s
+        loop = asyncio.get_running_loop()
+        if loop.time() < close_at:
+            self._idle = loop.call_at(close_at, self._idle_out)
+        elif not self._buffer:
             self.transport.close()
 
     def _cancel_idle(self) -> None:

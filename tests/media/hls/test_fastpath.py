@@ -27,6 +27,7 @@ from media.units import CLOCK_RATE
 from tests.media.hls.sources import Source
 
 GOOD = "good-token"
+KEEPALIVE_S = 1.0
 GATED = {"paid"}
 
 
@@ -97,7 +98,7 @@ async def pair() -> AsyncIterator[Pair]:
 
     service = setup_routes(app, hub, room_exists, config=SegmenterConfig(window=12), access=access)
     service.on_playlist = asked.append
-    live = LivePath(service, access=access, access_now=access_now, keepalive_s=5.0)
+    live = LivePath(service, access=access, access_now=access_now, keepalive_s=KEEPALIVE_S)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -269,6 +270,21 @@ async def test_pipelined_requests_are_answered_in_order(pair: Pair, av_720p30: S
         answers = [await fast.answer() for _ in heads]
         assert [a.status for a in answers] == [200, 404, 200, 200]
         assert answers[0].body[4:8] == b"moof" and answers[0].body != answers[2].body
+    finally:
+        fast.close()
+
+
+async def test_an_idle_connection_is_closed_after_the_keepalive(pair: Pair, av_720p30: Source) -> None:
+    feed(pair, av_720p30, "room", 6.0)
+    await asyncio.sleep(0.05)
+    _slow, fast = await pair.clients()
+    _slow.close()
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(3):  # requests keep it open past one keep-alive time
+            assert (await fast.get("/live/room/index.m3u8")).status == 200
+            await asyncio.sleep(KEEPALIVE_S / 2)
+        assert await fast.reader.read() == b""  # closed by the server
     finally:
         fast.close()
 
