@@ -279,7 +279,6 @@ async def test_an_idle_connection_is_closed_after_the_keepalive(pair: Pair, av_7
     await asyncio.sleep(0.05)
     _slow, fast = await pair.clients()
     _slow.close()
-    loop = asyncio.get_running_loop()
     try:
         for _ in range(3):  # requests keep it open past one keep-alive time
             assert (await fast.get("/live/room/index.m3u8")).status == 200
