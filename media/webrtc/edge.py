@@ -108,7 +108,9 @@ class EdgeRelay:
         task.add_done_callback(self._sending.discard)
 
     async def stop(self) -> None:
-        """The last viewer left (or shutdown): hang up and end the relayed stream."""
+        """The last viewer left (or shutdown): end the relayed stream and forget the relay at
+        once (a viewer arriving meanwhile starts a new one), then hang up."""
+        self._close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +145,8 @@ class EdgeRelay:
             self.ready.set_exception(PullRefused(f"room {self.slug!r} went offline at its origin"))
 
     def _on_message(self, message: pullwire.Message) -> None:
+        if self.ended:
+            return
         if isinstance(message, pullwire.Header):
             self._on_header(message)
         elif isinstance(message, pullwire.UnitMessage):
@@ -170,17 +174,23 @@ class EdgeRelay:
             self.ready.set_result(None)
 
     def _end(self, result: str) -> None:
-        self.ended = True
         RELAYS_TOTAL.labels(result).inc()
+        self._close()
+        log.info("edge relay of %s from %s %s", self.slug, self.origin, result)
+
+    def _close(self) -> None:
+        """Synchronous and idempotent: the relay's stream ends here and the relay is forgotten."""
+        self.ended = True
         if not self.ready.done():
             self.ready.set_exception(PullRefused(f"the relay of room {self.slug!r} stopped"))
-        if self._stream is not None and self.hub.get(self.slug) is self._stream:
+        stream, self._stream = self._stream, None
+        if stream is not None and self.hub.get(self.slug) is stream:
             self.hub.stop(self.slug)
-        if self._feed is not None:
-            self._feed.end()
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.end()
             self.feeds.release(self.slug, self)
         self._relays._forget(self)
-        log.info("edge relay of %s from %s %s", self.slug, self.origin, result)
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:
