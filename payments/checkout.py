@@ -1,7 +1,9 @@
 """Checkouts and what their webhook events do to the ledger: one database transaction each.
 
 A fan starts a payment (``PaymentBook.create``: a ``pending`` row with the split sheet fixed
-now), the provider's checkout collects it, and the provider's events move it on. Rules:
+now), the provider's checkout collects it, and the provider's events move it on. New rows
+that arrive together are inserted together (group commit again: one statement for a lone
+row, one transaction of one ``executemany`` for several). Rules:
 
 - An event id is applied once: ``payment_events`` gets the id in the same transaction as
   the ledger postings and the payment's new state, so a redelivery (or the same event sent
@@ -158,20 +160,31 @@ class PaymentBook:
         self.is_pg = engine.dialect.name == "postgresql"
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT")  # one-statement writes
         self.group: GroupCommit[_Item, Applied] = GroupCommit(self._apply_batch, max_batch=max_batch)
+        self.inserts: GroupCommit[dict[str, Any], None] = GroupCommit(self._insert_many, max_batch=max_batch)
 
     # --- rows ----------------------------------------------------------------------------
 
     async def create(self, payment: Payment) -> Payment:
-        """Store a new payment: one statement, its own transaction (autocommit: no BEGIN and
-        COMMIT round trips around it)."""
+        """Store a new payment, with the others that arrive while a batch is written."""
         now = self.clock()
         payment = replace(payment, created_at=now, updated_at=now)
         payment.sheet()  # a bad sheet is refused before anything is stored
         values = {k: getattr(payment, k) for k in t.payments.c.keys()}
         values["meta"] = json.dumps(payment.meta, separators=(",", ":"))
-        async with self._single.connect() as conn:
-            await conn.execute(t.payments.insert(), values)  # one statement object: compiled once
+        await self.inserts.submit(values)
         return payment
+
+    async def _insert_many(self, rows: list[dict[str, Any]]) -> list[None]:
+        """A lone row: one statement in its own transaction (autocommit: no BEGIN and COMMIT
+        round trips); several: one transaction, one ``executemany``, all or none."""
+        insert = t.payments.insert()  # one statement object: compiled once
+        if len(rows) == 1:
+            async with self._single.connect() as conn:
+                await conn.execute(insert, rows[0])
+        else:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert, rows)
+        return [None] * len(rows)
 
     async def set_session(self, payment_id: str, session_id: str) -> None:
         async with self.engine.begin() as conn:
