@@ -166,6 +166,13 @@ def request_token(request: web.Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
+_SESSION_READ = (  # one statement object: built and compiled once
+    sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at,
+              t.sessions.c.id.label("session_id"), t.sessions.c.last_seen_at)
+    .select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
+    .where(t.sessions.c.token_hash == sa.bindparam("token_hash")))
+
+
 @dataclass(frozen=True)
 class Session:
     """A live session: who, its CSRF token, its public id and the hash it is stored under."""
@@ -184,12 +191,7 @@ async def session_for(request: web.Request, token: str) -> Session | None:
     if cached is not None:
         return cached
     async with request.app[READS].connect() as conn:
-        row = (await conn.execute(
-            sa.select(t.users.c.id, t.users.c.username, t.sessions.c.csrf, t.sessions.c.expires_at,
-                      t.sessions.c.id.label("session_id"), t.sessions.c.last_seen_at)
-            .select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
-            .where(t.sessions.c.token_hash == hashed)
-        )).first()
+        row = (await conn.execute(_SESSION_READ, {"token_hash": hashed})).first()
     if row is None or row.expires_at < now:
         return None
     if row.last_seen_at is None or now - row.last_seen_at > LAST_SEEN_EVERY_S:

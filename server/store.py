@@ -73,7 +73,7 @@ class TipRoom:
     """The room's show on now (``show_on_now``), whose money a tip joins."""
 
 
-def show_on_now(room_slug: Any, now: float) -> sa.Select[Any]:
+def show_on_now(room_slug: Any, now: Any) -> sa.Select[Any]:
     """The id of the room's show on now (started, not ended; the latest started first)."""
     sh = ticket_tables.shows.c
     return (sa.select(sh.id).where(sh.room_slug == room_slug, sh.starts_at <= now,
@@ -87,6 +87,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.reads = reads(engine)
+        self._tip_room: sa.Select[Any] | None = None
 
     # -- rooms ---------------------------------------------------------------
 
@@ -146,13 +147,15 @@ class SqlStore:
     async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
         """The room, its money settings and moderation settings, whether ``user_id`` is banned,
         and its show on now: one statement, one round trip."""
-        r, b = t.rooms.c, t.room_bans.c
-        banned = sa.exists().where((b.room_id == r.id) & (b.user_id == user_id)).label("banned")
-        show_on = show_on_now(r.slug, time.time()).scalar_subquery().label("show_on")
-        q = self._room_select().add_columns(r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned,
-                                            show_on)
+        if self._tip_room is None:  # built once: building it cost more than running it
+            r, b = t.rooms.c, t.room_bans.c
+            banned = sa.exists().where((b.room_id == r.id) & (b.user_id == sa.bindparam("user_id"))).label("banned")
+            show_on = show_on_now(r.slug, sa.bindparam("now")).scalar_subquery().label("show_on")
+            self._tip_room = self._room_select().add_columns(
+                r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, show_on,
+            ).where(r.slug == sa.bindparam("slug"))
         async with self.reads.connect() as conn:
-            row = (await conn.execute(q.where(r.slug == slug))).first()
+            row = (await conn.execute(self._tip_room, {"slug": slug, "user_id": user_id, "now": time.time()})).first()
         if row is None:
             return None
         m = row._mapping
