@@ -31,6 +31,7 @@ from server.store import RoomRow
 
 PAGE_HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}
 TEST_ALERT_DEFAULT = 500
+TEST_ALERT_MAX = 10**9
 
 
 async def key_matches(request: web.Request, row: RoomRow, given: str | None) -> bool:
@@ -64,7 +65,7 @@ async def test_alert(request: web.Request) -> web.Response:
     row = await _room(request)
     identity = await _require_role(request, row, ("owner",))
     data = await read_json_if_any(request)
-    amount = field_int(data, "amount", lo=1, hi=10**9) if "amount" in data else TEST_ALERT_DEFAULT
+    amount = field_int(data, "amount", lo=1, hi=TEST_ALERT_MAX) if "amount" in data else TEST_ALERT_DEFAULT
     message = field_str(data, "message", min_len=0, max_len=200, required=False,
                         default="This is a test alert")
     currency = (await money_settings(request, row.id))["currency"]

@@ -76,9 +76,10 @@ def _text(max_len: int) -> Callable[[str, Any], str]:
 
 
 Parser = Callable[[str, Any], Any]
+REPLAY_HOURS_MAX = 24 * 365  # a show's replay is up for at most a year
 SHOW_INPUT: dict[str, Parser] = {
     "title": _text(200), "starts_at": _time, "ends_at": _opt_time, "currency": _currency,
-    "replay_hours": _int(0, 24 * 365), "record": lambda name, value: None if value is None else _bool(name, value),
+    "replay_hours": _int(0, REPLAY_HOURS_MAX), "record": lambda name, value: None if value is None else _bool(name, value),
 }
 TIER_INPUT: dict[str, Parser] = {
     "name": _text(100), "price": _int(0, PRICE_MAX), "min_price": _opt_int(1, PRICE_MAX),
