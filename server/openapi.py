@@ -93,10 +93,10 @@ SONG = {"type": "object", "required": ["title"],
                                 "example": "T-345.246.800-1"},
                        "writers": {"type": "array", "maxItems": 50, "items": WRITER,
                                    "description": "share_bps summing to 10,000 (or no writers)"}}}
-# A restream url's scheme; its host and port are relay/destination.py's to refuse, with its
-# own codes and counters per rule (an owner may not point the server at its own network).
-RTMP_URL = {"type": "string", "maxLength": MAX_URL, "pattern": "^rtmps?://[^/\\s]+/+[^\\s/]",
-            "example": "rtmps://ingest.example.net:443/live"}
+# A restream url is relay/presets.py's and relay/destination.py's to refuse (rtmp:// or
+# rtmps://, a host and port allowed, an application path), with its own codes, messages
+# and counters per rule (an owner may not point the server at its own network).
+RTMP_URL = {"type": "string", "maxLength": MAX_URL, "example": "rtmps://ingest.example.net:443/live"}
 STREAM_KEY = {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "pattern": "^[!-~]+$", "writeOnly": True,
               "description": "printable, no spaces"}
 _TWITCH_INGEST = {"anyOf": [{"enum": sorted(INGESTS[Platform.TWITCH])}, {"type": "string", "pattern": TWITCH_HOST_RE.pattern}]}

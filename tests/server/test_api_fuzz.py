@@ -45,7 +45,7 @@ NOT_IN_SCHEMA = [
     ("PUT /api/rooms/{slug}/tip-settings", "positive_data_acceptance",
      "tip_max may not be below tip_min, and a field left out keeps the room's stored value"),
     ("POST /api/rooms/{slug}/restreams", "positive_data_acceptance",
-     "a url's host and port follow relay/destination.py's rules (refused with their own codes and counters)"),
+     "a url follows relay's destination rules (scheme, host, port, path; refused with their own codes and counters)"),
     ("PATCH /api/rooms/{slug}/restreams/{target_id}", "positive_data_acceptance",
      "without a platform in the body, what url and ingest may be depends on the target's stored platform"),
     ("POST /api/rooms/{slug}/shows", "positive_data_acceptance", "ends_at must be after starts_at"),
