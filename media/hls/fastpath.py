@@ -57,8 +57,8 @@ _PREFIX = b"GET /live/"
 _NAME = re.compile(r"^[0-9A-Za-z_-]{1,128}/[0-9a-z-]{1,80}\.(?:m3u8|mp4|m4s)$")
 _WANTED = {b"cookie": "cookie", b"user-agent": "agent", b"x-request-id": "request_id"}
 _REFUSED_HEADERS = (b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"connection")
-"""A GET with a body, an upgrade, or a ``Connection`` wish (close, keep-alive for HTTP/1.0):
-aiohttp answers those."""
+"""A GET with a body, an upgrade, or a ``Connection`` wish other than ``keep-alive`` (which
+browsers send, and HTTP/1.1 means anyway): aiohttp answers those."""
 
 AccessNow = Callable[[str, "tuple[str, ...]"], "tuple[bool, str | Literal[False] | None]"]
 """``access_now(slug, tokens)``: (True, as ``Access`` answers) when known without waiting,
@@ -101,7 +101,9 @@ def parse_head(head: bytes) -> FastRequest | None:
     for header in rest.split(b"\r\n") if rest else ():
         raw_name, colon, value = header.partition(b":")
         lowered = raw_name.lower()
-        if not colon or lowered != lowered.strip() or not lowered or lowered in _REFUSED_HEADERS:
+        if not colon or lowered != lowered.strip() or not lowered:
+            return None
+        if lowered in _REFUSED_HEADERS and not (lowered == b"connection" and value.strip().lower() == b"keep-alive"):
             return None
         field = _WANTED.get(lowered)
         if field is not None:

@@ -174,6 +174,10 @@ async def test_every_answer_matches_the_handler(pair: Pair, av_720p30: Source) -
             "/live/nope/index.m3u8", "/live/other/index.m3u8", "/live/room/index.m3u8",
         ):
             await both(pair, clients, target)
+        for headers in (("Connection: keep-alive",), ("User-Agent: Mozilla/5.0", "Accept: */*",
+                                                      "Connection: Keep-Alive", "X-Request-Id: abcdefgh12")):
+            answer = await both(pair, clients, "/live/room/index.m3u8", *headers)
+            assert answer.status == 200
         await both(pair, clients, "/live/room/index.m3u8", method="HEAD")
         await both(pair, clients, "/live/room/index.m3u8")  # after aiohttp took the connection
     finally:
@@ -300,6 +304,10 @@ async def test_an_idle_connection_is_closed_after_the_keepalive(pair: Pair, av_7
 ])
 def test_heads_left_to_aiohttp(head: bytes) -> None:
     assert parse_head(head) is None
+
+
+def test_a_browsers_keep_alive_is_read_here() -> None:
+    assert parse_head(b"GET /live/a/index.m3u8 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n") is not None
 
 
 def test_a_head_it_reads() -> None:
