@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,26 +82,73 @@ def publish(rtmp: str, slug: str) -> subprocess.Popen[bytes]:
 
 
 async def worker(base: str, slug: str, count: int) -> None:
-    """A viewer process: open ``count`` viewers, say ready, then on each "go" line measure a
-    window and print every viewer's received video rate (Mbit/s) as JSON."""
+    """A viewer process: open ``count`` WHEP viewers, then :func:`serve` them."""
     viewers: list[CountingViewer] = []
-    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
         for _ in range(count):
             viewer = CountingViewer()
             await viewer.start(http, base, slug)
             viewers.append(viewer)
-        print("ready", flush=True)
-        while (line := await loop.run_in_executor(None, sys.stdin.readline)).strip():
-            window = float(line.split()[1])
-            before = [v.video_bytes for v in viewers]
-            started = time.monotonic()
-            await asyncio.sleep(window)
-            elapsed = time.monotonic() - started
-            rates = [(v.video_bytes - b) * 8 / elapsed / 1e6 for v, b in zip(viewers, before, strict=True)]
-            print(json.dumps(rates), flush=True)
-        for viewer in viewers:
-            await viewer.pc.close()
+        await serve(viewers)
+
+
+async def serve(viewers: Sequence[Any]) -> None:
+    """A viewer process once its viewers (each with ``pc`` and ``video_bytes``) are open: say
+    ready, then on each "go W" line measure W seconds and print every viewer's received video
+    rate (Mbit/s) as JSON; close them when the input ends."""
+    loop = asyncio.get_running_loop()
+    print("ready", flush=True)
+    while (line := await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        window = float(line.split()[1])
+        before = [v.video_bytes for v in viewers]
+        started = time.monotonic()
+        await asyncio.sleep(window)
+        elapsed = time.monotonic() - started
+        rates = [(v.video_bytes - b) * 8 / elapsed / 1e6 for v, b in zip(viewers, before, strict=True)]
+        print(json.dumps(rates), flush=True)
+    for viewer in viewers:
+        await viewer.pc.close()
+
+
+async def measure(workers: list[subprocess.Popen[str]], pids: list[int], window: float) -> tuple[list[float], list[float]]:
+    """Wait for every viewer process to be ready, let ICE and DTLS settle, then measure one
+    window: every viewer's video rate (Mbit/s) and each of ``pids``' CPU (cores)."""
+    loop = asyncio.get_running_loop()
+    for w in workers:
+        assert w.stdout is not None
+        if not (await loop.run_in_executor(None, w.stdout.readline)).strip():
+            raise RuntimeError("a viewer process ended before its viewers were open")
+    await asyncio.sleep(5)  # ICE and DTLS settle, keyframes reach everyone
+    before = [cpu_seconds(pid) for pid in pids]
+    started = time.monotonic()
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write(f"go {window}\n")
+        w.stdin.flush()
+    rates: list[float] = []
+    for w in workers:
+        assert w.stdout is not None
+        rates += json.loads(await loop.run_in_executor(None, w.stdout.readline))
+    elapsed = time.monotonic() - started
+    return rates, [(cpu_seconds(pid) - b) / elapsed for pid, b in zip(pids, before, strict=True)]
+
+
+def rate_figures(rates: list[float]) -> dict[str, Any]:
+    total = len(rates)
+    return {"viewers": total, "video_mbps_min": round(min(rates), 2),
+            "video_mbps_median": round(sorted(rates)[total // 2], 2),
+            "viewers_at_full_rate": sum(1 for r in rates if r >= 2.2),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+    for w in workers:
+        if w.stdin is not None:
+            w.stdin.close()
+        try:
+            w.wait(20)
+        except subprocess.TimeoutExpired:
+            w.kill()
 
 
 def spawn(base: str, slug: str, count: int) -> subprocess.Popen[str]:
@@ -118,7 +166,6 @@ async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[s
         relay.start()
     ffmpeg = publish(server.rtmp_url, "load")
     workers: list[subprocess.Popen[str]] = []
-    loop = asyncio.get_running_loop()
     watched = relays or [server]
     per_node = max(1, procs // len(watched))
     try:
@@ -126,28 +173,10 @@ async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[s
             await wait_live(http, server.url, "load")
         workers = [spawn(node.url, "load", viewers // (per_node * len(watched)))
                    for node in watched for _ in range(per_node)]
-        for w in workers:
-            assert w.stdout is not None
-            await loop.run_in_executor(None, w.stdout.readline)
-        await asyncio.sleep(5)  # ICE and DTLS settle, keyframes reach everyone
         nodes = [server, *relays]
-        before = [cpu_seconds(node.pid) for node in nodes]
-        started = time.monotonic()
-        for w in workers:
-            assert w.stdin is not None
-            w.stdin.write(f"go {window}\n")
-            w.stdin.flush()
-        rates: list[float] = []
-        for w in workers:
-            assert w.stdout is not None
-            rates += json.loads(await loop.run_in_executor(None, w.stdout.readline))
-        elapsed = time.monotonic() - started
-        cpus = [(cpu_seconds(node.pid) - b) / elapsed for node, b in zip(nodes, before, strict=True)]
+        rates, cpus = await measure(workers, [node.pid for node in nodes], window)
         total = len(rates)
-        result = {"viewers": total, "viewer_procs": len(workers), "server_cpu_cores": round(cpus[0], 3),
-                  "video_mbps_min": round(min(rates), 2), "video_mbps_median": round(sorted(rates)[total // 2], 2),
-                  "viewers_at_full_rate": sum(1 for r in rates if r >= 2.2),
-                  "load_average": [round(v, 2) for v in os.getloadavg()]}
+        result = {**rate_figures(rates), "viewer_procs": len(workers), "server_cpu_cores": round(cpus[0], 3)}
         if not relays:
             result["viewers_per_core"] = round(total / cpus[0], 1) if cpus[0] else None
             result["cpu_ms_per_viewer_s"] = round(1000 * cpus[0] / total, 2)
@@ -158,13 +187,7 @@ async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[s
                           edge_cpu_ms_per_viewer_s=[round(1000 * c / per_edge, 2) for c in cpus[1:]])
         return result
     finally:
-        for w in workers:
-            if w.stdin is not None:
-                w.stdin.close()
-            try:
-                w.wait(20)
-            except subprocess.TimeoutExpired:
-                w.kill()
+        stop_workers(workers)
         ffmpeg.terminate()
         ffmpeg.wait(10)
         for relay in relays:

@@ -25,14 +25,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from importlib import metadata
 from typing import Any
 
 import aiohttp
 
 from loadtest import janus
-from loadtest.webrtc_viewers import cpu_seconds
+from loadtest.webrtc_viewers import measure, rate_figures, serve, stop_workers
 from loadtest.webrtc_viewers import run as run_ours
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.ice import apply_ice_policy, new_peer_connection
@@ -77,26 +76,15 @@ class JanusViewer:
 
 
 async def worker(base: str, count: int) -> None:
-    """A viewer process (as ``webrtc_viewers.worker``): open ``count`` viewers, say ready, then on
-    each "go" line measure a window and print every viewer's video rate (Mbit/s) as JSON."""
+    """A viewer process: open ``count`` Janus viewers, then serve them as
+    :func:`loadtest.webrtc_viewers.serve` does for ours."""
     viewers: list[JanusViewer] = []
-    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
         for _ in range(count):
             viewer = JanusViewer()
             await viewer.start(http, base)
             viewers.append(viewer)
-        print("ready", flush=True)
-        while (line := await loop.run_in_executor(None, sys.stdin.readline)).strip():
-            window = float(line.split()[1])
-            before = [v.video_bytes for v in viewers]
-            started = time.monotonic()
-            await asyncio.sleep(window)
-            elapsed = time.monotonic() - started
-            print(json.dumps([(v.video_bytes - b) * 8 / elapsed / 1e6 for v, b in zip(viewers, before, strict=True)]),
-                  flush=True)
-        for viewer in viewers:
-            await viewer.pc.close()
+        await serve(viewers)
 
 
 def spawn(base: str, count: int) -> subprocess.Popen[str]:
@@ -106,43 +94,17 @@ def spawn(base: str, count: int) -> subprocess.Popen[str]:
 
 async def run_janus(viewers: int, procs: int, window: float, event_loops: int) -> dict[str, Any]:
     """One Janus run, measured as ``webrtc_viewers.run`` measures ours."""
-    loop = asyncio.get_running_loop()
     with janus.namespace() as (ns, interface):
         server = janus.start(ns, interface, event_loops)
         workers: list[subprocess.Popen[str]] = []
         try:
             await asyncio.sleep(2)  # the feed's first keyframe reaches the mountpoint
             workers = [spawn(server.base, viewers // procs) for _ in range(procs)]
-            for w in workers:
-                assert w.stdout is not None
-                if not (await loop.run_in_executor(None, w.stdout.readline)).strip():
-                    raise RuntimeError(f"a Janus viewer process failed:\n{server.log.read_text(errors='replace')[-2000:]}")
-            await asyncio.sleep(5)  # ICE and DTLS settle, keyframes reach everyone
-            before = cpu_seconds(server.pid)
-            started = time.monotonic()
-            for w in workers:
-                assert w.stdin is not None
-                w.stdin.write(f"go {window}\n")
-                w.stdin.flush()
-            rates: list[float] = []
-            for w in workers:
-                assert w.stdout is not None
-                rates += json.loads(await loop.run_in_executor(None, w.stdout.readline))
-            cpu = (cpu_seconds(server.pid) - before) / (time.monotonic() - started)
-            total = len(rates)
-            return {"viewers": total, "viewer_procs": procs, "server_cpu_cores": round(cpu, 3),
-                    "viewers_per_core": round(total / cpu, 1) if cpu else None,
-                    "video_mbps_min": round(min(rates), 2), "video_mbps_median": round(sorted(rates)[total // 2], 2),
-                    "viewers_at_full_rate": sum(1 for r in rates if r >= 2.2),
-                    "load_average": [round(v, 2) for v in os.getloadavg()]}
+            rates, (cpu,) = await measure(workers, [server.pid], window)
+            return {**rate_figures(rates), "viewer_procs": procs, "server_cpu_cores": round(cpu, 3),
+                    "viewers_per_core": round(len(rates) / cpu, 1) if cpu else None}
         finally:
-            for w in workers:
-                if w.stdin is not None:
-                    w.stdin.close()
-                try:
-                    w.wait(20)
-                except subprocess.TimeoutExpired:
-                    w.kill()
+            stop_workers(workers)
             server.stop()
 
 
@@ -155,25 +117,35 @@ def slope(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
 
 
+def full_rate(run: dict[str, Any]) -> bool:
+    """Every viewer of the run got the stream's rate: a run whose viewers starved (their own
+    processes, or the box, could not keep up) measures the viewers, not the server."""
+    return bool(run["viewers_at_full_rate"] == run["viewers"])
+
+
 def summary(runs: list[dict[str, Any]], sides: list[str], counts: list[int]) -> list[str]:
+    """Medians and slopes over the runs whose viewers all got the full rate only."""
     lines = ["| side | " + " | ".join(f"{n} viewers: cores (viewers/core)" for n in counts)
              + " | millicores per extra viewer |",
              "| --- | " + " | ".join("---:" for _ in counts) + " | ---: |"]
     slopes: dict[str, float | None] = {}
     for side in sides:
-        medians = []
+        medians: list[tuple[int, float | None]] = []
         for n in counts:
-            cores = [r["server_cpu_cores"] for r in runs if r["side"] == side and r["asked"] == n]
-            medians.append((n, statistics.median(cores)))
-        slopes[side] = slope(medians)
+            cores = [r["server_cpu_cores"] for r in runs if r["side"] == side and r["asked"] == n and full_rate(r)]
+            medians.append((n, statistics.median(cores) if cores else None))
+        slopes[side] = slope([(n, c) for n, c in medians if c is not None])
         per = slopes[side]
-        cells = " | ".join(f"{c:.3f} ({n / c:.0f})" if c else "n/a" for n, c in medians)
+        cells = " | ".join(f"{c:.3f} ({n / c:.0f})" if c else "starved" for n, c in medians)
         lines.append(f"| {side} | {cells} | " + (f"{1000 * per:.1f} |" if per is not None else "n/a |"))
+    starved = sum(1 for r in runs if not full_rate(r))
+    if starved:
+        lines.append(f"\n{starved} of {len(runs)} runs left out: some viewers got less than the stream's rate")
     ours = slopes.get("ours")
     for side in sides:
         theirs = slopes.get(side)
         if side != "ours" and ours is not None and theirs is not None and theirs > 0:
-            lines.append(f"\nper extra viewer: ours {1000 * ours:.1f} millicores, {side} {1000 * theirs:.1f}: "
+            lines.append(f"per extra viewer: ours {1000 * ours:.1f} millicores, {side} {1000 * theirs:.1f}: "
                          f"ours / {side} = {ours / theirs:.2f}x (goal: below 1)")
     if ours is not None and ours > 0:
         lines.append(f"ours: {1 / ours:.0f} viewers per core at the margin (goal: at least 600)")
