@@ -1,6 +1,7 @@
 """The running server's parts, typed, built in one place, started and stopped in one order.
 
-Start order (stop is the reverse): database, Redis client, event bus, payments (provider and
+Start order (stop is the reverse): database, Redis client, the session cache's listener for
+sessions ended on other nodes (server/session_cache.py), event bus, payments (provider and
 the sandbox's webhook sender), the payout timer (--payout-interval-s), router, the WHEP access sweep, recordings (closing
 what a crash left open; stopped after the intake, so a drain closes them cleanly), the show analytics recorder
 (server/analytics.py), room gateway,
