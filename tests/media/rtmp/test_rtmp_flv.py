@@ -177,17 +177,22 @@ seeds = [t.body for t in load_sample()[:8]]
     st.integers(0, 0xFFFFFFFF),
 )
 def test_fuzz_tag_parsers(body: bytes, ts: int) -> None:
+    """Any body gives a config, a unit, nothing, or a ProtocolError; anything else fails."""
     for parse in (flv.parse_video, flv.parse_audio):
         try:
-            parse(body, ts)
+            out = parse(body, ts)
         except ProtocolError:
-            pass
+            continue
+        assert out is None or isinstance(out, VideoConfig | AudioConfig | MediaUnit)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_file_reader(data: bytes) -> None:
+    """Any bytes after a header give whole tags within the limits, or a ProtocolError."""
     try:
-        FlvFileReader().feed(file_header() + data)
+        tags = FlvFileReader().feed(file_header() + data)
     except ProtocolError:
-        pass
+        return
+    assert sum(11 + len(t.body) + 4 for t in tags) <= len(data)
+    assert all(0 <= t.tag_type <= 0x1F and len(t.body) <= FlvFileReader().limits.message_limit(t.tag_type) for t in tags)
