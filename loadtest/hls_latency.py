@@ -10,12 +10,14 @@ It starts its own ``notalabel serve`` on free loopback ports, or uses ``--url``:
 
     python -m loadtest.hls_latency --duration 30
     python -m loadtest.hls_latency --duration 30 --url http://127.0.0.1:8080
-    python -m loadtest.hls_latency --duration 30 --via-edge
+    python -m loadtest.hls_latency --duration 30 --via-edge --viewers 20
 
 ``--via-edge`` starts two nodes on one Redis (``--redis``): the publisher goes to the first
-(the origin), and two viewers play at the same time, one from the origin and one from the
-second node (an LL-HLS edge pulling from the origin, media.hls.edge); the result has both
-and what the edge added at p50.
+(the origin), and viewers play at the same time from the origin and from the second node
+(an LL-HLS edge pulling from the origin, media.hls.edge); the result has both paths'
+percentiles and what the edge added at p50. ``--viewers N`` puts N players on each path
+(default 1): the first decodes and is measured, the others fetch every part and blocking
+reload as a player does without decoding, so the measured one shares its node with them.
 
 Measured at the moment a frame is decoded; a player adds its playback buffer on top
 (PART-HOLD-BACK, 0.63 s with our playlists, for a player that honours it).
@@ -82,14 +84,19 @@ def summary(reader: StampReader, player: LowLatencyPlayer) -> dict[str, Any]:
         "unreadable": reader.unreadable, "parts": player.parts, "reloads": player.reloads,
         "reload_errors": player.errors,
         "p50_ms": percentile(values, 0.50), "p90_ms": percentile(values, 0.90),
-        "p99_ms": percentile(values, 0.99), "min_ms": min(values), "max_ms": max(values),
+        "p95_ms": percentile(values, 0.95), "p99_ms": percentile(values, 0.99), "min_ms": min(values), "max_ms": max(values),
         "mean_ms": round(sum(values) / len(values), 1),
     }
 
 
+def _fetch_only(init: bytes, data: bytes) -> None:
+    """A player that fetches but does not decode: load on the node, not measured."""
+
+
 async def measure(base: str, duration: float, warmup: float, size: str, fps: int,
-                  viewers: list[str] | None = None) -> list[dict[str, Any]]:
-    """Publish to ``base``; play from each of ``viewers`` (default: ``base``) at once."""
+                  viewers: list[str] | None = None, players_each: int = 1) -> list[dict[str, Any]]:
+    """Publish to ``base``; play from each of ``viewers`` (default: ``base``) at once, with
+    ``players_each`` players on each, the first of which is measured."""
     viewers = viewers or [base]
     slug, publish_url = await create_room(base)
     publisher = await asyncio.create_subprocess_exec(
@@ -103,10 +110,12 @@ async def measure(base: str, duration: float, warmup: float, size: str, fps: int
         for playlist in playlists:
             await wait_for_playlist(playlist)
         readers = [StampReader(warmup) for _ in playlists]  # warm-up counts from the first playlist
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             players = [LowLatencyPlayer(session, playlist, reader.on_part)
                        for playlist, reader in zip(playlists, readers, strict=True)]
-            await asyncio.gather(*(run_for(player, duration + warmup) for player in players))
+            loaders = [LowLatencyPlayer(session, playlist, _fetch_only)
+                       for playlist in playlists for _ in range(players_each - 1)]
+            await asyncio.gather(*(run_for(player, duration + warmup) for player in players + loaders))
     finally:
         if publisher.returncode is None:
             publisher.kill()
@@ -120,11 +129,12 @@ async def via_edge(args: argparse.Namespace) -> dict[str, Any]:
     nodes: list[Started] = start_ours(2, redis=args.redis)
     try:
         origin, edge = await measure(nodes[0].url, args.duration, args.warmup, args.size, args.fps,
-                                     viewers=[nodes[0].url, nodes[1].url])
+                                     viewers=[nodes[0].url, nodes[1].url], players_each=args.viewers)
     finally:
         for node in nodes:
             node.stop()
-    return {**edge, "origin": origin, "edge_added_p50_ms": round(edge["p50_ms"] - origin["p50_ms"], 1)}
+    return {**edge, "origin": origin, "edge": edge, "viewers_per_path": args.viewers,
+            "edge_added_p50_ms": round(edge["p50_ms"] - origin["p50_ms"], 1)}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,8 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--via-edge", action="store_true",
                         help="two nodes: publish to one, play from it and from the other (an LL-HLS edge) at once")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis of the two nodes (--via-edge)")
+    parser.add_argument("--viewers", type=int, default=1,
+                        help="players on each path (--via-edge); the first decodes and is measured, the rest only fetch")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
+    if args.viewers < 1 or (args.viewers > 1 and not args.via_edge):
+        parser.error("--viewers takes 1 or more, and more than 1 only with --via-edge")
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result))
@@ -174,8 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  p50 {result['p50_ms']:.0f} ms   p90 {result['p90_ms']:.0f} ms   p99 {result['p99_ms']:.0f} ms"
           f"   min {result['min_ms']:.0f} ms   max {result['max_ms']:.0f} ms")
     if args.via_edge:
-        print(f"  from the origin at the same time: p50 {result['origin']['p50_ms']:.0f} ms; "
-              f"the edge added {result['edge_added_p50_ms']:.0f} ms at p50")
+        for path in ("origin", "edge"):
+            r = result[path]
+            print(f"  {path:6}  {r['frames_measured']} frames   p50 {r['p50_ms']:.0f} ms   p95 {r['p95_ms']:.0f} ms"
+                  f"   p99 {r['p99_ms']:.0f} ms   ({args.viewers} players on this path)")
+        print(f"  the edge added {result['edge_added_p50_ms']:.0f} ms at p50")
     print(json.dumps(result))
 
 
