@@ -19,7 +19,7 @@ from payments.errors import ProviderError
 from server import auth, business_metrics, ticket_sales
 from server.api_sandbox import BadGateway
 from server.api_shows import mapped, require_owner, room_of, ticket_json
-from server.errors import NotFound
+from server.errors import BadRequest, NotFound
 from server.httputil import field_int, field_str, json_response, read_json
 from server.keys import SERVICES
 from server.show_wire import iso
@@ -44,10 +44,16 @@ def order_json(order: Order) -> dict[str, Any]:
 async def create_order(request: web.Request) -> web.Response:
     identity = await auth.require_user(request)
     services = _services(request)
-    show = await services.ticketing.catalog.show(request.match_info["show_id"][:32])
+    show_id = request.match_info["show_id"][:32]
+    try:
+        data = await read_json(request)
+        tier_id = field_str(data, "tier_id", max_len=32)
+    except BadRequest:
+        # A missing show or room answers before a bad body, as it always did.
+        await room_of(request, (await services.ticketing.catalog.show(show_id)).room_slug)
+        raise
+    show, tier = await services.ticketing.catalog.show_and_tier(show_id, tier_id)  # one statement
     room = await room_of(request, show.room_slug)
-    data = await read_json(request)
-    tier = await services.ticketing.catalog.tier(show.id, field_str(data, "tier_id", max_len=32))
     amount = field_int(data, "amount", lo=0, hi=PRICE_MAX) if data.get("amount") is not None else None
     order = await services.ticketing.sales.hold(show, tier.id, identity.user_id, amount, known=tier)
     business_metrics.TICKET_HOLDS.labels(tier.latency_class).inc()

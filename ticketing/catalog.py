@@ -90,6 +90,22 @@ class Catalog:
             raise NotFound("tier")
         return tier_of(row)
 
+    async def show_and_tier(self, show_id: str, tier_id: str) -> tuple[Show, Tier]:
+        """The show and one of its tiers in one statement (an order's reads); ``NotFound``
+        names the one that is missing."""
+        sh, ti = t.shows, t.tiers
+        q = (sa.select(sh, *[c.label(f"tier_{c.name}") for c in ti.c])
+             .select_from(sh.outerjoin(ti, sa.and_(ti.c.id == tier_id, ti.c.show_id == sh.c.id)))
+             .where(sh.c.id == show_id))
+        async with self.reads.connect() as conn:
+            row = (await conn.execute(q)).first()
+        if row is None:
+            raise NotFound("show")
+        m = row._mapping
+        if m["tier_id"] is None:
+            raise NotFound("tier")
+        return show_of(row), tier_of(_Prefixed({c.name: m[f"tier_{c.name}"] for c in ti.c}))
+
     async def tiers_with_counts(self, show_id: str) -> list[tuple[Tier, int, int]]:
         """Each tier with its (valid tickets, live holds), read in one snapshot."""
         tiers = await self.tiers(show_id)
@@ -129,3 +145,10 @@ class Catalog:
             await conn.execute(t.tiers.update().where(t.tiers.c.id == tier_id)
                                .values(**{k: getattr(tier, k) for k in TIER_FIELDS}))
         return tier
+
+
+class _Prefixed:
+    """A row's tier columns under their own names, for ``tier_of``."""
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping

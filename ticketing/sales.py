@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ticketing import tables as t
 from ticketing.db import Writer, counts, new_id, order_of, show_of, ticket_of, tier_of
-from ticketing.errors import NotFound, Refused, SoldOut
+from ticketing.errors import NotFound, OffSale, Refused, SoldOut
 from ticketing.model import Order, OrderStatus, Show, Ticket, TicketStatus, Tier
 
 
@@ -60,16 +60,58 @@ class Sales:
     async def hold(self, show: Show, tier_id: str, user_id: int, offered: int | None,
                    known: Tier | None = None) -> Order:
         """One seat held for ``hold_s``; ``SoldOut``/``OffSale``/``BadPrice`` otherwise.
-        ``known``: the tier as the caller just read it, which the pre-check then need not read."""
+        ``known``: the tier as the caller just read it, which need then not be read again."""
         now = self.clock()
         if known is not None and (known.id, known.show_id) != (tier_id, show.id):
             known = None
-        await self._precheck(show, tier_id, now, known)
+        if self.writer.is_pg:
+            order = await self._hold_pg(show, tier_id, user_id, offered, known, now)
+            if order is not None:
+                return order
+        else:
+            await self._precheck(show, tier_id, now, known)
+        return await self._hold_locked(show, tier_id, user_id, offered)
+
+    async def _hold_pg(self, show: Show, tier_id: str, user_id: int, offered: int | None,
+                       known: Tier | None, now: float) -> Order | None:
+        """PostgreSQL: the hold as one autocommit call of ``notalabel_ticket_hold`` (migration
+        0015: lock the tier's row, count, insert, all inside the database, so the lock lasts
+        no client round trip). The price and sales window are checked here against ``known``
+        and the call holds only if the locked row still has them; ``None`` when it changed
+        (an owner's edit in between): the caller then takes the locked path."""
+        async with self.reads.connect() as conn:
+            if known is None:
+                row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
+                if row is None or row.show_id != show.id:
+                    raise NotFound("tier")
+                known = tier_of(row)
+            if show.over(now):
+                raise Refused("this show is over")
+            if not known.on_sale(now):
+                raise OffSale("this tier is not on sale now")
+            amount = known.amount_for(offered)
+            order = Order(id=new_id("ord"), show_id=show.id, tier_id=known.id, user_id=user_id, amount=amount,
+                          currency=show.currency, status=OrderStatus.HELD, expires_at=now + self.hold_s,
+                          created_at=now)
+            outcome = (await conn.execute(sa.select(sa.func.notalabel_ticket_hold(
+                known.id, show.id, known.price, known.min_price, known.sales_start, known.sales_end,
+                order.id, user_id, amount, order.currency, order.expires_at, now,
+                OrderStatus.HELD.value, TicketStatus.VALID.value)))).scalar_one()
+        if outcome == "held":
+            return order
+        if outcome == "sold_out":
+            raise SoldOut("this tier is sold out")
+        return None
+
+    async def _hold_locked(self, show: Show, tier_id: str, user_id: int, offered: int | None) -> Order:
+        """The hold as a transaction under the tier's lock (SQLite, and PostgreSQL when the
+        tier changed between the caller's read and the hold)."""
         async with self.writer.begin() as conn:
             tier = await self.writer.lock_tier(conn, tier_id)
             if tier.show_id != show.id:
                 raise NotFound("tier")
             amount = tier.amount_for(offered)
+            now = self.clock()
             if show.over(now):
                 raise Refused("this show is over")
             sold, held = (await counts(conn, [tier.id], now))[tier.id]

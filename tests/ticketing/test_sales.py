@@ -98,3 +98,24 @@ async def test_one_ticket_per_order_is_enforced_by_the_schema(box: Box) -> None:
         n = (await conn.execute(sa.select(sa.func.count()).select_from(t.tickets)
                                 .where(t.tickets.c.order_id == order.id))).scalar_one()
     assert n == 1
+
+
+async def test_a_hold_uses_the_tier_as_locked_not_as_the_caller_read_it(box: Box) -> None:
+    """The caller's read of the tier (``known``) may be stale: an owner's price change in
+    between is what the hold charges, and the quota is counted under the lock."""
+    show, tier_id = await show_with_tier(box, 1)
+    _show, known = await box.catalog.show_and_tier(show.id, tier_id)
+    await box.catalog.update_tier(show.id, tier_id, {"price": 1500})
+    order = await box.sales.hold(show, tier_id, box.users[1], None, known=known)
+    assert order.amount == 1500
+    with pytest.raises(SoldOut):
+        await box.sales.hold(show, tier_id, box.users[2], None, known=known)
+    with pytest.raises(NotFound):
+        await box.catalog.show_and_tier(show.id, "tier_missing")
+    rows = (await _orders(box, tier_id))
+    assert [(r.status, r.amount) for r in rows] == [(OrderStatus.HELD.value, 1500)]
+
+
+async def _orders(box: Box, tier_id: str) -> list[sa.Row[tuple[object, ...]]]:
+    async with box.engine.connect() as conn:
+        return list((await conn.execute(sa.select(t.orders).where(t.orders.c.tier_id == tier_id))).all())
