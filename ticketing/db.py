@@ -5,7 +5,8 @@ The lock is what makes "no oversell" true: every write that changes what a tier 
 writes, in one transaction.
 
 - PostgreSQL: ``SELECT ... FOR UPDATE`` on the tier's row; other nodes' buyers of the same
-  tier queue on it, buyers of other tiers do not.
+  tier queue on it, buyers of other tiers do not. A hold takes the same lock inside one call of
+  the database function ``notalabel_ticket_hold`` (migration 0015), so it spans no round trip.
 - SQLite: the transaction's first statement is a write to the tier row (``lock_seq``), which
   takes the database's single writer lock before anything is read, so the count a
   transaction reads cannot be stale (a read first would start a snapshot that a concurrent

@@ -81,10 +81,7 @@ class Sales:
         (an owner's edit in between): the caller then takes the locked path."""
         async with self.reads.connect() as conn:
             if known is None:
-                row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
-                if row is None or row.show_id != show.id:
-                    raise NotFound("tier")
-                known = tier_of(row)
+                known = await _tier_of_show(conn, show, tier_id)
             if show.over(now):
                 raise Refused("this show is over")
             if not known.on_sale(now):
@@ -132,10 +129,7 @@ class Sales:
         statement, no snapshot needed); a hold is granted only by the locked count."""
         async with self.reads.connect() as conn:
             if known is None:
-                row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
-                if row is None or row.show_id != show.id:
-                    raise NotFound("tier")
-                known = tier_of(row)
+                known = await _tier_of_show(conn, show, tier_id)
             sold, held = (await counts(conn, [tier_id], now))[tier_id]
         known.check_sellable(now, sold, held)
 
@@ -291,3 +285,11 @@ class _Part:
 
 def _part(row: sa.Row[tuple[object, ...]], table: sa.Table) -> _Part:
     return _Part({c.name: row._mapping[c] for c in table.c})
+
+
+async def _tier_of_show(conn: AsyncConnection, show: Show, tier_id: str) -> Tier:
+    """The tier ``tier_id`` of ``show``, read without a lock; NotFound for any other."""
+    row = (await conn.execute(sa.select(t.tiers).where(t.tiers.c.id == tier_id))).first()
+    if row is None or row.show_id != show.id:
+        raise NotFound("tier")
+    return tier_of(row)
