@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticketing import tables as t
-from ticketing.db import Writer, counts, new_id, show_of, tier_of
+from ticketing.db import Writer, counts, new_id, part_of, show_of, tier_of
 from ticketing.errors import InvalidTier, NotFound
 from ticketing.model import Show, TicketStatus, Tier
 
@@ -94,17 +94,16 @@ class Catalog:
         """The show and one of its tiers in one statement (an order's reads); ``NotFound``
         names the one that is missing."""
         sh, ti = t.shows, t.tiers
-        q = (sa.select(sh, *[c.label(f"tier_{c.name}") for c in ti.c])
+        q = (sa.select(sh, ti)
              .select_from(sh.outerjoin(ti, sa.and_(ti.c.id == tier_id, ti.c.show_id == sh.c.id)))
              .where(sh.c.id == show_id))
         async with self.reads.connect() as conn:
             row = (await conn.execute(q)).first()
         if row is None:
             raise NotFound("show")
-        m = row._mapping
-        if m["tier_id"] is None:
+        if row._mapping[ti.c.id] is None:
             raise NotFound("tier")
-        return show_of(row), tier_of(_Prefixed({c.name: m[f"tier_{c.name}"] for c in ti.c}))
+        return show_of(part_of(row, sh)), tier_of(part_of(row, ti))
 
     async def tiers_with_counts(self, show_id: str) -> list[tuple[Tier, int, int]]:
         """Each tier with its (valid tickets, live holds), read in one snapshot."""
@@ -145,10 +144,3 @@ class Catalog:
             await conn.execute(t.tiers.update().where(t.tiers.c.id == tier_id)
                                .values(**{k: getattr(tier, k) for k in TIER_FIELDS}))
         return tier
-
-
-class _Prefixed:
-    """A row's tier columns under their own names, for ``tier_of``."""
-
-    def __init__(self, mapping: dict[str, Any]) -> None:
-        self._mapping = mapping

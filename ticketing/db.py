@@ -34,6 +34,18 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
+class Part:
+    """One table's columns of a joined row, under their own names (for ``show_of``, ``tier_of``...)."""
+
+    def __init__(self, mapping: dict[str, object]) -> None:
+        self._mapping = mapping
+
+
+def part_of(row: sa.Row[tuple[object, ...]], table: sa.Table) -> Part:
+    """``table``'s columns of ``row`` (a select of several tables, whose names may clash)."""
+    return Part({c.name: row._mapping[c] for c in table.c})
+
+
 def show_of(row: Any) -> Show:
     m = row._mapping
     return Show(id=m["id"], room_id=m["room_id"], room_slug=m["room_slug"], title=m["title"],

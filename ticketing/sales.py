@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ticketing import tables as t
-from ticketing.db import Writer, counts, new_id, order_of, show_of, ticket_of, tier_of
+from ticketing.db import Writer, counts, new_id, order_of, part_of, show_of, ticket_of, tier_of
 from ticketing.errors import NotFound, OffSale, Refused, SoldOut
 from ticketing.model import Order, OrderStatus, Show, Ticket, TicketStatus, Tier
 
@@ -270,21 +270,12 @@ class Sales:
             rows = (await conn.execute(q)).all()
         best: Access | None = None
         for row in rows:
-            ticket = ticket_of(_part(row, t.tickets))
-            tier, show = tier_of(_part(row, t.tiers)), show_of(_part(row, t.shows))
+            ticket = ticket_of(part_of(row, t.tickets))
+            tier, show = tier_of(part_of(row, t.tiers)), show_of(part_of(row, t.shows))
             rank = (tier.latency_class == "realtime", tier.chat)
             if best is None or rank > (best.tier.latency_class == "realtime", best.tier.chat):
                 best = Access(ticket, tier, show)
         return best
-
-
-class _Part:
-    def __init__(self, mapping: dict[str, object]) -> None:
-        self._mapping = mapping
-
-
-def _part(row: sa.Row[tuple[object, ...]], table: sa.Table) -> _Part:
-    return _Part({c.name: row._mapping[c] for c in table.c})
 
 
 async def _tier_of_show(conn: AsyncConnection, show: Show, tier_id: str) -> Tier:
