@@ -13,6 +13,15 @@ Rules:
   ignores what it is still given. (:meth:`Hub.start_publish` is the step below, which tests
   and benchmarks drive directly: ``replace=True`` takes over whatever the state.)
 * Time comes from the hub's ``clock`` (``time.monotonic`` unless a test injects its own).
+* Derived tracks (Opus for WebRTC viewers of an AAC publisher) live in the same stream but
+  apart from the publisher's tracks: :attr:`Stream.header` and :meth:`Stream.state_dict`
+  never show them, and only readers that ask (``add_reader(kind, derived=Codec.OPUS)``) get
+  their units, written with :meth:`Stream.write_derived` (no GOP cache, no figures). Such a
+  reader may resume on any unit after an overflow. A publisher that makes the codec itself
+  says so when it publishes (``derived=``); otherwise the hub runs the bridge registered for
+  it (:meth:`Hub.add_bridge`, a reader of the stream that writes the derived track) while at
+  least one reader asks for the codec: it starts with the first, stops with the last or with
+  the stream, and carries on across publisher sessions.
 * A publisher that goes away (``end_publish``) leaves the stream ``reconnecting`` for
   ``reconnect_grace`` seconds. A new publisher in that time continues the same Stream: readers
   stay attached and get a :class:`StreamHeader` with the next session number (HLS turns it
@@ -30,13 +39,13 @@ import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from media import metrics
 from media.errors import AlreadyPublishing, IllegalTransition, UsageError
 from media.reader import DEFAULT_MAX_BYTES, DEFAULT_MAX_UNITS, Reader
 from media.stats import StreamStats
-from media.units import CLOCK_RATE, StreamHeader, Track, TrackKind, Unit
+from media.units import CLOCK_RATE, Codec, StreamHeader, Track, TrackKind, Unit
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +80,26 @@ StateListener = Callable[["Stream"], None]
 Clock = Callable[[], float]
 
 
+class Bridge(Protocol):
+    """Makes a derived track of one stream (see the module docstring) until stopped."""
+
+    def stop(self) -> None: ...
+
+
+BridgeFactory = Callable[["Stream"], Bridge]
+"""``factory(stream)``: start a bridge that reads ``stream`` and writes its derived track."""
+
+
+def _any_unit(_unit: Unit) -> bool:
+    return True
+
+
 class Stream:
     """The live media of one room. Created by :meth:`Hub.start_publish`, never directly."""
 
-    def __init__(self, hub: Hub, slug: str, source: str, tracks: Iterable[Track]) -> None:
+    def __init__(
+        self, hub: Hub, slug: str, source: str, tracks: Iterable[Track], derived: Iterable[Codec] = ()
+    ) -> None:
         self.slug = slug
         self.source = source
         self.state = StreamState.LIVE
@@ -86,6 +111,9 @@ class Stream:
         self._readers: list[Reader] = []
         self._gop: list[Unit] = []
         self._gop_bytes = 0
+        self._supplied = frozenset(derived)
+        self._derived_readers: dict[Codec, list[Reader]] = {}
+        self._bridges: dict[Codec, Bridge] = {}
         self._stats = StreamStats()
         self._announced_stats = False
         self.ignored_writes = 0
@@ -136,6 +164,15 @@ class Stream:
             self._announced_stats = True
             self._hub._notify(self)
 
+    def write_derived(self, codec: Codec, unit: Unit) -> None:
+        """Hand one unit of the derived ``codec`` track to the readers that asked for it
+        (see the module docstring). Synchronous; ignored when the stream is not live."""
+        if self.state is not StreamState.LIVE:
+            self.ignored_writes += 1
+            return
+        for reader in self._derived_readers.get(codec, ()):
+            reader.offer(unit)
+
     def silent_for(self) -> float:
         """Seconds since the last accepted write (or the publish), on the hub's clock."""
         return self._hub.clock() - self.last_write_at
@@ -149,12 +186,22 @@ class Stream:
     # -- readers -----------------------------------------------------------------------
 
     def add_reader(
-        self, kind: str, *, max_units: int = DEFAULT_MAX_UNITS, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        kind: str,
+        *,
+        derived: Codec | None = None,
+        max_units: int = DEFAULT_MAX_UNITS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Reader:
         """Attach a reader. It first gets the current :class:`StreamHeader`, then the GOP cache
-        (units since the last keyframe, so it can start decoding at once), then live units."""
+        (units since the last keyframe, so it can start decoding at once), then live units.
+
+        With ``derived``, the reader gets only the units of that derived track, from now on
+        (no header, no cache), and the stream's bridge for it runs while it is attached."""
         if self.state is StreamState.OFFLINE:
             raise UsageError(f"stream {self.slug!r} is offline")
+        if derived is not None:
+            return self._add_derived_reader(kind, derived, max_units, max_bytes)
         reader = Reader(
             kind, self.is_resume_point, self._detach, max_units=max_units, max_bytes=max_bytes
         )
@@ -182,6 +229,37 @@ class Stream:
             self._readers.remove(reader)
             metrics.READERS.labels(reader.kind).dec()
 
+    def _add_derived_reader(self, kind: str, codec: Codec, max_units: int, max_bytes: int) -> Reader:
+        def detach(reader: Reader) -> None:
+            readers = self._derived_readers.get(codec, [])
+            if reader in readers:
+                readers.remove(reader)
+                metrics.READERS.labels(reader.kind).dec()
+                self._update_bridge(codec)
+
+        reader = Reader(kind, _any_unit, detach, max_units=max_units, max_bytes=max_bytes)
+        self._derived_readers.setdefault(codec, []).append(reader)
+        metrics.READERS.labels(kind).inc()
+        self._update_bridge(codec)
+        return reader
+
+    def _update_bridge(self, codec: Codec) -> None:
+        """Run the hub's bridge for ``codec`` exactly while a reader asks for the codec, the
+        publisher does not supply it and the stream is not offline."""
+        wanted = (
+            bool(self._derived_readers.get(codec))
+            and codec not in self._supplied
+            and self.state is not StreamState.OFFLINE
+        )
+        bridge = self._bridges.get(codec)
+        if wanted and bridge is None:
+            factory = self._hub._bridges.get(codec)
+            if factory is not None:
+                self._bridges[codec] = factory(self)
+        elif not wanted and bridge is not None:
+            del self._bridges[codec]
+            bridge.stop()
+
     # -- state -------------------------------------------------------------------------
 
     def _transition(self, event: StreamEvent) -> None:
@@ -192,7 +270,7 @@ class Stream:
         metrics.LIVE_STREAMS.labels(target.value).inc()
         self.state = target
 
-    def _new_session(self, source: str, tracks: Iterable[Track]) -> None:
+    def _new_session(self, source: str, tracks: Iterable[Track], derived: Iterable[Codec]) -> None:
         self.session += 1
         self.last_write_at = self._hub.clock()
         self.source = source
@@ -202,11 +280,19 @@ class Stream:
         self._stats = StreamStats()
         self._announced_stats = False
         self._broadcast_header()
+        self._supplied = frozenset(derived)
+        for codec in {*self._derived_readers, *self._bridges}:
+            self._update_bridge(codec)
 
     def _end_readers(self) -> None:
-        for reader in list(self._readers):
+        derived = [reader for readers in self._derived_readers.values() for reader in readers]
+        for reader in [*self._readers, *derived]:
             reader.end()
-            self._detach(reader)
+            metrics.READERS.labels(reader.kind).dec()
+        self._readers = []
+        self._derived_readers = {}
+        for codec in list(self._bridges):
+            self._update_bridge(codec)
         self._clear_gop()
 
     def state_dict(self) -> dict[str, Any]:
@@ -306,6 +392,13 @@ class Publication:
         if self.live:
             self.stream.set_track(track)
 
+    def write_derived(self, codec: Codec, unit: Unit) -> None:
+        """A unit of a derived track this publisher supplies (it said so in ``derived=``)."""
+        if not self.live:
+            self.stream.ignored_writes += 1
+            return
+        self.stream.write_derived(codec, unit)
+
     def end(self) -> None:
         """The publisher went away; it may come back within the grace period."""
         if self.live:
@@ -332,6 +425,12 @@ class Hub:
         self._listeners: list[StateListener] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._on_replaced: dict[str, Callable[[], None] | None] = {}
+        self._bridges: dict[Codec, BridgeFactory] = {}
+
+    def add_bridge(self, codec: Codec, factory: BridgeFactory) -> None:
+        """Make ``codec`` with ``factory`` for readers of streams whose publisher does not
+        supply it (see the module docstring)."""
+        self._bridges[codec] = factory
 
     def may_take_over(self, slug: str, takeover_after: float | None) -> bool:
         """Whether a new publisher of ``slug`` replaces a live one (True) or finds the room
@@ -352,11 +451,13 @@ class Hub:
         *,
         takeover_after: float | None = None,
         on_replaced: Callable[[], None] | None = None,
+        derived: Iterable[Codec] = (),
     ) -> Publication:
         """Begin (or resume) publishing to ``slug`` under the takeover rule (see the module
-        docstring); ``on_replaced`` is called when a later publisher takes over."""
+        docstring); ``on_replaced`` is called when a later publisher takes over, ``derived``
+        names the derived tracks the publisher writes itself (no bridge runs for them)."""
         replace = self.may_take_over(slug, takeover_after)
-        stream = self.start_publish(slug, source, tracks, replace=replace)
+        stream = self.start_publish(slug, source, tracks, replace=replace, derived=derived)
         publication = Publication(self, stream, source, on_replaced)
         self._on_replaced[slug] = publication._replace
         return publication
@@ -369,6 +470,7 @@ class Hub:
         *,
         replace: bool = False,
         on_replaced: Callable[[], None] | None = None,
+        derived: Iterable[Codec] = (),
     ) -> Stream:
         """Begin (or resume) publishing to ``slug``; see the module docstring for the rules.
 
@@ -378,7 +480,7 @@ class Hub:
         """
         stream = self._streams.get(slug)
         if stream is None:
-            stream = Stream(self, slug, source, tracks)
+            stream = Stream(self, slug, source, tracks, derived)
             self._streams[slug] = stream
             metrics.LIVE_STREAMS.labels(StreamState.LIVE.value).inc()
         elif stream.state is StreamState.LIVE:
@@ -386,11 +488,11 @@ class Hub:
                 raise AlreadyPublishing(slug, stream.source)
             self._tell_replaced(slug)
             stream._transition(StreamEvent.REPLACE)
-            stream._new_session(source, tracks)
+            stream._new_session(source, tracks, derived)
         else:
             self._cancel_timer(slug)
             stream._transition(StreamEvent.PUBLISH)
-            stream._new_session(source, tracks)
+            stream._new_session(source, tracks, derived)
         self._on_replaced[slug] = on_replaced
         log.info("publish %s from %s (session %d)", slug, source, stream.session)
         self._notify(stream)
@@ -431,11 +533,11 @@ class Hub:
         """The stream of ``slug`` while it is live or reconnecting, else None."""
         return self._streams.get(slug)
 
-    def add_reader(self, slug: str, kind: str, **limits: int) -> Reader:
+    def add_reader(self, slug: str, kind: str, *, derived: Codec | None = None, **limits: int) -> Reader:
         stream = self._streams.get(slug)
         if stream is None:
             raise UsageError(f"room {slug!r} has no stream")
-        return stream.add_reader(kind, **limits)
+        return stream.add_reader(kind, derived=derived, **limits)
 
     def on_state_change(self, listener: StateListener) -> Callable[[], None]:
         """Call ``listener(stream)`` on every state change and when the stream's codecs or

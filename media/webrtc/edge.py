@@ -4,8 +4,9 @@ When a WHEP offer arrives for a room this node's hub does not hold, :class:`Edge
 asks ``locate(slug)`` (the room directory) for the node that does, and takes the room's
 media from it **once** (:mod:`media.webrtc.pull`, over a WebSocket carrying
 :mod:`media.webrtc.pullwire` messages, credentialed by ``credential(slug)``) into a hub of
-its own, :attr:`EdgeRelays.hub`, and the room's Opus into its own feeds. This node's WHEP
-viewers read that hub as they would the ingest's. Rules:
+its own, :attr:`EdgeRelays.hub` (the room's Opus as the stream's derived Opus track, which the
+relay supplies, so no bridge runs here). This node's WHEP viewers read that hub as they would
+the ingest's. Rules:
 
 * **One relay per room, whatever the viewers.** The first viewer starts it, every later one
   shares it; it stops when its last viewer's session ends (:meth:`EdgeRelays.release`).
@@ -40,9 +41,10 @@ from prometheus_client import Counter, Gauge
 
 from media.errors import UsageError
 from media.hub import Hub, Stream
+from media.units import Codec
 from media.webrtc import pullwire
+from media.webrtc.bridge import opus_unit
 from media.webrtc.errors import PullRefused, WireError
-from media.webrtc.feeds import OpusFeed, OpusFeeds
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,6 @@ class EdgeRelay:
         self._relays = relays
         self._stream: Stream | None = None
         self._session = 0
-        self._feed: OpusFeed | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -89,9 +90,6 @@ class EdgeRelay:
     def hub(self) -> Hub:
         return self._relays.hub
 
-    @property
-    def feeds(self) -> OpusFeeds:
-        return self._relays.feeds
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"edge relay {self.slug}")
@@ -155,21 +153,19 @@ class EdgeRelay:
                     self._stream.write(message.unit)
                 except UsageError as exc:
                     log.warning("edge relay of %s: %s", self.slug, exc)
-        elif isinstance(message, pullwire.OpusPacket) and self._feed is not None:
-            self._feed.write(message.payload, message.pts)
+        elif isinstance(message, pullwire.OpusPacket) and self._stream is not None:
+            self._stream.write_derived(Codec.OPUS, opus_unit(message.payload, message.pts))
 
     def _on_header(self, message: pullwire.Header) -> None:
         header = message.header
         self.on_demand = message.on_demand
         if self._stream is None or header.session != self._session:
             self._stream = self.hub.start_publish(self.slug, self.source, header.tracks,
-                                                  replace=self._stream is not None)
+                                                  replace=self._stream is not None, derived=(Codec.OPUS,))
             self._session = header.session
         else:
             for track in header.tracks:
                 self._stream.set_track(track)
-        if self._feed is None:
-            self._feed = self.feeds.claim(self.slug, self)
         if not self.ready.done():
             self.ready.set_result(None)
 
@@ -186,10 +182,6 @@ class EdgeRelay:
         stream, self._stream = self._stream, None
         if stream is not None and self.hub.get(self.slug) is stream:
             self.hub.stop(self.slug)
-        feed, self._feed = self._feed, None
-        if feed is not None:
-            feed.end()
-            self.feeds.release(self.slug, self)
         self._relays._forget(self)
 
 
@@ -203,7 +195,6 @@ class EdgeRelays:
 
     def __init__(self, locate: Locate, credential: Credential) -> None:
         self.hub = Hub(reconnect_grace=0)
-        self.feeds = OpusFeeds(self.hub)
         self.credential = credential
         self._locate = locate
         self._relays: dict[str, EdgeRelay] = {}

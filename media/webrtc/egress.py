@@ -5,7 +5,7 @@ gives the viewer's sender the RTP payloads of each H.264 access unit (SPS/PPS pu
 keyframe), made once per room and shared by all its viewers (:mod:`media.webrtc.payloads`);
 only the RTP timestamp is the viewer's own. (``recv()`` still returns an Annex B ``av.Packet``
 for a sender without that hook, which aiortc packetizes itself.) :class:`AudioPacketTrack` does
-the same with the room's shared Opus feed. A viewer starts on a keyframe: the GOP cache for a source that cannot
+the same with a reader of the stream's derived Opus track (:mod:`media.webrtc.bridge`). A viewer starts on a keyframe: the GOP cache for a source that cannot
 make one on demand (RTMP), else the next keyframe, which we ask the publisher for. A slow
 viewer's reader drops to the next keyframe (:mod:`media.reader`); others never notice.
 
@@ -157,7 +157,7 @@ class VideoPacketTrack(MediaStreamTrack):
 
 
 class AudioPacketTrack(MediaStreamTrack):
-    """One viewer's Opus from the room's shared feed."""
+    """One viewer's Opus from a reader of the stream's derived Opus track."""
 
     kind = "audio"
 

@@ -2,9 +2,11 @@
 
 Video: H.264 access units pass through (Annex B -> AVCC, parameter sets into the track's avcC
 record) with no decoding; VP8 is decoded by aiortc and encoded once to H.264
-(:mod:`media.transcode.video`). Audio: Opus packets go as they are to the room's
-:class:`~media.webrtc.feeds.OpusFeed` (for WHEP viewers) and through one Opus->AAC bridge into
-the hub (for HLS and restreams).
+(:mod:`media.transcode.video`). Audio: Opus packets go as they are into the stream's
+derived Opus track (for WHEP viewers and edges; the publisher says so when it publishes, see
+:attr:`WhipPublisher.derived`, so the hub runs no AAC->Opus bridge) and through one Opus->AAC
+bridge into its AAC track (for HLS and restreams). Opus flows from the first packet, before
+the first video frame.
 
 Timestamps: RTP timestamps of each track count from that track's first frame; to put audio
 and video on one 90 kHz timeline, each track's first frame is anchored at its arrival time
@@ -29,9 +31,9 @@ from media.hub import Hub, Publication
 from media.transcode.audio import OpusToAac
 from media.transcode.errors import TranscodeError
 from media.transcode.video import H264Transcoder
-from media.units import CLOCK_RATE, Track, TrackKind, Unit
+from media.units import CLOCK_RATE, Codec, Track, TrackKind, Unit
 from media.webrtc.annexb import AccessUnitAssembler
-from media.webrtc.feeds import OpusFeed, OpusFeeds
+from media.webrtc.bridge import opus_unit
 from media.webrtc.taps import request_keyframe, skip_to_newest, tap_receiver
 
 log = logging.getLogger(__name__)
@@ -68,15 +70,11 @@ class _Timeline:
 class WhipPublisher:
     """Feeds one room's hub stream from one WHIP peer connection."""
 
-    def __init__(
-        self, hub: Hub, feeds: OpusFeeds, slug: str, source: str, *, expect_video: bool
-    ) -> None:
+    def __init__(self, hub: Hub, slug: str, source: str, *, expect_video: bool) -> None:
         self.hub = hub
         self.slug = slug
         self.source = source
         self.expect_video = expect_video
-        self._feeds = feeds
-        self._feed: OpusFeed | None = None
         self._publication: Publication | None = None
         self._started = time.monotonic()
         self._video_time = _Timeline(self._started, CLOCK_RATE)
@@ -103,8 +101,12 @@ class WhipPublisher:
         self._video_receiver = receiver
         tap_receiver(receiver, self._on_video)
 
+    @property
+    def derived(self) -> tuple[Codec, ...]:
+        """The derived tracks this publisher writes itself (Opus once it has audio)."""
+        return (Codec.OPUS,) if self._aac is not None else ()
+
     def tap_audio(self, receiver: RTCRtpReceiver) -> None:
-        self._feed = self._feeds.claim(self.slug, self)
         self._aac = OpusToAac()
         tap_receiver(receiver, self._on_audio)
 
@@ -116,7 +118,6 @@ class WhipPublisher:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        self._feeds.release(self.slug, self)
 
     @property
     def live(self) -> bool:
@@ -209,8 +210,8 @@ class WhipPublisher:
         if codec.name.lower() != "opus" or not frame.data:
             return False
         pts = self._audio_time.map(frame.timestamp)
-        if self._feed is not None:
-            self._feed.write(frame.data, pts)
+        if self._publication is not None:
+            self._publication.write_derived(Codec.OPUS, opus_unit(frame.data, pts))
         if self.expect_video and not self._has_video():
             return False  # the hub's first header should carry both tracks
         self._bridge_audio(frame.data, pts)

@@ -9,7 +9,7 @@ are :mod:`media.webrtc.pullwire`'s. Rules:
   (``nal_webrtc_edge_pull_requests_total{result}``). 404 when this node does not hold the room.
 * **One pull per edge and room.** An edge pulls a room once however many viewers it has, so
   the origin's cost grows with edges, not with viewers: each pull is one hub reader and one
-  reader of the room's Opus feed (bridged from AAC once per room, as for local viewers).
+  reader of the stream's derived Opus (bridged from AAC once per room, as for local viewers).
   ``nal_webrtc_edge_pulls`` counts the pulls served now.
 * **The edge first gets** the stream header (with whether the publisher makes keyframes on
   demand) and the GOP cache, then live units, as any reader.
@@ -37,8 +37,9 @@ from prometheus_client import Counter, Gauge
 
 from media.errors import StreamEnded, UsageError
 from media.reader import Reader
-from media.units import StreamHeader
+from media.units import Codec, StreamHeader
 from media.webrtc import pullwire
+from media.webrtc.bridge import OPUS_READER_MAX_UNITS
 from media.webrtc.errors import WireError
 from media.webrtc.session import WebRtc
 
@@ -151,11 +152,11 @@ def setup_routes(app: web.Application, webrtc: WebRtc, authorize: AuthorizeEdge,
         await ws.prepare(request)
         try:
             video = stream.add_reader("edge", max_units=PULL_MAX_UNITS)
+            audio = stream.add_reader("edge-audio", derived=Codec.OPUS, max_units=OPUS_READER_MAX_UNITS)
         except UsageError:  # went offline during the upgrade
             PULLS_TOTAL.labels("not_live").inc()
             await ws.close(code=1000, message=b"offline")
             return ws
-        audio = webrtc.feeds.get(slug).add_reader()
         PULLS_TOTAL.labels("served").inc()
         PULLS.inc()
         open_pulls.add(ws)

@@ -15,7 +15,7 @@ Origin to edge:
 
       u16 track id | u8 kind (0 video, 1 audio) | u8 flags (bit 0: keyframe) | i64 dts | i64 pts | payload
 
-* ``OPUS`` (0x03): one packet of the room's Opus feed (what WHEP viewers hear)::
+* ``OPUS`` (0x03): one packet of the stream's derived Opus (what WHEP viewers hear)::
 
       i64 pts | payload
 

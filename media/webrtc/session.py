@@ -1,14 +1,16 @@
 """WHIP and WHEP sessions: one aiortc peer connection each, negotiated from the client's offer.
 
 :class:`WebRtc` owns every session of the process (keyed by a random id that is also the path
-of the session resource) and the per-room Opus feeds. The HTTP layer (:mod:`media.webrtc.whip`,
+of the session resource). WHEP viewers read the hub: video as it is, Opus as the stream's derived
+track (the WHIP publisher's own, or made by the AAC->Opus bridge this registers with the hub,
+:mod:`media.webrtc.bridge`). The HTTP layer (:mod:`media.webrtc.whip`,
 :mod:`media.webrtc.whep`) only checks the request and calls :meth:`WebRtc.publish` /
 :meth:`WebRtc.play` / :meth:`WebRtc.end`.
 
 A WHEP offer for a room this node's hub does not hold is served through an edge relay when
 :attr:`WebRtc.edges` is set and another node holds the room (:mod:`media.webrtc.edge`): the
-session holds its relay from its registration to its end, and reads the relay's hub and
-Opus feed instead of this node's.
+session holds its relay from its registration to its end, and reads the relay's hub instead
+of this node's.
 
 A session ends on DELETE, when its peer connection fails or closes, when it has not connected
 within ``settings.connect_timeout_s`` of its offer, or (WHEP) when the stream goes offline.
@@ -45,11 +47,12 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from media.errors import UsageError
 from media.hub import Hub
 from media.throttle import address_key
+from media.units import Codec
+from media.webrtc import bridge
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelay, EdgeRelays
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
-from media.webrtc.feeds import OpusFeeds
 from media.webrtc.ice import apply_ice_policy, new_peer_connection
 from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
@@ -105,7 +108,7 @@ class WebRtc:
         check_aiortc()
         self.hub = hub
         self.settings = settings or WebRtcSettings()
-        self.feeds = OpusFeeds(hub)
+        bridge.register(hub)
         self._sessions: dict[str, Session] = {}
         self._publishers: dict[str, WhipPublisher] = {}
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
@@ -179,7 +182,7 @@ class WebRtc:
         self.check_capacity("whip", slug, peer)
         session_id = secrets.token_urlsafe(16)
         pc = new_peer_connection(self.settings)
-        publisher = WhipPublisher(self.hub, self.feeds, slug, f"whip:{peer}:{session_id[:8]}",
+        publisher = WhipPublisher(self.hub, slug, f"whip:{peer}:{session_id[:8]}",
                                   expect_video=summary.video_codec is not None)
         session = Session(session_id, "whip", slug, pc, address_key(peer), publisher=publisher)
         self._register(session)
@@ -190,7 +193,8 @@ class WebRtc:
             codecs = negotiated_codecs(video) if video is not None else []
             if video is not None and codecs and codecs[0].name.lower() == "vp8":
                 publisher.start_transcoder(video.receiver)
-            publication = self.hub.publish(slug, publisher.source, takeover_after=TAKEOVER_AFTER)
+            publication = self.hub.publish(slug, publisher.source, takeover_after=TAKEOVER_AFTER,
+                                           derived=publisher.derived)
         except BaseException:
             await self.end(session)
             raise
@@ -253,9 +257,10 @@ class WebRtc:
 
     def _whep_transceivers(self, pc: RTCPeerConnection, session: Session, summary: OfferSummary) -> None:
         relay = session.relay
+        hub = relay.hub if relay else self.hub
         if summary.video_sections:
             try:
-                reader = (relay.hub if relay else self.hub).add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
+                reader = hub.add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
             except UsageError as exc:
                 raise NotLive(str(exc)) from exc
             ask = self._keyframe_asker(session)
@@ -275,8 +280,12 @@ class WebRtc:
             pli = relay.request_keyframe if relay else lambda: self.request_keyframe(session.slug)
             on_keyframe_request(transceiver.sender, pli)
         if summary.has_audio:
-            feeds = relay.feeds if relay else self.feeds
-            audio_track = AudioPacketTrack(feeds.get(session.slug).add_reader())
+            try:
+                opus = hub.add_reader(session.slug, "whep-audio", derived=Codec.OPUS,
+                                      max_units=bridge.OPUS_READER_MAX_UNITS)
+            except UsageError as exc:
+                raise NotLive(str(exc)) from exc
+            audio_track = AudioPacketTrack(opus)
             session.tracks.append(audio_track)
             transceiver = pc.addTransceiver(audio_track, direction="sendonly")
             transceiver.setCodecPreferences(_prefer("audio", ("opus",), sender=True))

@@ -60,6 +60,7 @@ async def test_whip_source_plays_over_whep_with_opus_passed_through(webrtc_serve
         assert status == 201, body
         await wait_for(lambda: viewer.video_frames >= 20 and viewer.audio_frames >= 30, timeout=30)
         assert viewer.sizes == {(320, 240)}
+        assert "opus-bridge" not in [r.kind for r in hub.get("room2").readers]  # the publisher's Opus
     finally:
         if viewer is not None:
             await viewer.close()
