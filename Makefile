@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint lock lock-upgrade venv clean
 
@@ -30,6 +31,9 @@ run: $(VENV)/.installed
 	$(VENV)/bin/notalabel serve $(ARGS)
 
 # `test` always refreshes the environment, then lints and runs the whole suite.
+# The suite runs on TEST_WORKERS pytest-xdist workers (each also under -X dev): most tests wait
+# on real peers in real time (ffmpeg, browsers, server processes), so two workers on two cores
+# roughly halve the wall time. `make test TEST_WORKERS=1` runs them one at a time.
 # The suite runs in development mode (-X dev: asyncio debug checks, ResourceWarnings, faulthandler)
 # but with the normal allocator: dev mode's debug allocator hooks doubled the CPU of every test
 # and only guard C extensions' buffer use, which is not our code.
@@ -42,7 +46,8 @@ test: | $(VENV)/bin/python
 	$(VENV)/bin/ruff check server rooms media payments ticketing relay loadtest tests
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	PYTHONMALLOC=pymalloc $(PY) -X dev -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	PYTHONMALLOC=pymalloc $(PY) -X dev -m pytest -q -p no:cacheprovider \
+		--tx '$(TEST_WORKERS)*popen//python=$(PY) -X dev' --dist worksteal $(PYTEST_ARGS)
 
 # `lock` pins what pyproject.toml asks for (keeping existing pins where they still fit);
 # `lock-upgrade` moves every pin to the newest release that fits. pip-tools is a tool of this
