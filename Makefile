@@ -47,7 +47,7 @@ test: | $(VENV)/bin/python
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	PYTHONMALLOC=pymalloc $(PY) -X dev -m pytest -q -p no:cacheprovider \
-		--tx '$(TEST_WORKERS)*popen//python=$(PY) -X dev' --dist worksteal $(PYTEST_ARGS)
+		--tx '$(TEST_WORKERS)*popen//python=$(PY) -X dev' --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 # `lock` pins what pyproject.toml asks for (keeping existing pins where they still fit);
 # `lock-upgrade` moves every pin to the newest release that fits. pip-tools is a tool of this

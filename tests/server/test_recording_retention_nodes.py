@@ -66,8 +66,12 @@ async def test_two_nodes_sweeping_one_directory_delete_each_recording_once(
     async def left() -> set[str]:
         return {p.name for p in root.iterdir()}
 
+    async def logged() -> list[list[str]]:
+        return [deleted_in(node.log()) for node in nodes]
+
     await wait_until(left, lambda names: names == {p.name for p in stays}, 60)
-    by_node = [deleted_in(node.log()) for node in nodes]
+    # A sweep logs its batch after the batch's last delete: wait for the logs to catch up.
+    by_node = await wait_until(logged, lambda lists: len(lists[0]) + len(lists[1]) >= PAST, 30)
     assert sorted(by_node[0] + by_node[1]) == sorted(past)  # each once, by one node
     for node in nodes:
         assert "retention run failed" not in node.log() and "Traceback" not in node.log(), node.log()
