@@ -152,10 +152,13 @@ class Settings:
     payment_fee_bps: int = field(default=290, metadata={"help": "processor fee booked in the ledger: basis points of the gross"})
     payment_fee_fixed: int = field(default=30, metadata={"help": "processor fee booked in the ledger: fixed minor units per payment"})
     db_pool_size: int = field(
-        default=20, metadata={"help": "PostgreSQL connections this process keeps open (a steady load needs about "
-                                      "its concurrent database work; each one is a server process)"})
+        default=30, metadata={"help": "PostgreSQL connections this process opens as it needs them and keeps open "
+                                      "(a steady load needs about its concurrent database work; each one is a "
+                                      "server process)"})
     db_pool_overflow: int = field(
-        default=10, metadata={"help": "PostgreSQL connections opened beyond --db-pool-size in a burst, closed after use"})
+        default=0, metadata={"help": "PostgreSQL connections opened beyond --db-pool-size in a burst, closed after "
+                                     "use (each such burst pays a new connection, its handshake and its "
+                                     "statements' preparation again)"})
     webhook_batch_max: int = field(
         default=200,
         metadata={"help": "payment webhooks that arrive together are applied in one database transaction, at most "
