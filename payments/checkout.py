@@ -148,6 +148,20 @@ Resolver = Callable[[str], Awaitable[str | None]]
 _Item = tuple[WebhookEvent, Resolver | None]
 _SET_SESSION = t.payments.update().where(t.payments.c.id == sa.bindparam("p_id")).values(
     session_id=sa.bindparam("p_session"), updated_at=sa.bindparam("p_at"))
+# A batch's statements on PostgreSQL are one SQL text whatever the batch's size (the ids go
+# as one array), so each connection prepares them once; an ``IN (...)`` list or a multi-row
+# VALUES would be a new statement, prepared again, for every batch size.
+_PG_LOCK_MANY = (sa.select(t.payments)
+                 .where(t.payments.c.id == sa.any_(sa.bindparam("p_ids", type_=postgresql.ARRAY(sa.String))))
+                 .order_by(t.payments.c.id).with_for_update())
+_PG_FIRST_TIMES = sa.text(
+    "INSERT INTO payment_events (event_id, type, received_at, payment_id) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:ats AS float8[]), "
+    "CAST(:payments AS text[])) ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_STORED = ("status", "session_id", "payment_intent", "charge", "refunded", "dispute", "dispute_status")
+_STORE_MANY = (t.payments.update().where(t.payments.c.id == sa.bindparam("p_id"))
+               .values(updated_at=sa.bindparam("p_updated_at"), **{n: sa.bindparam(f"p_{n}") for n in _STORED}))
 
 
 class PaymentBook:
@@ -306,8 +320,10 @@ class PaymentBook:
     async def _lock_many(self, conn: AsyncConnection, ids: list[str]) -> dict[str, Payment]:
         if not ids:
             return {}
-        q = sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id)
-        rows = await conn.execute(q.with_for_update() if self.is_pg else q)
+        if self.is_pg:
+            rows = await conn.execute(_PG_LOCK_MANY, {"p_ids": ids})
+        else:
+            rows = await conn.execute(sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id))
         return {p.id: p for p in map(_row_payment, rows)}
 
     async def _first_times(self, conn: AsyncConnection, events: list[WebhookEvent],
@@ -318,20 +334,21 @@ class PaymentBook:
         for event, payment in zip(events, owners, strict=True):
             rows.setdefault(event.id, {"event_id": event.id, "type": event.type, "received_at": now,
                                        "payment_id": payment.id if payment else None})
-        ins = (postgresql.insert if self.is_pg else sqlite.insert)(t.payment_events)
-        stmt = ins.values(list(rows.values())).on_conflict_do_nothing().returning(t.payment_events.c.event_id)
+        if self.is_pg:
+            cols = {"ids": [r["event_id"] for r in rows.values()], "types": [r["type"] for r in rows.values()],
+                    "ats": [r["received_at"] for r in rows.values()],
+                    "payments": [r["payment_id"] for r in rows.values()]}
+            return set((await conn.execute(_PG_FIRST_TIMES, cols)).scalars())
+        stmt = (sqlite.insert(t.payment_events).values(list(rows.values())).on_conflict_do_nothing()
+                .returning(t.payment_events.c.event_id))
         return set((await conn.execute(stmt)).scalars())
 
     async def _store_many(self, conn: AsyncConnection, changed: list[Payment]) -> None:
         if not changed:
             return
-        names = ("status", "session_id", "payment_intent", "charge", "refunded", "dispute", "dispute_status")
-        c = t.payments.c
-        stmt = (t.payments.update().where(c.id == sa.bindparam("p_id"))
-                .values(updated_at=sa.bindparam("p_updated_at"), **{n: sa.bindparam(f"p_{n}") for n in names}))
         now = self.clock()
-        await conn.execute(stmt, [{"p_id": p.id, "p_updated_at": now, **{f"p_{n}": getattr(p, n) for n in names}}
-                                  for p in changed])
+        await conn.execute(_STORE_MANY, [{"p_id": p.id, "p_updated_at": now,
+                                          **{f"p_{n}": getattr(p, n) for n in _STORED}} for p in changed])
 
     async def apply_one(self, event: WebhookEvent, resolve: Resolver | None = None) -> Applied:
         """Apply one verified event (see the module rules) in a database transaction of its own."""

@@ -62,6 +62,7 @@ _PG_INSERT_TX = (
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) "
     "ON CONFLICT (idem_key) DO NOTHING RETURNING id, idem_key"
 )
+_PG_LOCK_ACCOUNTS = "SELECT id, balance FROM ledger_accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 _PG_UPDATE_BALANCES = (
     "UPDATE ledger_accounts AS a SET balance = v.balance "
     "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, balance) WHERE a.id = v.id"
@@ -250,8 +251,12 @@ class Store:
         a = t.accounts
         balances: dict[AccountRef, int] = {}
         for i in range(0, len(order), CHUNK):
-            q = sa.select(a.c.id, a.c.balance).where(a.c.id.in_(order[i : i + CHUNK])).order_by(a.c.id)
-            for id_, bal in await conn.execute(q.with_for_update()):
+            if self.is_pg:  # one SQL text for any number of accounts: prepared once per connection
+                rows = await (await self._raw(conn)).fetch(_PG_LOCK_ACCOUNTS, order[i : i + CHUNK])
+            else:
+                q = sa.select(a.c.id, a.c.balance).where(a.c.id.in_(order[i : i + CHUNK])).order_by(a.c.id)
+                rows = await conn.execute(q.with_for_update())
+            for id_, bal in rows:
                 balances[by_id[id_]] = bal
         if len(balances) != len(wanted):
             raise LedgerStorageError("an account vanished while locking")
