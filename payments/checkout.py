@@ -61,7 +61,7 @@ from payments.ledger import Ledger
 from payments.reversals import DisputeRequest, DisputeStep, Refund
 from payments.royalty import Revenue, RevenueKind
 from payments.splits import Role, Share, SplitSheet, bps_of
-from payments.store import Op
+from payments.store import Op, driver
 
 PAID_STATES = frozenset({"paid", "refunded", "charged_back"})
 OPEN_STATES = frozenset({"pending", "processing"})
@@ -144,6 +144,13 @@ def _row_payment(row: Any) -> Payment:
     return Payment(**m)
 
 
+def _record_payment(record: Any) -> Payment:
+    """A payment from a driver (asyncpg) row."""
+    m = dict(record.items())
+    m["meta"] = json.loads(m["meta"])
+    return Payment(**m)
+
+
 Resolver = Callable[[str], Awaitable[str | None]]
 _Item = tuple[WebhookEvent, Resolver | None]
 _SET_SESSION = t.payments.update().where(t.payments.c.id == sa.bindparam("p_id")).values(
@@ -151,15 +158,21 @@ _SET_SESSION = t.payments.update().where(t.payments.c.id == sa.bindparam("p_id")
 # A batch's statements on PostgreSQL are one SQL text whatever the batch's size (the ids go
 # as one array), so each connection prepares them once; an ``IN (...)`` list or a multi-row
 # VALUES would be a new statement, prepared again, for every batch size.
-_PG_LOCK_MANY = (sa.select(t.payments)
-                 .where(t.payments.c.id == sa.any_(sa.bindparam("p_ids", type_=postgresql.ARRAY(sa.String))))
-                 .order_by(t.payments.c.id).with_for_update())
-_PG_FIRST_TIMES = sa.text(
-    "INSERT INTO payment_events (event_id, type, received_at, payment_id) "
-    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:ats AS float8[]), "
-    "CAST(:payments AS text[])) ON CONFLICT DO NOTHING RETURNING event_id"
-)
+# They run on the driver connection of the batch's transaction (``payments.store.driver``).
+_COLUMNS = tuple(t.payments.c.keys())
 _STORED = ("status", "session_id", "payment_intent", "charge", "refunded", "dispute", "dispute_status")
+_PG_LOCK_MANY = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+_PG_FIRST_TIMES = (
+    "INSERT INTO payment_events (event_id, type, received_at, payment_id) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_PG_STORE_MANY = (
+    "UPDATE payments SET updated_at = $2, "
+    + ", ".join(f"{n} = ${i}" for i, n in enumerate(_STORED, start=3)) + " WHERE id = $1"
+)
+_PG_INSERT = (f"INSERT INTO payments ({', '.join(_COLUMNS)}) "
+              f"VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))})")
 _STORE_MANY = (t.payments.update().where(t.payments.c.id == sa.bindparam("p_id"))
                .values(updated_at=sa.bindparam("p_updated_at"), **{n: sa.bindparam(f"p_{n}") for n in _STORED}))
 
@@ -191,6 +204,10 @@ class PaymentBook:
     async def _insert_many(self, rows: list[dict[str, Any]]) -> list[None]:
         """A lone row: one statement in its own transaction (autocommit: no BEGIN and COMMIT
         round trips); several: one transaction, one ``executemany``, all or none."""
+        if self.is_pg:  # on the driver: one prepared statement; executemany is all or none
+            async with self._single.connect() as conn:
+                await (await driver(conn)).executemany(_PG_INSERT, [[r[c] for c in _COLUMNS] for r in rows])
+            return [None] * len(rows)
         insert = t.payments.insert()  # one statement object: compiled once
         if len(rows) == 1:
             async with self._single.connect() as conn:
@@ -321,9 +338,8 @@ class PaymentBook:
         if not ids:
             return {}
         if self.is_pg:
-            rows = await conn.execute(_PG_LOCK_MANY, {"p_ids": ids})
-        else:
-            rows = await conn.execute(sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id))
+            return {p.id: p for p in map(_record_payment, await (await driver(conn)).fetch(_PG_LOCK_MANY, ids))}
+        rows = await conn.execute(sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id))
         return {p.id: p for p in map(_row_payment, rows)}
 
     async def _first_times(self, conn: AsyncConnection, events: list[WebhookEvent],
@@ -335,10 +351,8 @@ class PaymentBook:
             rows.setdefault(event.id, {"event_id": event.id, "type": event.type, "received_at": now,
                                        "payment_id": payment.id if payment else None})
         if self.is_pg:
-            cols = {"ids": [r["event_id"] for r in rows.values()], "types": [r["type"] for r in rows.values()],
-                    "ats": [r["received_at"] for r in rows.values()],
-                    "payments": [r["payment_id"] for r in rows.values()]}
-            return set((await conn.execute(_PG_FIRST_TIMES, cols)).scalars())
+            cols = [[r[k] for r in rows.values()] for k in ("event_id", "type", "received_at", "payment_id")]
+            return {r[0] for r in await (await driver(conn)).fetch(_PG_FIRST_TIMES, *cols)}
         stmt = (sqlite.insert(t.payment_events).values(list(rows.values())).on_conflict_do_nothing()
                 .returning(t.payment_events.c.event_id))
         return set((await conn.execute(stmt)).scalars())
@@ -347,6 +361,10 @@ class PaymentBook:
         if not changed:
             return
         now = self.clock()
+        if self.is_pg:
+            await (await driver(conn)).executemany(
+                _PG_STORE_MANY, [[p.id, now, *(getattr(p, n) for n in _STORED)] for p in changed])
+            return
         await conn.execute(_STORE_MANY, [{"p_id": p.id, "p_updated_at": now,
                                           **{f"p_{n}": getattr(p, n) for n in _STORED}} for p in changed])
 

@@ -327,10 +327,7 @@ class Store:
 
     @staticmethod
     async def _raw(conn: AsyncConnection) -> Any:
-        """The asyncpg connection under ``conn`` (same open transaction) for array-bound bulk SQL."""
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        return raw
+        return await driver(conn)
 
     async def _replays(self, conn: AsyncConnection, existing: dict[str, _Existing]) -> dict[str, Receipt]:
         if not existing:
@@ -355,6 +352,15 @@ class Store:
             for tid, amount, party, kind, cur in await conn.execute(q):
                 out.setdefault(tid, []).append(Leg(account_ref(party, AccountKind(kind), cur), amount))
         return out
+
+
+async def driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (same session, same open transaction), for
+    array-bound bulk SQL and hot statements: SQLAlchemy's own work per execution costs
+    several times the driver's round trip."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
 
 
 def _sqlstate(exc: BaseException) -> str | None:

@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.store import driver
 from rooms.ports import RoomInfo, Song
 from server import tables as t
-from server.db import reads
+from server.db import DriverStatement, reads
 from ticketing import tables as ticket_tables
 
 STREAM_KEY_PREFIX = "live_"
@@ -87,7 +88,9 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.reads = reads(engine)
+        self.is_pg = engine.dialect.name == "postgresql"
         self._tip_room: sa.Select[Any] | None = None
+        self._tip_room_pg: DriverStatement | None = None
 
     # -- rooms ---------------------------------------------------------------
 
@@ -154,11 +157,17 @@ class SqlStore:
             self._tip_room = self._room_select().add_columns(
                 r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, show_on,
             ).where(r.slug == sa.bindparam("slug"))
+            self._tip_room_pg = DriverStatement(self._tip_room, self.engine) if self.is_pg else None
+        values = {"slug": slug, "user_id": user_id, "now": time.time()}
+        m: Any
         async with self.reads.connect() as conn:
-            row = (await conn.execute(self._tip_room, {"slug": slug, "user_id": user_id, "now": time.time()})).first()
-        if row is None:
+            if self._tip_room_pg is not None:  # every tip reads this: on the driver, not through SQLAlchemy
+                m = await (await driver(conn)).fetchrow(self._tip_room_pg.sql, *self._tip_room_pg.args(values))
+            else:
+                row = (await conn.execute(self._tip_room, values)).first()
+                m = row._mapping if row is not None else None
+        if m is None:
             return None
-        m = row._mapping
         room = RoomRow(**{k: m[k] for k in ("id", "slug", "title", "owner_id", "owner", "latency_class", "created_at")})
         settings = json.loads(m["settings"] or "{}")
         sheet = m["split_sheet"]
