@@ -30,12 +30,14 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from payments.store import driver
 from rooms.ports import Identity
 from rooms.ratelimit import Rate
 from server import tables as t
 from server import usernames
+from server.db import DriverStatement
 from server.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
 from server.httputil import BAD_INPUT, REFUSED
 from server.keys import ENGINE, READS, SERVICES, SETTINGS
@@ -171,6 +173,20 @@ _SESSION_READ = (  # one statement object: built and compiled once
               t.sessions.c.id.label("session_id"), t.sessions.c.last_seen_at)
     .select_from(t.sessions.join(t.users, t.users.c.id == t.sessions.c.user_id))
     .where(t.sessions.c.token_hash == sa.bindparam("token_hash")))
+_session_read_pg: DriverStatement | None = None
+
+
+async def _read_session(engine: AsyncEngine, hashed: str) -> Any:
+    """The session's row (by column name), or None. On PostgreSQL the statement runs on the
+    driver: every signed-in request whose session is not cached reads it."""
+    global _session_read_pg
+    async with engine.connect() as conn:
+        if engine.dialect.name != "postgresql":
+            row = (await conn.execute(_SESSION_READ, {"token_hash": hashed})).first()
+            return row._mapping if row is not None else None
+        if _session_read_pg is None:
+            _session_read_pg = DriverStatement(_SESSION_READ, engine)
+        return await (await driver(conn)).fetchrow(_session_read_pg.sql, *_session_read_pg.args({"token_hash": hashed}))
 
 
 @dataclass(frozen=True)
@@ -190,15 +206,14 @@ async def session_for(request: web.Request, token: str) -> Session | None:
     cached = cache.get(hashed, now)
     if cached is not None:
         return cached
-    async with request.app[READS].connect() as conn:
-        row = (await conn.execute(_SESSION_READ, {"token_hash": hashed})).first()
-    if row is None or row.expires_at < now:
+    row = await _read_session(request.app[READS], hashed)
+    if row is None or row["expires_at"] < now:
         return None
-    if row.last_seen_at is None or now - row.last_seen_at > LAST_SEEN_EVERY_S:
+    if row["last_seen_at"] is None or now - row["last_seen_at"] > LAST_SEEN_EVERY_S:
         async with request.app[ENGINE].begin() as conn:
             await conn.execute(t.sessions.update().where(t.sessions.c.token_hash == hashed).values(last_seen_at=now))
-    found = Session(Identity(row.id, row.username), row.csrf, row.session_id, hashed)
-    cache.put(hashed, found, row.expires_at)
+    found = Session(Identity(row["id"], row["username"]), row["csrf"], row["session_id"], hashed)
+    cache.put(hashed, found, row["expires_at"])
     return found
 
 
