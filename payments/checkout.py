@@ -268,8 +268,8 @@ class PaymentBook:
         return await self.group.submit((event, resolve))
 
     async def _apply_batch(self, items: list[_Item]) -> list[Applied]:
-        if len(items) == 1:
-            return [await self.apply_one(*items[0])]
+        # A lone event takes the same path as a batch (its statements on the driver, on
+        # PostgreSQL); ``apply_one`` is the fallback when the ledger refuses one for good.
         events = [event for event, _r in items]
         refs = await self._refs(items)
         try:

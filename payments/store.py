@@ -144,6 +144,7 @@ class Store:
         self.is_pg = engine.dialect.name == "postgresql"
         self._ids: dict[AccountRef, int] = {}
         self._sqlite_lock = asyncio.Lock()
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def run(self, ops: Sequence[Op]) -> list[Receipt]:
         async def decide(_conn: AsyncConnection) -> list[Sequence[Op]]:
@@ -169,18 +170,27 @@ class Store:
         # Account ids learnt in this attempt become shared only once it has committed: an
         # account created by a transaction that rolls back never existed.
         fresh: dict[AccountRef, int] = {}
-        async with self.engine.begin() as conn:
-            # The first statement goes through SQLAlchemy, which begins the transaction before
-            # any raw asyncpg statement; on SQLite it is a write, which takes the write lock.
-            if self.is_pg:
-                await conn.execute(sa.text("SELECT 1"))
-            else:
+        if self.is_pg:
+            # The driver's own transaction (BEGIN .. COMMIT, rolled back on any error) on a
+            # connection SQLAlchemy leaves in autocommit, so SQLAlchemy statements that
+            # ``decide`` or an operation runs on ``conn`` go into the same transaction without
+            # SQLAlchemy's transaction bookkeeping around every batch.
+            async with self._autocommit.connect() as conn:
+                async with (await driver(conn)).transaction():
+                    result = await self._stages(conn, decide, fresh)
+        else:
+            async with self.engine.begin() as conn:
+                # A write first: SQLite takes its write lock now, never upgrading a read lock.
                 await conn.execute(sa.text("UPDATE ledger_accounts SET flags = flags WHERE id = -1"))
-            result: list[Receipt] = []
-            for stage in await decide(conn):
-                if stage:
-                    result += await self._write(conn, stage, fresh)
+                result = await self._stages(conn, decide, fresh)
         self._ids.update(fresh)
+        return result
+
+    async def _stages(self, conn: AsyncConnection, decide: Decide, fresh: dict[AccountRef, int]) -> list[Receipt]:
+        result: list[Receipt] = []
+        for stage in await decide(conn):
+            if stage:
+                result += await self._write(conn, stage, fresh)
         return result
 
     async def _write(self, conn: AsyncConnection, ops: Sequence[Op], fresh: dict[AccountRef, int]) -> list[Receipt]:
