@@ -26,6 +26,16 @@ with no viewer before the first phase), which nginx's figure does not carry eith
 in the room, so every request needs its viewing token (``?vt=``, the owner's viewing
 session's; the playlist lists it on every URI), and the same viewers play again. Printed:
 the ratio of server CPU per request, gated over ungated (issue 10: at most 1.10).
+
+``--edges N`` (issue 14: viewer capacity scales with nodes) starts N + 1 ``notalabel serve``
+nodes on one Redis (``--redis``, a fresh key prefix) and one database: the publisher goes to
+the first (the origin) and the viewers are spread evenly over the N others, each an LL-HLS
+edge pulling the room from the origin once per URL (media.hls.edge). Reported per node
+(``nodes``): CPU, requests/s, CPU per request and per viewer, and for each edge its fetches
+from the origin per second (its ``/metrics``), to set beside a run without edges:
+
+    python -m loadtest.hls_viewers --viewers 200 --duration 15 --servers ours --viewer-nice 19
+    python -m loadtest.hls_viewers --viewers 200 --duration 15 --servers ours --viewer-nice 19 --edges 2
 """
 
 from __future__ import annotations
@@ -40,15 +50,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from loadtest import procstat
 from loadtest.media_mirror import Mirror
 from loadtest.media_nginx import start_nginx
-from loadtest.media_server import create_room, gate_room, start_server, wait_for_playlist
+from loadtest.media_server import (
+    MediaServer,
+    create_room,
+    gate_room,
+    start_server,
+    wait_for_playlist,
+)
 from loadtest.media_timecode import percentile
+from loadtest.servers import Started, start_ours
 
 SOURCE_SECONDS = 20
 
@@ -78,36 +98,90 @@ def start_publisher(source: Path, url: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def run_viewers(base: str, playlist_path: str, viewers: int, processes: int, duration: float,
-                      ramp: float, pid: int, mode: str, watch: Path | None) -> dict[str, Any]:
-    """Start the viewer processes, measure ``pid`` over the window, merge the results."""
-    parts = urlsplit(base)
+@dataclass(frozen=True)
+class Node:
+    """A server process whose CPU is read over the window, and the viewers that play from it."""
+
+    role: str
+    url: str
+    pid: int
+    viewers: int = 0
+
+
+def viewer_args(node: Node, playlist_path: str, count: int, start_at: float, duration: float, mode: str,
+                watch: Path | None, nice: int) -> list[str]:
+    parts = urlsplit(node.url)
+    args = [sys.executable, "-m", "loadtest.media_viewer_worker", "--host", str(parts.hostname),
+            "--port", str(parts.port), "--playlist", playlist_path, "--viewers", str(count),
+            "--start-at", str(start_at), "--duration", str(duration), "--mode", mode]
+    if watch is not None:
+        args += ["--watch", str(watch)]
+    return ["nice", "-n", str(nice), *args] if nice else args
+
+
+def split(total: int, ways: int) -> list[int]:
+    return [total // ways + (1 if i < total % ways else 0) for i in range(ways)]
+
+
+async def run_viewers(nodes: list[Node], playlist_path: str, processes: int, duration: float, ramp: float,
+                      mode: str, watch: Path | None, nice: int = 0) -> dict[str, Any]:
+    """Start the viewer processes (``processes`` split over the nodes that have viewers), read
+    every node's CPU over the window, merge the results: the top-level figures are those of
+    the nodes the viewers play from, ``nodes`` has each node's own."""
     start_at = time.time() + ramp
-    workers = []
-    for i in range(processes):
-        count = viewers // processes + (1 if i < viewers % processes else 0)
-        args = [sys.executable, "-m", "loadtest.media_viewer_worker", "--host", str(parts.hostname),
-                "--port", str(parts.port), "--playlist", playlist_path, "--viewers", str(count),
-                "--start-at", str(start_at), "--duration", str(duration), "--mode", mode]
-        if watch is not None:
-            args += ["--watch", str(watch)]
-        workers.append(await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
+    serving = [node for node in nodes if node.viewers]
+    workers: list[tuple[Node, asyncio.subprocess.Process]] = []
+    for node in serving:
+        for count in split(node.viewers, max(1, processes // len(serving))):
+            workers.append((node, await asyncio.create_subprocess_exec(
+                *viewer_args(node, playlist_path, count, start_at, duration, mode, watch, nice),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)))
+    edges = [node for node in nodes if node.role.startswith("edge")]
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu0, busy0, wait0, wall0 = procstat.cpu_seconds(pid), machine_seconds(), run_queue_wait(pid), time.monotonic()
+    pulls0 = [await upstream_fetches(node.url) for node in edges]
+    cpu0, wait0 = [procstat.cpu_seconds(n.pid) for n in nodes], [run_queue_wait(n.pid) for n in nodes]
+    busy0, wall0 = machine_seconds(), time.monotonic()
     await asyncio.sleep(duration)
-    cpu1, busy1, wait1, wall1 = procstat.cpu_seconds(pid), machine_seconds(), run_queue_wait(pid), time.monotonic()
-    outputs = []
-    for worker in workers:
+    cpu1, wait1 = [procstat.cpu_seconds(n.pid) for n in nodes], [run_queue_wait(n.pid) for n in nodes]
+    busy1, wall1 = machine_seconds(), time.monotonic()
+    pulls1 = [await upstream_fetches(node.url) for node in edges]
+    outputs: dict[str, list[dict[str, Any]]] = {node.role: [] for node in nodes}
+    for node, worker in workers:
         out, err = await asyncio.wait_for(worker.communicate(), duration + ramp + 60)
         if worker.returncode != 0:
             raise RuntimeError(f"viewer process failed: {err.decode(errors='replace')[-2000:]}")
-        outputs.append(json.loads(out))
+        outputs[node.role].append(json.loads(out))
     elapsed = wall1 - wall0
-    result = summarize(outputs, viewers, elapsed, cpu1 - cpu0,
-                       (busy1[0] - busy0[0], busy1[1] - busy0[1]))
-    result["server_cpu_wait_percent"] = round(100 * (wait1 - wait0) / elapsed, 1)
+    cpu = {n.role: c1 - c0 for n, c0, c1 in zip(nodes, cpu0, cpu1, strict=True)}
+    wait = {n.role: w1 - w0 for n, w0, w1 in zip(nodes, wait0, wait1, strict=True)}
+    result = summarize([o for n in serving for o in outputs[n.role]], sum(n.viewers for n in serving), elapsed,
+                       sum(cpu[n.role] for n in serving), (busy1[0] - busy0[0], busy1[1] - busy0[1]))
+    result["server_cpu_wait_percent"] = round(100 * sum(wait[n.role] for n in serving) / elapsed, 1)
+    result["nodes"] = {n.role: node_figures(n, outputs[n.role], cpu[n.role], wait[n.role], elapsed) for n in nodes}
+    for node, before, after in zip(edges, pulls0, pulls1, strict=True):
+        result["nodes"][node.role]["origin_fetches_per_s"] = round((after - before) / elapsed, 1)
     return result
+
+
+def node_figures(node: Node, outputs: list[dict[str, Any]], cpu: float, wait: float,
+                 elapsed: float) -> dict[str, Any]:
+    """One node's CPU over the window, and per request and per viewer of its own."""
+    requests = sum(o["requests"] for o in outputs)
+    figures: dict[str, Any] = {"viewers": node.viewers, "cpu_percent": round(100 * cpu / elapsed, 1),
+                               "cpu_wait_percent": round(100 * wait / elapsed, 1),
+                               "requests_per_s": round(requests / elapsed)}
+    if node.viewers:
+        figures["cpu_us_per_request"] = round(1e6 * cpu / max(1, requests), 1)
+        figures["millicores_per_viewer"] = round(1000 * cpu / elapsed / node.viewers, 3)
+    return figures
+
+
+async def upstream_fetches(base: str) -> float:
+    """How many LL-HLS fetches a node has made from an origin so far (its ``/metrics``)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as answer:
+        text = await answer.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("nal_hls_edge_upstream_total{"))
 
 
 async def stream_cost(pid: int, seconds: float) -> float:
@@ -169,34 +243,52 @@ def summarize(outputs: list[dict[str, Any]], viewers: int, elapsed: float, cpu: 
     }
 
 
+def start_nodes(args: argparse.Namespace, work: Path) -> list[MediaServer | Started]:
+    """The servers: one ``notalabel serve``, or with ``--edges N`` an origin and N edges on
+    one Redis (a fresh key prefix) and one database."""
+    flags = [] if args.fast_path else ["--no-hls-fast-path"]
+    if not args.edges:
+        return [start_server(work / "server", flags)]
+    return list(start_ours(1 + args.edges, redis=args.redis, workdir=work / "nodes", extra=flags))
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="nal-hls-viewers-"))
     source = make_source(Path(tempfile.gettempdir()) / f"nal-hls-viewers-{args.video_kbps}k.flv",
                          args.video_kbps, args.audio_kbps)
-    server = start_server(work / "server", [] if args.fast_path else ["--no-hls-fast-path"])
+    servers = start_nodes(args, work)
+    server = servers[0]
     publisher = None
     results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()],
-                               "fast_path": args.fast_path}
+                               "fast_path": args.fast_path, "edges": args.edges}
     try:
         owner = "bench" + os.urandom(4).hex()
         slug, publish_url = await create_room(server.url, owner)
         publisher = start_publisher(source, publish_url)
         playlist_path = f"/live/{slug}/index.m3u8"
-        await wait_for_playlist(server.url + playlist_path)
+        for node in servers:
+            await wait_for_playlist(node.url + playlist_path)
         await asyncio.sleep(3)  # a few segments in the window
-        idle = await stream_cost(server.pid, args.idle_window)
-        results["stream_cost_cpu_percent"] = round(100 * idle, 1)
+        idle = await asyncio.gather(*(stream_cost(node.pid, args.idle_window) for node in servers))
+        results["stream_cost_cpu_percent"] = round(100 * (sum(idle[1:]) if args.edges else idle[0]), 1)
+        if args.edges:
+            results["idle_cpu_percent"] = {"origin": round(100 * idle[0], 1)} | {
+                f"edge{i}": round(100 * cores, 1) for i, cores in enumerate(idle[1:], 1)}
         for name in args.servers.split(","):
             if name == "ours":
-                results["ours"] = await run_viewers(
-                    server.url, playlist_path, args.viewers, args.processes, args.duration,
-                    args.ramp, server.pid, "ours", None)
+                serving = servers[1:] if args.edges else servers
+                nodes = [Node("origin", server.url, server.pid)] if args.edges else []
+                nodes += [Node(f"edge{i}" if args.edges else "server", node.url, node.pid, share)
+                          for i, (node, share) in enumerate(zip(serving, split(args.viewers, len(serving)),
+                                                                strict=True), 1)]
+                results["ours"] = await run_viewers(nodes, playlist_path, args.processes, args.duration,
+                                                    args.ramp, "ours", None, args.viewer_nice)
             elif name == "gated":
                 token = await gate_room(server.url, slug, owner)
                 await asyncio.sleep(4)  # every node's gate cache (3 s) sees the show
                 results["gated"] = await run_viewers(
-                    server.url, f"{playlist_path}?vt={token}", args.viewers, args.processes, args.duration,
-                    args.ramp, server.pid, "ours", None)
+                    [Node("server", server.url, server.pid, args.viewers)], f"{playlist_path}?vt={token}",
+                    args.processes, args.duration, args.ramp, "ours", None, args.viewer_nice)
             elif name == "nginx":
                 results["nginx"] = await bench_nginx(args, work, server.url, playlist_path)
             else:
@@ -205,7 +297,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if publisher is not None:
             publisher.kill()
             publisher.wait(10)
-        server.stop()
+        for node in servers:
+            node.stop()
         shutil.rmtree(work, ignore_errors=True)
     results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     for name in ("ours", "gated"):
@@ -225,8 +318,9 @@ async def bench_nginx(args: argparse.Namespace, work: Path, origin: str, playlis
             if mirroring.done():
                 mirroring.result()
             await asyncio.sleep(0.1)
-        return await run_viewers(nginx.url, playlist_path, args.viewers, args.processes,
-                                 args.duration, args.ramp, nginx.pid, "files", mirror.playlist_path)
+        return await run_viewers([Node("server", nginx.url, nginx.pid, args.viewers)], playlist_path,
+                                 args.processes, args.duration, args.ramp, "files", mirror.playlist_path,
+                                 args.viewer_nice)
     finally:
         mirroring.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -247,7 +341,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="seconds the server's CPU is read with the stream live and no viewer")
     parser.add_argument("--fast-path", action=argparse.BooleanOptionalAction, default=True,
                         help="our server's LL-HLS fast path (--no-fast-path: aiohttp serves /live/, to measure it)")
+    parser.add_argument("--edges", type=int, default=0,
+                        help="publish to an origin node and spread the viewers over this many edge nodes")
+    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="the Redis of the nodes' room directory (--edges)")
+    parser.add_argument("--viewer-nice", type=int, default=0,
+                        help="run the viewer processes at this niceness (the servers keep theirs)")
     args = parser.parse_args(argv)
+    if args.edges and args.servers != "ours":
+        parser.error("--edges measures our nodes only: --servers ours")
     results = asyncio.run(bench(args))
     if "ours" in results and "gated" in results:
         results["gated_cpu_per_request_ratio"] = round(
@@ -270,9 +372,17 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("ours", "gated", "nginx"):
         if name in results:
             r = results[name]
+            if args.edges:
+                for role, n in r["nodes"].items():
+                    print(f"{role:6} {n['viewers']} viewers: cpu {n['cpu_percent']}% "
+                          f"(waited for a cpu {n['cpu_wait_percent']}%)  {n['requests_per_s']} req/s"
+                          + (f"  {n['cpu_us_per_request']} us/req  {n['millicores_per_viewer']} millicores a viewer"
+                             if n["viewers"] else "")
+                          + (f"  {n['origin_fetches_per_s']} origin fetches/s" if "origin_fetches_per_s" in n else ""))
             print(f"{name:6} {r['viewers']} viewers: cpu {r['server_cpu_percent']}% "
                   f"(waited for a cpu {r['server_cpu_wait_percent']}%)  "
                   f"{r['server_cpu_us_per_request']} us/req "
+                  f"{round(10 * r['server_cpu_percent'] / r['viewers'], 3)} millicores a viewer  "
                   f"{r['requests_per_s']} req/s  {r['mbit_per_s']} Mbit/s "
                   f"({r['per_viewer_kbit_per_s']} kbit/s a viewer)  failed {r['failed_requests']}  "
                   f"part fetch p50 {r['part_fetch_p50_ms']} ms p99 {r['part_fetch_p99_ms']} ms")

@@ -8,7 +8,8 @@ received. Viewers per core = viewers / (server CPU seconds per second).
 
 The viewers live in ``--procs`` processes of their own (one Python process receiving SRTP
 tops out at about 20 viewers of 2.5 Mbps). Run:
-``python -m loadtest.webrtc_viewers --viewers 40 --procs 2 --window 10``.
+``python -m loadtest.webrtc_viewers --viewers 40 --procs 2 --window 10`` (``--viewer-nice 19``
+on a shared machine: the viewers yield, the servers keep their priority).
 
 ``--edges N`` publishes to one server (the origin) and spreads the viewers evenly over N more,
 each an edge of the origin (``loadtest.webrtc_server --origin``: its viewers go through one
@@ -151,14 +152,15 @@ def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
             w.kill()
 
 
-def spawn(base: str, slug: str, count: int) -> subprocess.Popen[str]:
+def spawn(base: str, slug: str, count: int, nice: int = 0) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "loadtest.webrtc_viewers", "--worker", base, slug, str(count)]
     return subprocess.Popen(
-        [sys.executable, "-m", "loadtest.webrtc_viewers", "--worker", base, slug, str(count)],
+        ["nice", "-n", str(nice), *args] if nice else args,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
 
 
-async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[str, Any]:
+async def run(viewers: int, procs: int, window: float, edges: int = 0, nice: int = 0) -> dict[str, Any]:
     server = ServerProc()
     server.start()
     relays = [ServerProc("--origin", server.url) for _ in range(edges)]
@@ -171,7 +173,7 @@ async def run(viewers: int, procs: int, window: float, edges: int = 0) -> dict[s
     try:
         async with aiohttp.ClientSession() as http:
             await wait_live(http, server.url, "load")
-        workers = [spawn(node.url, "load", viewers // (per_node * len(watched)))
+        workers = [spawn(node.url, "load", viewers // (per_node * len(watched)), nice)
                    for node in watched for _ in range(per_node)]
         nodes = [server, *relays]
         rates, cpus = await measure(workers, [node.pid for node in nodes], window)
@@ -202,14 +204,16 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10)
     parser.add_argument("--edges", type=int, default=0,
                         help="spread the viewers over this many edges of the publisher's server")
+    parser.add_argument("--viewer-nice", type=int, default=0,
+                        help="run the viewer processes at this niceness (the servers keep theirs)")
     parser.add_argument("--worker", nargs=3, metavar=("BASE", "SLUG", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         base, slug, count = args.worker
         asyncio.run(worker(base, slug, int(count)))
         return
-    print(json.dumps(asyncio.run(run(args.viewers, args.procs, args.window, args.edges))))
+    print(json.dumps(asyncio.run(run(args.viewers, args.procs, args.window, args.edges, args.viewer_nice))))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -8,6 +8,10 @@ from it. Rules:
   (a part, a segment, the same blocking playlist reload ``_HLS_msn``/``_HLS_part``) share
   one fetch: the first starts it in a task, the others await the same task (shielded, so a
   viewer that hangs up does not cancel it for the rest).
+* **One directory lookup per room at a time**, its answer reused for ``LOCATE_TTL_S``: when
+  it runs out, the requests that arrive during the next lookup share it, so hundreds of
+  viewers cause one lookup a second, not one each (which drained the Redis connection pool,
+  and a failed lookup answers as for an offline room).
 * **Cached as the origin says.** A 200 whose ``Cache-Control`` has a ``max-age`` (parts,
   segments and numbered inits are immutable; playlists and blocking reloads have short
   ages) is kept that long, in a cache bounded to ``max_bytes`` (least recently used goes
@@ -106,6 +110,7 @@ class HlsEdge:
         self._cache: collections.OrderedDict[str, tuple[float, Pulled]] = collections.OrderedDict()
         self._cached_bytes = 0
         self._origins: dict[str, tuple[float, str | None]] = {}
+        self._locating: dict[str, asyncio.Task[str | None]] = {}
 
     async def serve(self, request: web.Request, slug: str, name: str) -> web.StreamResponse | None:
         """The origin's answer for ``/live/{slug}/{name}``, or None when no other node holds
@@ -122,7 +127,7 @@ class HlsEdge:
         return pulled.response()
 
     async def close(self) -> None:
-        for task in list(self._inflight.values()):
+        for task in [*self._inflight.values(), *self._locating.values()]:
             task.cancel()
         if self._session is not None:
             await self._session.close()
@@ -133,10 +138,20 @@ class HlsEdge:
         known = self._origins.get(slug)
         if known is not None and known[0] > loop.time():
             return known[1]
-        origin = await self._locate(slug)
+        task = self._locating.get(slug)
+        if task is None:
+            task = loop.create_task(self._lookup(slug), name=f"hls edge locate {slug}")
+            self._locating[slug] = task
+        return await asyncio.shield(task)
+
+    async def _lookup(self, slug: str) -> str | None:
+        try:
+            origin = await self._locate(slug)
+        finally:
+            self._locating.pop(slug, None)
         if len(self._origins) > 10_000:
             self._origins.clear()
-        self._origins[slug] = (loop.time() + LOCATE_TTL_S, origin)
+        self._origins[slug] = (asyncio.get_running_loop().time() + LOCATE_TTL_S, origin)
         return origin
 
     async def _get(self, url: str, kind: str) -> tuple[Pulled, str]:

@@ -50,6 +50,13 @@ class Setup:
     origin: Origin
     edge: HlsEdge
     url: str
+    directory_open: asyncio.Event
+    """The room directory answers only while set (set unless a test clears it)."""
+    lookups: list[str]
+    received: list[str]
+    """Every request the edge's handler got, as it got it."""
+    arrived: asyncio.Event
+    """Set by each request the edge's handler gets."""
 
 
 @pytest.fixture
@@ -59,19 +66,29 @@ async def setup() -> AsyncIterator[Setup]:
     origin_app.router.add_get("/live/{slug}/{name}", origin.handle)
     origin_runner, origin_url = await serve(origin_app)
 
+    directory_open = asyncio.Event()
+    directory_open.set()
+    lookups: list[str] = []
+    received: list[str] = []
+    arrived = asyncio.Event()
+
     async def locate(slug: str) -> str | None:
+        lookups.append(slug)
+        await directory_open.wait()
         return origin_url if slug == "room" else None
 
     edge = HlsEdge(locate, max_bytes=4000)
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        received.append(request.path_qs)
+        arrived.set()
         answer = await edge.serve(request, request.match_info["slug"], request.match_info["name"])
         return answer if answer is not None else web.json_response({"error": "offline"}, status=404)
 
     edge_app = web.Application()
     edge_app.router.add_get("/live/{slug}/{name}", handle)
     edge_runner, edge_url = await serve(edge_app)
-    yield Setup(origin, edge, edge_url)
+    yield Setup(origin, edge, edge_url, directory_open, lookups, received, arrived)
     origin.release.set()
     await edge.close()
     await edge_runner.cleanup()
@@ -99,6 +116,25 @@ async def test_concurrent_requests_share_one_fetch_and_later_ones_hit_the_cache(
     assert answers[0][1]["Access-Control-Allow-Origin"] == "*"
     await get_many(setup.url + name, 5)
     assert setup.origin.asked[name] == 1
+
+
+async def test_requests_during_a_directory_lookup_share_it(setup: Setup) -> None:
+    """Hundreds of viewers ask while the room's lookup runs (its answer ran out): one lookup."""
+    setup.origin.release.set()
+    setup.directory_open.clear()
+    async with aiohttp.ClientSession() as http:
+        async def one(name: str) -> int:
+            async with http.get(f"{setup.url}/live/room/{name}") as r:
+                await r.read()
+                return r.status
+
+        asking = asyncio.gather(*(one(f"ab-part-{i}-0.m4s") for i in range(30)))
+        while len(setup.received) < 30:  # every request is waiting on the directory
+            setup.arrived.clear()
+            await setup.arrived.wait()
+        setup.directory_open.set()
+        assert set(await asking) == {200}
+    assert setup.lookups == ["room"]
 
 
 async def test_blocking_reload_query_is_kept_in_order_and_nothing_else(setup: Setup) -> None:
