@@ -279,12 +279,12 @@ def setup(app: web.Application, live: Live, access: ShowAccess | None = None) ->
 
     app.on_cleanup.append(close_thumbnails)
     hls = setup_hls(app, live.hub, live.room_exists, access=access.hls if access else None)
+    edge = HlsEdge(live.locate)
+    hls.elsewhere = edge.serve
     if live.settings.hls_fast_path:
         app[LIVE_PATH] = LivePath(hls, access=access.hls if access else None,
                                   access_now=access.hls_now if access else None, request_id=request_id_for,
-                                  keepalive_s=live.settings.http_keepalive_s)
-    edge = HlsEdge(live.locate)
-    hls.elsewhere = edge.serve
+                                  keepalive_s=live.settings.http_keepalive_s, edge=edge)
 
     async def close_edge(_: web.Application) -> None:
         await edge.close()

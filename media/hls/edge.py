@@ -24,7 +24,10 @@ from it. Rules:
   HTTP cache in front of this node (the CDN) caches exactly what the origin allows. An
   origin that cannot be reached is 502 ``{"error": "origin unreachable"}`` (``no-store``).
 
-Slow consumers: the body is in memory once and written to each viewer by aiohttp; a slow
+:meth:`HlsEdge.pull` is the answer as kept (:class:`Pulled`), for the LL-HLS fast path
+(media.hls.fastpath), which writes it itself; :meth:`HlsEdge.serve` makes it aiohttp's.
+
+Slow consumers: the body is in memory once and written to each viewer; a slow
 viewer holds only its own socket buffer.
 """
 
@@ -34,7 +37,7 @@ import asyncio
 import collections
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -115,16 +118,42 @@ class HlsEdge:
     async def serve(self, request: web.Request, slug: str, name: str) -> web.StreamResponse | None:
         """The origin's answer for ``/live/{slug}/{name}``, or None when no other node holds
         the room (the caller answers as for an offline room)."""
+        pulled = await self.pull(slug, name, request.query)
+        return pulled.response() if pulled is not None else None
+
+    async def pull(self, slug: str, name: str, query: Mapping[str, str]) -> Pulled | None:
+        """:meth:`serve`'s answer as kept (the LL-HLS fast path writes it itself), or None."""
+        pulled = self.pull_now(slug, name, query)
+        if pulled is not None:
+            return pulled
         if not _SERVED_NAME.match(name):
             return None
         origin = await self._origin(slug)
         if origin is None:
             return None
-        query = [(key, request.query[key]) for key in QUERY_KEYS if key in request.query]
-        url = f"{origin}/live/{slug}/{name}" + (f"?{urlencode(query)}" if query else "")
-        pulled, source = await self._get(url, kind_of(name))
-        SERVED.labels(kind_of(name), source).inc()
-        return pulled.response()
+        kind = kind_of(name)
+        pulled, source = await self._get(self._url(origin, slug, name, query), kind)
+        SERVED.labels(kind, source).inc()
+        return pulled
+
+    def pull_now(self, slug: str, name: str, query: Mapping[str, str]) -> Pulled | None:
+        """The cached answer when there is one and the room's origin is known, without
+        waiting (counted as :meth:`pull` counts it), else None: then ask :meth:`pull`."""
+        known = self._origins.get(slug)
+        if known is None or known[1] is None or known[0] <= asyncio.get_running_loop().time():
+            return None
+        url = self._url(known[1], slug, name, query)
+        cached = self._cache.get(url)
+        if cached is None or cached[0] <= asyncio.get_running_loop().time() or not _SERVED_NAME.match(name):
+            return None
+        self._cache.move_to_end(url)
+        SERVED.labels(kind_of(name), "cache").inc()
+        return cached[1]
+
+    @staticmethod
+    def _url(origin: str, slug: str, name: str, query: Mapping[str, str]) -> str:
+        kept = [(key, query[key]) for key in QUERY_KEYS if key in query]
+        return f"{origin}/live/{slug}/{name}" + (f"?{urlencode(kept)}" if kept else "")
 
     async def close(self) -> None:
         for task in [*self._inflight.values(), *self._locating.values()]:

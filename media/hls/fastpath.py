@@ -16,15 +16,21 @@ Rules:
   the fast path serves only what it can answer exactly as the handler would, and the tests
   compare the two.
 * A connection starts here. The first request this module does not serve (another path or
-  method, a room this node does not hold, a head it does not read simply, an answer it does
-  not make) hands the connection to aiohttp for good: aiohttp's protocol is made then, given
-  the connection and every byte not answered yet, and from then on this object only forwards.
+  method, a room no node holds, a head it does not read simply, an answer it does not make)
+  hands the connection to aiohttp for good: aiohttp's protocol is made then, given the
+  connection and every byte not answered yet, and from then on this object only forwards.
   So one request at a time, in order, always.
 * Served here: 200 for playlists (plain and blocking reloads), parts (also the hinted one,
   after its wait), segments, inits; 403 for a refused viewing token; and the answers a wait
   ends with (503 for a blocking reload or a stream still starting, 404 for a hinted part
   that never came). A gate check that needs I/O (a cache to refill) runs in a task once,
   then the request goes on.
+* A room another node holds (an edge's, :mod:`media.hls.edge`): after the same gate, the
+  origin's answer as :meth:`HlsEdge.pull <media.hls.edge.HlsEdge.pull>` keeps it (its cache
+  without waiting, else a task: the fetch in flight or a new one), written with the origin's
+  status, type, ``Cache-Control`` and ``Retry-After`` as the handler's ``elsewhere`` answer
+  is (``private`` for a viewer's token, the cookie's token passed on as ``vt``), counted and
+  told to the analytics hook as there. None from the edge (nobody holds the room): aiohttp.
 * Bytes that arrive while an answer is pending wait in this connection's buffer (a head of
   at most :data:`MAX_HEAD` bytes; more than that goes to aiohttp, which refuses it).
 * Slow consumers: while the transport's buffer is over its high-water mark
@@ -42,11 +48,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Literal, cast
 
 from aiohttp.http import SERVER_SOFTWARE
 
 from media.hls import http
+from media.hls.edge import HlsEdge, Pulled
 from media.hls.service import HlsMuxer, HlsService, PlaylistAsked
 
 log = logging.getLogger(__name__)
@@ -120,6 +128,7 @@ class _Heads:
     def __init__(self, request_id: RequestId | None) -> None:
         self._request_id = request_id
         self._prefixes: dict[tuple[int, str, str, str], bytes] = {}
+        self._edge_prefixes: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
         self._date = (0, b"")
 
     def head(self, status: int, content_type: str, cache: str, length: int, inbound_id: str,
@@ -128,6 +137,9 @@ class _Heads:
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = self._prefixes[key] = _prefix(*key)
+        return self._tail(prefix, length, inbound_id)
+
+    def _tail(self, prefix: bytes, length: int, inbound_id: str) -> bytes:
         now = int(time.time())
         if self._date[0] != now:
             self._date = (now, f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n".encode())
@@ -136,8 +148,31 @@ class _Heads:
             tail += f"X-Request-Id: {self._request_id(inbound_id)}\r\n".encode()
         return prefix + tail + b"\r\n"
 
+    def edge_head(self, status: int, content_type: str, headers: tuple[tuple[str, str], ...], length: int,
+                  inbound_id: str) -> bytes:
+        """An edge's answer's head (:meth:`media.hls.edge.Pulled.response`): the origin's
+        status, type and passed headers, and ``Access-Control-Allow-Origin: *`` whatever the
+        status."""
+        key = (status, content_type, headers)
+        prefix = self._edge_prefixes.get(key)
+        if prefix is None:
+            if len(self._edge_prefixes) > 1024:
+                self._edge_prefixes.clear()
+            lines = [f"HTTP/1.1 {status} {_reason(status)}", f"Content-Type: {content_type}",
+                     *(f"{name}: {value}" for name, value in headers), "Access-Control-Allow-Origin: *",
+                     f"Server: {SERVER_SOFTWARE}"]
+            prefix = self._edge_prefixes[key] = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        return self._tail(prefix, length, inbound_id)
+
 
 _REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _prefix(status: int, content_type: str, cache: str, extra: str) -> bytes:
@@ -156,8 +191,10 @@ class LivePath:
 
     def __init__(self, service: HlsService, *, access: http.Access | None = None,
                  access_now: AccessNow | None = None, request_id: RequestId | None = None,
-                 keepalive_s: float = 75.0) -> None:
+                 keepalive_s: float = 75.0, edge: HlsEdge | None = None) -> None:
         self.service = service
+        self.edge = edge
+        """Rooms held by another node are answered from it (the LL-HLS edge) when given."""
         self.access = access
         self.access_now = access_now
         self.keepalive_s = keepalive_s
@@ -258,7 +295,7 @@ class FastConnection(asyncio.Protocol):
                     return
                 request = parse_head(bytes(self._buffer[: end + 4]))
                 muxer = self.live.service.get(request.slug) if request is not None else None
-                if request is None or muxer is None:
+                if request is None or muxer is None and self.live.edge is None:
                     self._hand_over()
                     return
                 del self._buffer[: end + 4]
@@ -283,11 +320,12 @@ class FastConnection(asyncio.Protocol):
 
     # -- serving --------------------------------------------------------------------------
 
-    def _admit(self, request: FastRequest, muxer: HlsMuxer) -> None:
-        """The gate first, as the handler asks it first."""
+    def _admit(self, request: FastRequest, muxer: HlsMuxer | None) -> None:
+        """The gate first, as the handler asks it first (``muxer`` None: a room not held
+        here, answered from the edge)."""
         live = self.live
         if live.access is None:
-            self._serve(request, muxer, None, time.time())
+            self._gated(request, muxer, None, time.time())
             return
         tokens = _tokens(request)
         arrived = time.time()
@@ -299,7 +337,7 @@ class FastConnection(asyncio.Protocol):
         task.add_done_callback(lambda done: self._asked(done, request, muxer, arrived))
 
     def _asked(self, done: asyncio.Future[str | Literal[False] | None], request: FastRequest,
-               muxer: HlsMuxer, arrived: float) -> None:
+               muxer: HlsMuxer | None, arrived: float) -> None:
         if self._pending is not request:
             return  # the connection went meanwhile
         if done.cancelled() or done.exception() is not None:
@@ -308,13 +346,58 @@ class FastConnection(asyncio.Protocol):
             return
         self._gated(request, muxer, done.result(), arrived)
 
-    def _gated(self, request: FastRequest, muxer: HlsMuxer, allowed: str | Literal[False] | None,
+    def _gated(self, request: FastRequest, muxer: HlsMuxer | None, allowed: str | Literal[False] | None,
                arrived: float) -> None:
         if allowed is False:
             body = b'{"error": "viewing token needed"}'
             self._answer(request, 403, _JSON, "no-store", body)
+        elif muxer is None:
+            self._from_edge(request, allowed, arrived)
         else:
             self._serve(request, muxer, allowed, arrived)
+
+    def _from_edge(self, request: FastRequest, token: str | None, arrived: float) -> None:
+        """As the handler's ``elsewhere``: the origin's answer (the edge's cache, a fetch in
+        flight, or a new one), the origin asked with the token that holds; no node holding
+        the room: aiohttp answers (offline, unknown room)."""
+        edge = self.live.edge
+        assert edge is not None
+        query = request.query
+        if token and query.get(http.TOKEN_PARAM) != token:  # the cookie's: passed on
+            query = {**query, http.TOKEN_PARAM: token}
+        pulled = edge.pull_now(request.slug, request.name, query)
+        if pulled is not None:
+            self._send_pulled(request, pulled, token, arrived)
+            return
+        task = asyncio.ensure_future(edge.pull(request.slug, request.name, query))
+        task.add_done_callback(lambda done: self._pulled(done, request, token, arrived))
+
+    def _pulled(self, done: asyncio.Future[Pulled | None], request: FastRequest, token: str | None,
+                arrived: float) -> None:
+        if self._pending is not request:
+            return  # the connection went meanwhile
+        if done.cancelled() or done.exception() is not None:
+            log.warning("LL-HLS edge pull failed; aiohttp answers", exc_info=done.exception())
+            self._give_back(request)
+            return
+        pulled = done.result()
+        if pulled is None:
+            self._give_back(request)
+        else:
+            self._send_pulled(request, pulled, token, arrived)
+
+    def _send_pulled(self, request: FastRequest, pulled: Pulled, token: str | None, arrived: float) -> None:
+        headers = pulled.headers
+        if token and pulled.status == 200:  # as the handler: private, said once
+            headers = tuple((key, _private(value) if key == "Cache-Control" else value) for key, value in headers)
+        head = self.live.heads.edge_head(pulled.status, pulled.content_type, headers, len(pulled.body),
+                                         request.request_id)
+        kind = http.kind_of(request.name)
+        self._write(request, head, pulled.body, kind, pulled.status)
+        on_playlist = self.live.service.on_playlist
+        if kind == "playlist" and pulled.status == 200 and on_playlist is not None:
+            on_playlist(PlaylistAsked(request.slug, arrived, token or request.query.get(http.TOKEN_PARAM),
+                                      request.agent, request.cookie, self._remote))
 
     def _serve(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
         name, segmenter = request.name, muxer.segmenter
@@ -466,8 +549,13 @@ class FastConnection(asyncio.Protocol):
         if token and status == 200:
             cache = "private, " + cache.removeprefix("public, ")
         head = self.live.heads.head(status, content_type, cache, len(body), request.request_id, extra)
+        self._write(request, head, body, http.kind_of(request.name), status)
+
+    def _write(self, request: FastRequest, head: bytes, body: bytes, kind: str, status: int) -> None:
+        if self._pending is not request or self.transport is None:
+            return
         self.transport.writelines((head, body))
-        http.count(http.kind_of(request.name), status)
+        http.count(kind, status)
         self._pending = None
         if self._finished is not None:
             self._finished()
@@ -495,6 +583,12 @@ class FastConnection(asyncio.Protocol):
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
+
+
+def _private(cache: str) -> str:
+    """A token's answer's ``Cache-Control``, as the handler makes it (an origin's is private already)."""
+    cache = cache.removeprefix("public, ")
+    return cache if cache.startswith("private") else "private, " + cache
 
 
 def _tokens(request: FastRequest) -> tuple[str, ...]:

@@ -18,13 +18,15 @@ from typing import Literal
 import pytest
 from aiohttp import web
 
-from media.hls.fastpath import LivePath, parse_head
+from media.hls.edge import HlsEdge
+from media.hls.fastpath import FastConnection, LivePath, parse_head
 from media.hls.http import setup_routes
 from media.hls.segmenter import SegmenterConfig
 from media.hls.service import PlaylistAsked
 from media.hub import Hub
 from media.units import CLOCK_RATE
 from tests.media.hls.sources import Source
+from tests.support.servers import bound_socket
 
 GOOD = "good-token"
 KEEPALIVE_S = 1.0
@@ -338,3 +340,180 @@ async def test_a_head_sent_a_byte_at_a_time_is_served_once_complete(pair: Pair, 
         assert answer.status == 200 and answer.body.startswith(b"#EXTM3U")
     finally:
         fast.close()
+
+
+# -- an edge: rooms held by another node, answered from it on the fast path ---------------
+
+
+@dataclass
+class EdgePair:
+    """A second node (its own hub, no streams) whose edge pulls from ``pair``'s aiohttp
+    listener; two listeners again: aiohttp's and the fast path's."""
+
+    origin: Pair
+    slow_port: int
+    fast_port: int
+    fast: list[FastConnection]
+    """The fast path's connections (``inner`` None: aiohttp never took it)."""
+    started: list[str]
+    asked: list[PlaylistAsked]
+
+    async def clients(self) -> tuple[Client, Client]:
+        slow = Client(*await asyncio.open_connection("127.0.0.1", self.slow_port))
+        fast = Client(*await asyncio.open_connection("127.0.0.1", self.fast_port))
+        return slow, fast
+
+
+@pytest.fixture
+async def edge_pair(pair: Pair) -> AsyncIterator[EdgePair]:
+    hub = Hub(reconnect_grace=10.0)
+    app = web.Application()
+    asked: list[PlaylistAsked] = []
+    closed = bound_socket()  # a port nobody answers on
+    closed_port = closed.getsockname()[1]
+    closed.close()
+
+    async def room_exists(slug: str) -> bool:
+        return slug in {"room", "other", "paid", "gone"}
+
+    async def locate(slug: str) -> str | None:
+        await asyncio.sleep(0)  # as the room directory (Redis) would
+        if slug == "gone":
+            return f"http://127.0.0.1:{closed_port}"
+        return f"http://127.0.0.1:{pair.slow_port}" if pair.hub.get(slug) is not None else None
+
+    async def access(slug: str, tokens: tuple[str, ...]) -> str | Literal[False] | None:
+        await asyncio.sleep(0)
+        if slug not in GATED:
+            return None
+        return GOOD if GOOD in tokens else False
+
+    edge = HlsEdge(locate)
+    service = setup_routes(app, hub, room_exists, config=SegmenterConfig(window=12), access=access)
+    service.on_playlist = asked.append
+    service.elsewhere = edge.serve
+    live = LivePath(service, access=access, keepalive_s=KEEPALIVE_S, edge=edge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    assert runner.server is not None
+    make_aiohttp = runner.server
+    connections: list[FastConnection] = []
+    started: list[str] = []
+
+    def protocol() -> FastConnection:
+        connection = live.protocol(make_aiohttp, started=lambda: started.append("started"))
+        connections.append(connection)
+        return connection
+
+    fast = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
+    try:
+        yield EdgePair(pair, runner.addresses[0][1], fast.sockets[0].getsockname()[1], connections, started,
+                       asked)
+    finally:
+        fast.close()
+        await edge.close()
+        hub.close()
+        await runner.cleanup()
+
+
+def served_here(edge_pair: EdgePair) -> bool:
+    return bool(edge_pair.fast) and all(connection.inner is None for connection in edge_pair.fast)
+
+
+async def test_an_edge_answers_on_the_fast_path_as_the_handler(edge_pair: EdgePair, av_720p30: Source) -> None:
+    feed(edge_pair.origin, av_720p30, "room", 10.0)
+    await asyncio.sleep(0.05)
+    clients = await edge_pair.clients()
+    try:
+        playlist = await both(edge_pair.origin, clients, "/live/room/index.m3u8")
+        assert playlist.status == 200 and playlist.headers["cache-control"] == "public, max-age=1"
+        text = playlist.body.decode()
+        last = max(int(n) for n in re.findall(r"seg-(\d+)\.m4s", text))
+        hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)
+        assert hint is not None
+        for name in names_in(text):
+            if name != hint[1]:
+                answer = await both(edge_pair.origin, clients, f"/live/room/{name}")
+                assert answer.status == 200 and answer.body[4:8] in (b"ftyp", b"moof"), name
+        for target in ("/live/room/init.mp4", f"/live/room/index.m3u8?_HLS_msn={last}&x=1&_HLS_part=0",
+                       f"/live/room/index.m3u8?_HLS_msn={last + 9}", "/live/room/zz-seg-1.m4s",
+                       "/live/room/index.m3u8", "/live/gone/index.m3u8"):
+            await both(edge_pair.origin, clients, target)
+        unreachable = await both(edge_pair.origin, clients, "/live/gone/index.m3u8")
+        assert unreachable.status == 502 and unreachable.headers["cache-control"] == "no-store"
+        assert served_here(edge_pair) and len(edge_pair.started) >= 10
+        assert len(edge_pair.asked) == 6  # the analytics hook: each 200 playlist, on both
+        # nobody holds it: aiohttp answers, and takes the connection
+        offline = await both(edge_pair.origin, clients, "/live/other/index.m3u8")
+        assert offline.status == 404 and offline.headers["retry-after"] == "5"
+        assert not served_here(edge_pair)
+        await both(edge_pair.origin, clients, "/live/room/index.m3u8")
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_an_edges_blocking_reload_waits_on_the_fast_path(
+    edge_pair: EdgePair, make_source: Callable[..., Source]
+) -> None:
+    until = feed(edge_pair.origin, make_source("720p30-12s", seconds=12), "room", 6.4)
+    await asyncio.sleep(0.05)
+    clients = await edge_pair.clients()
+    try:
+        text = (await both(edge_pair.origin, clients, "/live/room/index.m3u8")).body.decode()
+        last = max(int(n) for n in re.findall(r"seg-(\d+)\.m4s", text))
+        target = f"/live/room/index.m3u8?_HLS_msn={last + 2}&_HLS_part=0"
+        waiting = asyncio.ensure_future(both(edge_pair.origin, clients, target))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        until(9.4)
+        answer = await waiting
+        assert answer.status == 200 and f"part-{last + 2}-0.m4s" in answer.body.decode()
+        assert answer.headers["cache-control"].startswith("public, max-age=")
+        # pipelined behind a reload that waits: answered in order, once it is answered
+        until(9.6)
+        text = answer.body.decode()
+        hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)
+        assert hint is not None
+        fast = clients[1]
+        heads = [f"GET /live/room/index.m3u8?_HLS_msn={last + 3} HTTP/1.1\r\nHost: t\r\n\r\n",
+                 f"GET /live/room/{names_in(text)[1]} HTTP/1.1\r\nHost: t\r\n\r\n"]
+        fast.writer.write("".join(heads).encode())
+        await asyncio.sleep(0.1)
+        until(12.0)
+        answers = [await fast.answer() for _ in heads]
+        assert [a.status for a in answers] == [200, 200]
+        assert answers[0].body.startswith(b"#EXTM3U") and answers[1].body[4:8] == b"moof"
+        assert served_here(edge_pair)
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_an_edge_gates_a_paid_room_on_the_fast_path(edge_pair: EdgePair, av_720p30: Source) -> None:
+    feed(edge_pair.origin, av_720p30, "paid", 10.0)
+    await asyncio.sleep(0.05)
+    clients = await edge_pair.clients()
+    try:
+        refused = await both(edge_pair.origin, clients, "/live/paid/index.m3u8")
+        assert refused.status == 403 and refused.body == b'{"error": "viewing token needed"}'
+        assert (await both(edge_pair.origin, clients, "/live/paid/index.m3u8?vt=forged")).status == 403
+        playlist = await both(edge_pair.origin, clients, f"/live/paid/index.m3u8?vt={GOOD}")
+        assert playlist.status == 200 and playlist.headers["cache-control"] == "private, max-age=1"
+        text = playlist.body.decode()
+        uris = re.findall(r'URI="([^"]+)"', text) + re.findall(r"^([^#\s]+)$", text, re.M)
+        assert uris and all(uri.endswith(f"?vt={GOOD}") for uri in uris)
+        part = names_in(text)[1]
+        for target, headers in ((f"/live/paid/{part}", ()), (f"/live/paid/{part}", (f"Cookie: a=b; nal_vt={GOOD}",)),
+                                ("/live/paid/index.m3u8", (f"Cookie: nal_vt={GOOD}",))):
+            answer = await both(edge_pair.origin, clients, target, *headers)
+            assert answer.status == (200 if headers else 403), (target, headers)
+        assert answer.headers["cache-control"] == "private, max-age=1"  # the cookie's token, passed on
+        assert served_here(edge_pair)
+    finally:
+        for client in clients:
+            client.close()
+    seen = [a for a in edge_pair.asked if a.slug == "paid"]
+    assert len(seen) == 4 and all(a.token == GOOD for a in seen)
