@@ -123,9 +123,6 @@ class HlsEdge:
 
     async def pull(self, slug: str, name: str, query: Mapping[str, str]) -> Pulled | None:
         """:meth:`serve`'s answer as kept (the LL-HLS fast path writes it itself), or None."""
-        pulled = self.pull_now(slug, name, query)
-        if pulled is not None:
-            return pulled
         if not _SERVED_NAME.match(name):
             return None
         origin = await self._origin(slug)
@@ -136,19 +133,22 @@ class HlsEdge:
         SERVED.labels(kind, source).inc()
         return pulled
 
-    def pull_now(self, slug: str, name: str, query: Mapping[str, str]) -> Pulled | None:
-        """The cached answer when there is one and the room's origin is known, without
-        waiting (counted as :meth:`pull` counts it), else None: then ask :meth:`pull`."""
+    def pull_now(self, slug: str, name: str, query: Mapping[str, str]) -> Pulled | asyncio.Task[Pulled] | None:
+        """:meth:`pull` without waiting, when the room's origin is known (else None: then ask
+        :meth:`pull`): the cached answer, or the fetch in flight for it (started now if none),
+        whose result is the answer; counted as :meth:`pull` counts (a fetch when it ends)."""
+        loop = asyncio.get_running_loop()
         known = self._origins.get(slug)
-        if known is None or known[1] is None or known[0] <= asyncio.get_running_loop().time():
+        if known is None or known[1] is None or known[0] <= loop.time() or not _SERVED_NAME.match(name):
             return None
-        url = self._url(known[1], slug, name, query)
-        cached = self._cache.get(url)
-        if cached is None or cached[0] <= asyncio.get_running_loop().time() or not _SERVED_NAME.match(name):
-            return None
-        self._cache.move_to_end(url)
-        SERVED.labels(kind_of(name), "cache").inc()
-        return cached[1]
+        kind = kind_of(name)
+        found, source = self._find(self._url(known[1], slug, name, query), kind)
+        counter = SERVED.labels(kind, source)
+        if isinstance(found, Pulled):
+            counter.inc()
+        else:
+            found.add_done_callback(lambda done: None if done.cancelled() or done.exception() else counter.inc())
+        return found
 
     @staticmethod
     def _url(origin: str, slug: str, name: str, query: Mapping[str, str]) -> str:
@@ -184,6 +184,11 @@ class HlsEdge:
         return origin
 
     async def _get(self, url: str, kind: str) -> tuple[Pulled, str]:
+        found, source = self._find(url, kind)
+        return found if isinstance(found, Pulled) else await asyncio.shield(found), source
+
+    def _find(self, url: str, kind: str) -> tuple[Pulled | asyncio.Task[Pulled], str]:
+        """The cached answer, else the fetch in flight (started if none), and its source."""
         loop = asyncio.get_running_loop()
         cached = self._cache.get(url)
         if cached is not None:
@@ -192,12 +197,11 @@ class HlsEdge:
                 return cached[1], "cache"
             self._evict(url)
         task = self._inflight.get(url)
-        source = "shared"
-        if task is None:
-            task = loop.create_task(self._pull(url, kind), name=f"hls edge {url}")
-            self._inflight[url] = task
-            source = "origin"
-        return await asyncio.shield(task), source
+        if task is not None:
+            return task, "shared"
+        task = loop.create_task(self._pull(url, kind), name=f"hls edge {url}")
+        self._inflight[url] = task
+        return task, "origin"
 
     async def _pull(self, url: str, kind: str) -> Pulled:
         try:

@@ -365,14 +365,15 @@ class FastConnection(asyncio.Protocol):
         query = request.query
         if token and query.get(http.TOKEN_PARAM) != token:  # the cookie's: passed on
             query = {**query, http.TOKEN_PARAM: token}
-        pulled = edge.pull_now(request.slug, request.name, query)
-        if pulled is not None:
-            self._send_pulled(request, pulled, token, arrived)
+        found = edge.pull_now(request.slug, request.name, query)
+        if isinstance(found, Pulled):
+            self._send_pulled(request, found, token, arrived)
             return
-        task = asyncio.ensure_future(edge.pull(request.slug, request.name, query))
-        task.add_done_callback(lambda done: self._pulled(done, request, token, arrived))
+        # the fetch in flight (no task per waiter), or the directory to ask first
+        waiting = found if found is not None else asyncio.ensure_future(edge.pull(request.slug, request.name, query))
+        waiting.add_done_callback(lambda done: self._pulled(done, request, token, arrived))
 
-    def _pulled(self, done: asyncio.Future[Pulled | None], request: FastRequest, token: str | None,
+    def _pulled(self, done: asyncio.Future[Pulled | None] | asyncio.Future[Pulled], request: FastRequest, token: str | None,
                 arrived: float) -> None:
         if self._pending is not request:
             return  # the connection went meanwhile

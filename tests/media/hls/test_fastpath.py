@@ -17,6 +17,7 @@ from typing import Literal
 
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from media.hls.edge import HlsEdge
 from media.hls.fastpath import FastConnection, LivePath, parse_head
@@ -418,6 +419,11 @@ async def edge_pair(pair: Pair) -> AsyncIterator[EdgePair]:
         await runner.cleanup()
 
 
+def served(kind: str, source: str) -> float:
+    """``nal_hls_edge_served_total{kind, source}``."""
+    return REGISTRY.get_sample_value("nal_hls_edge_served_total", {"kind": kind, "source": source}) or 0.0
+
+
 def served_here(edge_pair: EdgePair) -> bool:
     return bool(edge_pair.fast) and all(connection.inner is None for connection in edge_pair.fast)
 
@@ -465,11 +471,16 @@ async def test_an_edges_blocking_reload_waits_on_the_fast_path(
         text = (await both(edge_pair.origin, clients, "/live/room/index.m3u8")).body.decode()
         last = max(int(n) for n in re.findall(r"seg-(\d+)\.m4s", text))
         target = f"/live/room/index.m3u8?_HLS_msn={last + 2}&_HLS_part=0"
+        before = {source: served("playlist", source) for source in ("origin", "shared", "cache")}
         waiting = asyncio.ensure_future(both(edge_pair.origin, clients, target))
         await asyncio.sleep(0.1)
         assert not waiting.done()
         until(9.4)
         answer = await waiting
+        # one fetch for both viewers (the fast path's waits on the one in flight), both counted
+        assert served("playlist", "origin") - before["origin"] == 1
+        assert served("playlist", "shared") - before["shared"] == 1
+        assert served("playlist", "cache") == before["cache"]
         assert answer.status == 200 and f"part-{last + 2}-0.m4s" in answer.body.decode()
         assert answer.headers["cache-control"].startswith("public, max-age=")
         # pipelined behind a reload that waits: answered in order, once it is answered
