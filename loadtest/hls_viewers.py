@@ -36,6 +36,15 @@ from the origin per second (its ``/metrics``), to set beside a run without edges
 
     python -m loadtest.hls_viewers --viewers 200 --duration 15 --servers ours --viewer-nice 19
     python -m loadtest.hls_viewers --viewers 200 --duration 15 --servers ours --viewer-nice 19 --edges 2
+
+``cdn`` (issue 14: behind a CDN, at most one origin request per part however many viewers):
+Debian's nginx with ``proxy_cache`` and ``proxy_cache_lock`` (:func:`loadtest.media_nginx.start_cache`)
+in front of the server (with ``--edges``, in front of the first edge), and every viewer plays
+through it. Reported beside the viewers' figures (``origin``): the LL-HLS part and playlist
+requests the origin answered over the run (its ``nal_hls_requests_total``), the parts it made
+in that time (its playlist, read every 200 ms), and requests per part:
+
+    python -m loadtest.hls_viewers --viewers 500 --duration 15 --servers cdn
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +69,7 @@ import aiohttp
 
 from loadtest import procstat
 from loadtest.media_mirror import Mirror
-from loadtest.media_nginx import start_nginx
+from loadtest.media_nginx import start_cache, start_nginx
 from loadtest.media_server import (
     MediaServer,
     create_room,
@@ -289,10 +299,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 results["gated"] = await run_viewers(
                     [Node("server", server.url, server.pid, args.viewers)], f"{playlist_path}?vt={token}",
                     args.processes, args.duration, args.ramp, "ours", None, args.viewer_nice)
+            elif name == "cdn":
+                results["cdn"] = await bench_cdn(args, work, servers, playlist_path)
             elif name == "nginx":
                 results["nginx"] = await bench_nginx(args, work, server.url, playlist_path)
             else:
-                raise SystemExit(f"unknown server {name!r}: ours or nginx")
+                raise SystemExit(f"unknown server {name!r}: ours, gated, cdn or nginx")
     finally:
         if publisher is not None:
             publisher.kill()
@@ -305,6 +317,69 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if name in results:
             net_of_stream(results[name], results["stream_cost_cpu_percent"] / 100)
     return results
+
+
+PART_URI = re.compile(r'#EXT-X-PART:[^\n]*URI="([^"]+)"')
+
+
+async def made_parts(http: aiohttp.ClientSession, url: str, seen: set[str], polls: list[int],
+                     every: float = 0.2) -> None:
+    """Add to ``seen`` the name of every part the playlist at ``url`` lists, until cancelled;
+    ``polls[0]`` counts the requests."""
+    while True:
+        polls[0] += 1
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(url) as answer:
+                seen.update(PART_URI.findall(await answer.text()))
+        await asyncio.sleep(every)
+
+
+async def origin_requests(base: str) -> dict[str, float]:
+    """The LL-HLS requests a node has answered so far, by kind (its ``/metrics``)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as answer:
+        text = await answer.text()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if match := re.match(r'nal_hls_requests_total\{kind="(\w+)",status="\d+"\} (\S+)', line):
+            counts[match[1]] = counts.get(match[1], 0.0) + float(match[2])
+    return counts
+
+
+async def bench_cdn(args: argparse.Namespace, work: Path, servers: list[MediaServer | Started],
+                    playlist_path: str) -> dict[str, Any]:
+    """Every viewer through nginx ``proxy_cache`` in front of the server (or the first edge):
+    the viewers' figures, and what reached the origin per part made (see the module docstring)."""
+    origin, front = servers[0], servers[1] if args.edges else servers[0]
+    cache = start_cache(work / "cdn", front.url)
+    nodes = [Node("cdn", cache.url, cache.pid, args.viewers), Node("origin", origin.url, origin.pid)]
+    if args.edges:
+        nodes.append(Node("edge1", front.url, front.pid))
+    seen: set[str] = set()
+    polls = [1]  # the read of ``already`` below
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_for_playlist(cache.url + playlist_path)
+            before = await origin_requests(origin.url)
+            async with http.get(origin.url + playlist_path) as answer:
+                already = set(PART_URI.findall(await answer.text()))
+            watching = asyncio.create_task(made_parts(http, origin.url + playlist_path, seen, polls))
+            try:
+                result = await run_viewers(nodes, playlist_path, args.processes, args.duration, args.ramp,
+                                           "ours", None, args.viewer_nice)
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+            after = await origin_requests(origin.url)
+    finally:
+        cache.stop()
+    made = len(seen - already)
+    asked = {kind: after.get(kind, 0.0) - before.get(kind, 0.0) for kind in ("part", "playlist", "segment")}
+    asked["playlist"] -= polls[0]  # this benchmark's own reads of the origin's playlist
+    result["origin"] = {"parts_made": made, "part_requests": round(asked["part"]),
+                        "playlist_requests": round(asked["playlist"]), "segment_requests": round(asked["segment"]),
+                        "part_requests_per_part": round(asked["part"] / max(1, made), 3)}
+    return result
 
 
 async def bench_nginx(args: argparse.Namespace, work: Path, origin: str, playlist_path: str) -> dict[str, Any]:
@@ -348,8 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--viewer-nice", type=int, default=0,
                         help="run the viewer processes at this niceness (the servers keep theirs)")
     args = parser.parse_args(argv)
-    if args.edges and args.servers != "ours":
-        parser.error("--edges measures our nodes only: --servers ours")
+    if args.edges and not set(args.servers.split(",")) <= {"ours", "cdn"}:
+        parser.error("--edges measures our nodes only: --servers ours, cdn or ours,cdn")
     results = asyncio.run(bench(args))
     if "ours" in results and "gated" in results:
         results["gated_cpu_per_request_ratio"] = round(

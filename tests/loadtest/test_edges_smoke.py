@@ -63,3 +63,33 @@ def test_webrtc_viewers_play_from_an_edge_relay() -> None:
     assert report["video_mbps_min"] > 0
     assert report["origin_cpu_cores"] > 0
     assert len(report["edge_cpu_cores"]) == 1 and report["edge_cpu_cores"][0] > 0
+
+
+def test_hls_viewers_through_a_cdn_reach_the_origin_once_per_part() -> None:
+    report = run(
+        "loadtest.hls_viewers",
+        "--viewers",
+        "6",
+        "--duration",
+        "4",
+        "--ramp",
+        "2",
+        "--idle-window",
+        "0.5",
+        "--servers",
+        "cdn",
+        "--edges",
+        "1",
+        "--redis",
+        REDIS_URL,
+        "--video-kbps",
+        "600",
+    )
+    cdn = report["cdn"]
+    assert (cdn["viewers"], cdn["failed_requests"]) == (6, 0)
+    assert cdn["parts_per_s"] > 0 and sorted(cdn["nodes"]) == ["cdn", "edge1", "origin"]
+    origin = cdn["origin"]
+    assert origin["parts_made"] > 0
+    # Six viewers, one origin request per part (the parts already listed when the viewers
+    # started may be asked for too, once each).
+    assert 0 < origin["part_requests"] <= origin["parts_made"] + 4, origin

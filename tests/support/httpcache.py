@@ -1,7 +1,6 @@
-"""Debian's nginx as a CDN stand-in: ``proxy_cache`` with ``proxy_cache_lock`` in front of one
-server, on a free port. It caches what the upstream's ``Cache-Control`` allows, keyed on
-the full request URI (so each blocking playlist reload is its own entry), and lets one
-request per key reach the upstream while the others wait for its answer."""
+"""Debian's nginx as a CDN stand-in in front of one server, on a free port: the benchmarks'
+configuration (:func:`loadtest.media_nginx.cache_config`: ``proxy_cache`` keyed on the full
+request URI, ``proxy_cache_lock``), with an access log; each answer says ``X-Cache: HIT`` or ``MISS``."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from loadtest.media_nginx import cache_config
 from tests.support.servers import PORT_ATTEMPTS, PORT_TAKEN, free_port, listens
 
 
@@ -26,34 +26,7 @@ class HttpCache:
         return f"http://127.0.0.1:{self.port}"
 
     def _config(self) -> str:
-        w, t = self.workdir, self.workdir / "tmp"
-        return f"""
-daemon off;
-master_process off;
-pid {w}/nginx.pid;
-error_log {w}/error.log warn;
-events {{ worker_connections 2048; }}
-http {{
-    access_log {w}/access.log;
-    client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; fastcgi_temp_path {t}/fastcgi;
-    uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;
-    proxy_cache_path {w}/cache levels=1:2 keys_zone=hls:10m max_size=256m inactive=10m use_temp_path=off;
-    server {{
-        listen 127.0.0.1:{self.port};
-        location / {{
-            proxy_pass {self.upstream};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache hls;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 30s;
-            proxy_cache_lock_age 30s;
-            proxy_read_timeout 30s;
-            add_header X-Cache $upstream_cache_status;
-        }}
-    }}
-}}
-"""
+        return cache_config(self.workdir, self.port, self.upstream)
 
     def start(self, timeout: float = 10.0) -> None:
         for _attempt in range(PORT_ATTEMPTS):
