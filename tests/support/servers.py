@@ -63,6 +63,12 @@ class PortTakenError(RuntimeError):
     """The process could not bind its port: something took it after it was chosen."""
 
 
+TEST_DB_POOL = 15
+"""PostgreSQL connections a test's server process keeps at most (``--db-pool-size``; the
+product's default is 30). Two test workers run several server processes at once against one
+PostgreSQL with 100 connections in all; a test may ask for its own ``db_pool_size``."""
+
+
 class ServerProcess:
     """One server process on free loopback ports; its log goes to a file in its data dir.
 
@@ -82,7 +88,8 @@ class ServerProcess:
         self.http_port = free_port()
         self.rtmp_port = free_port()
         self.settings = {"http": f"127.0.0.1:{self.http_port}", "rtmp": f"127.0.0.1:{self.rtmp_port}",
-                         "data_dir": str(self.data_dir), "log_format": "text", **self.overrides}
+                         "data_dir": str(self.data_dir), "log_format": "text", "db_pool_size": TEST_DB_POOL,
+                         **self.overrides}
 
     def _own_ports(self) -> list[int]:
         ours = [(self.http_port, "http"), (self.rtmp_port, "rtmp")]
