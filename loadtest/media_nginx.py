@@ -55,8 +55,13 @@ def start_nginx(root: Path) -> Started:
     (root / "tmp").mkdir(exist_ok=True)
     (root / "www" / "healthz").write_text("ok\n")
     port = free_port()
+    return _launch(nginx, root, port, CONFIG.format(root=root, port=port))
+
+
+def _launch(nginx: str, root: Path, port: int, config_text: str) -> Started:
+    """Start nginx on ``config_text`` (listening on ``port``), ready once ``/healthz`` answers."""
     config = root / "nginx.conf"
-    config.write_text(CONFIG.format(root=root, port=port))
+    config.write_text(config_text)
     log = root / "nginx.out"
     with open(log, "ab") as out:
         proc = subprocess.Popen([nginx, "-c", str(config), "-p", str(root)], stdout=out,
@@ -105,12 +110,4 @@ def start_cache(root: Path, upstream: str) -> Started:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (root / "tmp").mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = root / "nginx.conf"
-    config.write_text(cache_config(root, port, upstream, access_log=False))
-    log = root / "nginx.out"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([nginx, "-c", str(config), "-p", str(root)], stdout=out,
-                                stderr=subprocess.STDOUT)
-    started = Started(f"http://127.0.0.1:{port}", proc, log)
-    wait_ready(started, "/healthz")
-    return started
+    return _launch(nginx, root, port, cache_config(root, port, upstream, access_log=False))
