@@ -138,15 +138,9 @@ def new_payment_id(kind: str) -> str:
     return f"{kind[:3]}_{secrets.token_hex(10)}"
 
 
-def _row_payment(row: Any) -> Payment:
-    m = dict(row._mapping)
-    m["meta"] = json.loads(m["meta"])
-    return Payment(**m)
-
-
-def _record_payment(record: Any) -> Payment:
-    """A payment from a driver (asyncpg) row."""
-    m = dict(record.items())
+def _payment(row: Any) -> Payment:
+    """A payment from its row by column name (SQLAlchemy's ``row._mapping`` or asyncpg's record)."""
+    m = dict(row.items())
     m["meta"] = json.loads(m["meta"])
     return Payment(**m)
 
@@ -232,13 +226,13 @@ class PaymentBook:
     async def get(self, payment_id: str) -> Payment | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.payments).where(t.payments.c.id == payment_id))).first()
-        return _row_payment(row) if row else None
+        return _payment(row._mapping) if row else None
 
     async def of_payer(self, payer: str, limit: int = 100) -> list[Payment]:
         q = (sa.select(t.payments).where(t.payments.c.payer == payer)
              .order_by(t.payments.c.created_at.desc(), t.payments.c.id).limit(limit))
         async with self.engine.connect() as conn:
-            return [_row_payment(r) for r in await conn.execute(q)]
+            return [_payment(r._mapping) for r in await conn.execute(q)]
 
     async def _locate(self, conn: AsyncConnection, event: WebhookEvent) -> str | None:
         p = event.payload
@@ -338,9 +332,9 @@ class PaymentBook:
         if not ids:
             return {}
         if self.is_pg:
-            return {p.id: p for p in map(_record_payment, await (await driver(conn)).fetch(_PG_LOCK_MANY, ids))}
+            return {p.id: p for p in map(_payment, await (await driver(conn)).fetch(_PG_LOCK_MANY, ids))}
         rows = await conn.execute(sa.select(t.payments).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id))
-        return {p.id: p for p in map(_row_payment, rows)}
+        return {p.id: p for p in (_payment(r._mapping) for r in rows)}
 
     async def _first_times(self, conn: AsyncConnection, events: list[WebhookEvent],
                            owners: list[Payment | None]) -> set[str]:
@@ -403,7 +397,7 @@ class PaymentBook:
     async def _lock(self, conn: AsyncConnection, ref: str) -> Payment | None:
         q = sa.select(t.payments).where(t.payments.c.id == ref)
         row = (await conn.execute(q.with_for_update() if self.is_pg else q)).first()
-        return _row_payment(row) if row else None
+        return _payment(row._mapping) if row else None
 
     async def _first_time(self, conn: AsyncConnection, event: WebhookEvent, payment: Payment | None) -> bool:
         values = {"event_id": event.id, "type": event.type, "received_at": self.clock(),

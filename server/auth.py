@@ -32,7 +32,6 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payments.store import driver
 from rooms.ports import Identity
 from rooms.ratelimit import Rate
 from server import tables as t
@@ -186,7 +185,7 @@ async def _read_session(engine: AsyncEngine, hashed: str) -> Any:
             return row._mapping if row is not None else None
         if _session_read_pg is None:
             _session_read_pg = DriverStatement(_SESSION_READ, engine)
-        return await (await driver(conn)).fetchrow(_session_read_pg.sql, *_session_read_pg.args({"token_hash": hashed}))
+        return await _session_read_pg.fetchrow(conn, {"token_hash": hashed})
 
 
 @dataclass(frozen=True)

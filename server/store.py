@@ -13,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.store import driver
 from rooms.ports import RoomInfo, Song
 from server import tables as t
 from server.db import DriverStatement, reads
@@ -162,7 +161,7 @@ class SqlStore:
         m: Any
         async with self.reads.connect() as conn:
             if self._tip_room_pg is not None:  # every tip reads this: on the driver, not through SQLAlchemy
-                m = await (await driver(conn)).fetchrow(self._tip_room_pg.sql, *self._tip_room_pg.args(values))
+                m = await self._tip_room_pg.fetchrow(conn, values)
             else:
                 row = (await conn.execute(self._tip_room, values)).first()
                 m = row._mapping if row is not None else None

@@ -390,7 +390,7 @@ class FastConnection(asyncio.Protocol):
     def _send_pulled(self, request: FastRequest, pulled: Pulled, token: str | None, arrived: float) -> None:
         headers = pulled.headers
         if token and pulled.status == 200:  # as the handler: private, said once
-            headers = tuple((key, _private(value) if key == "Cache-Control" else value) for key, value in headers)
+            headers = tuple((key, http.private(value) if key == "Cache-Control" else value) for key, value in headers)
         head = self.live.heads.edge_head(pulled.status, pulled.content_type, headers, len(pulled.body),
                                          request.request_id)
         kind = http.kind_of(request.name)
@@ -548,7 +548,7 @@ class FastConnection(asyncio.Protocol):
         if self._pending is not request or self.transport is None:
             return
         if token and status == 200:
-            cache = "private, " + cache.removeprefix("public, ")
+            cache = http.private(cache)
         head = self.live.heads.head(status, content_type, cache, len(body), request.request_id, extra)
         self._write(request, head, body, http.kind_of(request.name), status)
 
@@ -584,12 +584,6 @@ class FastConnection(asyncio.Protocol):
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
-
-
-def _private(cache: str) -> str:
-    """A token's answer's ``Cache-Control``, as the handler makes it (an origin's is private already)."""
-    cache = cache.removeprefix("public, ")
-    return cache if cache.startswith("private") else "private, " + cache
 
 
 def _tokens(request: FastRequest) -> tuple[str, ...]:

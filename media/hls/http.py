@@ -128,9 +128,7 @@ class _Handler:
                 request = request.clone(rel_url=request.rel_url.update_query({TOKEN_PARAM: allowed}))
             response = await self._dispatch(request, slug, name, allowed)
             if allowed and "Cache-Control" in response.headers and response.status == 200:
-                cache = response.headers["Cache-Control"].removeprefix("public, ")
-                # An edge's answer is already private (the origin made it so): say it once.
-                response.headers["Cache-Control"] = cache if cache.startswith("private") else "private, " + cache
+                response.headers["Cache-Control"] = private(response.headers["Cache-Control"])
         count(kind, response.status)
         if kind == "playlist" and response.status == 200 and self._service.on_playlist is not None:
             headers = request.headers
@@ -169,6 +167,13 @@ class _Handler:
 
 
 _COUNTERS: dict[tuple[str, int], Counter] = {}
+
+
+def private(cache: str) -> str:
+    """The ``Cache-Control`` of an answer served with a viewing token: ``private``, said once
+    (an edge's answer is private already: the origin made it so)."""
+    cache = cache.removeprefix("public, ")
+    return cache if cache.startswith("private") else "private, " + cache
 
 
 def count(kind: str, status: int) -> None:

@@ -90,7 +90,6 @@ class EdgeRelay:
     def hub(self) -> Hub:
         return self._relays.hub
 
-
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"edge relay {self.slug}")
 
