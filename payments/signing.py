@@ -46,7 +46,7 @@ def parse_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            if not value.isdigit() or len(value) > 12:
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
                 raise SignatureError("bad timestamp in Stripe-Signature", "bad_signature")
             timestamp = int(value)
         elif key == "v1":

@@ -80,7 +80,7 @@ def _refused(refusal: Refusal) -> web.HTTPException:
 
 def _since(request: web.Request) -> tuple[int, str] | None:
     since, epoch = request.query.get("since"), request.query.get("epoch")
-    if since is None or epoch is None or not since.isdigit():
+    if since is None or epoch is None or not (since.isascii() and since.isdigit()):
         return None
     return int(since), epoch
 

@@ -79,7 +79,7 @@ def viewer_key(ticket_key: str) -> tuple[str, int | None]:
     """The analytics key of a viewing grant's ticket and the user it names, if it does."""
     if ticket_key.startswith("staff-"):
         uid = ticket_key.split("-")[1]
-        return f"staff:{uid}", int(uid) if uid.isdigit() else None
+        return f"staff:{uid}", int(uid) if uid.isascii() and uid.isdigit() else None
     return f"t:{ticket_key}", None
 
 

@@ -23,6 +23,8 @@ from server.httputil import BAD_INPUT, json_response
 from server.keys import SERVICES
 from server.services import Services
 
+YEAR_MIN, YEAR_MAX = 2000, 2999  # a tax summary's calendar years (the next year's start must exist)
+
 
 async def _balances(services: Services, party: str) -> list[dict[str, Any]]:
     ledger = {(b.kind, b.currency): b.balance for b in await reports.balances(services.engine, party)}
@@ -63,9 +65,9 @@ async def my_earnings(request: web.Request) -> web.Response:
 async def my_tax_summary(request: web.Request) -> web.Response:
     user = await require_user(request)
     raw = request.query.get("year", time.strftime("%Y", time.gmtime()))
-    if not raw.isdigit() or not 2000 <= int(raw) <= 9999:
+    if not (raw.isascii() and raw.isdigit()) or not YEAR_MIN <= int(raw) <= YEAR_MAX:
         BAD_INPUT.labels("bad_year").inc()
-        raise BadRequest("year must be a calendar year such as 2026", "bad_year")
+        raise BadRequest(f"year must be a calendar year from {YEAR_MIN} to {YEAR_MAX}", "bad_year")
     year = int(raw)
     text = await earnings.tax_summary_csv(request.app[SERVICES].engine, party_of(user.user_id), year)
     return web.Response(text=text, content_type="text/csv",

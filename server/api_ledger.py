@@ -17,7 +17,7 @@ from aiohttp import web
 from payments import reports
 from server.auth import require_user
 from server.errors import BadRequest
-from server.httputil import json_response
+from server.httputil import BAD_INPUT, json_response
 from server.keys import ENGINE
 from server.ledger_cli import parse_when
 
@@ -44,8 +44,10 @@ def _period(request: web.Request) -> tuple[float, float]:
         end = parse_when(q["to"], end=True) if "to" in q else time.time()
         start = parse_when(q["from"]) if "from" in q else end - 30 * 86_400
     except argparse.ArgumentTypeError as exc:
+        BAD_INPUT.labels("bad_date").inc()
         raise BadRequest(str(exc), "bad_date") from None
     if start > end:
+        BAD_INPUT.labels("bad_period").inc()
         raise BadRequest("'from' is after 'to'", "bad_period")
     return start, end
 
@@ -54,6 +56,7 @@ async def my_statement(request: web.Request) -> web.Response:
     user = await require_user(request)
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "csv"):
+        BAD_INPUT.labels("bad_format").inc()
         raise BadRequest("format must be json or csv", "bad_format")
     start, end = _period(request)
     statement = await reports.statement(request.app[ENGINE], party_of(user.user_id), start, end)

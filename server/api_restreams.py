@@ -73,7 +73,7 @@ def _config_error(err: TargetConfigError) -> ApiError:
 
 def _target_id(request: web.Request) -> int:
     raw = request.match_info["target_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise NotFound("no such restream target", "no_target")
     return int(raw)
 

@@ -268,10 +268,10 @@ def _writers(raw: Any) -> list[dict[str, Any]]:
 def _page(request: web.Request) -> tuple[int, int]:
     """``?limit=`` (1 to SONGS_PAGE_MAX, default SONGS_PAGE) and ``?cursor=`` (a ``next_cursor``)."""
     raw_limit, cursor = request.query.get("limit", str(SONGS_PAGE)), request.query.get("cursor", "0")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= SONGS_PAGE_MAX:
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= SONGS_PAGE_MAX:
         BAD_INPUT.labels("bad_query").inc()
         raise BadRequest(f"limit must be an integer from 1 to {SONGS_PAGE_MAX}", "bad_query")
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         BAD_INPUT.labels("bad_query").inc()
         raise BadRequest("cursor must be a next_cursor from an earlier page", "bad_query")
     return int(raw_limit), int(cursor)
@@ -300,7 +300,7 @@ async def add_song(request: web.Request) -> web.Response:
 
 def _song_id(request: web.Request) -> int:
     raw = request.match_info["song_id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise NotFound("no such song", "no_song")
     return int(raw)
 

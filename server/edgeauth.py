@@ -45,7 +45,7 @@ def refusal(key: bytes, slug: str, header: str, now: float) -> str | None:
     if scheme != SCHEME:
         return "missing"
     expires_text, _, signature = value.strip().partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12 or not signature:
+    if not (expires_text.isascii() and expires_text.isdigit()) or len(expires_text) > 12 or not signature:
         return "malformed"
     expires = int(expires_text)
     if not now <= expires <= now + TTL_S + 1:

@@ -36,7 +36,7 @@ def parse_when(text: str, end: bool = False) -> float:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             return (day + timedelta(days=1) if end else day).timestamp()
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 

@@ -35,6 +35,8 @@ from relay.store import MAX_KEY
 from rooms.text import INVISIBLE, JOINERS
 from server import answers as out
 from server.answers import ERROR, Ok
+from server.api_earnings import YEAR_MAX, YEAR_MIN
+from server.api_rooms import SONGS_PAGE, SONGS_PAGE_MAX
 from server.api_tips import AMOUNT_CAP
 from server.errors import BadRequest
 from server.httputil import BAD_INPUT, BODY, json_response, read_json
@@ -352,6 +354,29 @@ OPTIONAL_BODY: frozenset[tuple[str, str]] = frozenset({
     ("post", "/api/rooms/{slug}/overlay/test-alert"), ("post", "/api/payments/{payment_id}/refund"),
     ("post", "/api/shows/{show_id}/viewing-sessions"),
 })
+# The query parameters an operation reads (all optional), so a client and the fuzzer see the
+# rules the handler holds: a value they break is answered 400 (403 for a viewing token).
+FORMAT = {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"], "default": "json"}}
+VIEWING_TOKEN = {"name": "vt", "in": "query", "description": "a viewing token (replay tier)",
+                 "schema": {"type": "string"}}
+QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/api/rooms/{slug}/songs"): [
+        {"name": "limit", "in": "query", "schema": {**integer(1, SONGS_PAGE_MAX), "default": SONGS_PAGE}},
+        {"name": "cursor", "in": "query", "description": "next_cursor of the page before",
+         "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+    ("get", "/api/me/statement"): [
+        {"name": "from", "in": "query", "description": "first day (UTC; an ISO date-time is read too); "
+         "default 30 days before to", "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "description": "last day, included (default now)",
+         "schema": {"type": "string", "format": "date"}},
+        FORMAT],
+    ("get", "/api/me/tax-summary"): [
+        {"name": "year", "in": "query", "description": "default this year", "schema": integer(YEAR_MIN, YEAR_MAX)}],
+    ("get", "/api/shows/{show_id}/settlement"): [FORMAT],
+    ("get", "/api/shows/{show_id}/recording"): [VIEWING_TOKEN],
+}
+
+
 NO_BODY = frozenset({204, 302})  # answers without a body: no schema to declare
 SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 ANYONE: list[dict[str, list[str]]] = [{}, *SIGNED_IN]
@@ -407,10 +432,10 @@ def operation(method: str, path: str, summary: str, body: Body | None,
         "responses": {str(code): response(code, answer)
                       for code, answer in answers_of(method, path, body, answers).items()},
     }
-    params = path_params(path)
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in path_params(path)]
+    params += QUERY.get((method, path), [])
     if params:
-        op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                            for p in params]
+        op["parameters"] = params
     if body is not None:
         op["requestBody"] = request_body(method, path, body)
     return op

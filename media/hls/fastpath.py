@@ -443,7 +443,7 @@ class FastConnection(asyncio.Protocol):
     def _playlist(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
         segmenter, query = muxer.segmenter, request.query
         raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
-        if any(raw is not None and (not raw.isdigit() or len(raw) > 12) for raw in (raw_msn, raw_part)):
+        if any(raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 12) for raw in (raw_msn, raw_part)):
             self._give_back(request)  # 400
             return
         msn = int(raw_msn) if raw_msn is not None else None

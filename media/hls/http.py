@@ -201,7 +201,7 @@ def _query_int(request: web.Request, key: str) -> int | None:
     raw = request.query.get(key)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise web.HTTPBadRequest(text=f'{{"error": "bad {key}"}}', content_type="application/json")
     return int(raw)
 

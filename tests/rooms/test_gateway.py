@@ -190,6 +190,10 @@ async def test_recovery_with_since_and_epoch(room: Room) -> None:
     assert fresh["type"] == "snapshot" and fresh["recovered"] is False
     assert [m["text"] for m in fresh["data"]["chat"]] == ["m0", "m1", "m2"]
 
+    superscript = await room.join("fay", f"since=%C2%B2&epoch={snap['epoch']}")  # '²' is a digit to str.isdigit
+    again = await frame(superscript)
+    assert again["type"] == "snapshot" and "recovered" not in again  # read as no since at all, as since=abc is
+
 
 def _metric(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0

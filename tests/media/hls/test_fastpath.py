@@ -172,7 +172,8 @@ async def test_every_answer_matches_the_handler(pair: Pair, av_720p30: Source) -
             "/live/room/init.mp4", f"/live/room/index.m3u8?_HLS_msn={last}", f"/live/room/index.m3u8?_HLS_msn={last}&_HLS_part=0",
             f"/live/room/index.m3u8?_HLS_msn={last}&x=1&_HLS_part=1",
             f"/live/room/index.m3u8?_HLS_msn={last + 9}", "/live/room/index.m3u8?_HLS_part=1",
-            "/live/room/index.m3u8?_HLS_msn=x", "/live/room/seg-1.m4s", "/live/room/zz-seg-1.m4s",
+            "/live/room/index.m3u8?_HLS_msn=x", "/live/room/index.m3u8?_HLS_msn=%C2%B2",
+            f"/live/room/index.m3u8?_HLS_msn={last}&_HLS_part=%D9%A3", "/live/room/seg-1.m4s", "/live/room/zz-seg-1.m4s",
             f"/live/room/{prefix}-seg-999.m4s", f"/live/room/{prefix}-part-{last}-99.m4s", "/live/room/x.ts",
             "/live/nope/index.m3u8", "/live/other/index.m3u8", "/live/room/index.m3u8",
         ):
