@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from payments.errors import ProviderError
-from server import auth, business_metrics, ticket_sales
+from server import auth, business_metrics, splits, ticket_sales
 from server.api_sandbox import BadGateway
 from server.api_shows import mapped, require_owner, room_of, ticket_json
 from server.errors import BadRequest, NotFound
@@ -52,8 +52,14 @@ async def create_order(request: web.Request) -> web.Response:
         # A missing show or room answers before a bad body, as it always did.
         await room_of(request, (await services.ticketing.catalog.show(show_id)).room_slug)
         raise
-    show, tier = await services.ticketing.catalog.show_and_tier(show_id, tier_id)  # one statement
-    room = await room_of(request, show.room_slug)
+    view = await services.store.order_view(show_id, tier_id)  # show, tier, room and split sheet: one statement
+    if view is None:
+        raise te.NotFound("show")
+    if view.tier is None:
+        raise te.NotFound("tier")
+    if view.room is None:
+        raise NotFound("no such room", "no_room")
+    show, tier, room = view.show, view.tier, view.room
     amount = field_int(data, "amount", lo=0, hi=PRICE_MAX) if data.get("amount") is not None else None
     order = await services.ticketing.sales.hold(show, tier.id, identity.user_id, amount, known=tier)
     business_metrics.TICKET_HOLDS.labels(tier.latency_class).inc()
@@ -64,7 +70,8 @@ async def create_order(request: web.Request) -> web.Response:
         body.update(order_json(result.order), checkout_url=None)
         return json_response(body, status=201)
     try:
-        body["checkout_url"] = await ticket_sales.open_order(request, show, tier, room, order)
+        body["checkout_url"] = await ticket_sales.open_order(request, show, tier, room, order,
+                                                             splits.sheet_of(view.split_sheet, room))
     except BadGateway:
         await services.ticketing.sales.release(order.id)
         raise

@@ -17,6 +17,8 @@ from rooms.ports import RoomInfo, Song
 from server import tables as t
 from server.db import DriverStatement, reads
 from ticketing import tables as ticket_tables
+from ticketing.db import Part, show_of, tier_of
+from ticketing.model import Show, Tier
 
 STREAM_KEY_PREFIX = "live_"
 OVERLAY_KEY_PREFIX = "ovl_"
@@ -73,6 +75,26 @@ class TipRoom:
     """The room's show on now (``show_on_now``), whose money a tip joins."""
 
 
+@dataclass(frozen=True)
+class OrderView:
+    """What an order needs to know of its show, its tier and its room, read in one statement."""
+
+    show: Show
+    tier: Tier | None
+    room: RoomRow | None
+    split_sheet: str | None
+    """The room's own split sheet as stored (``server.splits.sheet_of`` reads it)."""
+
+
+_ROOM_ROW_FIELDS = ("id", "slug", "title", "owner_id", "owner", "latency_class", "created_at", "description",
+                    "image_at", "record", "replay_access")
+
+
+def _prefixed(m: Any, prefix: str) -> dict[str, Any]:
+    """The columns of ``m`` (a row by column name) named ``prefix`` + name, by name."""
+    return {k[len(prefix):]: v for k, v in m.items() if k.startswith(prefix)}
+
+
 def show_on_now(room_slug: Any, now: Any) -> sa.Select[Any]:
     """The id of the room's show on now (started, not ended; the latest started first)."""
     sh = ticket_tables.shows.c
@@ -90,6 +112,8 @@ class SqlStore:
         self.is_pg = engine.dialect.name == "postgresql"
         self._tip_room: sa.Select[Any] | None = None
         self._tip_room_pg: DriverStatement | None = None
+        self._order_view: sa.Select[Any] | None = None
+        self._order_view_pg: DriverStatement | None = None
 
     # -- rooms ---------------------------------------------------------------
 
@@ -173,6 +197,43 @@ class SqlStore:
         return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
                        bool(m["banned"]), sheet if isinstance(sheet, str) else None,
                        str(m["show_on"]) if m["show_on"] else None)
+
+    def _order_select(self) -> sa.Select[Any]:
+        """The show, its tier ``tier_id`` and its room (as ``room_row`` reads it) with the
+        room's split sheet; columns named ``s_``, ``t_`` and ``r_`` + the column's name."""
+        sh, ti, r, u, img = ticket_tables.shows, ticket_tables.tiers, t.rooms, t.users, t.room_images
+        room = (r.c.id, r.c.slug, r.c.title, r.c.owner_id, u.c.username.label("owner"), r.c.latency_class,
+                r.c.created_at, r.c.description, img.c.updated_at.label("image_at"), r.c.record,
+                r.c.replay_access, r.c.split_sheet)
+        return (sa.select(*(c.label("s_" + c.name) for c in sh.c), *(c.label("t_" + c.name) for c in ti.c),
+                          *(c.label("r_" + c.name) for c in room))
+                .select_from(sh.outerjoin(ti, (ti.c.id == sa.bindparam("tier_id")) & (ti.c.show_id == sh.c.id))
+                             .outerjoin(r, r.c.slug == sh.c.room_slug).outerjoin(u, u.c.id == r.c.owner_id)
+                             .outerjoin(img, img.c.room_id == r.c.id))
+                .where(sh.c.id == sa.bindparam("show_id")))
+
+    async def order_view(self, show_id: str, tier_id: str) -> OrderView | None:
+        """An order's show, tier and room in one statement (None: no such show; a missing tier
+        or room is None in it). Every order reads this: on PostgreSQL on the driver."""
+        if self._order_view is None:  # built once
+            self._order_view = self._order_select()
+            self._order_view_pg = DriverStatement(self._order_view, self.engine) if self.is_pg else None
+        values = {"show_id": show_id, "tier_id": tier_id}
+        m: Any
+        async with self.reads.connect() as conn:
+            if self._order_view_pg is not None:
+                m = await self._order_view_pg.fetchrow(conn, values)
+            else:
+                row = (await conn.execute(self._order_view, values)).first()
+                m = row._mapping if row is not None else None
+        if m is None:
+            return None
+        tier = tier_of(Part(_prefixed(m, "t_"))) if m["t_id"] is not None else None
+        rm = _prefixed(m, "r_")
+        room = RoomRow(**{k: rm[k] for k in _ROOM_ROW_FIELDS}) if rm["id"] is not None and rm["owner"] is not None \
+            else None
+        sheet = rm["split_sheet"]
+        return OrderView(show_of(Part(_prefixed(m, "s_"))), tier, room, sheet if isinstance(sheet, str) else None)
 
     async def room_by_stream_key(self, key: str) -> RoomRow | None:
         async with self.engine.connect() as conn:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from payments.checkout import Payment, sheet_rows
+from payments.splits import SplitSheet
 from server import business_metrics
-from server.api_tips import checkout, room_sheet
+from server.api_tips import checkout
 from server.keys import SERVICES
 from server.store import RoomRow
 from ticketing.model import Order, Show, Tier
@@ -30,13 +31,14 @@ if TYPE_CHECKING:
     from server.services import Services
 
 
-async def open_order(request: web.Request, show: Show, tier: Tier, room: RoomRow, order: Order) -> str:
-    """The checkout URL for a held order."""
+async def open_order(request: web.Request, show: Show, tier: Tier, room: RoomRow, order: Order,
+                     sheet: SplitSheet) -> str:
+    """The checkout URL for a held order; ``sheet``: the room's split sheet, read with the show."""
     services: Services = request.app[SERVICES]
     payment = Payment(
         id=order.id, kind="ticket", status="pending", payer=f"user:{order.user_id}", room=room.slug,
         amount=order.amount, currency=order.currency, provider=services.provider.name,
-        meta={"order_id": order.id, "show": show.id, "tier": tier.id, "sheet": sheet_rows(await room_sheet(request, room))},
+        meta={"order_id": order.id, "show": show.id, "tier": tier.id, "sheet": sheet_rows(sheet)},
     )
     return await checkout(request, payment, f"{show.title}: {tier.name}")
 
