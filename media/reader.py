@@ -118,6 +118,14 @@ class Reader:
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def wake_with(self, event: asyncio.Event | None) -> None:
+        """Set ``event`` (not the reader's own) when an item arrives, so that one consumer of
+        many readers (a room's WHEP sender) waits on all of them at once with
+        :meth:`read_nowait`; None goes back to the reader's own event (for :meth:`read`)."""
+        self._wakeup = event if event is not None else asyncio.Event()
+        if self._buffer or self._ended or self._closed:
+            self._wakeup.set()
+
     @property
     def pending(self) -> int:
         """Units buffered and not yet read."""

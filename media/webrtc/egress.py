@@ -99,9 +99,28 @@ class VideoPacketTrack(MediaStreamTrack):
         """The next access unit as shared RTP payloads and this viewer's RTP timestamp (the
         shape of aiortc's ``RTCRtpSender._next_encoded_frame``; see :mod:`media.webrtc.taps`)."""
         unit = await self._next_unit()
+        return RTCEncodedFrame(*self._encoded(unit), None)  # type: ignore[arg-type]
+
+    def poll_encoded(self) -> tuple[list[bytes], int] | None:
+        """What :meth:`next_encoded` gives, as (payloads, timestamp), if a unit to send is
+        buffered now, else None; never waits (the room's sender, :mod:`media.webrtc.fanout`,
+        calls it when the reader has news). Raises MediaStreamError once the stream ended."""
+        while True:
+            try:
+                item = self._reader.read_nowait()
+            except StreamEnded:
+                self.stop()
+                raise MediaStreamError from None
+            if item is None:
+                return None
+            unit = self._take(item)
+            if unit is not None:
+                return self._encoded(unit)
+
+    def _encoded(self, unit: Unit) -> tuple[list[bytes], int]:
         config = self._config if unit.keyframe else None
         payloads = self._payloads.get(unit, self._length_size, config, self._config_record)
-        return RTCEncodedFrame(payloads, self._time.map(unit.pts), None)  # type: ignore[arg-type]
+        return payloads, self._time.map(unit.pts)
 
     async def recv(self) -> Packet:
         unit = await self._next_unit()
@@ -115,11 +134,19 @@ class VideoPacketTrack(MediaStreamTrack):
             except StreamEnded:
                 self.stop()
                 raise MediaStreamError from None
-            if isinstance(item, StreamHeader):
-                self._on_header(item)
-            elif self._wanted(item):
-                self.sent += 1
-                return item
+            unit = self._take(item)
+            if unit is not None:
+                return unit
+
+    def _take(self, item: Unit | StreamHeader) -> Unit | None:
+        """``item`` if it is a unit to send (counted in :attr:`sent`); a header is noted."""
+        if isinstance(item, StreamHeader):
+            self._on_header(item)
+            return None
+        if not self._wanted(item):
+            return None
+        self.sent += 1
+        return item
 
     def _on_header(self, header: StreamHeader) -> None:
         track = next((t for t in header.tracks if t.codec is Codec.H264), None)

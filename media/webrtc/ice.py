@@ -16,7 +16,10 @@ would otherwise walk them twice per offer.
 This module is the one place that touches aioice's non-public parts (STYLE.md, habit 14):
 ``Connection.get_component_candidates`` (replaced per connection), ``Connection._protocols``,
 ``_use_ipv4``/``_use_ipv6``, ``stun_server``/``turn_server``, ``aioice.ice.StunProtocol``,
-``get_host_addresses`` and ``server_reflexive_candidate``. :func:`check_aioice` fails loudly,
+``get_host_addresses`` and ``server_reflexive_candidate``; and, for :func:`datagram_route`
+(the room's WHEP sender writes its packets straight to the selected pair's socket, as
+``Connection.send`` would in the end), ``Connection._nominated``, ``CandidatePair.protocol``
+and ``remote_addr``, and ``StunProtocol.transport``. :func:`check_aioice` fails loudly,
 naming what is missing, when their shape changed; the server runs it at start-up.
 
 Also :func:`rtc_configuration`: aiortc falls back to a public STUN server when given no ICE
@@ -85,17 +88,31 @@ def check_aioice() -> None:
     if gather is None or list(inspect.signature(gather).parameters)[:3] != ["self", "component", "addresses"]:
         problems.append("Connection.get_component_candidates(self, component, addresses, ...)")
     assigned = aioice_ice.Connection.__init__.__code__.co_names
-    for name in ("_protocols", "_use_ipv4", "_use_ipv6", "stun_server", "turn_server"):
+    for name in ("_protocols", "_use_ipv4", "_use_ipv6", "stun_server", "turn_server", "_nominated"):
         if name not in assigned:
             problems.append(f"Connection.{name}")
     for name in ("StunProtocol", "get_host_addresses", "server_reflexive_candidate"):
         if not callable(getattr(aioice_ice, name, None)):
             problems.append(f"aioice.ice.{name}")
+    if "protocol" not in aioice_ice.CandidatePair.__init__.__code__.co_names or not isinstance(
+            getattr(aioice_ice.CandidatePair, "remote_addr", None), property):
+        problems.append("CandidatePair.protocol, CandidatePair.remote_addr")
+    if "transport" not in aioice_ice.StunProtocol.connection_made.__code__.co_names:
+        problems.append("StunProtocol.transport")
     if problems:
         raise AioiceShapeChanged(
             f"aioice {aioice.__version__} changed shape, update media/webrtc/ice.py; missing: "
             + ", ".join(problems)
         )
+
+
+def datagram_route(connection: Any) -> tuple[asyncio.DatagramTransport, tuple[str, int]] | None:
+    """The socket (transport) and address ``connection`` sends its data to (RTP component),
+    or None when it has no selected pair (not connected, or closed)."""
+    pair = connection._nominated.get(1)
+    if pair is None:
+        return None
+    return pair.protocol.transport, pair.remote_addr
 
 
 def rtc_configuration(settings: WebRtcSettings) -> RTCConfiguration:

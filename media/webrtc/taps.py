@@ -14,13 +14,26 @@ every viewer (:mod:`media.webrtc.payloads`); the sender still writes the RTP hea
 history for NACKs, its RTCP counters, and does SRTP. :func:`on_keyframe_request` catches the
 viewer's PLI/FIR, which aiortc would otherwise turn into a request to an encoder we do not have.
 
+Sending video from the room (:mod:`media.webrtc.fanout`): :func:`take_rtp_loop` puts our own
+coroutine in the place of the sender's RTP loop (``RTCRtpSender._run_rtp``, started by
+``send()`` once DTLS is up), handing it the send parameters aiortc negotiated; it marks the
+loop started and exited as aiortc's own does (``stop()`` waits for both). The sender keeps
+its RTCP loop: :func:`note_sent` gives it the counts and timestamps its Sender Reports carry,
+and :func:`answer_nacks` the retransmission its NACK handling calls. :func:`srtp_session` is
+the DTLS transport's outbound SRTP session.
+
 This module is the one place that touches aiortc's non-public parts (STYLE.md, habit 14):
 ``_RTCRtpReceiver__decoder_queue``, ``RTCRtpSender._send_keyframe``,
 ``RTCRtpSender._next_encoded_frame``, ``RTCRtpReceiver._send_rtcp_pli`` (a PLI on demand),
 ``RTCRtpTransceiver._codecs`` (the negotiated codecs), ``RemoteStreamTrack._queue`` (skip
 decoded frames a slow transcoder fell behind on), ``RTCIceGatherer._connection`` (the
 aioice connection, see media.webrtc.ice) and ``_RTCRtpReceiver__remote_bitrate_estimator``
-(dropped from receivers that will never receive, see :func:`drop_receive_estimator`). :func:`check_aiortc` fails loudly, naming the
+(dropped from receivers that will never receive, see :func:`drop_receive_estimator`);
+for the room's sender ``RTCRtpSender._run_rtp`` (replaced per sender), ``send`` (wrapped per
+sender), ``_retransmit`` (replaced per sender), ``_ssrc``, ``_rtx_ssrc``, the loop's
+``__rtp_started``/``__rtp_exited`` events, the Sender Report's ``__packet_count``,
+``__octet_count``, ``__rtp_timestamp`` and ``__ntp_timestamp`` (read by ``_run_rtcp``) and
+``RTCDtlsTransport._tx_srtp``. :func:`check_aiortc` fails loudly, naming the
 attribute, when any of them changed; the server runs it at start-up and the tests run it.
 """
 
@@ -34,15 +47,19 @@ from typing import Any
 import aiortc
 from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtcrtpsender import RTCEncodedFrame
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+RtpLoop = Callable[[RTCRtpSendParameters], Coroutine[Any, Any, None]]
+Retransmit = Callable[[int], Coroutine[Any, Any, None]]
 FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], bool]
 EncodedSource = Callable[[RTCRtpCodecParameters], Coroutine[Any, Any, RTCEncodedFrame | None]]
 _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 _ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_SENDER = "_RTCRtpSender__"
+_REPORT_ATTRS = ("packet_count", "octet_count", "rtp_timestamp", "ntp_timestamp")
 
 
 class FrameTap(queue.Queue[Any]):
@@ -90,11 +107,97 @@ def check_aiortc() -> None:
     ):
         if not _sets(cls, name):
             problems.append(f"{cls.__name__}.{name}")
+    problems += _sender_loop_problems()
     if problems:
         raise AiortcShapeChanged(
             f"aiortc {aiortc.__version__} changed shape, update media/webrtc/taps.py; missing: "
             + ", ".join(problems)
         )
+
+
+def _params(cls: type, name: str) -> list[str] | None:
+    method = getattr(cls, name, None)
+    return list(inspect.signature(method).parameters) if callable(method) else None
+
+
+def _uses(cls: type, method: str, names: tuple[str, ...]) -> bool:
+    code = getattr(vars(cls).get(method), "__code__", None)
+    return code is not None and all(name in code.co_names for name in names)
+
+
+def _sender_loop_problems() -> list[str]:
+    """What :func:`take_rtp_loop`, :func:`note_sent` and :func:`answer_nacks` need."""
+    problems = []
+    if _params(RTCRtpSender, "_run_rtp") != ["self", "codec"] or not _uses(RTCRtpSender, "send", ("_run_rtp",)):
+        problems.append("RTCRtpSender.send starting self._run_rtp(codec)")
+    if _params(RTCRtpSender, "_retransmit") != ["self", "sequence_number"] or not _uses(
+            RTCRtpSender, "_handle_rtcp_packet", ("_retransmit",)):
+        problems.append("RTCRtpSender._handle_rtcp_packet calling self._retransmit(sequence_number)")
+    reports = tuple(_SENDER + name for name in _REPORT_ATTRS)
+    if not _uses(RTCRtpSender, "_run_rtcp", reports):
+        problems.append("RTCRtpSender._run_rtcp reading " + ", ".join(reports))
+    for name in ("_ssrc", "_rtx_ssrc", _SENDER + "rtp_started", _SENDER + "rtp_exited", *reports):
+        if not _sets(RTCRtpSender, name):
+            problems.append(f"RTCRtpSender.{name}")
+    if not _sets(RTCDtlsTransport, "_tx_srtp"):
+        problems.append("RTCDtlsTransport._tx_srtp")
+    return problems
+
+
+def take_rtp_loop(sender: RTCRtpSender, loop: RtpLoop) -> None:
+    """Run ``loop(parameters)`` in place of ``sender``'s RTP loop (call before it starts).
+    ``loop`` must call :func:`rtp_started` first and :func:`rtp_exited` when it ends, however
+    it ends."""
+    send = sender.send
+    negotiated: list[RTCRtpSendParameters] = []
+
+    async def send_with(parameters: RTCRtpSendParameters) -> None:
+        negotiated.append(parameters)
+        await send(parameters)
+
+    def run_rtp(_codec: RTCRtpCodecParameters) -> Coroutine[Any, Any, None]:
+        return loop(negotiated[-1])
+
+    sender.send = send_with  # type: ignore[method-assign]
+    sender._run_rtp = run_rtp  # type: ignore[method-assign,assignment]
+
+
+def rtp_started(sender: RTCRtpSender) -> None:
+    getattr(sender, _SENDER + "rtp_started").set()
+
+
+def rtp_exited(sender: RTCRtpSender) -> None:
+    getattr(sender, _SENDER + "rtp_exited").set()
+
+
+def ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """``sender``'s SSRC and its RTX stream's."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def frame_source(sender: RTCRtpSender) -> EncodedSource:
+    """What ``sender`` takes frames from now (see :func:`send_encoded`)."""
+    return sender._next_encoded_frame
+
+
+def note_sent(sender: RTCRtpSender, packet_count: int, octet_count: int, rtp_timestamp: int,
+              ntp_timestamp: int) -> None:
+    """What ``sender``'s next Sender Report says (RFC 3550 section 6.4.1): totals so far, the
+    RTP timestamp of the last packet and the NTP time it went out."""
+    setattr(sender, _SENDER + "packet_count", packet_count)
+    setattr(sender, _SENDER + "octet_count", octet_count)
+    setattr(sender, _SENDER + "rtp_timestamp", rtp_timestamp)
+    setattr(sender, _SENDER + "ntp_timestamp", ntp_timestamp)
+
+
+def answer_nacks(sender: RTCRtpSender, retransmit: Retransmit) -> None:
+    """Make ``sender`` answer each sequence number a NACK lists with ``retransmit(seq)``."""
+    sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
+
+
+def srtp_session(transport: RTCDtlsTransport) -> Any:
+    """The pylibsrtp ``Session`` that protects what ``transport`` sends (set once DTLS is up)."""
+    return transport._tx_srtp
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:

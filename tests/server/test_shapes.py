@@ -35,6 +35,8 @@ def _init_without_attributes(self: object, *args: object, **kwargs: object) -> N
         (RTCRtpReceiver, "_send_rtcp_pli", "RTCRtpReceiver._send_rtcp_pli"),
         (RTCRtpSender, "_send_keyframe", "RTCRtpSender._send_keyframe"),
         (RTCRtpSender, "_next_encoded_frame", "RTCRtpSender._next_encoded_frame"),
+        (RTCRtpSender, "_run_rtp", r"RTCRtpSender\.send starting self\._run_rtp"),
+        (RTCRtpSender, "_retransmit", r"calling self\._retransmit\(sequence_number\)"),
     ],
 )
 def test_aiortc_check_names_a_missing_method(
@@ -51,12 +53,29 @@ def test_aiortc_check_names_an_attribute_no_longer_set(monkeypatch: pytest.Monke
         check_aiortc()
 
 
+def test_aiortc_check_names_what_the_room_sender_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run_rtcp_reading_nothing(self: object) -> None:
+        return None
+
+    monkeypatch.setattr(RTCRtpSender, "_run_rtcp", run_rtcp_reading_nothing)
+    with pytest.raises(AiortcShapeChanged, match=r"_run_rtcp reading _RTCRtpSender__packet_count"):
+        check_aiortc()
+    monkeypatch.undo()
+    monkeypatch.setattr(RTCRtpSender, "__init__", _init_without_attributes)
+    with pytest.raises(AiortcShapeChanged, match=r"RTCRtpSender\._rtx_ssrc.*RTCRtpSender\._RTCRtpSender__rtp_exited"):
+        check_aiortc()
+
+
 def test_aioice_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(aioice.ice, "server_reflexive_candidate")
     with pytest.raises(AioiceShapeChanged, match=r"aioice\.ice\.server_reflexive_candidate"):
         check_aioice()
     monkeypatch.setattr(aioice.ice.Connection, "__init__", _init_without_attributes)
     with pytest.raises(AioiceShapeChanged, match=r"Connection\._protocols"):
+        check_aioice()
+    monkeypatch.undo()
+    monkeypatch.setattr(aioice.ice.CandidatePair, "__init__", _init_without_attributes)
+    with pytest.raises(AioiceShapeChanged, match=r"CandidatePair\.protocol"):
         check_aioice()
 
 

@@ -1,0 +1,197 @@
+"""One sender per room for its WHEP viewers' video: no task wakes per viewer per frame.
+
+aiortc gives every sender an RTP loop of its own: a task that wakes for each frame, then
+builds, protects and sends each packet through a few coroutines. With many viewers of one
+room that is a wake-up per viewer per frame and a chain of awaits per packet, all for the same
+payloads. :class:`RoomVideo` is one task per room instead. It waits on all its viewers' hub
+readers at once (:meth:`media.reader.Reader.wake_with`); when the publisher writes a unit it
+walks the viewers and, for each, takes what its track has to send
+(:meth:`~media.webrtc.egress.VideoPacketTrack.poll_encoded`: the same keyframe, reconnect
+and overflow rules as before), writes that viewer's headers over the room's shared payloads
+(:class:`~media.webrtc.rtpout.RtpOut`), protects each packet with the viewer's SRTP session
+and writes it to the socket of the viewer's selected ICE pair, with no await in between.
+
+Each viewer's aiortc sender keeps the rest (:mod:`media.webrtc.taps`): its RTP loop is a
+:class:`ViewerVideo` that joins the room and waits; its RTCP loop sends Sender Reports from the
+counts we give it, answers NACKs from our history (as RTX when negotiated), and passes PLI/FIR
+to the source.
+
+Slow and gone viewers: a UDP send never waits, so no viewer holds up the room. A viewer whose
+DTLS transport closed or whose ICE pair went away leaves the room at its next unit, and its
+sender's loop ends as aiortc's does on a ``ConnectionError``. If the room's loop itself falls
+behind, each reader overflows and skips to a keyframe as before (:mod:`media.reader`).
+
+A sender whose frame source someone replaced (``taps.send_encoded`` again) leaves the room and
+pulls frames one at a time, as aiortc's own loop would, sending them on the same RTP stream; it
+rejoins if its source is ours again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from aiortc import RTCRtpSender, clock
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+
+from media.webrtc import taps
+from media.webrtc.egress import VideoPacketTrack
+from media.webrtc.ice import datagram_route
+from media.webrtc.rtpout import Extensions, RtpOut, Rtx
+
+log = logging.getLogger(__name__)
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
+class RoomVideo:
+    """The video sender of one room's WHEP viewers; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._viewers: dict[ViewerVideo, None] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._viewers)
+
+    async def carry(self, viewer: ViewerVideo) -> None:
+        """Send ``viewer``'s video until it leaves: returns when its frame source is no longer
+        ours, raises what ended it (MediaStreamError, ConnectionError) otherwise."""
+        viewer.done = asyncio.get_running_loop().create_future()
+        self._viewers[viewer] = None
+        viewer.track.reader.wake_with(self._wakeup)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            await viewer.done
+        finally:
+            self.leave(viewer)
+
+    def leave(self, viewer: ViewerVideo) -> None:
+        if self._viewers.pop(viewer, 0) is None:
+            viewer.track.reader.wake_with(None)
+            self._wakeup.set()  # the loop ends when no viewer is left
+
+    async def _run(self) -> None:
+        try:
+            while self._viewers:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                now = clock.current_ntp_time()
+                for viewer in tuple(self._viewers):
+                    viewer.pump(now)
+        finally:
+            self._task = None
+
+
+class ViewerVideo:
+    """One viewer's video in its room: the RTP loop of its aiortc sender (see
+    :func:`send_from_room`) and what the room's loop does for it."""
+
+    def __init__(self, room: RoomVideo, sender: RTCRtpSender, track: VideoPacketTrack) -> None:
+        self.room = room
+        self.sender = sender
+        self.track = track
+        self.source = track.next_encoded
+        self.done: asyncio.Future[None] | None = None
+        self.stream: RtpOut | None = None
+
+    async def run(self, parameters: RTCRtpSendParameters) -> None:
+        """The sender's RTP loop (started by aiortc once DTLS is up)."""
+        taps.rtp_started(self.sender)
+        try:
+            self.stream = new_stream(self.sender, parameters)
+            taps.answer_nacks(self.sender, self._retransmit)
+            codec = parameters.codecs[0]
+            while True:
+                source = taps.frame_source(self.sender)
+                if source is self.source:
+                    await self.room.carry(self)
+                    continue
+                frame = await source(codec)
+                if frame is not None:
+                    self.send(frame.payloads, frame.timestamp, clock.current_ntp_time())
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass  # as aiortc's loop: the sender stops, the transport closed, the stream ended
+        except Exception:
+            log.exception("WHEP video sender failed")
+        finally:
+            self.room.leave(self)
+            self.track.stop()
+            taps.rtp_exited(self.sender)
+
+    def pump(self, ntp_time: int) -> None:
+        """Send every unit the viewer's track has ready (called by the room's loop)."""
+        done = self.done
+        if done is None or done.done():
+            return
+        try:
+            if taps.frame_source(self.sender) is not self.source:
+                done.set_result(None)
+                return
+            while (encoded := self.track.poll_encoded()) is not None:
+                self.send(encoded[0], encoded[1], ntp_time)
+        except Exception as exc:  # handed to run(), which ends the loop as aiortc's would
+            done.set_exception(exc)
+        if done.done():
+            self.room.leave(self)
+
+    def send(self, payloads: list[bytes], timestamp: int, ntp_time: int) -> None:
+        """Packetize, protect and send one access unit; ConnectionError when the viewer's
+        transport is gone."""
+        stream = self.stream
+        assert stream is not None
+        transport = self.sender.transport
+        route = datagram_route(taps.ice_connection(transport)) if transport.state == "connected" else None
+        if route is None:
+            raise ConnectionError("the viewer's transport is not connected")
+        sock, address = route
+        protect = taps.srtp_session(transport).protect
+        try:
+            for packet in stream.packets(payloads, timestamp, ntp_time):
+                sock.sendto(protect(packet), address)
+        except OSError as exc:
+            raise ConnectionError(str(exc)) from exc
+        taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """Answer a NACK for ``sequence_number`` (dropped silently when it is too old)."""
+        packet = self.stream.retransmission(sequence_number) if self.stream is not None else None
+        transport = self.sender.transport
+        if packet is None or transport.state != "connected":
+            return
+        route = datagram_route(taps.ice_connection(transport))
+        if route is not None:
+            route[0].sendto(taps.srtp_session(transport).protect(packet), route[1])
+
+
+def new_stream(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpOut:
+    """The RTP stream ``sender`` negotiated: its SSRCs, payload types, mid and extensions."""
+    codec = parameters.codecs[0]
+    assert codec.payloadType is not None  # negotiated
+    rtx = next((c.payloadType for c in parameters.codecs
+                if is_rtx(c) and c.parameters.get("apt") == codec.payloadType), None)
+    ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+    ssrc, rtx_ssrc = taps.ssrcs(sender)
+    return RtpOut(
+        ssrc=ssrc, payload_type=codec.payloadType,
+        sequence_number=random.getrandbits(15),  # the lower half, as aiortc (SRTP rollover)
+        timestamp_origin=random.getrandbits(32),
+        mid=parameters.muxId,
+        extensions=Extensions(ids.get(MID_URI, 0), ids.get(ABS_SEND_TIME_URI, 0)),
+        rtx=Rtx(rtx, rtx_ssrc) if rtx is not None else None,
+        rtx_sequence_number=random.getrandbits(15),
+    )  # fmt: skip
+
+
+def send_from_room(room: RoomVideo, sender: RTCRtpSender, track: VideoPacketTrack) -> ViewerVideo:
+    """Make ``room`` send ``track`` for ``sender`` (call before the sender starts)."""
+    viewer = ViewerVideo(room, sender, track)
+    taps.send_encoded(sender, viewer.source)
+    taps.take_rtp_loop(sender, viewer.run)
+    return viewer
