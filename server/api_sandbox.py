@@ -8,8 +8,10 @@
     POST /sandbox/checkout/{session}/dispute         sends charge.dispute.created
     POST /sandbox/checkout/{session}/dispute/won|lost  sends charge.dispute.closed
 
-Scripts and load tests call these too. The events go to our own ``/webhooks/stripe``
-signed as Stripe signs, so everything after the click is the production path. Knowing the
+Scripts and load tests call these too. The events are signed as Stripe signs them and go to
+our own webhook route (``server.webhooks.receive``, in process: the same signature check,
+parsing and routing as ``POST /webhooks/stripe``), so everything after the click is the
+production path. Knowing the
 session id (unguessable, in the checkout URL) is the only credential: these are test payments.
 """
 

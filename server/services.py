@@ -28,6 +28,7 @@ from payments.payout_accounts import PayoutAccounts
 from payments.payout_events import PayoutEvents
 from payments.providers import PaymentProvider
 from payments.providers.rails import PayoutRail
+from payments.providers.sandbox import SandboxProvider
 from payments.settlement import Settlement, ShowEnds
 from payments.transfer_reversals import TransferReversals
 from relay.destination import server_policy
@@ -37,7 +38,7 @@ from relay.supervisor import RelaySupervisor
 from rooms.bus import EventBus
 from rooms.gateway import RoomGateway
 from rooms.hub import ACCESS_REVOKED
-from server import money, reactions, sockets, splits
+from server import money, reactions, sockets, splits, webhooks
 from server.access import ShowAccess, ShowGate, WhepWatch, viewing_key
 from server.analytics import Recorder
 from server.analytics_store import AnalyticsStore
@@ -151,6 +152,8 @@ async def build(settings: Settings) -> Services:
                                               sweep_s=settings.recording_sweep_s, room=store.room_row),
                         analytics=analytics,
                         sessions=SessionCache(settings.session_cache_s, redis, settings.redis_prefix))
+    if isinstance(provider, SandboxProvider):  # its events reach our webhook route in process
+        provider.attach(webhooks.LocalDelivery(services))
     reactions.install(router, gateway, live, book, provider)
     reactions.install_payouts(router, PayoutEvents(settlement), TransferReversals(settlement))
     reactions.install_tickets(router, services)
