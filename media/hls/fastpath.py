@@ -46,6 +46,7 @@ import email.utils
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -55,6 +56,7 @@ from aiohttp.http import SERVER_SOFTWARE
 
 from media.hls import http
 from media.hls.edge import HlsEdge, Pulled
+from media.hls.segmenter import Segmenter
 from media.hls.service import HlsMuxer, HlsService, PlaylistAsked
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,11 @@ class FastRequest:
     cookie: str = ""
     agent: str = ""
     request_id: str = ""
+    msn: int | None = None
+    """A blocking reload's ``_HLS_msn``, or a hinted part's msn (set when it waits)."""
+    part: int | None = None
+    token: str | None = None
+    arrived: float = 0.0
 
 
 def parse_head(head: bytes) -> FastRequest | None:
@@ -186,6 +193,53 @@ def _prefix(status: int, content_type: str, cache: str, extra: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+class _Expiry:
+    """When the waits time out (a blocking reload, the hinted part, a stream starting). Waits
+    of one length end in the order they began, so per length a queue of (deadline,
+    connection) and one timer for its head stand in for a timer per wait; a wait that ended
+    first is passed over when its time comes (:meth:`FastConnection.expire`)."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[float, _Lane] = {}
+
+    def add(self, loop: asyncio.AbstractEventLoop, connection: FastConnection, timeout: float) -> float:
+        """The deadline (loop time) of a wait of ``timeout`` seconds beginning now."""
+        lane = self._lanes.get(timeout)
+        if lane is None:
+            lane = self._lanes[timeout] = _Lane(loop)
+        return lane.add(connection, loop.time() + timeout)
+
+
+class _Lane:
+    """The waits of one length: deadlines and connections in two queues (no object per wait)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._deadlines: deque[float] = deque()
+        self._connections: deque[FastConnection] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: FastConnection, deadline: float) -> float:
+        self._deadlines.append(deadline)
+        self._connections.append(connection)
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._due)
+        return deadline
+
+    def _due(self) -> None:
+        self._timer = None
+        deadlines, connections = self._deadlines, self._connections
+        now = self._loop.time() + 0.001  # a timer may fire a hair early
+        while deadlines and deadlines[0] <= now:
+            try:
+                connections.popleft().expire(deadlines.popleft())
+            except Exception:
+                log.exception("an LL-HLS wait's timeout failed")
+        if self._timer is not None:  # armed by a wait that an answer above let begin
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadlines[0], self._due) if deadlines else None
+
+
 class LivePath:
     """What every fast connection shares: the service, the gate, the prebuilt heads."""
 
@@ -199,6 +253,7 @@ class LivePath:
         self.access_now = access_now
         self.keepalive_s = keepalive_s
         self.heads = _Heads(request_id)
+        self.expiry = _Expiry()
         self._playlist_bytes: tuple[str | None, bytes] = (None, b"")
 
     def protocol(self, make_aiohttp: Callable[[], asyncio.Protocol], *,
@@ -241,11 +296,21 @@ class FastConnection(asyncio.Protocol):
         """Loop time of the last answer: the idle timer is armed once and, when it fires
         early (requests came since), re-armed for the rest, not re-made per request."""
         self._remote = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # the pending request's wait (at most one: its request is the pending one)
+        self._ready: Callable[[Segmenter, FastRequest], bool] | None = None
+        self._then: Callable[[FastRequest, HlsMuxer, bool], None] | None = None
+        self._waits_on: HlsMuxer | None = None
+        self._deadline = 0.0
+        self._watched_by: HlsMuxer | None = None
+        """The muxer that holds this connection's :meth:`_changed` (called once, on its next
+        change): a new wait on the same muxer does not add it again."""
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
@@ -263,6 +328,7 @@ class FastConnection(asyncio.Protocol):
         self._cancel_idle()
         self.transport = None
         self._pending = None
+        self._ready = self._then = self._waits_on = None
         if self.inner is not None:
             self.inner.connection_lost(exc)
 
@@ -428,20 +494,21 @@ class FastConnection(asyncio.Protocol):
         if part is not None:
             self._media(request, part.data, http.IMMUTABLE, token)
         elif http.is_hinted(muxer, msn, index):
-            def then(_settled: bool) -> None:
-                found = segmenter.part(msn, index)
-                if found is not None:
-                    self._media(request, found.data, http.IMMUTABLE, token)
-                else:
-                    self._answer(request, 404, _JSON, "no-store", b'{"error": "not found"}')
-
-            self._wait(request, muxer, lambda: segmenter.part_settled(msn, index),
-                       3 * segmenter.target_duration, then)
+            request.msn, request.part, request.token = msn, index, token
+            self._wait(request, muxer, _part_settled, 3 * segmenter.target_duration, self._hinted)
         else:
             self._give_back(request)
 
+    def _hinted(self, request: FastRequest, muxer: HlsMuxer, _settled: bool) -> None:
+        assert request.msn is not None and request.part is not None
+        found = muxer.segmenter.part(request.msn, request.part)
+        if found is not None:
+            self._media(request, found.data, http.IMMUTABLE, request.token)
+        else:
+            self._answer(request, 404, _JSON, "no-store", b'{"error": "not found"}')
+
     def _playlist(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
-        segmenter, query = muxer.segmenter, request.query
+        query = request.query
         raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
         if any(raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 12) for raw in (raw_msn, raw_part)):
             self._give_back(request)  # 400
@@ -451,29 +518,29 @@ class FastConnection(asyncio.Protocol):
         if part is not None and msn is None:
             self._give_back(request)  # 400
             return
+        request.msn, request.part, request.token, request.arrived = msn, part, token, arrived
+        self._wait(request, muxer, _has_playlist, http.STARTUP_WAIT, self._begun)
 
-        def started(ready: bool) -> None:
-            if not ready:
-                self._starting(request)
-            elif msn is None:
-                self._send_playlist(request, muxer, token, http.PLAYLIST_CACHE, arrived)
-            else:
-                newest = segmenter.last_msn()
-                if newest is None or msn > newest + 2:
-                    self._give_back(request)  # 400
-                    return
-                self._wait(request, muxer, lambda: segmenter.has(msn, part), 3 * segmenter.target_duration,
-                           lambda ready: reloaded(ready))
+    def _begun(self, request: FastRequest, muxer: HlsMuxer, ready: bool) -> None:
+        segmenter = muxer.segmenter
+        if not ready:
+            self._starting(request)
+        elif request.msn is None:
+            self._send_playlist(request, muxer, request.token, http.PLAYLIST_CACHE, request.arrived)
+        else:
+            newest = segmenter.last_msn()
+            if newest is None or request.msn > newest + 2:
+                self._give_back(request)  # 400
+                return
+            self._wait(request, muxer, _has_part, 3 * segmenter.target_duration, self._reloaded)
 
-        def reloaded(ready: bool) -> None:
-            if not ready:
-                self._answer(request, 503, _JSON, "no-store", b'{"error": "not available yet"}',
-                             extra="Retry-After: 1")
-            else:
-                cache = f"public, max-age={6 * segmenter.target_duration}"
-                self._send_playlist(request, muxer, token, cache, arrived)
-
-        self._wait(request, muxer, lambda: segmenter.playlist_text() is not None, http.STARTUP_WAIT, started)
+    def _reloaded(self, request: FastRequest, muxer: HlsMuxer, ready: bool) -> None:
+        if not ready:
+            self._answer(request, 503, _JSON, "no-store", b'{"error": "not available yet"}',
+                         extra="Retry-After: 1")
+        else:
+            cache = f"public, max-age={6 * muxer.segmenter.target_duration}"
+            self._send_playlist(request, muxer, request.token, cache, request.arrived)
 
     def _starting(self, request: FastRequest) -> None:
         self._answer(request, 503, _JSON, "no-store", b'{"error": "starting"}', extra="Retry-After: 1")
@@ -498,39 +565,49 @@ class FastConnection(asyncio.Protocol):
         assert body is not None
         self._answer(request, 200, http.MEDIA_TYPE, cache, body, token=token)
 
-    def _wait(self, request: FastRequest, muxer: HlsMuxer, ready: Callable[[], bool], timeout: float,
-              then: Callable[[bool], None]) -> None:
-        """``then(True)`` once ``ready()``, ``then(False)`` on timeout or the stream's end (as
-        ``HlsMuxer.wait_until``), unless the connection went first."""
-        if ready():
-            then(True)
+    def _wait(self, request: FastRequest, muxer: HlsMuxer, ready: Callable[[Segmenter, FastRequest], bool],
+              timeout: float, then: Callable[[FastRequest, HlsMuxer, bool], None]) -> None:
+        """``then(request, muxer, True)`` once ``ready(segmenter, request)``, with False on
+        timeout or the stream's end (as ``HlsMuxer.wait_until``), unless the connection went
+        first. The wait is this connection's state, not an object of its own: no closure, no
+        timer, nothing left for the garbage collector."""
+        if ready(muxer.segmenter, request):
+            then(request, muxer, True)
             return
         if muxer.closed:
-            then(False)
+            then(request, muxer, False)
             return
-        state: dict[str, asyncio.TimerHandle] = {}
+        assert self._loop is not None
+        self._ready, self._then, self._waits_on = ready, then, muxer
+        self._deadline = self.live.expiry.add(self._loop, self, timeout)
+        if self._watched_by is not muxer:
+            self._watched_by = muxer
+            muxer.watch(self._changed)
 
-        def check() -> None:
-            if self._pending is not request or "done" in state:
-                return
-            if ready():
-                outcome = True
-            elif muxer.closed:
-                outcome = False
-            else:
-                muxer.watch(check)
-                return
-            state["done"] = state["timer"]
-            state["timer"].cancel()
-            then(outcome)
+    def _changed(self) -> None:
+        """The muxer's next change came (it calls a watcher once)."""
+        self._watched_by = None
+        muxer, ready, request = self._waits_on, self._ready, self._pending
+        if muxer is None or ready is None or request is None:
+            return
+        if ready(muxer.segmenter, request):
+            self._settle(True)
+        elif muxer.closed:
+            self._settle(False)
+        else:
+            self._watched_by = muxer
+            muxer.watch(self._changed)
 
-        def expire() -> None:
-            if self._pending is request and "done" not in state:
-                state["done"] = state["timer"]
-                then(False)
+    def expire(self, deadline: float) -> None:
+        """A wait's time ran out (:class:`_Expiry`): this connection's, if it still waits on it."""
+        if self._then is not None and self._deadline == deadline:
+            self._settle(False)
 
-        state["timer"] = asyncio.get_running_loop().call_later(timeout, expire)
-        muxer.watch(check)
+    def _settle(self, outcome: bool) -> None:
+        then, muxer, request = self._then, self._waits_on, self._pending
+        self._ready = self._then = self._waits_on = None
+        if then is not None and muxer is not None and request is not None:
+            then(request, muxer, outcome)
 
     def _give_back(self, request: FastRequest) -> None:
         """An answer this module does not make: aiohttp serves the request, and the rest of
@@ -561,7 +638,8 @@ class FastConnection(asyncio.Protocol):
         if self._finished is not None:
             self._finished()
         if self.live.keepalive_s > 0:
-            loop = asyncio.get_running_loop()
+            loop = self._loop
+            assert loop is not None
             self._answered_at = loop.time()
             if self._idle is None:
                 self._idle = loop.call_at(self._answered_at + self.live.keepalive_s, self._idle_out)
@@ -574,7 +652,8 @@ class FastConnection(asyncio.Protocol):
         if self._pending is not None:
             return  # answering arms it again
         close_at = self._answered_at + self.live.keepalive_s
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         if loop.time() < close_at:
             self._idle = loop.call_at(close_at, self._idle_out)
         elif not self._buffer:
@@ -586,11 +665,26 @@ class FastConnection(asyncio.Protocol):
             self._idle = None
 
 
+def _has_playlist(segmenter: Segmenter, _request: FastRequest) -> bool:
+    return segmenter.playlist_text() is not None
+
+
+def _has_part(segmenter: Segmenter, request: FastRequest) -> bool:
+    assert request.msn is not None
+    return segmenter.has(request.msn, request.part)
+
+
+def _part_settled(segmenter: Segmenter, request: FastRequest) -> bool:
+    assert request.msn is not None and request.part is not None
+    return segmenter.part_settled(request.msn, request.part)
+
+
 def _tokens(request: FastRequest) -> tuple[str, ...]:
     """As the handler reads them: the query's ``vt``, then the ``nal_vt`` cookie's."""
-    found = [request.query.get(http.TOKEN_PARAM)]
-    if http.TOKEN_COOKIE in request.cookie:
-        found.append(_cookie(request.cookie, http.TOKEN_COOKIE))
+    query_token = request.query.get(http.TOKEN_PARAM)
+    if http.TOKEN_COOKIE not in request.cookie:
+        return (query_token,) if query_token else ()  # the usual: one token or none, no cookie
+    found = (query_token, _cookie(request.cookie, http.TOKEN_COOKIE))
     return tuple(dict.fromkeys(token for token in found if token))
 
 
