@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import time
 
@@ -24,7 +25,7 @@ from media.hls import http as hls_http
 from media.hub import Hub
 from media.rtmp.server import RtmpServer
 from media.rtmp.to_hub import HubIngest
-from media.webrtc import pull, whep, whip
+from media.webrtc import gso, pull, whep, whip
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelays
 from media.webrtc.session import WebRtc
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--rtmp", default="127.0.0.1:1936")
     parser.add_argument("--origin", default="", help="an edge of this server: relay the WHEP viewers of its rooms")
     args = parser.parse_args()
+    if os.environ.get("NAL_BENCH_NO_GSO"):  # A/B of media.webrtc.gso: one sendto per packet
+        gso.state.enabled = False
     try:
         import uvloop
 

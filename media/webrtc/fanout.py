@@ -9,7 +9,9 @@ walks the viewers and, for each, takes what its track has to send
 (:meth:`~media.webrtc.egress.VideoPacketTrack.poll_encoded`: the same keyframe, reconnect
 and overflow rules as before), writes that viewer's headers over the room's shared payloads
 (:class:`~media.webrtc.rtpout.RtpOut`), protects each packet with the viewer's SRTP session
-and writes it to the socket of the viewer's selected ICE pair, with no await in between.
+and writes the unit's packets to the socket of the viewer's selected ICE pair, in as few
+``sendmsg`` calls as UDP segmentation offload allows (:mod:`media.webrtc.gso`), with no await
+in between.
 
 Each viewer's aiortc sender keeps the rest (:mod:`media.webrtc.taps`): its RTP loop is a
 :class:`ViewerVideo` that joins the room and waits; its RTCP loop sends Sender Reports from the
@@ -39,6 +41,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from media.webrtc import taps
 from media.webrtc.egress import VideoPacketTrack
+from media.webrtc.gso import GsoSender
 from media.webrtc.ice import datagram_route
 from media.webrtc.rtpout import Extensions, RtpOut, Rtx
 
@@ -100,6 +103,12 @@ class ViewerVideo:
         self.source = track.next_encoded
         self.done: asyncio.Future[None] | None = None
         self.stream: RtpOut | None = None
+        self._gso: GsoSender | None = None
+
+    @property
+    def batched_sends(self) -> int:
+        """The ``sendmsg`` calls that carried more than one packet (UDP GSO)."""
+        return self._gso.calls if self._gso is not None else 0
 
     async def run(self, parameters: RTCRtpSendParameters) -> None:
         """The sender's RTP loop (started by aiortc once DTLS is up)."""
@@ -123,6 +132,8 @@ class ViewerVideo:
         finally:
             self.room.leave(self)
             self.track.stop()
+            if self._gso is not None:
+                self._gso.close()
             taps.rtp_exited(self.sender)
 
     def pump(self, ntp_time: int) -> None:
@@ -151,10 +162,14 @@ class ViewerVideo:
         if route is None:
             raise ConnectionError("the viewer's transport is not connected")
         sock, address = route
+        out = self._gso
+        if out is None or out.transport is not sock:
+            if out is not None:
+                out.close()
+            out = self._gso = GsoSender(sock)
         protect = taps.srtp_session(transport).protect
         try:
-            for packet in stream.packets(payloads, timestamp, ntp_time):
-                sock.sendto(protect(packet), address)
+            out.send([protect(packet) for packet in stream.packets(payloads, timestamp, ntp_time)], address)
         except OSError as exc:
             raise ConnectionError(str(exc)) from exc
         taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)

@@ -109,6 +109,15 @@ async def _live(site: Site, rtmp_server: str, seconds: int) -> Any:
     return proc
 
 
+def _room_sender(site: Site, viewer: Viewer, track: VideoPacketTrack) -> ViewerVideo:
+    """The room's sender of ``track`` (it answers the sender's NACKs)."""
+    session = site.webrtc.session("whep", "room1", viewer.location.rsplit("/", 1)[1])
+    sender = next(s for s in session.pc.getSenders() if s.track is track)
+    found = sender._retransmit.__self__  # type: ignore[attr-defined]
+    assert isinstance(found, ViewerVideo)
+    return found
+
+
 def _in_room(site: Site) -> int:
     return len(site.webrtc.room_video("room1"))
 
@@ -130,6 +139,8 @@ async def test_every_frame_decodes_and_sender_reports_count_what_went_out(webrtc
         viewers = [v for v, _, _ in watched]
         await wait_for(lambda: _in_room(webrtc_site) == 2 and all(v.video_frames >= 10 for v in viewers), 20)
         await wait_for(lambda: all(len(w.reports) >= 3 for _, w, _ in watched), 20)
+        senders = [_room_sender(webrtc_site, viewer, track) for viewer, _, track in watched]
+        assert all(s.batched_sends > 0 for s in senders)  # UDP GSO on this kernel
         for _, wire, _ in watched:
             assert proc.poll() is None  # still publishing: the counts below are mid-stream
             for info, packets, octets, last_timestamp in wire.reports:
@@ -162,10 +173,8 @@ async def test_a_lost_packet_is_sent_again_when_the_viewer_nacks_it(webrtc_site:
 
         viewer, wire, track = await _watch(webrtc_site, drop=lose)
         assert wire.rtx_pt is not None  # aiortc offers RTX for H.264
-        sender = next(s for s in webrtc_site.webrtc.session("whep", "room1", viewer.location.rsplit("/", 1)[1])
-                      .pc.getSenders() if s.track is track)
         await wait_for(lambda: len(wire.dropped) >= 20, 30)
-        assert isinstance(sender._retransmit.__self__, ViewerVideo)  # the room's sender answers
+        _room_sender(webrtc_site, viewer, track)  # the room's sender answers
         await wait_for(lambda: wire.dropped <= set(wire.repaired), 10)
         assert proc.wait(timeout=30) == 0
         await wait_for(lambda: viewer is not None and viewer.video_frames >= track.sent - 1, 20)

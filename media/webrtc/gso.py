@@ -1,0 +1,98 @@
+"""Several UDP datagrams in one ``sendmsg`` with UDP generic segmentation offload (Linux).
+
+With ``UDP_SEGMENT`` (``udp(7)``, Linux 4.18+) one ``sendmsg`` carries a buffer that the
+kernel cuts into datagrams of ``segment`` bytes each, the last one possibly shorter: one
+system call for a run of packets instead of one each. :func:`runs` finds such runs in a
+list of packets (Sans-I/O); :class:`GsoSender` writes them on a socket of its own that shares
+the ICE socket's file (a ``dup``, so asyncio's transport keeps its own), and falls back to
+the transport's ``sendto`` for a packet alone, or when the kernel refuses (then GSO stays off
+for the process: :data:`state`).
+
+A video access unit of aiortc's packetizer is a run or two per NAL unit: FU-A fragments of
+one NAL differ in size by at most one byte, the larger first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+from collections.abc import Sequence
+
+UDP_SEGMENT = 103  # linux/udp.h
+MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS in linux/udp.h (Linux 4.18)
+MAX_BYTES = 65_000  # below the 65,507 bytes of a UDP datagram over IPv4
+_REFUSED = {errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO}
+
+
+class _State:
+    enabled = True  # False once the kernel refused UDP_SEGMENT
+
+
+state = _State()
+
+
+def runs(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Cut packets of ``sizes`` into (start, end) runs that one GSO send can carry: every
+    packet of a run as long as its first, except the last which may be shorter, at most
+    :data:`MAX_SEGMENTS` packets and :data:`MAX_BYTES` bytes."""
+    out = []
+    start = 0
+    while start < len(sizes):
+        segment = sizes[start]
+        end = start + 1
+        total = segment
+        while end < len(sizes) and end - start < MAX_SEGMENTS and total + sizes[end] <= MAX_BYTES:
+            size = sizes[end]
+            if size > segment:
+                break
+            total += size
+            end += 1
+            if size < segment:
+                break
+        out.append((start, end))
+        start = end
+    return out
+
+
+class GsoSender:
+    """Sends runs of packets to one address on one asyncio datagram transport's socket."""
+
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self.transport = transport
+        self._sock: socket.socket | None = None
+        raw = transport.get_extra_info("socket")
+        if state.enabled and raw is not None:
+            self._sock = socket.fromfd(raw.fileno(), raw.family, socket.SOCK_DGRAM)
+        self.calls = 0
+
+    def send(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
+        sock = self._sock
+        if sock is None or not state.enabled:
+            self._one_by_one(packets, address)
+            return
+        for start, end in runs([len(p) for p in packets]):
+            if end - start == 1:
+                self.transport.sendto(packets[start], address)
+                continue
+            segment = struct.pack("@H", len(packets[start]))
+            try:
+                sock.sendmsg(packets[start:end], [(socket.SOL_UDP, UDP_SEGMENT, segment)], 0, address)
+                self.calls += 1
+            except BlockingIOError:  # the socket buffer is full: let asyncio queue them
+                self._one_by_one(packets[start:end], address)
+            except OSError as exc:
+                if exc.errno not in _REFUSED:
+                    raise
+                state.enabled = False
+                self._one_by_one(packets[start:end], address)
+
+    def _one_by_one(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
+        for packet in packets:
+            self.transport.sendto(packet, address)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
