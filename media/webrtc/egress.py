@@ -194,10 +194,28 @@ class AudioPacketTrack(MediaStreamTrack):
         self._time = _Rebaser()
         self._last_pts: int | None = None
 
+    @property
+    def reader(self) -> Reader:
+        return self._reader
+
     async def next_encoded(self, _codec: RTCRtpCodecParameters | None = None) -> RTCEncodedFrame:
         """The next Opus packet as it is (one RTP payload) with this viewer's RTP timestamp."""
         unit, pts = await self._next_unit()
         return RTCEncodedFrame([unit.payload], pts * OPUS_RTP_RATE // CLOCK_RATE, None)  # type: ignore[arg-type]
+
+    def poll_encoded(self) -> tuple[list[bytes], int] | None:
+        """What :meth:`next_encoded` gives, as (payloads, timestamp), if a packet is buffered
+        now, else None; never waits (see :meth:`VideoPacketTrack.poll_encoded`)."""
+        while True:
+            try:
+                item = self._reader.read_nowait()
+            except StreamEnded:
+                self.stop()
+                raise MediaStreamError from None
+            if item is None:
+                return None
+            if isinstance(item, Unit):
+                return [item.payload], self._map(item) * OPUS_RTP_RATE // CLOCK_RATE
 
     async def recv(self) -> Packet:
         unit, pts = await self._next_unit()
@@ -211,10 +229,14 @@ class AudioPacketTrack(MediaStreamTrack):
                 self.stop()
                 raise MediaStreamError from None
             if isinstance(item, Unit):
-                if self._last_pts is not None and item.pts < self._last_pts:
-                    self._time.new_session()
-                self._last_pts = item.pts
-                return item, self._time.map(item.pts)
+                return item, self._map(item)
+
+    def _map(self, unit: Unit) -> int:
+        """``unit``'s pts on this viewer's timeline (a pts going back is a new session)."""
+        if self._last_pts is not None and unit.pts < self._last_pts:
+            self._time.new_session()
+        self._last_pts = unit.pts
+        return self._time.map(unit.pts)
 
     def stop(self) -> None:
         super().stop()

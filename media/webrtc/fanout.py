@@ -1,20 +1,21 @@
-"""One sender per room for its WHEP viewers' video: no task wakes per viewer per frame.
+"""One sender per room for its WHEP viewers' media: no task wakes per viewer per frame.
 
 aiortc gives every sender an RTP loop of its own: a task that wakes for each frame, then
 builds, protects and sends each packet through a few coroutines. With many viewers of one
 room that is a wake-up per viewer per frame and a chain of awaits per packet, all for the same
-payloads. :class:`RoomVideo` is one task per room instead. It waits on all its viewers' hub
-readers at once (:meth:`media.reader.Reader.wake_with`); when the publisher writes a unit it
-walks the viewers and, for each, takes what its track has to send
-(:meth:`~media.webrtc.egress.VideoPacketTrack.poll_encoded`: the same keyframe, reconnect
-and overflow rules as before), writes that viewer's headers over the room's shared payloads
+payloads. :class:`RoomSender` is one task per room instead. It waits on all its viewers' hub
+readers at once, video and audio (:meth:`media.reader.Reader.wake_with`); when the publisher
+writes a unit it walks the viewers' streams and, for each, takes what its track has to send
+(``poll_encoded`` of :class:`~media.webrtc.egress.VideoPacketTrack` and
+:class:`~media.webrtc.egress.AudioPacketTrack`: the same keyframe, reconnect and overflow
+rules as before), writes that viewer's headers over the room's shared payloads
 (:class:`~media.webrtc.rtpout.RtpOut`), protects each packet with the viewer's SRTP session
 and writes the unit's packets to the socket of the viewer's selected ICE pair, in as few
 ``sendmsg`` calls as UDP segmentation offload allows (:mod:`media.webrtc.gso`), with no await
 in between.
 
 Each viewer's aiortc sender keeps the rest (:mod:`media.webrtc.taps`): its RTP loop is a
-:class:`ViewerVideo` that joins the room and waits; its RTCP loop sends Sender Reports from the
+:class:`ViewerStream` that joins the room and waits; its RTCP loop sends Sender Reports from the
 counts we give it, answers NACKs from our history (as RTX when negotiated), and passes PLI/FIR
 to the source.
 
@@ -40,30 +41,32 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from media.webrtc import taps
-from media.webrtc.egress import VideoPacketTrack
+from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.gso import GsoSender
 from media.webrtc.ice import datagram_route
 from media.webrtc.rtpout import Extensions, RtpOut, Rtx
 
 log = logging.getLogger(__name__)
+RoomTrack = VideoPacketTrack | AudioPacketTrack
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 
-class RoomVideo:
-    """The video sender of one room's WHEP viewers; see the module docstring."""
+class RoomSender:
+    """The sender of one room's WHEP viewers (each viewer's video and audio streams); see the
+    module docstring."""
 
     def __init__(self) -> None:
-        self._viewers: dict[ViewerVideo, None] = {}
+        self._viewers: dict[ViewerStream, None] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._viewers)
 
-    async def carry(self, viewer: ViewerVideo) -> None:
-        """Send ``viewer``'s video until it leaves: returns when its frame source is no longer
+    async def carry(self, viewer: ViewerStream) -> None:
+        """Send ``viewer``'s stream until it leaves: returns when its frame source is no longer
         ours, raises what ended it (MediaStreamError, ConnectionError) otherwise."""
         viewer.done = asyncio.get_running_loop().create_future()
         self._viewers[viewer] = None
@@ -75,7 +78,7 @@ class RoomVideo:
         finally:
             self.leave(viewer)
 
-    def leave(self, viewer: ViewerVideo) -> None:
+    def leave(self, viewer: ViewerStream) -> None:
         if self._viewers.pop(viewer, 0) is None:
             viewer.track.reader.wake_with(None)
             self._wakeup.set()  # the loop ends when no viewer is left
@@ -92,11 +95,11 @@ class RoomVideo:
             self._task = None
 
 
-class ViewerVideo:
-    """One viewer's video in its room: the RTP loop of its aiortc sender (see
+class ViewerStream:
+    """One viewer's video or audio in its room: the RTP loop of its aiortc sender (see
     :func:`send_from_room`) and what the room's loop does for it."""
 
-    def __init__(self, room: RoomVideo, sender: RTCRtpSender, track: VideoPacketTrack) -> None:
+    def __init__(self, room: RoomSender, sender: RTCRtpSender, track: RoomTrack) -> None:
         self.room = room
         self.sender = sender
         self.track = track
@@ -128,7 +131,7 @@ class ViewerVideo:
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass  # as aiortc's loop: the sender stops, the transport closed, the stream ended
         except Exception:
-            log.exception("WHEP video sender failed")
+            log.exception("WHEP %s sender failed", self.track.kind)
         finally:
             self.room.leave(self)
             self.track.stop()
@@ -204,9 +207,9 @@ def new_stream(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpOut
     )  # fmt: skip
 
 
-def send_from_room(room: RoomVideo, sender: RTCRtpSender, track: VideoPacketTrack) -> ViewerVideo:
+def send_from_room(room: RoomSender, sender: RTCRtpSender, track: RoomTrack) -> ViewerStream:
     """Make ``room`` send ``track`` for ``sender`` (call before the sender starts)."""
-    viewer = ViewerVideo(room, sender, track)
+    viewer = ViewerStream(room, sender, track)
     taps.send_encoded(sender, viewer.source)
     taps.take_rtp_loop(sender, viewer.run)
     return viewer

@@ -53,7 +53,7 @@ from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelay, EdgeRelays
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
-from media.webrtc.fanout import RoomVideo, send_from_room
+from media.webrtc.fanout import RoomSender, send_from_room
 from media.webrtc.ice import apply_ice_policy, new_peer_connection
 from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
@@ -64,7 +64,6 @@ from media.webrtc.taps import (
     drop_receive_estimator,
     negotiated_codecs,
     on_keyframe_request,
-    send_encoded,
 )
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ class WebRtc:
         self._sessions: dict[str, Session] = {}
         self._publishers: dict[str, WhipPublisher] = {}
         self._payloads: weakref.WeakValueDictionary[str, H264Payloads] = weakref.WeakValueDictionary()
-        self._rooms: weakref.WeakValueDictionary[str, RoomVideo] = weakref.WeakValueDictionary()
+        self._rooms: weakref.WeakValueDictionary[str, RoomSender] = weakref.WeakValueDictionary()
         self._reaping: set[asyncio.Task[None]] = set()
         self._turns = {"whep": asyncio.Semaphore(WHEP_NEGOTIATIONS), "whip": asyncio.Semaphore(WHIP_NEGOTIATIONS)}
         self.edges: EdgeRelays | None = None
@@ -137,11 +136,11 @@ class WebRtc:
             payloads = self._payloads[slug] = H264Payloads()
         return payloads
 
-    def room_video(self, slug: str) -> RoomVideo:
-        """The room's video sender (alive while a viewer's sender holds it)."""
+    def room_sender(self, slug: str) -> RoomSender:
+        """The room's media sender (alive while a viewer's sender holds it)."""
         room = self._rooms.get(slug)
         if room is None:
-            room = self._rooms[slug] = RoomVideo()
+            room = self._rooms[slug] = RoomSender()
         return room
 
     def session(self, kind: str, slug: str, session_id: str) -> Session:
@@ -285,7 +284,7 @@ class WebRtc:
             transceiver = pc.addTransceiver(video_track, direction="sendonly")
             drop_receive_estimator(transceiver.receiver)
             transceiver.setCodecPreferences(_prefer("video", ("h264",), sender=True))
-            send_from_room(self.room_video(session.slug), transceiver.sender, video_track)
+            send_from_room(self.room_sender(session.slug), transceiver.sender, video_track)
             pli = relay.request_keyframe if relay else lambda: self.request_keyframe(session.slug)
             on_keyframe_request(transceiver.sender, pli)
         if summary.has_audio:
@@ -298,7 +297,7 @@ class WebRtc:
             session.tracks.append(audio_track)
             transceiver = pc.addTransceiver(audio_track, direction="sendonly")
             transceiver.setCodecPreferences(_prefer("audio", ("opus",), sender=True))
-            send_encoded(transceiver.sender, audio_track.next_encoded)
+            send_from_room(self.room_sender(session.slug), transceiver.sender, audio_track)
 
     def _keyframe_asker(self, session: Session) -> Callable[[], None] | None:
         """What a new viewer calls while it waits for a keyframe, when the source makes one

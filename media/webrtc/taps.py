@@ -14,7 +14,7 @@ every viewer (:mod:`media.webrtc.payloads`); the sender still writes the RTP hea
 history for NACKs, its RTCP counters, and does SRTP. :func:`on_keyframe_request` catches the
 viewer's PLI/FIR, which aiortc would otherwise turn into a request to an encoder we do not have.
 
-Sending video from the room (:mod:`media.webrtc.fanout`): :func:`take_rtp_loop` puts our own
+Sending from the room (:mod:`media.webrtc.fanout`): :func:`take_rtp_loop` puts our own
 coroutine in the place of the sender's RTP loop (``RTCRtpSender._run_rtp``, started by
 ``send()`` once DTLS is up), handing it the send parameters aiortc negotiated; it marks the
 loop started and exited as aiortc's own does (``stop()`` waits for both). The sender keeps

@@ -13,7 +13,7 @@ from aiortc import RTCPeerConnection, rtp
 from aiortc.codecs import is_rtx
 
 from media.webrtc.egress import VideoPacketTrack
-from media.webrtc.fanout import ViewerVideo
+from media.webrtc.fanout import ViewerStream
 from media.webrtc.taps import negotiated_codecs
 from tests.media.webrtc.conftest import Site
 from tests.media.webrtc.rtmp_ingest import ffmpeg_publish, stop
@@ -109,17 +109,17 @@ async def _live(site: Site, rtmp_server: str, seconds: int) -> Any:
     return proc
 
 
-def _room_sender(site: Site, viewer: Viewer, track: VideoPacketTrack) -> ViewerVideo:
+def _room_sender(site: Site, viewer: Viewer, track: VideoPacketTrack) -> ViewerStream:
     """The room's sender of ``track`` (it answers the sender's NACKs)."""
     session = site.webrtc.session("whep", "room1", viewer.location.rsplit("/", 1)[1])
     sender = next(s for s in session.pc.getSenders() if s.track is track)
     found = sender._retransmit.__self__  # type: ignore[attr-defined]
-    assert isinstance(found, ViewerVideo)
+    assert isinstance(found, ViewerStream)
     return found
 
 
 def _in_room(site: Site) -> int:
-    return len(site.webrtc.room_video("room1"))
+    return len(site.webrtc.room_sender("room1"))
 
 
 async def _ended(viewers: list[Viewer]) -> None:
@@ -198,10 +198,10 @@ OFFER_AND_PLAY = """async (url) => {
   await pc.setRemoteDescription({type: 'answer', sdp: await answer.text()});
   return 'ok';
 }"""
-VIDEO_STATS = """async () => {
+RTP_STATS = """async () => {
   const found = {};
   (await window.pc.getStats()).forEach(s => {
-    if (s.kind === 'video' && (s.type === 'inbound-rtp' || s.type === 'remote-outbound-rtp')) found[s.type] = s;
+    if (s.type === 'inbound-rtp' || s.type === 'remote-outbound-rtp') found[`${s.kind} ${s.type}`] = s;
   });
   return found;
 }"""
@@ -209,8 +209,9 @@ VIDEO_STATS = """async () => {
 
 async def test_chromium_plays_what_the_room_sends(webrtc_site: Site, rtmp_server: str) -> None:
     """Headless Chromium as a WHEP viewer (its own offer: its header extension ids, RTX,
-    transport-cc that we do not take): it decodes the video, loses nothing, and its view of
-    our Sender Reports (remote-outbound-rtp) counts packets and bytes it has received."""
+    transport-cc that we do not take): it decodes the video and receives the audio, loses
+    nothing, and its view of our Sender Reports (remote-outbound-rtp) counts packets and bytes
+    it has received."""
     from playwright.async_api import async_playwright
 
     from tests.media.webrtc.test_webrtc_pages import CHROMIUM_ARGS
@@ -225,20 +226,23 @@ async def test_chromium_plays_what_the_room_sends(webrtc_site: Site, rtmp_server
                 await page.route(f"{base}/blank", lambda route: route.fulfill(body="<html></html>", content_type="text/html"))
                 await page.goto(f"{base}/blank")
                 assert await page.evaluate(OFFER_AND_PLAY, f"{base}/whep/room1") == "ok"
-                await wait_for(lambda: _in_room(webrtc_site) == 1, 20)
+                await wait_for(lambda: _in_room(webrtc_site) == 2, 20)  # its video and its audio
                 stats: dict[str, Any] = {}
                 for _ in range(300):  # a minute at most
-                    stats = await page.evaluate(VIDEO_STATS)
-                    inbound, report = stats.get("inbound-rtp", {}), stats.get("remote-outbound-rtp", {})
+                    stats = await page.evaluate(RTP_STATS)
+                    inbound, report = stats.get("video inbound-rtp", {}), stats.get("video remote-outbound-rtp", {})
                     if inbound.get("framesDecoded", 0) >= 90 and report.get("reportsSent", 0) >= 3:
                         break
                     await page.wait_for_timeout(200)
-                inbound, report = stats["inbound-rtp"], stats["remote-outbound-rtp"]
+                inbound, report = stats["video inbound-rtp"], stats["video remote-outbound-rtp"]
                 assert inbound["framesDecoded"] >= 90 and inbound["keyFramesDecoded"] >= 1, stats
                 assert inbound["packetsLost"] == 0 and inbound.get("nackCount", 0) == 0, stats
                 assert (inbound["frameWidth"], inbound["frameHeight"]) == (640, 360)
                 assert 0 < report["packetsSent"] <= inbound["packetsReceived"], stats
                 assert 0 < report["bytesSent"] <= inbound["bytesReceived"], stats
+                audio, report = stats["audio inbound-rtp"], stats["audio remote-outbound-rtp"]
+                assert audio["packetsReceived"] >= 100 and audio["packetsLost"] == 0, stats  # 20 ms Opus
+                assert 0 < report["packetsSent"] <= audio["packetsReceived"], stats
             finally:
                 await browser.close()
     finally:
