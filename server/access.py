@@ -49,6 +49,12 @@ from ticketing.tokens import VerifiedTokens, ViewingGrant, derive_key, sign
 
 log = logging.getLogger("notalabel.access")
 GATED_CACHE_S = 3.0
+GATED_REFRESH_S = 2.5
+"""A room's cached shows this old are asked for again in the background by the LL-HLS fast
+path's check (:meth:`ShowAccess.hls_now`), which goes on answering from the cache meanwhile:
+under a steady flow of viewers the cache is renewed before it runs out, so no request waits
+for the database (every request that came during one query did, once every
+``GATED_CACHE_S``: a task each, and the LL-HLS part fetch's slowest percent)."""
 GRANT: web.RequestKey[ViewingGrant] = web.RequestKey("viewing_grant")
 DENIED = Counter("nal_viewing_denied_total", "Media requests refused for want of a valid viewing token",
                  ["kind", "reason"])
@@ -57,6 +63,13 @@ DENIED = Counter("nal_viewing_denied_total", "Media requests refused for want of
 def viewing_key(settings: Settings) -> bytes:
     seed = settings.secret_key.encode() if settings.secret_key else load_or_create_secret(settings.data_dir)
     return derive_key(hmac.new(seed, b"viewing tokens", hashlib.sha256).digest())
+
+
+def _refreshed(done: asyncio.Future[list[Show]]) -> None:
+    """A background refresh (:data:`GATED_REFRESH_S`) ended: a failure is logged (nobody awaits it;
+    the next request past ``GATED_CACHE_S`` asks again and waits)."""
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("refreshing a room's shows failed", exc_info=done.exception())
 
 
 class ShowAccess:
@@ -80,11 +93,15 @@ class ShowAccess:
         cached = self._gated.get(slug)
         if cached is not None and now - cached[0] < GATED_CACHE_S:
             return cached[1]
+        return await asyncio.shield(self._asking_now(slug, now))
+
+    def _asking_now(self, slug: str, now: float) -> asyncio.Future[list[Show]]:
+        """The room's query in flight, or a new one."""
         asking = self._asking.get(slug)
         if asking is None:
             asking = self._asking[slug] = asyncio.ensure_future(self._ask(slug, now))
             asking.add_done_callback(functools.partial(self._asked, slug))
-        return await asyncio.shield(asking)
+        return asking
 
     async def _ask(self, slug: str, now: float) -> list[Show]:
         shows = await self.ticketing.catalog.live_shows(slug, now)
@@ -159,8 +176,13 @@ class ShowAccess:
         as it counts) when everything it needs is in memory (the room's shows and each
         token's registry entry, as cached), else (False, None): then ask :meth:`hls`."""
         cached = self._gated.get(slug)
-        if cached is None or self.clock() - cached[0] >= GATED_CACHE_S:
+        if cached is None:
             return False, None
+        now = self.clock()
+        if now - cached[0] >= GATED_CACHE_S:
+            return False, None
+        if now - cached[0] >= GATED_REFRESH_S and slug not in self._asking:
+            self._asking_now(slug, now).add_done_callback(_refreshed)
         if not cached[1]:
             return True, None
         reason = "missing"

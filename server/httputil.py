@@ -134,7 +134,7 @@ def field_int(data: dict[str, Any], name: str, *, lo: int, hi: int) -> int:
 
 def request_id_for(inbound: str) -> str:
     """The id an answer carries: the one a proxy sent if it looks sane, else a new one."""
-    return inbound if inbound and _INBOUND_ID_RE.match(inbound) else f"{_ids.getrandbits(64):016x}"
+    return inbound if inbound and _INBOUND_ID_RE.match(inbound) else _ids.getrandbits(64).to_bytes(8).hex()
 
 
 def request_id(request: web.Request) -> str:

@@ -150,10 +150,10 @@ class _Heads:
         now = int(time.time())
         if self._date[0] != now:
             self._date = (now, f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n".encode())
-        tail = b"Content-Length: %d\r\n" % length + self._date[1]
-        if self._request_id is not None:
-            tail += f"X-Request-Id: {self._request_id(inbound_id)}\r\n".encode()
-        return prefix + tail + b"\r\n"
+        if self._request_id is None:
+            return b"%sContent-Length: %d\r\n%s\r\n" % (prefix, length, self._date[1])
+        return b"%sContent-Length: %d\r\n%sX-Request-Id: %s\r\n\r\n" % (
+            prefix, length, self._date[1], self._request_id(inbound_id).encode())
 
     def edge_head(self, status: int, content_type: str, headers: tuple[tuple[str, str], ...], length: int,
                   inbound_id: str) -> bytes:
@@ -240,6 +240,11 @@ class _Lane:
         self._timer = self._loop.call_at(deadlines[0], self._due) if deadlines else None
 
 
+_MediaName = tuple[str, str, int, int]
+_NAMES_KEPT = 4096
+"""Media names whose reading is kept (a few live rooms' windows of parts many times over)."""
+
+
 class LivePath:
     """What every fast connection shares: the service, the gate, the prebuilt heads."""
 
@@ -254,6 +259,8 @@ class LivePath:
         self.keepalive_s = keepalive_s
         self.heads = _Heads(request_id)
         self.expiry = _Expiry()
+        self._counts: dict[tuple[str, int], int] = {}
+        self._names: dict[str, _MediaName | None] = {}
         self._playlist_bytes: tuple[str | None, bytes] = (None, b"")
 
     def protocol(self, make_aiohttp: Callable[[], asyncio.Protocol], *,
@@ -262,6 +269,43 @@ class LivePath:
         """A connection's protocol; ``make_aiohttp()`` makes aiohttp's when it is handed over;
         ``started``/``finished`` are told of each request served here (the connection guard)."""
         return FastConnection(self, make_aiohttp, started, finished)
+
+    def media_name(self, name: str) -> _MediaName | None:
+        """``name`` read by :data:`media.hls.http.NAME`: (prefix, "init" / "seg" / "part",
+        number, part index), kept per name (every viewer asks for the same few)."""
+        if name in self._names:
+            return self._names[name]
+        match = http.NAME.match(name)
+        parsed: _MediaName | None = None
+        if match is not None:
+            if match["init"] is not None:
+                parsed = (match["prefix"], "init", int(match["init"]), 0)
+            elif match["seg"] is not None:
+                parsed = (match["prefix"], "seg", int(match["seg"]), 0)
+            else:
+                parsed = (match["prefix"], "part", int(match["pmsn"]), int(match["part"]))
+        if len(self._names) >= _NAMES_KEPT:
+            self._names.clear()
+        self._names[name] = parsed
+        return parsed
+
+    def count(self, kind: str, status: int) -> None:
+        """``nal_hls_requests_total`` += 1 (:func:`media.hls.http.count`), added at the end of
+        this loop iteration: one counter update per kind of answer an iteration, not one per
+        answer. A scrape is read in a later iteration, so it sees every answer given before it."""
+        key = (kind, status)
+        counts = self._counts
+        if key in counts:
+            counts[key] += 1
+            return
+        if not counts:
+            asyncio.get_running_loop().call_soon(self._add_counts)
+        counts[key] = 1
+
+    def _add_counts(self) -> None:
+        counts, self._counts = self._counts, {}
+        for (kind, status), amount in counts.items():
+            http.count(kind, status, amount)
 
     def playlist_bytes(self, text: str) -> bytes:
         """The plain playlist's body, encoded once per version."""
@@ -351,7 +395,7 @@ class FastConnection(asyncio.Protocol):
             return  # an answer given while serving: the loop below goes on
         self._reading = True
         try:
-            while self._pending is None and not self._paused and self.inner is None and self.transport:
+            while self._buffer and self._pending is None and not self._paused and self.inner is None and self.transport:
                 end = self._buffer.find(b"\r\n\r\n", self._scanned, MAX_HEAD + 4)
                 if end < 0:
                     self._scanned = max(0, min(len(self._buffer), MAX_HEAD + 4) - 3)
@@ -475,18 +519,18 @@ class FastConnection(asyncio.Protocol):
             init = segmenter.latest_init()
             self._media(request, init, "no-cache", token) if init else self._give_back(request)
             return
-        match = http.NAME.match(name)
-        if match is None or match["prefix"] != segmenter.prefix:
+        parsed = self.live.media_name(name)
+        if parsed is None or parsed[0] != segmenter.prefix:
             self._give_back(request)
-        elif match["init"] is not None:
-            body = segmenter.inits.get(int(match["init"]))
+        elif parsed[1] == "init":
+            body = segmenter.inits.get(parsed[2])
             self._media(request, body, http.IMMUTABLE, token) if body else self._give_back(request)
-        elif match["seg"] is not None:
-            segment = segmenter.segment(int(match["seg"]))
+        elif parsed[1] == "seg":
+            segment = segmenter.segment(parsed[2])
             data = segment.data if segment is not None else None
             self._media(request, data, http.IMMUTABLE, token) if data else self._give_back(request)
         else:
-            self._part(request, muxer, int(match["pmsn"]), int(match["part"]), token)
+            self._part(request, muxer, parsed[2], parsed[3], token)
 
     def _part(self, request: FastRequest, muxer: HlsMuxer, msn: int, index: int, token: str | None) -> None:
         segmenter = muxer.segmenter
@@ -633,7 +677,7 @@ class FastConnection(asyncio.Protocol):
         if self._pending is not request or self.transport is None:
             return
         self.transport.writelines((head, body))
-        http.count(kind, status)
+        self.live.count(kind, status)
         self._pending = None
         if self._finished is not None:
             self._finished()

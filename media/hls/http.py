@@ -176,12 +176,12 @@ def private(cache: str) -> str:
     return cache if cache.startswith("private") else "private, " + cache
 
 
-def count(kind: str, status: int) -> None:
-    """``nal_hls_requests_total{kind, status}`` += 1 (the labelled child looked up once)."""
+def count(kind: str, status: int, amount: int = 1) -> None:
+    """``nal_hls_requests_total{kind, status}`` += ``amount`` (the labelled child looked up once)."""
     counter = _COUNTERS.get((kind, status))
     if counter is None:
         counter = _COUNTERS[kind, status] = REQUESTS.labels(kind, str(status))
-    counter.inc()
+    counter.inc(amount)
 
 
 def _tokens(request: web.Request) -> tuple[str, ...]:
