@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -134,7 +134,7 @@ class RoomGateway:
 
     # --- the socket and the server's calls -------------------------------------------------
 
-    async def handle(
+    def handle(
         self,
         request: web.Request,
         slug: str,
@@ -142,9 +142,10 @@ class RoomGateway:
         *,
         read_only: bool = False,
         address: str | None = None,
-    ) -> web.StreamResponse:
-        """Serve one room socket (sockethandler.py)."""
-        return await self.sockets.handle(
+    ) -> Coroutine[Any, Any, web.StreamResponse]:
+        """Serve one room socket (sockethandler.py). The handler's coroutine itself, not one
+        awaiting it: a frame less that every open socket would hold."""
+        return self.sockets.handle(
             request, slug, identity, read_only=read_only, address=address
         )
 

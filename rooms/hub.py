@@ -28,8 +28,10 @@ ACCESS_REVOKED = "access.revoked"
 sockets in the room close with 4001 on every node and must pass the gate again."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Member:
+    """One socket in a room (slotted: a big room holds thousands)."""
+
     writer: SocketWriter
     identity: Identity | None
     may_chat: bool

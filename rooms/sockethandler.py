@@ -68,6 +68,11 @@ from rooms.wsio import frame_transport
 log = logging.getLogger(__name__)
 
 
+_DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+"""What ends ``async for msg in ws``: the read loop stops on the same."""
+
+
 def new_id() -> str:
     return secrets.token_hex(8)
 
@@ -141,29 +146,56 @@ class SocketHandler:
             SOCKETS_REFUSED.labels(refusal.reason).inc()
             raise _refused(refusal)
         try:
-            return await self._serve_hub(request, slug, identity, read_only, key)
+            return await self._serve(request, slug, identity, None if read_only else key)
         finally:
             self.caps.release(key)
 
-    async def _serve_hub(
-        self, request: web.Request, slug: str, identity: Identity | None, read_only: bool, key: str
-    ) -> web.StreamResponse:
+    # An open socket's task waits in ``handle`` -> ``_serve`` -> ``ws.receive()``; what starts
+    # it (``_hub``, ``_open``) has returned by then, so its frames are not held per socket.
+
+    async def _hub(self, slug: str) -> RoomHub:
         try:
             hub = await self.rooms.get(slug)
         except RoomsError as exc:
             raise web.HTTPServiceUnavailable(text=exc.message) from exc
         if hub is None:
             raise web.HTTPNotFound(text=f"no room {slug!r}")
+        return hub
+
+    async def _serve(
+        self, request: web.Request, slug: str, identity: Identity | None, viewer: str | None
+    ) -> web.StreamResponse:
+        hub = await self._hub(slug)
         hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
         try:
-            return await self._serve(request, hub, identity, None if read_only else key)
+            ws, member = await self._open(request, hub, identity, viewer)
+            if member is None:
+                return ws
+            writer, fmt = member.writer, member.writer.fmt
+            SOCKETS_OPEN.inc()
+            try:
+                while (msg := await ws.receive()).type not in _CLOSED:
+                    if msg.type in _DATA:
+                        FRAMES_IN.inc()
+                        if not writer.closing:
+                            await self._on_frame(hub, member, msg.data, fmt)
+                    elif msg.type is WSMsgType.ERROR:
+                        ERRORS.labels(f"close_{ws.close_code}").inc()
+            finally:
+                hub.remove(member)
+                SOCKETS_OPEN.dec()
+                if writer.closing:
+                    await writer.wait_closed(3.0)  # our close is in flight: let it finish
+                writer.stop()
+            return ws
         finally:
             hub.joining -= 1
             hub.idle_since = self.clock()
 
-    async def _serve(
+    async def _open(
         self, request: web.Request, hub: RoomHub, identity: Identity | None, viewer: str | None
-    ) -> web.StreamResponse:
+    ) -> tuple[web.WebSocketResponse, Member | None]:
+        """Upgrade, then refuse (closed, no member) or join (the member, its writer started)."""
         if viewer is None:  # read-only
             admission = Admission(True, False)
         else:
@@ -177,31 +209,22 @@ class SocketHandler:
         await ws.prepare(request)
         if self.closing:
             await ws.close(code=RESTARTING, message=b"server restarting, reconnect")
-            return ws
+            return ws, None
         if not admission.may_join:
             await self._refuse(ws, admission)
             await ws.close(
                 code=NOT_ADMITTED, message=(admission.reason or "not admitted").encode()[:120]
             )
-            return ws
+            return ws, None
         if identity is not None and hub.state.moderation.is_banned(identity.user_id):
             await ws.close(code=BANNED, message=b"banned from this room")
-            return ws
+            return ws, None
         fmt = WireFormat.for_subprotocol(ws.ws_protocol)
         writer = SocketWriter(ws, fmt, self.buffer, frame_transport(ws))
         member = Member(writer, identity, admission.may_chat, viewer)
         self._join(hub, member, _since(request))
         writer.start()
-        SOCKETS_OPEN.inc()
-        try:
-            await self._read(hub, member, ws, fmt)
-        finally:
-            hub.remove(member)
-            SOCKETS_OPEN.dec()
-            if writer.closing:
-                await writer.wait_closed(3.0)  # our close is in flight: let it finish
-            writer.stop()
-        return ws
+        return ws, member
 
     async def _refuse(self, ws: web.WebSocketResponse, admission: Admission) -> None:
         """Tell a refused socket why, with what the gate lets anyone know, before the close."""
@@ -242,17 +265,6 @@ class SocketHandler:
         if held is not None:
             data["stream"] = held
         return data
-
-    async def _read(
-        self, hub: RoomHub, member: Member, ws: web.WebSocketResponse, fmt: WireFormat
-    ) -> None:
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                FRAMES_IN.inc()
-                if not member.writer.closing:
-                    await self._on_frame(hub, member, msg.data, fmt)
-            elif msg.type is WSMsgType.ERROR:
-                ERRORS.labels(f"close_{ws.close_code}").inc()
 
     async def _on_frame(
         self, hub: RoomHub, member: Member, payload: str | bytes, fmt: WireFormat
