@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import logging
 import re
 import time
@@ -554,15 +555,12 @@ class FastConnection(asyncio.Protocol):
     def _playlist(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
         query = request.query
         raw_msn, raw_part = query.get("_HLS_msn"), query.get("_HLS_part")
-        if any(raw is not None and (not (raw.isascii() and raw.isdigit()) or len(raw) > 12) for raw in (raw_msn, raw_part)):
+        if not _number(raw_msn) or not _number(raw_part) or raw_part is not None and raw_msn is None:
             self._give_back(request)  # 400
             return
-        msn = int(raw_msn) if raw_msn is not None else None
-        part = int(raw_part) if raw_part is not None else None
-        if part is not None and msn is None:
-            self._give_back(request)  # 400
-            return
-        request.msn, request.part, request.token, request.arrived = msn, part, token, arrived
+        request.msn = int(raw_msn) if raw_msn is not None else None
+        request.part = int(raw_part) if raw_part is not None else None
+        request.token, request.arrived = token, arrived
         self._wait(request, muxer, _has_playlist, http.STARTUP_WAIT, self._begun)
 
     def _begun(self, request: FastRequest, muxer: HlsMuxer, ready: bool) -> None:
@@ -583,7 +581,7 @@ class FastConnection(asyncio.Protocol):
             self._answer(request, 503, _JSON, "no-store", b'{"error": "not available yet"}',
                          extra="Retry-After: 1")
         else:
-            cache = f"public, max-age={6 * muxer.segmenter.target_duration}"
+            cache = _reload_cache(6 * muxer.segmenter.target_duration)
             self._send_playlist(request, muxer, request.token, cache, request.arrived)
 
     def _starting(self, request: FastRequest) -> None:
@@ -707,6 +705,18 @@ class FastConnection(asyncio.Protocol):
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
+
+
+@functools.lru_cache(maxsize=64)
+def _reload_cache(max_age: int) -> str:
+    """A blocking reload's ``Cache-Control`` (as :func:`media.hls.http._playlist` writes it)."""
+    return f"public, max-age={max_age}"
+
+
+def _number(raw: str | None) -> bool:
+    """A query number as :func:`media.hls.http._query_int` takes it (absent, or ASCII digits, at
+    most 12)."""
+    return raw is None or raw.isascii() and raw.isdigit() and len(raw) <= 12
 
 
 def _has_playlist(segmenter: Segmenter, _request: FastRequest) -> bool:
