@@ -61,7 +61,7 @@ from payments.ledger import Ledger
 from payments.reversals import DisputeRequest, DisputeStep, Refund
 from payments.royalty import Revenue, RevenueKind
 from payments.splits import Role, Share, SplitSheet, bps_of
-from payments.store import Op, driver
+from payments.store import Op, driver, lease
 
 PAID_STATES = frozenset({"paid", "refunded", "charged_back"})
 OPEN_STATES = frozenset({"pending", "processing"})
@@ -199,8 +199,8 @@ class PaymentBook:
         """A lone row: one statement in its own transaction (autocommit: no BEGIN and COMMIT
         round trips); several: one transaction, one ``executemany``, all or none."""
         if self.is_pg:  # on the driver: one prepared statement; executemany is all or none
-            async with self._single.connect() as conn:
-                await (await driver(conn)).executemany(_PG_INSERT, [[r[c] for c in _COLUMNS] for r in rows])
+            async with lease(self.engine) as raw:
+                await raw.executemany(_PG_INSERT, [[r[c] for c in _COLUMNS] for r in rows])
             return [None] * len(rows)
         insert = t.payments.insert()  # one statement object: compiled once
         if len(rows) == 1:

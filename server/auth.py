@@ -179,13 +179,13 @@ async def _read_session(engine: AsyncEngine, hashed: str) -> Any:
     """The session's row (by column name), or None. On PostgreSQL the statement runs on the
     driver: every signed-in request whose session is not cached reads it."""
     global _session_read_pg
-    async with engine.connect() as conn:
-        if engine.dialect.name != "postgresql":
+    if engine.dialect.name != "postgresql":
+        async with engine.connect() as conn:
             row = (await conn.execute(_SESSION_READ, {"token_hash": hashed})).first()
-            return row._mapping if row is not None else None
-        if _session_read_pg is None:
-            _session_read_pg = DriverStatement(_SESSION_READ, engine)
-        return await _session_read_pg.fetchrow(conn, {"token_hash": hashed})
+        return row._mapping if row is not None else None
+    if _session_read_pg is None:
+        _session_read_pg = DriverStatement(_SESSION_READ, engine)
+    return await _session_read_pg.fetchrow(engine, {"token_hash": hashed})
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from payments.store import driver
+from payments.store import lease
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -107,9 +107,11 @@ class DriverStatement:
         merged = {**self._defaults, **values}
         return [merged[name] for name in self._order]
 
-    async def fetchrow(self, conn: AsyncConnection, values: dict[str, Any]) -> Any:
-        """Run on ``conn``'s driver connection: the first row (by column name), or None."""
-        return await (await driver(conn)).fetchrow(self.sql, *self.args(values))
+    async def fetchrow(self, engine: AsyncEngine, values: dict[str, Any]) -> Any:
+        """Run on a driver connection of ``engine``'s pool (``payments.store.lease``, no
+        SQLAlchemy connection around it): the first row (by column name), or None."""
+        async with lease(engine) as raw:
+            return await raw.fetchrow(self.sql, *self.args(values))
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

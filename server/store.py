@@ -183,12 +183,12 @@ class SqlStore:
             self._tip_room_pg = DriverStatement(self._tip_room, self.engine) if self.is_pg else None
         values = {"slug": slug, "user_id": user_id, "now": time.time()}
         m: Any
-        async with self.reads.connect() as conn:
-            if self._tip_room_pg is not None:  # every tip reads this: on the driver, not through SQLAlchemy
-                m = await self._tip_room_pg.fetchrow(conn, values)
-            else:
+        if self._tip_room_pg is not None:  # every tip reads this: on the driver, not through SQLAlchemy
+            m = await self._tip_room_pg.fetchrow(self.engine, values)
+        else:
+            async with self.reads.connect() as conn:
                 row = (await conn.execute(self._tip_room, values)).first()
-                m = row._mapping if row is not None else None
+            m = row._mapping if row is not None else None
         if m is None:
             return None
         room = RoomRow(**{k: m[k] for k in ("id", "slug", "title", "owner_id", "owner", "latency_class", "created_at")})
@@ -220,12 +220,12 @@ class SqlStore:
             self._order_view_pg = DriverStatement(self._order_view, self.engine) if self.is_pg else None
         values = {"show_id": show_id, "tier_id": tier_id}
         m: Any
-        async with self.reads.connect() as conn:
-            if self._order_view_pg is not None:
-                m = await self._order_view_pg.fetchrow(conn, values)
-            else:
+        if self._order_view_pg is not None:
+            m = await self._order_view_pg.fetchrow(self.engine, values)
+        else:
+            async with self.reads.connect() as conn:
                 row = (await conn.execute(self._order_view, values)).first()
-                m = row._mapping if row is not None else None
+            m = row._mapping if row is not None else None
         if m is None:
             return None
         tier = tier_of(Part(_prefixed(m, "t_"))) if m["t_id"] is not None else None

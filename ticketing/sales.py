@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payments.store import driver
+from payments.store import lease
 from ticketing import tables as t
 from ticketing.db import Writer, counts, new_id, order_of, part_of, show_of, ticket_of, tier_of
 from ticketing.errors import NotFound, OffSale, Refused, SoldOut
@@ -85,18 +85,19 @@ class Sales:
         no client round trip). The price and sales window are checked here against ``known``
         and the call holds only if the locked row still has them; ``None`` when it changed
         (an owner's edit in between): the caller then takes the locked path."""
-        async with self.reads.connect() as conn:
-            if known is None:
+        if known is None:
+            async with self.reads.connect() as conn:
                 known = await _tier_of_show(conn, show, tier_id)
-            if show.over(now):
-                raise Refused("this show is over")
-            if not known.on_sale(now):
-                raise OffSale("this tier is not on sale now")
-            amount = known.amount_for(offered)
-            order = Order(id=new_id("ord"), show_id=show.id, tier_id=known.id, user_id=user_id, amount=amount,
-                          currency=show.currency, status=OrderStatus.HELD, expires_at=now + self.hold_s,
-                          created_at=now)
-            outcome = await (await driver(conn)).fetchval(
+        if show.over(now):
+            raise Refused("this show is over")
+        if not known.on_sale(now):
+            raise OffSale("this tier is not on sale now")
+        amount = known.amount_for(offered)
+        order = Order(id=new_id("ord"), show_id=show.id, tier_id=known.id, user_id=user_id, amount=amount,
+                      currency=show.currency, status=OrderStatus.HELD, expires_at=now + self.hold_s,
+                      created_at=now)
+        async with lease(self.engine) as raw:
+            outcome = await raw.fetchval(
                 _PG_HOLD, known.id, show.id, known.price, known.min_price, known.sales_start, known.sales_end,
                 order.id, user_id, amount, order.currency, order.expires_at, now,
                 OrderStatus.HELD.value, TicketStatus.VALID.value)
