@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ Elsewhere = Callable[[web.Request, str, str], Awaitable["web.StreamResponse | No
 """``elsewhere(request, slug, name)``: the answer for a room held by another node, or None."""
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+WAKE_BATCH = 64
+"""Watchers called in one turn of the loop when a muxer changes (see ``HlsMuxer._wake``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class HlsMuxer:
         self.segmenter = Segmenter(config, prefix=instance_prefix(stream.started_at))
         self._clock = clock
         self._watchers: list[Callable[[], None]] = []
+        self._waking: deque[Callable[[], None]] = deque()
+        """Watchers of the last changes not called yet (:meth:`_wake`, a batch per loop turn)."""
+        self._draining = False
         self._reader = stream.add_reader("hls")
         self.closed = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"hls {stream.slug}")
@@ -90,12 +96,28 @@ class HlsMuxer:
             self._wake()
 
     def _wake(self) -> None:
-        watchers, self._watchers = self._watchers, []
-        for watcher in watchers:
+        """Call the watchers, :data:`WAKE_BATCH` at a time: between two batches the loop reads
+        and answers what came meanwhile (the part requests of the viewers woken first), so a
+        change that wakes thousands of blocking reloads does not hold every other answer for
+        as long as all of them take."""
+        self._waking.extend(self._watchers)
+        self._watchers = []
+        if not self._draining:
+            self._draining = True
+            self._wake_some()
+
+    def _wake_some(self) -> None:
+        waking = self._waking
+        for _ in range(min(WAKE_BATCH, len(waking))):
+            watcher = waking.popleft()
             try:
                 watcher()
             except Exception:
                 log.exception("an LL-HLS waiter of %s failed", self.stream.slug)
+        if waking:
+            asyncio.get_running_loop().call_soon(self._wake_some)
+        else:
+            self._draining = False
 
     def watch(self, watcher: Callable[[], None]) -> None:
         """Call ``watcher()`` once, at the next change (a new part or segment, or the end of
