@@ -25,7 +25,7 @@ from media.hls import http as hls_http
 from media.hub import Hub
 from media.rtmp.server import RtmpServer
 from media.rtmp.to_hub import HubIngest
-from media.webrtc import gso, pull, whep, whip
+from media.webrtc import gso, pull, session, whep, whip
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelays
 from media.webrtc.session import WebRtc
@@ -96,6 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     if os.environ.get("NAL_BENCH_NO_GSO"):  # A/B of media.webrtc.gso: one sendto per packet
         gso.state.enabled = False
+    if os.environ.get("NAL_BENCH_KEEP_REMB"):  # A/B of media.webrtc.feedback: aiortc handles REMB
+        session.ignore_bitrate_feedback = lambda _pc: None
     try:
         import uvloop
 

@@ -64,7 +64,10 @@ class GsoSender:
         self._sock: socket.socket | None = None
         raw = transport.get_extra_info("socket")
         if state.enabled and raw is not None:
-            self._sock = socket.fromfd(raw.fileno(), raw.family, socket.SOCK_DGRAM)
+            try:
+                self._sock = socket.fromfd(raw.fileno(), raw.family, socket.SOCK_DGRAM)
+            except OSError:  # out of file descriptors: this viewer sends one packet at a time
+                self._sock = None
         self.calls = 0
 
     def send(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:

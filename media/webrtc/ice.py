@@ -16,7 +16,9 @@ would otherwise walk them twice per offer.
 This module is the one place that touches aioice's non-public parts (STYLE.md, habit 14):
 ``Connection.get_component_candidates`` (replaced per connection), ``Connection._protocols``,
 ``_use_ipv4``/``_use_ipv6``, ``stun_server``/``turn_server``, ``aioice.ice.StunProtocol``,
-``get_host_addresses`` and ``server_reflexive_candidate``; and, for :func:`datagram_route`
+``get_host_addresses`` and ``server_reflexive_candidate`` (subclassed as
+:class:`QuietStunProtocol`, which drops bitrate feedback nothing here uses, see
+:mod:`media.webrtc.feedback`); and, for :func:`datagram_route`
 (the room's WHEP sender writes its packets straight to the selected pair's socket, as
 ``Connection.send`` would in the end), ``Connection._nominated``, ``CandidatePair.protocol``
 and ``remote_addr``, and ``StunProtocol.transport``. :func:`check_aioice` fails loudly,
@@ -43,6 +45,7 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from media.webrtc.config import WebRtcSettings
+from media.webrtc.feedback import is_bitrate_feedback
 from media.webrtc.taps import ice_connection
 
 GATHER_TIMEOUT = 5.0
@@ -81,6 +84,20 @@ class AioiceShapeChanged(RuntimeError):
     """aioice no longer has an internal this module relies on (the message names it)."""
 
 
+class QuietStunProtocol(aioice_ice.StunProtocol):
+    """aioice's protocol for our candidates. For a connection :func:`ignore_bitrate_feedback`
+    marked, it drops the peer's bitrate feedback before aioice and aiortc handle it
+    (:mod:`media.webrtc.feedback`), counting it in :attr:`feedback_dropped`."""
+
+    feedback_dropped = 0
+
+    def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if getattr(self.receiver, "_nal_quiet", False) and isinstance(data, bytes) and is_bitrate_feedback(data):
+            self.feedback_dropped += 1
+            return
+        super().datagram_received(data, addr)
+
+
 def check_aioice() -> None:
     """Raise ``AioiceShapeChanged`` if aioice no longer has the internals used here."""
     problems = []
@@ -99,6 +116,8 @@ def check_aioice() -> None:
         problems.append("CandidatePair.protocol, CandidatePair.remote_addr")
     if "transport" not in aioice_ice.StunProtocol.connection_made.__code__.co_names:
         problems.append("StunProtocol.transport")
+    if "data_received" not in aioice_ice.StunProtocol.datagram_received.__code__.co_names:
+        problems.append("StunProtocol.datagram_received passing data on")
     if problems:
         raise AioiceShapeChanged(
             f"aioice {aioice.__version__} changed shape, update media/webrtc/ice.py; missing: "
@@ -137,6 +156,14 @@ def apply_ice_policy(pc: RTCPeerConnection, settings: WebRtcSettings) -> None:
             connection = ice_connection(transport)
             if not getattr(connection, "_nal_policy", False):
                 _patch(connection, settings)
+
+
+def ignore_bitrate_feedback(pc: RTCPeerConnection) -> None:
+    """Drop the REMB ``pc``'s peer sends (a WHEP viewer's: passthrough media has no encoder to
+    give a rate to) as it arrives, before aiortc decrypts and parses it."""
+    for transceiver in pc.getTransceivers():
+        for transport in (transceiver.receiver.transport, transceiver.sender.transport):
+            ice_connection(transport)._nal_quiet = True
 
 
 def _patch(connection: Any, settings: WebRtcSettings) -> None:
@@ -193,7 +220,7 @@ async def _bind(connection: Any, address: str, ports: tuple[int, int] | None) ->
     for port in choices:
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: aioice_ice.StunProtocol(connection), local_addr=(address, port)
+                lambda: QuietStunProtocol(connection), local_addr=(address, port)
             )
         except OSError:
             continue

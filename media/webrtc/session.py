@@ -54,7 +54,7 @@ from media.webrtc.edge import EdgeRelay, EdgeRelays
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.errors import NoCapacity, NoUsableCodec, OfferError, SessionNotFound
 from media.webrtc.fanout import RoomSender, send_from_room
-from media.webrtc.ice import apply_ice_policy, new_peer_connection
+from media.webrtc.ice import apply_ice_policy, ignore_bitrate_feedback, new_peer_connection
 from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
 from media.webrtc.payloads import H264Payloads
@@ -249,6 +249,7 @@ class WebRtc:
                     raise NotLive(f"room {slug!r} is not live")
                 self._whep_transceivers(pc, session, summary)
                 answer = await self._negotiate(pc, offer)
+                ignore_bitrate_feedback(pc)
         except BaseException:
             await self.end(session)
             raise

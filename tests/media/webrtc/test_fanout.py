@@ -1,6 +1,7 @@
-"""The room's video sender (media.webrtc.fanout) with real aiortc viewers on loopback: every
-frame decodes, a packet the viewer lost is sent again (RTX) when it NACKs, and the Sender
-Reports count exactly what went out."""
+"""The room's sender (media.webrtc.fanout) with real aiortc viewers on loopback: every frame
+decodes, a packet the viewer lost is sent again (RTX) when it NACKs, the Sender Reports count
+exactly what went out, and the viewers' REMB is dropped at the socket while their receiver
+reports still arrive; and Chromium plays it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aiortc.codecs import is_rtx
 
 from media.webrtc.egress import VideoPacketTrack
 from media.webrtc.fanout import ViewerStream
-from media.webrtc.taps import negotiated_codecs
+from media.webrtc.taps import ice_connection, negotiated_codecs
 from tests.media.webrtc.conftest import Site
 from tests.media.webrtc.rtmp_ingest import ffmpeg_publish, stop
 from tests.media.webrtc.support import Viewer, wait_for
@@ -103,8 +104,8 @@ async def _watch(site: Site, **wire: Any) -> tuple[Viewer, Wire, VideoPacketTrac
     return viewer, Wire.attach(viewer.pc, **wire), track
 
 
-async def _live(site: Site, rtmp_server: str, seconds: int) -> Any:
-    proc = ffmpeg_publish(f"{rtmp_server}/room1", seconds)
+async def _live(site: Site, rtmp_server: str, seconds: int, size: str = "640x360") -> Any:
+    proc = ffmpeg_publish(f"{rtmp_server}/room1", seconds, size=size)
     await wait_for(lambda: (s := site.hub.get("room1")) is not None and len(s.tracks) == 2, timeout=20)
     return proc
 
@@ -147,6 +148,11 @@ async def test_every_frame_decodes_and_sender_reports_count_what_went_out(webrtc
                 assert (info.packet_count, info.octet_count, info.rtp_timestamp) == (packets, octets, last_timestamp)
                 assert abs((info.ntp_timestamp >> 32) - NTP_EPOCH - time.time()) < 60
             assert wire.reports[-1][0].packet_count > wire.reports[0][0].packet_count > 0
+        for stream in senders:  # the viewers' REMB stops at the socket, their reports go on
+            protocols = ice_connection(stream.sender.transport)._protocols
+            assert sum(p.feedback_dropped for p in protocols) > 0
+            stats = await stream.sender.getStats()
+            assert any(s.type == "remote-inbound-rtp" and s.packetsReceived > 0 for s in stats.values())
         assert proc.wait(timeout=30) == 0
         await wait_for(lambda: all(v.video_frames >= t.sent - 1 for v, _, t in watched), 20)
         for viewer, wire, track in watched:
@@ -158,15 +164,20 @@ async def test_every_frame_decodes_and_sender_reports_count_what_went_out(webrtc
 
 
 async def test_a_lost_packet_is_sent_again_when_the_viewer_nacks_it(webrtc_site: Site, rtmp_server: str) -> None:
-    """The viewer loses one video packet in 10 (the first time each is seen), 20 in all: aiortc
-    NACKs each, the sender answers from its history as RTX, and every frame still decodes."""
-    proc = await _live(webrtc_site, rtmp_server, 6)
+    """The viewer loses one video packet in 10 (the first time each is seen), 20 in all, from
+    the 30th on: aiortc
+    NACKs each, the sender answers from its history as RTX, and every frame still decodes.
+    (720p: frames of several packets. aiortc's jitter buffer lets out one frame per packet that
+    comes in, so the frames held up behind a repair wait for later packets; with one-packet
+    frames they would still be waiting when the stream ends.)"""
+    proc = await _live(webrtc_site, rtmp_server, 8, size="1280x720")
     viewer = None
     try:
-        losses = [0]
+        losses, seen = [0], [0]
 
         def lose(seq: int) -> bool:
-            if seq % 10 != 3 or losses[0] >= 20:
+            seen[0] += 1  # not before the 30th: aiortc NACKs only what follows the first it got
+            if seen[0] < 30 or seq % 10 != 3 or losses[0] >= 20:
                 return False
             losses[0] += 1
             return True
