@@ -33,7 +33,6 @@ from payments.errors import InvalidAmount, ProviderError
 from payments.providers import CheckoutRequest, LineItem
 from payments.splits import Role, Share, SplitSheet, allocate
 from rooms.moderation import RoomSettings
-from rooms.ports import Identity
 from rooms.terms import find_blocked
 from rooms.text import matching_text
 from server import auth, room_reads, splits
@@ -78,15 +77,13 @@ def _refuse(message: str, code: str) -> BadRequest:
     return BadRequest(message, code)
 
 
-async def _message(request: web.Request, tip_room: TipRoom, identity: Identity, data: dict[str, Any]) -> str:
+def _message(tip_room: TipRoom, data: dict[str, Any]) -> str:
     message = field_text(data, "message", min_len=0, max_len=MESSAGE_MAX, required=False)
     if not message:
         return ""
-    services = request.app[SERVICES]
     if tip_room.banned:
         raise Forbidden("banned from this room: tip without a message", "banned")
-    slug = tip_room.room.slug
-    if await room_reads.timed_out_until(services.bus, slug, identity.user_id, time.time()) is not None:
+    if tip_room.timed_out:
         raise Forbidden("timed out in this room: tip without a message for now", "timed_out")
     settings = RoomSettings.parse(tip_room.settings)
     term = find_blocked(settings.terms_pattern(), matching_text(message))
@@ -148,7 +145,7 @@ async def create_tip(request: web.Request) -> web.Response:
     anonymous = data.get("anonymous", False)
     if not isinstance(anonymous, bool):
         raise _refuse("'anonymous' must be true or false", "bad_field")
-    message = await _message(request, tip_room, identity, data)
+    message = _message(tip_room, data)
     payment = Payment(
         id=new_payment_id("tip"), kind="tip", status="pending", payer=f"user:{identity.user_id}", room=room.slug,
         amount=amount, currency=money["currency"], provider=request.app[SERVICES].provider.name,

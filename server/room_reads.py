@@ -1,16 +1,17 @@
 """What the money routes need to know of a room's live state, read from the event bus.
 
-Timeouts and the song-request queue live in the room's replica, which is built from the
-bus (``recent``: history plus the last event of each sticky type). These reads rebuild just
-the part needed with the rooms package's own pure rules (``Moderation``, ``SongQueue``),
-on whichever node the HTTP request reaches, without touching a gateway's hubs.
+The song-request queue lives in the room's replica, which is built from the bus
+(``recent``: history plus the last event of each sticky type). These reads rebuild just the
+part needed with the rooms package's own pure rules (``SongQueue``), on whichever node the
+HTTP request reaches, without touching a gateway's hubs. (A tip's timeout check reads the
+stored timeouts with the tip's room, ``SqlStore.tip_room``: a notice leaves history after
+about two minutes, a timeout can last longer.)
 """
 
 from __future__ import annotations
 
 from rooms.bus import EventBus
 from rooms.events import Event
-from rooms.moderation import Moderation
 from rooms.songs import SongQueue, SongRequestEntry
 
 
@@ -24,13 +25,6 @@ async def _recent(bus: EventBus, slug: str, type_: str) -> list[Event]:
             if event.type == type_:
                 seen[(event.epoch, event.seq)] = event
     return sorted(seen.values(), key=lambda e: e.seq)
-
-
-async def timed_out_until(bus: EventBus, slug: str, user_id: int, now: float) -> float | None:
-    moderation = Moderation()
-    for event in await _recent(bus, slug, "mod.notice"):
-        moderation.apply_notice(event.data)
-    return moderation.timed_out_until(user_id, now)
 
 
 async def song_request(bus: EventBus, slug: str, request_id: str) -> SongRequestEntry | None:

@@ -69,6 +69,8 @@ class TipRoom:
     tip_max: int
     settings: dict[str, Any]
     banned: bool
+    timed_out: bool
+    """Whether ``user_id`` has a stored timeout in the room that has not run out."""
     split_sheet: str | None
     """The room's own split sheet as stored (``server.splits.sheet_of`` reads it)."""
     show_on: str | None = None
@@ -171,14 +173,16 @@ class SqlStore:
         return RoomRow(**row._mapping) if row else None
 
     async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
-        """The room, its money settings and moderation settings, whether ``user_id`` is banned,
-        and its show on now: one statement, one round trip."""
+        """The room, its money settings and moderation settings, whether ``user_id`` is banned
+        or timed out, and its show on now: one statement, one round trip."""
         if self._tip_room is None:  # built once: building it cost more than running it
-            r, b = t.rooms.c, t.room_bans.c
+            r, b, rt = t.rooms.c, t.room_bans.c, t.room_timeouts.c
             banned = sa.exists().where((b.room_id == r.id) & (b.user_id == sa.bindparam("user_id"))).label("banned")
+            timed_out = sa.exists().where((rt.room_id == r.id) & (rt.user_id == sa.bindparam("user_id"))
+                                          & (rt.until > sa.bindparam("now"))).label("timed_out")
             show_on = show_on_now(r.slug, sa.bindparam("now")).scalar_subquery().label("show_on")
             self._tip_room = self._room_select().add_columns(
-                r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, show_on,
+                r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, timed_out, show_on,
             ).where(r.slug == sa.bindparam("slug"))
             self._tip_room_pg = DriverStatement(self._tip_room, self.engine) if self.is_pg else None
         values = {"slug": slug, "user_id": user_id, "now": time.time()}
@@ -195,7 +199,7 @@ class SqlStore:
         settings = json.loads(m["settings"] or "{}")
         sheet = m["split_sheet"]
         return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
-                       bool(m["banned"]), sheet if isinstance(sheet, str) else None,
+                       bool(m["banned"]), bool(m["timed_out"]), sheet if isinstance(sheet, str) else None,
                        str(m["show_on"]) if m["show_on"] else None)
 
     def _order_select(self) -> sa.Select[Any]:

@@ -108,6 +108,28 @@ async def test_a_timeout_holds_on_a_node_that_reloaded_the_room(
         await sock.close()
 
 
+async def test_a_timed_out_fan_tips_without_a_message_however_old_the_timeout(
+    server_process: Any, pg_schema: str, redis_prefix: str, http: aiohttp.ClientSession
+) -> None:
+    """The tip reads the stored timeout, not the room's recent events: once the notice left
+    history (here a few events later; in a real room two minutes), the rule still holds."""
+    a, b = nodes(server_process, pg_schema, redis_prefix, history_events=FEW)
+    slug, tokens = await setup_room(http, a)
+    host = await RoomSocket.connect(http, a.ws_url, slug, tokens["host1"])
+    assert (await host.op("mod.timeout", user="fan1", seconds=3600))["type"] == "ack"
+    await push_out_of_history(host)
+    fan = {"Authorization": f"Bearer {tokens['fan1']}"}
+    for node in (a, b):
+        r = await http.post(f"{node.url}/api/rooms/{slug}/tips", json={"amount": 500, "message": "hello"}, headers=fan)
+        assert r.status == 403 and (await r.json())["error"] == "timed_out", await r.text()
+        r = await http.post(f"{node.url}/api/rooms/{slug}/tips", json={"amount": 500}, headers=fan)
+        assert r.status == 201, await r.text()
+    assert (await host.op("mod.unban", user="fan1"))["type"] == "ack"  # lifts the stored timeout
+    r = await http.post(f"{b.url}/api/rooms/{slug}/tips", json={"amount": 500, "message": "free"}, headers=fan)
+    assert r.status == 201, await r.text()
+    await host.close()
+
+
 async def test_one_vote_per_fan_on_a_node_that_reloaded_the_queue(
     server_process: Any, pg_schema: str, redis_prefix: str, http: aiohttp.ClientSession
 ) -> None:
