@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.group_commit import GroupCommit
+from payments.store import lease
 from rooms.ports import RoomInfo, Song
 from server import tables as t
 from server.db import DriverStatement, reads
@@ -113,7 +116,8 @@ class SqlStore:
         self.reads = reads(engine)
         self.is_pg = engine.dialect.name == "postgresql"
         self._tip_room: sa.Select[Any] | None = None
-        self._tip_room_pg: DriverStatement | None = None
+        self._tip_rooms_pg: DriverStatement | None = None
+        self.tip_reads: GroupCommit[tuple[str, int], Any] = GroupCommit(self._tip_rooms_many)
         self._order_view: sa.Select[Any] | None = None
         self._order_view_pg: DriverStatement | None = None
 
@@ -158,13 +162,15 @@ class SqlStore:
             await conn.execute(t.rooms.update().where(t.rooms.c.id == room_id).values(overlay_key=key))
         return key
 
-    def _room_select(self) -> sa.Select[Any]:
+    def _room_select(self, source: Any = None) -> sa.Select[Any]:
+        """The room's row; with ``source`` (a FROM with a ``slug`` column), the rooms it names."""
+        rooms = t.rooms if source is None else source.join(t.rooms, t.rooms.c.slug == source.c.slug)
         return sa.select(
             t.rooms.c.id, t.rooms.c.slug, t.rooms.c.title, t.rooms.c.owner_id,
             t.users.c.username.label("owner"), t.rooms.c.latency_class, t.rooms.c.created_at,
             t.rooms.c.description, t.room_images.c.updated_at.label("image_at"),
             t.rooms.c.record, t.rooms.c.replay_access,
-        ).select_from(t.rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id)
+        ).select_from(rooms.join(t.users, t.users.c.id == t.rooms.c.owner_id)
                       .outerjoin(t.room_images, t.room_images.c.room_id == t.rooms.c.id))
 
     async def room_row(self, slug: str) -> RoomRow | None:
@@ -172,26 +178,33 @@ class SqlStore:
             row = (await conn.execute(self._room_select().where(t.rooms.c.slug == slug))).first()
         return RoomRow(**row._mapping) if row else None
 
+    def _tip_room_select(self, source: Any = None) -> sa.Select[Any]:
+        """``tip_room``'s statement: for one ``slug`` and ``user_id`` (bind parameters), or
+        for each row of ``source`` (its ``slug`` and ``user_id`` columns)."""
+        r, b, rt = t.rooms.c, t.room_bans.c, t.room_timeouts.c
+        user_id = sa.bindparam("user_id") if source is None else source.c.user_id
+        banned = sa.exists().where((b.room_id == r.id) & (b.user_id == user_id)).label("banned")
+        timed_out = sa.exists().where((rt.room_id == r.id) & (rt.user_id == user_id)
+                                      & (rt.until > sa.bindparam("now"))).label("timed_out")
+        show_on = show_on_now(r.slug, sa.bindparam("now")).scalar_subquery().label("show_on")
+        q = self._room_select(source).add_columns(
+            r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, timed_out, show_on)
+        return q.where(r.slug == sa.bindparam("slug")) if source is None else q.add_columns(source.c.i)
+
     async def tip_room(self, slug: str, user_id: int) -> TipRoom | None:
         """The room, its money settings and moderation settings, whether ``user_id`` is banned
-        or timed out, and its show on now: one statement, one round trip."""
-        if self._tip_room is None:  # built once: building it cost more than running it
-            r, b, rt = t.rooms.c, t.room_bans.c, t.room_timeouts.c
-            banned = sa.exists().where((b.room_id == r.id) & (b.user_id == sa.bindparam("user_id"))).label("banned")
-            timed_out = sa.exists().where((rt.room_id == r.id) & (rt.user_id == sa.bindparam("user_id"))
-                                          & (rt.until > sa.bindparam("now"))).label("timed_out")
-            show_on = show_on_now(r.slug, sa.bindparam("now")).scalar_subquery().label("show_on")
-            self._tip_room = self._room_select().add_columns(
-                r.currency, r.tip_min, r.tip_max, r.settings, r.split_sheet, banned, timed_out, show_on,
-            ).where(r.slug == sa.bindparam("slug"))
-            self._tip_room_pg = DriverStatement(self._tip_room, self.engine) if self.is_pg else None
-        values = {"slug": slug, "user_id": user_id, "now": time.time()}
+        or timed out, and its show on now: one statement, one round trip. On PostgreSQL the
+        reads that arrive while one runs go together in the next (``tip_reads``: one
+        statement over arrays, so a busy room's tips share a round trip)."""
         m: Any
-        if self._tip_room_pg is not None:  # every tip reads this: on the driver, not through SQLAlchemy
-            m = await self._tip_room_pg.fetchrow(self.engine, values)
+        if self.is_pg:
+            m = await self.tip_reads.submit((slug, user_id))
         else:
+            if self._tip_room is None:  # built once: building it cost more than running it
+                self._tip_room = self._tip_room_select()
             async with self.reads.connect() as conn:
-                row = (await conn.execute(self._tip_room, values)).first()
+                row = (await conn.execute(self._tip_room, {"slug": slug, "user_id": user_id,
+                                                           "now": time.time()})).first()
             m = row._mapping if row is not None else None
         if m is None:
             return None
@@ -201,6 +214,25 @@ class SqlStore:
         return TipRoom(room, m["currency"], m["tip_min"], m["tip_max"], settings if isinstance(settings, dict) else {},
                        bool(m["banned"]), bool(m["timed_out"]), sheet if isinstance(sheet, str) else None,
                        str(m["show_on"]) if m["show_on"] else None)
+
+    async def _tip_rooms_many(self, asks: list[tuple[str, int]]) -> list[Any]:
+        """``tip_room``'s rows for several (slug, user id) at once, on the driver: one SQL
+        text for any number (the asks go as two arrays, numbered by ``WITH ORDINALITY``)."""
+        if self._tip_rooms_pg is None:  # built and compiled once
+            source = sa.func.unnest(
+                sa.bindparam("slugs", type_=postgresql.ARRAY(sa.String)),
+                sa.bindparam("user_ids", type_=postgresql.ARRAY(sa.Integer)),
+            ).table_valued(sa.column("slug", sa.String), sa.column("user_id", sa.Integer),
+                           with_ordinality="i").render_derived(name="q")
+            self._tip_rooms_pg = DriverStatement(self._tip_room_select(source), self.engine)
+        args = self._tip_rooms_pg.args({"slugs": [a[0] for a in asks], "user_ids": [a[1] for a in asks],
+                                        "now": time.time()})
+        async with lease(self.engine) as raw:
+            rows = await raw.fetch(self._tip_rooms_pg.sql, *args)
+        found: list[Any] = [None] * len(asks)
+        for row in rows:
+            found[row["i"] - 1] = row
+        return found
 
     def _order_select(self) -> sa.Select[Any]:
         """The show, its tier ``tier_id`` and its room (as ``room_row`` reads it) with the
