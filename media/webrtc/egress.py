@@ -3,8 +3,10 @@
 :class:`VideoPacketTrack` reads one hub reader. Its :meth:`~VideoPacketTrack.next_encoded`
 gives the viewer's sender the RTP payloads of each H.264 access unit (SPS/PPS put before every
 keyframe), made once per room and shared by all its viewers (:mod:`media.webrtc.payloads`);
-only the RTP timestamp is the viewer's own. (``recv()`` still returns an Annex B ``av.Packet``
-for a sender without that hook, which aiortc packetizes itself.) :class:`AudioPacketTrack` does
+only the RTP timestamp is the viewer's own. The room's sender (:mod:`media.webrtc.fanout`)
+takes the same with :meth:`~VideoPacketTrack.poll_encoded`, which never waits. (``recv()``
+still returns an Annex B ``av.Packet`` for a sender without that hook, which aiortc
+packetizes itself.) :class:`AudioPacketTrack` does
 the same with a reader of the stream's derived Opus track (:mod:`media.webrtc.bridge`). A viewer starts on a keyframe: the GOP cache for a source that cannot
 make one on demand (RTMP), else the next keyframe, which we ask the publisher for. A slow
 viewer's reader drops to the next keyframe (:mod:`media.reader`); others never notice.

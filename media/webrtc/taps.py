@@ -10,8 +10,9 @@ until the receiver stops); a callback that returns True passes the frame on to b
 Sending: an ``RTCRtpSender`` asks ``_next_encoded_frame(codec)`` for each frame's RTP payloads
 (by default it reads its track and encodes or packetizes what it gets). :func:`send_encoded`
 points that at our own coroutine, which hands out payloads made once per room and shared by
-every viewer (:mod:`media.webrtc.payloads`); the sender still writes the RTP headers, keeps its
-history for NACKs, its RTCP counters, and does SRTP. :func:`on_keyframe_request` catches the
+every viewer (:mod:`media.webrtc.payloads`); a sender whose RTP loop is aiortc's own then writes
+the RTP headers, keeps its history for NACKs and its RTCP counters, and does SRTP (a WHEP
+sender's loop is the room's, below). :func:`on_keyframe_request` catches the
 viewer's PLI/FIR, which aiortc would otherwise turn into a request to an encoder we do not have.
 
 Sending from the room (:mod:`media.webrtc.fanout`): :func:`take_rtp_loop` puts our own
