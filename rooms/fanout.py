@@ -21,7 +21,8 @@ publisher and the other sockets never wait for it.
 
 Frames are written to the transport directly (no compression is ever negotiated on room
 sockets; aiohttp's own writes, pings and the close frame, are whole frames too, so the two
-interleave only at frame boundaries); which transport that is, is rooms/wsio.py's business. Nothing is written once the socket is closing.
+interleave only at frame boundaries; after the join, wsconn.py's control frames likewise); which
+transport that is, is rooms/wsio.py's business. Nothing is written once the socket is closing.
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from rooms.events import Event
 from rooms.metrics import FRAMES_DROPPED, FRAMES_OUT, SLOW_CONSUMERS
@@ -135,6 +134,16 @@ def _flusher() -> _Flusher:
     return flusher
 
 
+class Socket(Protocol):
+    """What a writer closes: aiohttp's ``WebSocketResponse`` until the socket joined, then
+    its ``RoomConnection`` (wsconn.py)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
 class SocketWriter:
     """One socket's outbound buffer; its task only drains a slow peer and closes.
 
@@ -146,7 +155,7 @@ class SocketWriter:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: Socket,
         fmt: WireFormat,
         buffer: int = 512,
         transport: asyncio.Transport | None = None,

@@ -2,16 +2,18 @@
 
 ``SocketHandler.handle(request, slug, identity)`` admits the socket against the per-node
 caps (caps.py), gets the room's hub from the ``HubRegistry`` (hubs.py; unknown rooms get
-HTTP 404 before the upgrade), asks the ``Gate``, upgrades, sends the first frame, then reads
-ops one by one: parse (ops.py), look up what the op's declaration names (``Lookup``: a
-user, a song), decide (core.py, synchronous), take the op's rate-limit token
-(``RateLimiter``: in process, or in Redis for every node), perform the durable effects,
-publish the events on the bus, ack. The first frame and the close codes are gateway.py's
-docstring.
+HTTP 404 before the upgrade), asks the ``Gate``, upgrades, sends the first frame, then hands
+the connection to a ``RoomConnection`` (wsconn.py: no aiohttp request or task is held while
+the socket idles), which reads frames in order and gives each to ``on_message``: parse
+(ops.py), look up what the op's declaration names (``Lookup``: a user, a song), decide
+(core.py, synchronous), take the op's rate-limit token (``RateLimiter``: in process, or in
+Redis for every node), perform the durable effects, publish the events on the bus, ack.
+The first frame and the close codes are gateway.py's docstring.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from rooms.bus import EventBus
 from rooms.caps import (
@@ -63,14 +65,13 @@ from rooms.protocol import (
 )
 from rooms.ratelimit import MemoryRateLimiter, RateLimiter
 from rooms.registry import ROOM, Lookup
-from rooms.wsio import frame_transport
+from rooms.wsconn import RoomConnection
+from rooms.wsio import detach, frame_transport
 
 log = logging.getLogger(__name__)
 
 
 _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
-_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
-"""What ends ``async for msg in ws``: the read loop stops on the same."""
 
 
 def new_id() -> str:
@@ -145,13 +146,13 @@ class SocketHandler:
         if refusal is not None:
             SOCKETS_REFUSED.labels(refusal.reason).inc()
             raise _refused(refusal)
+        detached = False
         try:
-            return await self._serve(request, slug, identity, None if read_only else key)
+            ws, detached = await self._serve(request, slug, identity, key, read_only)
+            return ws
         finally:
-            self.caps.release(key)
-
-    # An open socket's task waits in ``handle`` -> ``_serve`` -> ``ws.receive()``; what starts
-    # it (``_hub``, ``_open``) has returned by then, so its frames are not held per socket.
+            if not detached:
+                self.caps.release(key)
 
     async def _hub(self, slug: str) -> RoomHub:
         try:
@@ -163,34 +164,74 @@ class SocketHandler:
         return hub
 
     async def _serve(
-        self, request: web.Request, slug: str, identity: Identity | None, viewer: str | None
-    ) -> web.StreamResponse:
+        self, request: web.Request, slug: str, identity: Identity | None, key: str, read_only: bool
+    ) -> tuple[web.StreamResponse, bool]:
+        """Upgrade and join; then the connection is the ``RoomConnection``'s (wsconn.py),
+        which reads the socket's frames without a task while it is idle. True: detached."""
         hub = await self._hub(slug)
         hub.joining += 1  # keeps an idle hub from being dropped while this socket starts
         try:
-            ws, member = await self._open(request, hub, identity, viewer)
+            ws, member = await self._open(request, hub, identity, None if read_only else key)
             if member is None:
-                return ws
-            writer, fmt = member.writer, member.writer.fmt
+                return ws, False
             SOCKETS_OPEN.inc()
             try:
-                while (msg := await ws.receive()).type not in _CLOSED:
-                    if msg.type in _DATA:
-                        FRAMES_IN.inc()
-                        if not writer.closing:
-                            await self._on_frame(hub, member, msg.data, fmt)
-                    elif msg.type is WSMsgType.ERROR:
-                        ERRORS.labels(f"close_{ws.close_code}").inc()
-            finally:
+                detach(
+                    request,
+                    ws,
+                    lambda transport, outer, when: self._connection(
+                        transport, outer, hub, member, key, when
+                    ),
+                )
+            except BaseException:
                 hub.remove(member)
                 SOCKETS_OPEN.dec()
-                if writer.closing:
-                    await writer.wait_closed(3.0)  # our close is in flight: let it finish
-                writer.stop()
-            return ws
+                member.writer.stop()
+                raise
+            return ws, True
         finally:
             hub.joining -= 1
             hub.idle_since = self.clock()
+
+    def _connection(
+        self,
+        transport: asyncio.Transport,
+        outer: Any,
+        hub: RoomHub,
+        member: Member,
+        key: str,
+        when: float,
+    ) -> RoomConnection:
+        conn = RoomConnection(
+            transport, outer, self, hub, member, key, self.heartbeat_s, self.max_frame, when
+        )
+        member.writer.ws = conn
+        return conn
+
+    async def on_message(self, conn: RoomConnection, msg: WSMessage) -> None:
+        """One frame from the socket's read loop (wsconn.py), in order."""
+        member: Member = conn.member
+        if msg.type in _DATA:
+            FRAMES_IN.inc()
+            if not member.writer.closing:
+                await self._on_frame(conn.hub, member, msg.data, member.writer.fmt)
+        elif msg.type is WSMsgType.ERROR:
+            ERRORS.labels(f"close_{conn.close_code}").inc()
+
+    async def on_end(self, conn: RoomConnection) -> None:
+        """The read loop ended: leave the room, let our close finish, release the caps."""
+        hub: RoomHub = conn.hub
+        writer = conn.member.writer
+        try:
+            hub.remove(conn.member)
+            SOCKETS_OPEN.dec()
+            if writer.closing:
+                await writer.wait_closed(3.0)  # our close is in flight: let it finish
+            writer.stop()
+        finally:
+            hub.idle_since = self.clock()
+            if conn.key is not None:
+                self.caps.release(conn.key)
 
     async def _open(
         self, request: web.Request, hub: RoomHub, identity: Identity | None, viewer: str | None
