@@ -4,8 +4,9 @@ With ``UDP_SEGMENT`` (``udp(7)``, Linux 4.18+) one ``sendmsg`` carries a buffer 
 kernel cuts into datagrams of ``segment`` bytes each, the last one possibly shorter: one
 system call for a run of packets instead of one each. :func:`runs` finds such runs in a
 list of packets (Sans-I/O); :class:`GsoSender` writes them on a socket of its own that shares
-the ICE socket's file (a ``dup``, so asyncio's transport keeps its own), and falls back to
-the transport's ``sendto`` for a packet alone, or when the kernel refuses (then GSO stays off
+the ICE socket's file (a ``dup``, made when its first run goes out, so an audio stream never
+holds one and asyncio's transport keeps its own), and falls back to the transport's
+``sendto`` for a packet alone, or when the kernel refuses (then GSO stays off
 for the process: :data:`state`).
 
 A video access unit of aiortc's packetizer is a run or two per NAL unit: FU-A fragments of
@@ -62,17 +63,15 @@ class GsoSender:
     def __init__(self, transport: asyncio.DatagramTransport) -> None:
         self.transport = transport
         self._sock: socket.socket | None = None
-        raw = transport.get_extra_info("socket")
-        if state.enabled and raw is not None:
-            try:
-                self._sock = socket.fromfd(raw.fileno(), raw.family, socket.SOCK_DGRAM)
-            except OSError:  # out of file descriptors: this viewer sends one packet at a time
-                self._sock = None
+        self._dup_failed = False
         self.calls = 0
 
     def send(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
-        sock = self._sock
-        if sock is None or not state.enabled:
+        if len(packets) == 1 or not state.enabled:  # audio: always one packet, no dup needed
+            self._one_by_one(packets, address)
+            return
+        sock = self._sock or self._dup()
+        if sock is None:
             self._one_by_one(packets, address)
             return
         for start, end in runs([len(p) for p in packets]):
@@ -90,6 +89,17 @@ class GsoSender:
                     raise
                 state.enabled = False
                 self._one_by_one(packets[start:end], address)
+
+    def _dup(self) -> socket.socket | None:
+        """Our own socket object on the transport's socket (made on the first run to send)."""
+        raw = self.transport.get_extra_info("socket")
+        if raw is None or self._dup_failed:
+            return None
+        try:
+            self._sock = socket.fromfd(raw.fileno(), raw.family, socket.SOCK_DGRAM)
+        except OSError:  # out of file descriptors: this stream sends one packet at a time
+            self._dup_failed = True
+        return self._sock
 
     def _one_by_one(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
         for packet in packets:
