@@ -1,6 +1,8 @@
 """Shared fixtures: databases (SQLite and real PostgreSQL), Redis, server processes.
 
 In CI (``CI=true``) a skipped test is turned into a failure: every integration test must run.
+Hypothesis runs without its per-example deadline (200 ms by default): that is a timed
+assertion, and on a loaded 2-core box a slow example failed a property that held.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import settings
 
 from tests.support.servers import ServerProcess, free_port
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_BASE = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+settings.register_profile("notalabel", deadline=None)
+settings.load_profile("notalabel")
 
 
 @pytest.hookimpl(hookwrapper=True)

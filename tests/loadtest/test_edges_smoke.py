@@ -32,7 +32,7 @@ def test_hls_viewers_play_from_edges_that_pull_from_the_origin() -> None:
         "--ramp",
         "2",
         "--idle-window",
-        "0.5",
+        "2",
         "--servers",
         "ours",
         "--edges",
