@@ -53,10 +53,11 @@ def control_frame(opcode: int, payload: bytes = b"") -> bytes:
 
 
 def close_frame(code: int, message: bytes = b"") -> bytes:
-    payload = code.to_bytes(2, "big") + message
-    if len(payload) < 126:
-        return control_frame(WSMsgType.CLOSE, payload)
-    return bytes((0x88, 126)) + len(payload).to_bytes(2, "big") + payload
+    """A close frame; a reason past 123 bytes is cut at a character's start (RFC 6455 5.5:
+    a control frame's payload is at most 125 bytes, and the reason is UTF-8)."""
+    if len(message) > 123:
+        message = message[:123].decode("utf-8", "ignore").encode()
+    return control_frame(WSMsgType.CLOSE, code.to_bytes(2, "big") + message)
 
 
 def _when(now: float, timeout: float) -> float:

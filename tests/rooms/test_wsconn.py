@@ -212,6 +212,8 @@ def test_control_and_close_frames_are_the_rfc_bytes() -> None:
     assert control_frame(WSMsgType.PONG, b"ab") == b"\x8a\x02ab"
     assert close_frame(1000) == b"\x88\x02\x03\xe8"
     assert close_frame(4008, b"slow consumer") == b"\x88\x0f\x0f\xa8slow consumer"
+    long = close_frame(1008, ("é" * 100).encode())  # 200 bytes of reason: cut to 122, whole characters
+    assert long[:2] == b"\x88\x7c" and long[4:].decode() == "é" * 61
 
 
 async def test_aiohttp_lets_go_of_an_open_socket(room: Room) -> None:
