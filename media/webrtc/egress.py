@@ -28,7 +28,7 @@ from aiortc.rtcrtpsender import RTCEncodedFrame
 
 from media.errors import StreamEnded
 from media.h264 import AvcDecoderConfig
-from media.reader import Reader
+from media.reader import Reader, ReaderItem
 from media.units import CLOCK_RATE, Codec, StreamHeader, Unit
 from media.webrtc.annexb import avcc_to_annexb
 from media.webrtc.payloads import H264Payloads
@@ -70,6 +70,16 @@ def _packet(data: bytes, pts: int) -> Packet:
     return packet
 
 
+def _buffered(track: MediaStreamTrack, reader: Reader) -> ReaderItem | None:
+    """The reader's next item if one is buffered now, else None; once the stream ended, the
+    track stops and MediaStreamError is raised (what a track's ``recv`` does then)."""
+    try:
+        return reader.read_nowait()
+    except StreamEnded:
+        track.stop()
+        raise MediaStreamError from None
+
+
 class VideoPacketTrack(MediaStreamTrack):
     """One viewer's H.264 from the hub; see the module docstring."""
 
@@ -107,17 +117,11 @@ class VideoPacketTrack(MediaStreamTrack):
         """What :meth:`next_encoded` gives, as (payloads, timestamp), if a unit to send is
         buffered now, else None; never waits (the room's sender, :mod:`media.webrtc.fanout`,
         calls it when the reader has news). Raises MediaStreamError once the stream ended."""
-        while True:
-            try:
-                item = self._reader.read_nowait()
-            except StreamEnded:
-                self.stop()
-                raise MediaStreamError from None
-            if item is None:
-                return None
+        while (item := _buffered(self, self._reader)) is not None:
             unit = self._take(item)
             if unit is not None:
                 return self._encoded(unit)
+        return None
 
     def _encoded(self, unit: Unit) -> tuple[list[bytes], int]:
         config = self._config if unit.keyframe else None
@@ -208,16 +212,10 @@ class AudioPacketTrack(MediaStreamTrack):
     def poll_encoded(self) -> tuple[list[bytes], int] | None:
         """What :meth:`next_encoded` gives, as (payloads, timestamp), if a packet is buffered
         now, else None; never waits (see :meth:`VideoPacketTrack.poll_encoded`)."""
-        while True:
-            try:
-                item = self._reader.read_nowait()
-            except StreamEnded:
-                self.stop()
-                raise MediaStreamError from None
-            if item is None:
-                return None
+        while (item := _buffered(self, self._reader)) is not None:
             if isinstance(item, Unit):
                 return [item.payload], self._map(item) * OPUS_RTP_RATE // CLOCK_RATE
+        return None
 
     async def recv(self) -> Packet:
         unit, pts = await self._next_unit()

@@ -150,7 +150,8 @@ async def test_every_frame_decodes_and_sender_reports_count_what_went_out(webrtc
             assert wire.reports[-1][0].packet_count > wire.reports[0][0].packet_count > 0
         for stream in senders:  # the viewers' REMB stops at the socket, their reports go on
             protocols = ice_connection(stream.sender.transport)._protocols
-            assert sum(p.feedback_dropped for p in protocols) > 0
+            # aiortc's receiver sends its first REMB once its estimate settles: wait while it publishes
+            await wait_for(lambda ps=protocols: sum(p.feedback_dropped for p in ps) > 0, 20)
             stats = await stream.sender.getStats()
             assert any(s.type == "remote-inbound-rtp" and s.packetsReceived > 0 for s in stats.values())
         assert proc.wait(timeout=30) == 0
