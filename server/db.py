@@ -11,6 +11,7 @@ Migrations are Alembic's, kept in ``server/migrations`` and applied at start.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from payments.store import lease
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 class DatabaseURLError(ValueError):
@@ -52,7 +54,11 @@ def async_url(url: str) -> tuple[str, dict[str, Any], str | None]:
         base = "postgresql+asyncpg://" + base.split("://", 1)[1]
         args: dict[str, Any] = {}
         if schema:
-            args["server_settings"] = {"search_path": schema}
+            if not SCHEMA_NAME.fullmatch(schema):
+                raise DatabaseURLError(f"bad schema name {schema!r} in the database URL: letters, digits and _, "
+                                       "starting with a letter or _, at most 63")
+            # Quoted, as CREATE SCHEMA names it: unquoted, PostgreSQL would fold MySchema to myschema.
+            args["server_settings"] = {"search_path": f'"{schema}"'}
         return base, args, schema
     raise DatabaseURLError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
