@@ -19,6 +19,7 @@ import sys
 from aiohttp import web
 
 from server import config
+from server.db import DatabaseURLError
 from server.keys import SERVICES
 
 log = logging.getLogger("notalabel")
@@ -110,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import uvloop
         except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
-            return asyncio.run(serve(settings))
-        return uvloop.run(serve(settings))
+            run = asyncio.run
+        else:
+            run = uvloop.run
+        try:
+            return run(serve(settings))
+        except DatabaseURLError as exc:  # a setting, not a crash: say what is wrong, no traceback
+            print(f"notalabel serve: {exc}", file=sys.stderr)
+            return 2
     if args.command == "payouts":
         return int(importlib.import_module("server.payouts_cli").run(args))
     if args.command == "recordings":

@@ -4,8 +4,11 @@ mixedcase and finds no schema), and a name we do not accept is a clear error at 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -40,3 +43,13 @@ async def test_a_mixed_case_schema_is_created_and_used(mixed_case_schema: str) -
 def test_a_schema_name_we_do_not_take_is_refused(schema: str) -> None:
     with pytest.raises(DatabaseURLError, match="bad schema name"):
         async_url(f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}")
+
+
+def test_serve_says_what_is_wrong_with_the_url_and_exits_2(tmp_path: Path) -> None:
+    for url, said in (("postgresql://postgres@127.0.0.1:5432/test?schema=a-b", "bad schema name 'a-b'"),
+                      ("mysql://x", "unsupported database URL")):
+        done = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--http", "127.0.0.1:0", "--rtmp",
+                               "127.0.0.1:0", "--data-dir", str(tmp_path), "--database", url],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr and "Traceback" not in done.stderr, done.stderr
