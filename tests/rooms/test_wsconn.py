@@ -157,12 +157,22 @@ async def test_a_reserved_opcode_closes_with_1002(room: Room) -> None:
 
 
 async def test_an_unmasked_frame_is_read_as_aiohttp_reads_it(room: Room) -> None:
+    """aiohttp's reader takes a client frame without a mask; so does ours: the op is acked."""
     reader, writer = await _raw(room)
     writer.write(ws_frame(json.dumps({"op": "chat.send", "id": 5, "text": "bare"})))
-    while True:
-        opcode, payload = await _server_frame(reader)
-        if opcode == WSMsgType.TEXT and json.loads(payload).get("type") == "ack":
-            break
+    seen: list[dict[str, Any]] = []
+
+    def got(kind: str) -> bool:
+        return any(m.get("type") == kind for m in seen)
+
+    while not (got("error") or (got("ack") and got("chat.message"))):
+        opcode, payload = await asyncio.wait_for(_server_frame(reader), 5)
+        assert opcode != WSMsgType.CLOSE, payload
+        if opcode == WSMsgType.TEXT:
+            seen.append(json.loads(payload))
+    assert not got("error"), seen
+    assert [m["id"] for m in seen if m["type"] == "ack"] == [5]
+    assert [m["data"]["text"] for m in seen if m["type"] == "chat.message"] == ["bare"]
     writer.close()
 
 
@@ -189,11 +199,14 @@ async def test_a_dropped_connection_ends_the_socket_and_frees_its_cap(
 ) -> None:
     room = await make_room(aiohttp_client, sockets_per_user=1)
     reader, writer = await _raw(room)
-    await _server_frame(reader)  # the snapshot
+    opcode, payload = await _server_frame(reader)
+    assert opcode == WSMsgType.TEXT and json.loads(payload)["type"] == "snapshot"
+    held = await room.client.get("/ws/rooms/olga?user=fay")  # the one socket fay may hold is this
+    assert held.status == 429 and (await held.json())["error"] == "too_many_sockets"
     writer.transport.abort()
-    await _emptied(room)
+    await asyncio.wait_for(_emptied(room), 10)
     ws = await room.join("fay")  # the cap of one socket is free again
-    await frame(ws)
+    assert (await frame(ws))["type"] == "snapshot"
 
 
 async def test_our_close_frame_carries_code_and_reason(room: Room) -> None:
