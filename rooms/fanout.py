@@ -6,10 +6,11 @@ encoded once per wire format (events.py) and framed once per format (``_framed``
 pushes one event to every socket in a row, so the last event's frames are kept), so a
 fan-out to ten thousand sockets builds its bytes once, not once per socket.
 
-Writing: the first ``push`` in a loop iteration schedules one ``_Flusher.flush`` (``call_soon``)
-that hands each dirty socket's pending frames to its transport in one ``write``. Events
-published in the same iteration therefore share one system call per socket, and no task
-wakes per socket per event. Frames stay one event per WebSocket frame. A socket whose
+Writing: the first ``push`` after a flush schedules the next ``_Flusher.flush``, which hands
+each dirty socket's pending frames to its transport in one ``write``: on the next loop
+iteration, or, after a long flush, once the loop has had twice that flush's CPU time for
+everything else (``FLUSH_PACE``). Events published meanwhile therefore share one system call
+per socket, and no task wakes per socket per event. Frames stay one event per WebSocket frame. A socket whose
 transport holds more than ``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its
 own writer task, which waits until the transport drains below ``LOW_WATER`` while new
 frames pile up in the bounded buffer.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Any, Protocol
 
@@ -100,27 +102,46 @@ def encodable(event: Event) -> bool:
     return True
 
 
+FLUSH_PACE = 2.0
+"""After a flush that took ``d`` seconds of CPU, the next one starts ``FLUSH_PACE * d``
+after it ended at the earliest (``MAX_FLUSH_WAIT_S`` at most), so writing takes at most a
+third of the loop's time. CPU time, not wall time: a process that waited for a core during
+a flush did no more work in it."""
+MAX_FLUSH_WAIT_S = 0.05
+
+
 class _Flusher:
-    """One per event loop: writes every dirty socket's pending frames once per iteration."""
+    """One per event loop: writes every dirty socket's pending frames in one pass, on the
+    next iteration, or when the pace allows (``FLUSH_PACE``): a pass over ten thousand
+    sockets takes milliseconds, and events published meanwhile join the next pass, one
+    ``write`` per socket for all of them, while the loop reads in between."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.dirty: list[SocketWriter] = []
         self.scheduled = False
+        self.not_before = 0.0
 
     def mark(self, writer: SocketWriter) -> None:
         self.dirty.append(writer)
         if not self.scheduled:
             self.scheduled = True
-            self.loop.call_soon(self.flush)
+            wait = self.not_before - time.monotonic()
+            if wait > 0:
+                self.loop.call_later(wait, self.flush)
+            else:
+                self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        started = time.thread_time()
         self.scheduled = False
         dirty, self.dirty = self.dirty, []
         frames = 0
         for writer in dirty:
             frames += writer._write_batch()
         FRAMES_OUT.inc(frames)
+        took = time.thread_time() - started
+        self.not_before = time.monotonic() + min(took * FLUSH_PACE, MAX_FLUSH_WAIT_S)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
