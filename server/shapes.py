@@ -4,7 +4,8 @@ so an upgrade fails at start-up instead of misbehaving live:
 
 - aiohttp: server/httpguard.py (our listening site) and rooms/wsio.py (room socket frames);
 - aiortc: media/webrtc/taps.py;
-- aioice: media/webrtc/ice.py.
+- aioice: media/webrtc/ice.py;
+- pylibsrtp: media/webrtc/srtp.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from media.webrtc.ice import check_aioice
+from media.webrtc.srtp import check_pylibsrtp
 from media.webrtc.taps import check_aiortc
 from rooms.wsio import check_aiohttp_ws
 from server.httpguard import check_aiohttp
@@ -22,3 +24,4 @@ def check_libraries(runner: web.BaseRunner) -> None:
     check_aiohttp_ws()
     check_aiortc()
     check_aioice()
+    check_pylibsrtp()

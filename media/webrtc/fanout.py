@@ -9,10 +9,11 @@ writes a unit it walks the viewers' streams and, for each, takes what its track 
 (``poll_encoded`` of :class:`~media.webrtc.egress.VideoPacketTrack` and
 :class:`~media.webrtc.egress.AudioPacketTrack`: the same keyframe, reconnect and overflow
 rules as before), writes that viewer's headers over the room's shared payloads
-(:class:`~media.webrtc.rtpout.RtpOut`), protects each packet with the viewer's SRTP session
-and writes the unit's packets to the socket of the viewer's selected ICE pair, in as few
-``sendmsg`` calls as UDP segmentation offload allows (:mod:`media.webrtc.gso`), with no await
-in between.
+(:class:`~media.webrtc.rtpout.RtpOut`) into the room's one :class:`~media.webrtc.srtp.PacketBuffer`,
+protects them there with the viewer's SRTP session (:mod:`media.webrtc.srtp`: no copy in and
+out per packet) and writes the unit's packets from it to the socket of the viewer's selected
+ICE pair, in as few ``sendmsg`` calls as UDP segmentation offload allows
+(:mod:`media.webrtc.gso`), with no await in between.
 
 Each viewer's aiortc sender keeps the rest (:mod:`media.webrtc.taps`): its RTP loop is a
 :class:`ViewerStream` that joins the room and waits; its RTCP loop sends Sender Reports from the
@@ -34,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
-from aiortc import RTCRtpSender, clock
+from aiortc import RTCDtlsTransport, RTCRtpSender, clock
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
@@ -45,6 +47,7 @@ from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.gso import GsoSender
 from media.webrtc.ice import datagram_route
 from media.webrtc.rtpout import Extensions, RtpOut, Rtx
+from media.webrtc.srtp import PacketBuffer, Sealer
 
 log = logging.getLogger(__name__)
 RoomTrack = VideoPacketTrack | AudioPacketTrack
@@ -59,6 +62,8 @@ class RoomSender:
 
     def __init__(self) -> None:
         self._viewers: dict[ViewerStream, None] = {}
+        self.buffer = PacketBuffer()
+        """Where each viewer's packets are written, protected and sent from, one at a time."""
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -107,6 +112,9 @@ class ViewerStream:
         self.done: asyncio.Future[None] | None = None
         self.stream: RtpOut | None = None
         self._gso: GsoSender | None = None
+        self._sealer: Sealer | None = None
+        self._transport: RTCDtlsTransport | None = None
+        self._connection: Any = None
 
     @property
     def batched_sends(self) -> int:
@@ -161,7 +169,10 @@ class ViewerStream:
         stream = self.stream
         assert stream is not None
         transport = self.sender.transport
-        route = datagram_route(taps.ice_connection(transport)) if transport.state == "connected" else None
+        if transport is not self._transport:
+            self._transport = transport
+            self._connection = taps.ice_connection(transport)
+        route = datagram_route(self._connection) if taps.dtls_connected(transport) else None
         if route is None:
             raise ConnectionError("the viewer's transport is not connected")
         sock, address = route
@@ -170,9 +181,15 @@ class ViewerStream:
             if out is not None:
                 out.close()
             out = self._gso = GsoSender(sock)
-        protect = taps.srtp_session(transport).protect
+        sealer = self._sealer
+        session = taps.srtp_session(transport)
+        if sealer is None or sealer.session is not session:
+            sealer = self._sealer = Sealer(session)
+        buffer = self.room.buffer
+        gap = sealer.trailer
+        spans = stream.write(buffer.reserve(stream.space(payloads, gap)), payloads, timestamp, ntp_time, gap)
         try:
-            out.send([protect(packet) for packet in stream.packets(payloads, timestamp, ntp_time)], address)
+            out.send_packed(buffer.view, sealer.seal(buffer, spans), address)
         except OSError as exc:
             raise ConnectionError(str(exc)) from exc
         taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)

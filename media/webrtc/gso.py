@@ -25,6 +25,7 @@ UDP_SEGMENT = 103  # linux/udp.h
 MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS in linux/udp.h (Linux 4.18)
 MAX_BYTES = 65_000  # below the 65,507 bytes of a UDP datagram over IPv4
 _REFUSED = {errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO}
+_SEGMENTS = [struct.pack("@H", size) for size in range(2048)]  # UDP_SEGMENT's value by packet size
 
 
 class _State:
@@ -55,6 +56,10 @@ def runs(sizes: Sequence[int]) -> list[tuple[int, int]]:
         out.append((start, end))
         start = end
     return out
+
+
+def _segment_option(size: int) -> bytes:
+    return _SEGMENTS[size] if size < len(_SEGMENTS) else struct.pack("@H", size)
 
 
 class GsoSender:
@@ -89,6 +94,42 @@ class GsoSender:
                     raise
                 state.enabled = False
                 self._one_by_one(packets[start:end], address)
+
+    def send_packed(self, view: memoryview, sizes: Sequence[int], address: tuple[str, int]) -> None:
+        """:meth:`send` for packets of ``sizes`` that lie back to back in ``view`` from its start
+        (a reused buffer: nothing of it is kept once this returns)."""
+        if len(sizes) == 1 or not state.enabled:
+            self._copies(view, sizes, address)
+            return
+        sock = self._sock or self._dup()
+        if sock is None:
+            self._copies(view, sizes, address)
+            return
+        at = 0
+        for start, end in runs(sizes):
+            segment = sizes[start]
+            length = sum(sizes[start:end]) if end - start > 1 else segment
+            run = view[at:at + length]
+            at += length
+            try:
+                if end - start == 1:
+                    sock.sendto(run, address)
+                    continue
+                sock.sendmsg([run], [(socket.SOL_UDP, UDP_SEGMENT, _segment_option(segment))], 0, address)
+                self.calls += 1
+            except BlockingIOError:  # the socket buffer is full: let asyncio queue them
+                self._copies(run, sizes[start:end], address)
+            except OSError as exc:
+                if exc.errno not in _REFUSED:
+                    raise
+                state.enabled = False
+                self._copies(run, sizes[start:end], address)
+
+    def _copies(self, view: memoryview, sizes: Sequence[int], address: tuple[str, int]) -> None:
+        at = 0
+        for size in sizes:
+            self.transport.sendto(bytes(view[at:at + size]), address)
+            at += size
 
     def _dup(self) -> socket.socket | None:
         """Our own socket object on the transport's socket (made on the first run to send)."""

@@ -59,6 +59,7 @@ from media.webrtc.ingest import WhipPublisher
 from media.webrtc.metrics import NEVER_CONNECTED, SESSIONS
 from media.webrtc.payloads import H264Payloads
 from media.webrtc.sdp import OfferSummary, inspect_offer
+from media.webrtc.srtp import check_pylibsrtp
 from media.webrtc.taps import (
     check_aiortc,
     drop_receive_estimator,
@@ -106,6 +107,7 @@ class WebRtc:
 
     def __init__(self, hub: Hub, settings: WebRtcSettings | None = None) -> None:
         check_aiortc()
+        check_pylibsrtp()
         self.hub = hub
         self.settings = settings or WebRtcSettings()
         bridge.register(hub)

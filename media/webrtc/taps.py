@@ -34,7 +34,8 @@ for the room's sender ``RTCRtpSender._run_rtp`` (replaced per sender), ``send`` 
 sender), ``_retransmit`` (replaced per sender), ``_ssrc``, ``_rtx_ssrc``, the loop's
 ``__rtp_started``/``__rtp_exited`` events, the Sender Report's ``__packet_count``,
 ``__octet_count``, ``__rtp_timestamp`` and ``__ntp_timestamp`` (read by ``_run_rtcp``) and
-``RTCDtlsTransport._tx_srtp``. :func:`check_aiortc` fails loudly, naming the
+``RTCDtlsTransport._tx_srtp``, and its ``_state`` (compared with ``State.CONNECTED`` once per
+unit, where the public ``state`` makes a string each time). :func:`check_aiortc` fails loudly, naming the
 attribute, when any of them changed; the server runs it at start-up and the tests run it.
 """
 
@@ -46,7 +47,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortc
-from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCIceGatherer, RTCRtpReceiver, RTCRtpSender, rtcdtlstransport
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
@@ -61,6 +62,8 @@ _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 _ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _SENDER = "_RTCRtpSender__"
 _REPORT_ATTRS = ("packet_count", "octet_count", "rtp_timestamp", "ntp_timestamp")
+_PACKET_COUNT, _OCTET_COUNT, _RTP_TIMESTAMP, _NTP_TIMESTAMP = (_SENDER + name for name in _REPORT_ATTRS)
+DTLS_CONNECTED = getattr(getattr(rtcdtlstransport, "State", None), "CONNECTED", None)
 
 
 class FrameTap(queue.Queue[Any]):
@@ -140,8 +143,11 @@ def _sender_loop_problems() -> list[str]:
     for name in ("_ssrc", "_rtx_ssrc", _SENDER + "rtp_started", _SENDER + "rtp_exited", *reports):
         if not _sets(RTCRtpSender, name):
             problems.append(f"RTCRtpSender.{name}")
-    if not _sets(RTCDtlsTransport, "_tx_srtp"):
-        problems.append("RTCDtlsTransport._tx_srtp")
+    for name in ("_tx_srtp", "_state"):
+        if not _sets(RTCDtlsTransport, name):
+            problems.append(f"RTCDtlsTransport.{name}")
+    if getattr(getattr(rtcdtlstransport, "State", None), "CONNECTED", None) is None:
+        problems.append("aiortc.rtcdtlstransport.State.CONNECTED")
     return problems
 
 
@@ -185,15 +191,20 @@ def note_sent(sender: RTCRtpSender, packet_count: int, octet_count: int, rtp_tim
               ntp_timestamp: int) -> None:
     """What ``sender``'s next Sender Report says (RFC 3550 section 6.4.1): totals so far, the
     RTP timestamp of the last packet and the NTP time it went out."""
-    setattr(sender, _SENDER + "packet_count", packet_count)
-    setattr(sender, _SENDER + "octet_count", octet_count)
-    setattr(sender, _SENDER + "rtp_timestamp", rtp_timestamp)
-    setattr(sender, _SENDER + "ntp_timestamp", ntp_timestamp)
+    setattr(sender, _PACKET_COUNT, packet_count)
+    setattr(sender, _OCTET_COUNT, octet_count)
+    setattr(sender, _RTP_TIMESTAMP, rtp_timestamp)
+    setattr(sender, _NTP_TIMESTAMP, ntp_timestamp)
 
 
 def answer_nacks(sender: RTCRtpSender, retransmit: Retransmit) -> None:
     """Make ``sender`` answer each sequence number a NACK lists with ``retransmit(seq)``."""
     sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
+
+
+def dtls_connected(transport: RTCDtlsTransport) -> bool:
+    """``transport.state == "connected"``, without the string aiortc makes of its state enum."""
+    return transport._state is DTLS_CONNECTED
 
 
 def srtp_session(transport: RTCDtlsTransport) -> Any:

@@ -47,3 +47,24 @@ async def test_a_real_socket_receives_each_datagram_as_sent() -> None:
         sender.close()
         transport.close()
         receiver.close()
+
+
+async def test_packed_packets_arrive_each_as_sent() -> None:
+    loop = asyncio.get_running_loop()
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    sender = GsoSender(transport)
+    try:
+        for sizes, calls in (([1301, 1301, 1300, 1300, 40, 900, 899, 12], 3), ([160], 3)):
+            packets = [bytes([i + 1]) * size for i, size in enumerate(sizes)]
+            buffer = bytearray(b"".join(packets) + b"\xff" * 50)  # what follows is not sent
+            sender.send_packed(memoryview(buffer), sizes, receiver.getsockname())
+            buffer[:] = bytes(len(buffer))  # reused at once: nothing sent may still point into it
+            assert [receiver.recv(2000) for _ in packets] == packets
+            assert state.enabled and sender.calls == calls  # (1301, 1301, 1300), (1300, 40), (900, 899); 12 alone
+    finally:
+        sender.close()
+        transport.close()
+        receiver.close()

@@ -93,3 +93,31 @@ def test_retransmission_is_the_packet_or_aiortcs_rtx_wrap() -> None:
 def test_no_extensions_means_no_extension_bit() -> None:
     packet = RtpOut(ssrc=1, payload_type=96, sequence_number=0, timestamp_origin=0).packets([b"x"], 0, NTP)[0]
     assert packet == bytes([0x80, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]) + b"x"
+
+
+@given(payloads=st.lists(st.binary(min_size=1, max_size=1200), min_size=1, max_size=8),
+       seq=st.integers(0, 0xFFFF), gap=st.integers(0, 16), ids=st.sampled_from([(1, 3), (0, 3), (1, 0), (0, 0), (15, 3)]))
+def test_write_puts_the_same_packets_in_a_buffer_apart_by_the_gap(payloads: list[bytes], seq: int, gap: int,
+                                                                  ids: tuple[int, int]) -> None:
+    def stream() -> RtpOut:
+        return RtpOut(ssrc=9, payload_type=96, sequence_number=seq, timestamp_origin=5, mid="0",
+                      extensions=Extensions(*ids), rtx=Rtx(97, 10))
+
+    written, built = stream(), stream()
+    buffer = memoryview(bytearray(written.space(payloads, gap)))
+    spans = written.write(buffer, payloads, 3000, NTP, gap)
+    packets = built.packets(payloads, 3000, NTP)
+    assert [bytes(buffer[start:start + length]) for start, length in spans] == packets
+    assert [start for start, _ in spans] == [sum(len(p) + gap for p in packets[:i]) for i in range(len(packets))]
+    assert spans[-1][0] + spans[-1][1] + gap == len(buffer)
+    assert (written.sequence_number, written.packet_count, written.octet_count, written.rtp_timestamp) == (
+        built.sequence_number, built.packet_count, built.octet_count, built.rtp_timestamp)
+    assert [written.retransmission((seq + i) & 0xFFFF) for i in range(len(payloads))] == [
+        built.retransmission((seq + i) & 0xFFFF) for i in range(len(payloads))]
+
+
+def test_a_unit_longer_than_the_history_keeps_its_last_packets_only() -> None:
+    out = RtpOut(ssrc=1, payload_type=96, sequence_number=0, timestamp_origin=0)
+    sent = out.packets([bytes([i % 256]) for i in range(HISTORY + 2)], 0, NTP)
+    assert out.retransmission(0) is None and out.retransmission(1) is None
+    assert out.retransmission(2) == sent[2] and out.retransmission(HISTORY + 1) == sent[-1]
