@@ -23,9 +23,11 @@ with no viewer before the first phase), which nginx's figure does not carry eith
     python -m loadtest.hls_viewers --viewers 1000 --duration 30 --no-fast-path
 
 ``gated`` (after ``ours``, on the same server and stream): a show with a tier goes on sale
-in the room, so every request needs its viewing token (``?vt=``, the owner's viewing
-session's; the playlist lists it on every URI), and the same viewers play again. Printed:
-the ratio of server CPU per request, gated over ungated (issue 10: at most 1.10).
+in the room, so every request needs its viewing token (the owner's viewing session's, in the
+path as the session's ``hls_url`` gives it: ``/live/{slug}/vt/{token}/index.m3u8``, whose
+playlist lists relative URIs), and the same viewers play again. ``gated-query``: the same
+with the token as ``?vt=`` (the playlist lists it on every URI). Printed: the ratio of server
+CPU per request, gated over ungated (issue 10: at most 1.10).
 
 ``--edges N`` (issue 14: viewer capacity scales with nodes) starts N + 1 ``notalabel serve``
 nodes on one Redis (``--redis``, a fresh key prefix) and one database: the publisher goes to
@@ -74,6 +76,7 @@ from loadtest.media_server import (
     MediaServer,
     create_room,
     gate_room,
+    renew_token,
     start_server,
     wait_for_playlist,
 )
@@ -271,6 +274,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     publisher = None
     results: dict[str, Any] = {"load_average_before": [round(v, 2) for v in os.getloadavg()],
                                "fast_path": args.fast_path, "edges": args.edges}
+    gated = False
     try:
         owner = "bench" + os.urandom(4).hex()
         slug, publish_url = await create_room(server.url, owner)
@@ -293,18 +297,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                                                                 strict=True), 1)]
                 results["ours"] = await run_viewers(nodes, playlist_path, args.processes, args.duration,
                                                     args.ramp, "ours", None, args.viewer_nice)
-            elif name == "gated":
-                token = await gate_room(server.url, slug, owner)
-                await asyncio.sleep(4)  # every node's gate cache (3 s) sees the show
-                results["gated"] = await run_viewers(
-                    [Node("server", server.url, server.pid, args.viewers)], f"{playlist_path}?vt={token}",
+            elif name in ("gated", "gated-query"):
+                if gated:
+                    token = await renew_token(server.url, slug, owner)
+                else:
+                    token = await gate_room(server.url, slug, owner)
+                    gated = True
+                    await asyncio.sleep(4)  # every node's gate cache (3 s) sees the show
+                path = (f"/live/{slug}/vt/{token}/index.m3u8" if name == "gated"  # as hls_url gives it
+                        else f"{playlist_path}?vt={token}")
+                results[name] = await run_viewers(
+                    [Node("server", server.url, server.pid, args.viewers)], path,
                     args.processes, args.duration, args.ramp, "ours", None, args.viewer_nice)
             elif name == "cdn":
                 results["cdn"] = await bench_cdn(args, work, servers, playlist_path)
             elif name == "nginx":
                 results["nginx"] = await bench_nginx(args, work, server.url, playlist_path)
             else:
-                raise SystemExit(f"unknown server {name!r}: ours, gated, cdn or nginx")
+                raise SystemExit(f"unknown server {name!r}: ours, gated, gated-query, cdn or nginx")
     finally:
         if publisher is not None:
             publisher.kill()
@@ -313,7 +323,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             node.stop()
         shutil.rmtree(work, ignore_errors=True)
     results["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    for name in ("ours", "gated"):
+    for name in ("ours", "gated", "gated-query"):
         if name in results:
             net_of_stream(results[name], results["stream_cost_cpu_percent"] / 100)
     return results
@@ -426,14 +436,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.edges and not set(args.servers.split(",")) <= {"ours", "cdn"}:
         parser.error("--edges measures our nodes only: --servers ours, cdn or ours,cdn")
     results = asyncio.run(bench(args))
-    if "ours" in results and "gated" in results:
-        results["gated_cpu_per_request_ratio"] = round(
-            results["gated"]["server_cpu_us_per_request"] / results["ours"]["server_cpu_us_per_request"], 3)
-        results["gated_cpu_per_request_net_ratio"] = round(
-            results["gated"]["server_cpu_us_per_request_net"] / results["ours"]["server_cpu_us_per_request_net"], 3)
-        print(f"viewing tokens: {results['gated_cpu_per_request_ratio']}x the server CPU per request (goal <= 1.10); "
-              f"net of the stream's own {results['stream_cost_cpu_percent']}%: "
-              f"{results['gated_cpu_per_request_net_ratio']}x")
+    for gated in ("gated", "gated-query"):
+        if "ours" in results and gated in results:
+            key = gated.replace("-", "_")
+            results[f"{key}_cpu_per_request_ratio"] = ratio = round(
+                results[gated]["server_cpu_us_per_request"] / results["ours"]["server_cpu_us_per_request"], 3)
+            results[f"{key}_cpu_per_request_net_ratio"] = net = round(
+                results[gated]["server_cpu_us_per_request_net"] / results["ours"]["server_cpu_us_per_request_net"], 3)
+            how = "in the path, as hls_url gives it" if gated == "gated" else "as ?vt="
+            print(f"viewing tokens ({how}): {ratio}x the server CPU per request (goal <= 1.10); "
+                  f"net of the stream's own {results['stream_cost_cpu_percent']}%: {net}x")
     if "ours" in results and "nginx" in results:
         ours, nginx = results["ours"], results["nginx"]
         results["nginx_cpu_per_request_ratio"] = round(
@@ -444,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{results['nginx_cpu_per_request_net_ratio']}x net of our stream's own "
               f"{results['stream_cost_cpu_percent']}%; "
               f"part fetch p99 {ours['part_fetch_p99_ms']} ms vs {nginx['part_fetch_p99_ms']} ms (goal: no worse)")
-    for name in ("ours", "gated", "nginx"):
+    for name in ("ours", "gated", "gated-query", "nginx"):
         if name in results:
             r = results[name]
             if args.edges:

@@ -83,10 +83,27 @@ async def gate_room(base: str, slug: str, username: str) -> str:
                             json={"title": "Benchmark show", "starts_at": "2030-01-01T20:00:00Z"})
         show = await r.json()
         await http.post(f"{base}/api/shows/{show['id']}/tiers", headers=owner, json={"name": "GA", "price": 1000})
-        r = await http.post(f"{base}/api/shows/{show['id']}/viewing-sessions", headers=owner, json={})
-        if r.status != 201:
-            raise RuntimeError(f"cannot open a viewing session: {r.status} {await r.text()}")
-        return str((await r.json())["token"])
+        return await viewing_token(http, base, show["id"], owner)
+
+
+async def viewing_token(http: aiohttp.ClientSession, base: str, show_id: str, owner: dict[str, str],
+                        takeover: bool = False) -> str:
+    r = await http.post(f"{base}/api/shows/{show_id}/viewing-sessions", headers=owner, json={"takeover": takeover})
+    if r.status != 201:
+        raise RuntimeError(f"cannot open a viewing session: {r.status} {await r.text()}")
+    return str((await r.json())["token"])
+
+
+async def renew_token(base: str, slug: str, username: str) -> str:
+    """A fresh viewing token for the owner of ``slug``'s gated show (a new session taking over
+    the last: tokens live ``--viewing-token-ttl-s``, 60 s by default)."""
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(f"{base}/api/sessions", json={"username": username, "password": PASSWORD})
+        owner = {"Authorization": f"Bearer {(await r.json())['token']}"}
+        http.cookie_jar.clear()
+        r = await http.get(f"{base}/api/rooms/{slug}/shows", headers=owner)
+        show_id = (await r.json())["shows"][0]["id"]
+        return await viewing_token(http, base, show_id, owner, takeover=True)
 
 
 async def wait_for_playlist(url: str, timeout: float = 30.0) -> None:

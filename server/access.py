@@ -11,10 +11,12 @@ Otherwise it is free, as before tickets existed.
   /api/shows/{id}`` gives it (title, start time, tiers with prices, what each unlocks, what is
   left; cached ``GATED_CACHE_S``), then the close 4001 "ticket needed: show {id}": no stream
   URLs, no chat.
-- LL-HLS (``hls``): a gated room's playlist, parts, segments and init need ``?vt=TOKEN`` or
-  the ``nal_vt`` cookie (set by the viewing session and its heartbeat, for native HLS, which
-  keeps reloading the playlist address it started with); the playlist served to a token
-  holder lists every URI with the token that held. The check is
+- LL-HLS (``hls``): a gated room's playlist, parts, segments and init need the token in the
+  path (``/live/{slug}/vt/TOKEN/index.m3u8``, the viewing session's ``hls_url``: the
+  playlist's relative URIs resolve under it), ``?vt=TOKEN``, or the ``nal_vt`` cookie (set by
+  the viewing session and its heartbeat, for native HLS, which keeps reloading the playlist
+  address it started with); a playlist asked for with ``?vt=`` lists every URI with the token
+  that held. The check is
   the signature and expiry (no database) plus the viewing registry (one device per ticket,
   revocation). No token, a forged, expired, revoked or other room's token: 403, counted.
 - WHEP (``whep``): ``Authorization: Bearer <viewing token>`` of a ``realtime`` grant.

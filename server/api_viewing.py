@@ -5,7 +5,9 @@
                 "heartbeat_url"}
     POST /api/viewing-sessions/{session}/heartbeat  {"token"}  -> 200 a fresh token and URLs
 
-``hls_url`` carries the token (``?vt=``); ``whep_url`` is given to ``realtime`` tiers only
+``hls_url`` carries the token in its path (``/live/{room}/vt/{token}/index.m3u8``: the
+playlist there lists its URIs relative, so they carry it too without the playlist repeating
+it; ``?vt=`` works as well); ``whep_url`` is given to ``realtime`` tiers only
 and takes the token as ``Authorization: Bearer``. Both answers also set the token as the
 ``nal_vt`` cookie for ``/live/{room}/`` (HttpOnly, as long as the token lives): a native HLS
 player keeps reloading the playlist address it was first given, whose token expires after
@@ -82,7 +84,7 @@ def _urls(request: web.Request, slug: str, session: str, token: str, expires: in
     body: dict[str, Any] = {
         "session": session, "room": slug, "token": token, "expires_at": expires,
         "heartbeat_s": heartbeat_s(settings.viewing_token_ttl_s),
-        "hls_url": f"{base}/live/{slug}/index.m3u8?vt={token}",
+        "hls_url": f"{base}/live/{slug}/vt/{token}/index.m3u8",
         "socket_url": base.replace("http", "ws", 1) + f"/ws/rooms/{slug}",
         "heartbeat_url": f"{base}/api/viewing-sessions/{session}/heartbeat",
     }

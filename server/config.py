@@ -115,7 +115,7 @@ class Settings:
     ticket_hold_s: float = field(
         default=600.0, metadata={"help": "seconds a ticket order holds its seat while the buyer pays"})
     viewing_token_ttl_s: float = field(
-        default=60.0, metadata={"help": "seconds a viewing token (LL-HLS ?vt=, WHEP bearer) stays valid; "
+        default=60.0, metadata={"help": "seconds a viewing token (LL-HLS, WHEP bearer) stays valid; "
                                         "players renew it by heartbeat every ~15 s"})
     recordings_dir: str = field(
         default="", metadata={"help": "directory where shows are recorded for replay (default: DATA_DIR/recordings)"})

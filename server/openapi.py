@@ -270,7 +270,7 @@ ROUTES: list[tuple[str, str, str, Body | None, dict[int, Answer]]] = [
      {200: Ok("a comp, revoked", out.TICKET), 202: Ok("refund requested, ticket revoked", out.TICKET), 403: "not the room's owner",
       404: "no such ticket", 409: "refunded already"}),
     ("post", "/api/shows/{show_id}/viewing-sessions", "Watch on this device (ticket holder, owner, host): "
-     "session, token, heartbeat_s, hls_url (?vt=token; also set as the nal_vt cookie for native HLS), "
+     "session, token, heartbeat_s, hls_url (/live/{slug}/vt/{token}/index.m3u8; the token is also set as the nal_vt cookie for native HLS), "
      "whep_url (realtime tiers; Authorization: Bearer token), socket_url",
      {"type": "object", "properties": {"takeover": {"type": "boolean"}}},
      {201: Ok("the session", out.VIEWING), 401: "not signed in", 403: "ticket_needed", 404: "no such show",

@@ -6,8 +6,9 @@ built and its headers rendered per request) costs far more than the answer. Here
 connection's request heads are read by :class:`FastConnection` (an ``asyncio.Protocol``),
 and the answers are written from bytes built once: each part, segment and init is written
 as it is kept in the segmenter (no copy: ``writelines`` of a head and the body), each
-playlist version is encoded once (a gated room's is one join with the token,
-:func:`media.hls.http.token_pieces`), and the head is a prebuilt prefix plus length, date
+playlist version is encoded once (served as it is under a token in the path,
+``/live/{slug}/vt/{token}/``; asked for with ``?vt=``, a gated room's is one join with the
+token, :func:`media.hls.http.token_pieces`), and the head is a prebuilt prefix plus length, date
 and request id.
 
 Rules:
@@ -65,7 +66,9 @@ log = logging.getLogger(__name__)
 MAX_HEAD = 8190
 """Bytes of a request head read here (aiohttp's own limit for a line is the same)."""
 _PREFIX = b"GET /live/"
-_NAME = re.compile(r"^[0-9A-Za-z_-]{1,128}/[0-9a-z-]{1,80}\.(?:m3u8|mp4|m4s)$")
+_NAME = re.compile(r"^[0-9A-Za-z_-]{1,128}/(?:vt/[0-9A-Za-z_.-]{1,512}/)?[0-9a-z-]{1,80}\.(?:m3u8|mp4|m4s)$")
+"""``{slug}/{name}``, or ``{slug}/vt/{token}/{name}`` (the viewing token in the path, as the
+handler's second route takes it)."""
 _WANTED = {b"cookie": "cookie", b"user-agent": "agent", b"x-request-id": "request_id"}
 _REFUSED_HEADERS = (b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"connection")
 """A GET with a body, an upgrade, or a ``Connection`` wish other than ``keep-alive`` (which
@@ -93,6 +96,8 @@ class FastRequest:
     part: int | None = None
     token: str | None = None
     arrived: float = 0.0
+    path_token: str | None = None
+    """The viewing token of a ``/live/{slug}/vt/{token}/{name}`` address."""
 
 
 def parse_head(head: bytes) -> FastRequest | None:
@@ -108,12 +113,14 @@ def parse_head(head: bytes) -> FastRequest | None:
     path, _, raw_query = target.partition("?")
     if not path.startswith("/live/") or not _NAME.match(path[6:]) or "%" in target or "+" in raw_query:
         return None
-    slug, name = path[6:].split("/")
+    pieces = path[6:].split("/")
     query: dict[str, str] = {}
     for item in raw_query.split("&") if raw_query else ():
         key, _, text = item.partition("=")
         query.setdefault(key, text)
-    request = FastRequest(slug, name, query, head)
+    request = FastRequest(pieces[0], pieces[-1], query, head)
+    if len(pieces) == 4:
+        request.path_token = pieces[2]
     for header in rest.split(b"\r\n") if rest else ():
         raw_name, colon, value = header.partition(b":")
         lowered = raw_name.lower()
@@ -508,7 +515,7 @@ class FastConnection(asyncio.Protocol):
         self._write(request, head, pulled.body, kind, pulled.status)
         on_playlist = self.live.service.on_playlist
         if kind == "playlist" and pulled.status == 200 and on_playlist is not None:
-            on_playlist(PlaylistAsked(request.slug, arrived, token or request.query.get(http.TOKEN_PARAM),
+            on_playlist(PlaylistAsked(request.slug, arrived, token or request.path_token or request.query.get(http.TOKEN_PARAM),
                                       request.agent, request.cookie, self._remote))
 
     def _serve(self, request: FastRequest, muxer: HlsMuxer, token: str | None, arrived: float) -> None:
@@ -593,14 +600,14 @@ class FastConnection(asyncio.Protocol):
         if text is None:
             self._starting(request)
             return
-        if token:
+        if token and request.path_token is None:
             body = f"?{http.TOKEN_PARAM}={token}".join(http.token_pieces(text)).encode()
-        else:
+        else:  # free, or the token in the path: the listed URIs, relative, carry it on
             body = self.live.playlist_bytes(text)
         self._answer(request, 200, _PLAYLIST, cache, body, token=token)
         on_playlist = self.live.service.on_playlist
         if on_playlist is not None:
-            on_playlist(PlaylistAsked(request.slug, arrived, token or request.query.get(http.TOKEN_PARAM),
+            on_playlist(PlaylistAsked(request.slug, arrived, token or request.path_token or request.query.get(http.TOKEN_PARAM),
                                       request.agent, request.cookie, self._remote))
 
     def _media(self, request: FastRequest, body: bytes | None, cache: str, token: str | None) -> None:
@@ -734,11 +741,15 @@ def _part_settled(segmenter: Segmenter, request: FastRequest) -> bool:
 
 
 def _tokens(request: FastRequest) -> tuple[str, ...]:
-    """As the handler reads them: the query's ``vt``, then the ``nal_vt`` cookie's."""
+    """As the handler reads them: the path's, the query's ``vt``, then the ``nal_vt`` cookie's."""
     query_token = request.query.get(http.TOKEN_PARAM)
-    if http.TOKEN_COOKIE not in request.cookie:
-        return (query_token,) if query_token else ()  # the usual: one token or none, no cookie
-    found = (query_token, _cookie(request.cookie, http.TOKEN_COOKIE))
+    path_token = request.path_token
+    if http.TOKEN_COOKIE not in request.cookie:  # the usual: one token or none, no cookie
+        if path_token is None:
+            return (query_token,) if query_token else ()
+        if query_token is None:
+            return (path_token,)
+    found = (path_token, query_token, _cookie(request.cookie, http.TOKEN_COOKIE))
     return tuple(dict.fromkeys(token for token in found if token))
 
 

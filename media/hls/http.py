@@ -82,11 +82,18 @@ def setup_routes(
     config: SegmenterConfig | None = None,
     access: Access | None = None,
 ) -> HlsService:
-    """Add ``GET /live/{slug}/{name}`` to ``app``; the service stops with the app."""
+    """Add ``GET /live/{slug}/{name}`` and ``GET /live/{slug}/vt/{token}/{name}`` to ``app``;
+    the service stops with the app.
+
+    The second carries a viewing token in the path: the playlist served there lists its URIs
+    as they are, relative, so a player resolving them against the playlist's address sends
+    the token on every request without the playlist repeating it (``?vt=``'s playlist lists
+    every URI with the token: several kilobytes more on each reload)."""
     service = HlsService(hub, config)
     app[HLS_SERVICE] = service
     handler = _Handler(service, room_exists, access)
     app.router.add_get("/live/{slug}/{name}", handler.handle)
+    app.router.add_get("/live/{slug}/" + TOKEN_PARAM + "/{token}/{name}", handler.handle)
 
     async def close(_: web.Application) -> None:
         await service.close()
@@ -126,14 +133,16 @@ class _Handler:
         else:
             if allowed and request.query.get(TOKEN_PARAM) != allowed:  # the cookie's: an edge passes it on
                 request = request.clone(rel_url=request.rel_url.update_query({TOKEN_PARAM: allowed}))
-            response = await self._dispatch(request, slug, name, allowed)
+            listed = allowed if "token" not in request.match_info else None  # in the path: relative URIs carry it
+            response = await self._dispatch(request, slug, name, listed)
             if allowed and "Cache-Control" in response.headers and response.status == 200:
                 response.headers["Cache-Control"] = private(response.headers["Cache-Control"])
         count(kind, response.status)
         if kind == "playlist" and response.status == 200 and self._service.on_playlist is not None:
             headers = request.headers
             self._service.on_playlist(PlaylistAsked(
-                slug, arrived, allowed or request.query.get(TOKEN_PARAM), headers.get("User-Agent", ""),
+                slug, arrived, allowed or request.match_info.get("token") or request.query.get(TOKEN_PARAM),
+                headers.get("User-Agent", ""),
                 headers.get("Cookie", ""), str(request.remote)))
         return response
 
@@ -185,7 +194,8 @@ def count(kind: str, status: int, amount: int = 1) -> None:
 
 
 def _tokens(request: web.Request) -> tuple[str, ...]:
-    found = (request.query.get(TOKEN_PARAM), request.cookies.get(TOKEN_COOKIE))
+    """The path's viewing token, the query's ``vt``, then the ``nal_vt`` cookie's."""
+    found = (request.match_info.get("token"), request.query.get(TOKEN_PARAM), request.cookies.get(TOKEN_COOKIE))
     return tuple(dict.fromkeys(token for token in found if token))
 
 

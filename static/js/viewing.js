@@ -1,9 +1,10 @@
 // Watching a ticketed show: the room's current show (GET /api/rooms/{slug}/shows), a viewing
 // session for this device (POST /api/shows/{id}/viewing-sessions, with "Watch here instead?"
 // on 409 watching_elsewhere) and its heartbeat, which renews the signed viewing token that
-// LL-HLS (?vt=) and WHEP (Authorization: Bearer) need in a gated room. Each answer also sets
-// the token as the nal_vt cookie for /live/{room}/, which a native HLS player sends when it
-// reloads the playlist address it started with (its ?vt= expires; the cookie stays fresh).
+// LL-HLS (in the path of hls_url: /live/{room}/vt/{token}/) and WHEP (Authorization: Bearer)
+// need in a gated room. Each answer also sets the token as the nal_vt cookie for /live/{room}/,
+// which a native HLS player sends when it reloads the playlist address it started with (the
+// token in that address expires; the cookie stays fresh).
 
 import {ApiError, api, roomPath} from './api.js';
 

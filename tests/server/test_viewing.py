@@ -103,13 +103,19 @@ async def test_ll_hls_and_whep_need_a_valid_viewing_token(srv: Running, ffmpeg: 
         async with srv.http.get(playlist_url) as answer:
             return answer.status, await answer.text()
 
+    assert playlist_url == f"/live/{show.slug}/vt/{stan['token']}/index.m3u8"
     _, text = await wait_until(fetch, lambda got: got[0] == 200 and "#EXTINF" in got[1], timeout=60)
     uris = [u for u in re.findall(r'URI="([^"]+)"', text) + [x for x in text.splitlines() if x and x[0] != "#"]]
-    assert uris and all(u.endswith("?vt=" + stan["token"]) for u in uris)
+    assert uris and not any("?" in u or "/" in u for u in uris)  # relative: they resolve under the token
     segment = next(u for u in text.splitlines() if u and u[0] != "#")
     base = f"/live/{show.slug}/"
-    assert await status(srv, base + segment) == 200
-    bare = segment.split("?")[0]
+    assert await status(srv, playlist_url.rsplit("/", 1)[0] + "/" + segment) == 200
+    async with srv.http.get(f"{base}index.m3u8?vt={stan['token']}") as answer:  # ?vt=: listed on every URI
+        queried = await answer.text()
+    uris = [u for u in re.findall(r'URI="([^"]+)"', queried) + [x for x in queried.splitlines() if x and x[0] != "#"]]
+    assert uris and all(u.endswith("?vt=" + stan["token"]) for u in uris)
+    assert await status(srv, base + uris[-1]) == 200
+    bare = segment
     key = srv.services.access.key
     forged = sign(b"not the key" * 3, ViewingGrant(show.tickets["stan"], stan["session"], show.slug, True, True, 2**40))
     expired = sign(key, ViewingGrant(show.tickets["stan"], stan["session"], show.slug, False, False, 1))
@@ -118,6 +124,7 @@ async def test_ll_hls_and_whep_need_a_valid_viewing_token(srv: Running, ffmpeg: 
         assert await status(srv, base + name) == 403
         for token in (forged, expired, other, "garbage"):
             assert await status(srv, f"{base}{name}?vt={token}") == 403, (name, token)
+            assert await status(srv, f"{base}vt/{token}/{name}") == 403, (name, token)
     # WHEP: a standard tier is refused, a realtime one passes the gate (then needs an SDP offer)
     assert (await srv.http.post(f"/whep/{show.slug}", data="v=0", headers={"Content-Type": "application/sdp"})).status == 403
     r = await srv.http.post(f"/whep/{show.slug}", data="v=0",

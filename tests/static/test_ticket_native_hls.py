@@ -2,7 +2,7 @@
 travels in the URIs the playlist lists (or a cookie that the player sends), so native HLS in
 Chromium and Safari and our MSE player all play").
 
-The video element keeps reloading the address it was given, whose ``?vt=`` token expires after
+The video element keeps reloading the address it was given, whose token (in its path) expires after
 ``--viewing-token-ttl-s`` (6 s here, 60 s by default); the page's heartbeat (every quarter of
 that) renews the ``nal_vt`` cookie, which carries the same element on. The test checks that the
 element's address is the one it started with, that this address alone is refused (its token
@@ -60,7 +60,7 @@ async def test_native_hls_plays_on_after_its_playlist_token_expired(
     await expect(video).to_have_attribute("data-state", "live", timeout=SLOW)
     await expect(video).to_have_attribute("data-player", "native")
     src = await fan.evaluate(SRC)
-    assert "vt=" in src
+    assert f"/live/{slug}/vt/" in src
     playlist = "/" + src.split("://", 1)[1].split("/", 1)[1]
 
     ours = 0  # the 403s this test's own fetches got

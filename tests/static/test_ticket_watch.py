@@ -68,7 +68,7 @@ async def test_fan_buys_a_ticket_and_the_show_plays(pages: Pages, http: aiohttp.
     await fan.wait_for_url(f"**/watch/{slug}*")
     await expect(video).to_have_attribute("data-state", "live", timeout=SLOW)
     await expect(fan.locator("#tickets")).to_be_hidden()
-    assert "vt=" in await fan.evaluate("() => document.getElementById('video').currentSrc")
+    assert f"/live/{slug}/vt/" in await fan.evaluate("() => document.getElementById('video').currentSrc")
     start = await fan.evaluate(TIME)
     await fan.wait_for_function(f"() => document.getElementById('video').currentTime > {start} + 2", timeout=SLOW)
     await expect(video).to_have_attribute("data-state", "live")

@@ -264,6 +264,43 @@ async def test_gated_room_answers_match(pair: Pair, av_720p30: Source) -> None:
     assert len(slow_seen) == 4 and all(a.token == GOOD for a in slow_seen)
 
 
+async def test_a_token_in_the_path_is_honoured_and_the_playlist_lists_relative_uris(
+        pair: Pair, av_720p30: Source) -> None:
+    """``/live/{slug}/vt/{token}/{name}``: the token of the address, on both paths; the
+    playlist there is the room's as it is (its relative URIs resolve under the token)."""
+    feed(pair, av_720p30, "paid", 10.0)
+    feed(pair, av_720p30, "room", 10.0)
+    await asyncio.sleep(0.05)
+    clients = await pair.clients()
+    try:
+        for token in ("forged", f"{GOOD}x"):
+            assert (await both(pair, clients, f"/live/paid/vt/{token}/index.m3u8")).status == 403
+        playlist = await both(pair, clients, f"/live/paid/vt/{GOOD}/index.m3u8")
+        assert playlist.status == 200 and playlist.headers["cache-control"] == "private, max-age=1"
+        text = playlist.body.decode()
+        assert "?vt=" not in text and "vt/" not in text
+        free = await both(pair, clients, "/live/room/vt/anything/index.m3u8")  # a free room: the token is not asked
+        assert free.status == 200 and free.headers["cache-control"] == "public, max-age=1"
+        part = names_in(text)[1]
+        for target, headers, status in ((f"/live/paid/vt/{GOOD}/{part}", (), 200),
+                                        (f"/live/paid/vt/{GOOD}/init.mp4", (), 200),
+                                        (f"/live/paid/vt/forged/{part}", (), 403),
+                                        (f"/live/paid/vt/forged/{part}", (f"Cookie: nal_vt={GOOD}",), 200),
+                                        (f"/live/paid/vt/forged/{part}?vt={GOOD}", (), 200),
+                                        ("/live/paid/vt/expired/index.m3u8", (f"Cookie: nal_vt={GOOD}",), 200),
+                                        (f"/live/paid/vt/{GOOD}/{part}?_x=%41", (), 200),  # aiohttp's, then
+                                        (f"/live/paid/vt/ask/{part}", (f"Cookie: nal_vt={GOOD}",), 200)):
+            answer = await both(pair, clients, target, *headers)
+            assert answer.status == status, (target, headers)
+        listed = await both(pair, clients, "/live/paid/vt/expired/index.m3u8", f"Cookie: nal_vt={GOOD}")
+        assert "?vt=" not in listed.body.decode()  # the cookie's token holds, the URIs stay relative
+    finally:
+        for client in clients:
+            client.close()
+    seen = [a for a in pair.asked if a.slug == "paid"]
+    assert len(seen) == 6 and all(a.token == GOOD for a in seen)
+
+
 async def test_pipelined_requests_are_answered_in_order(pair: Pair, av_720p30: Source) -> None:
     feed(pair, av_720p30, "room", 6.0)
     await asyncio.sleep(0.05)
@@ -523,9 +560,13 @@ async def test_an_edge_gates_a_paid_room_on_the_fast_path(edge_pair: EdgePair, a
             answer = await both(edge_pair.origin, clients, target, *headers)
             assert answer.status == (200 if headers else 403), (target, headers)
         assert answer.headers["cache-control"] == "private, max-age=1"  # the cookie's token, passed on
+        in_path = await both(edge_pair.origin, clients, f"/live/paid/vt/{GOOD}/index.m3u8")
+        assert in_path.status == 200  # the origin asked with ?vt=: its URIs carry it, resolved under the path
+        assert (await both(edge_pair.origin, clients, f"/live/paid/vt/{GOOD}/{part}")).status == 200
+        assert (await both(edge_pair.origin, clients, f"/live/paid/vt/forged/{part}")).status == 403
         assert served_here(edge_pair)
     finally:
         for client in clients:
             client.close()
     seen = [a for a in edge_pair.asked if a.slug == "paid"]
-    assert len(seen) == 4 and all(a.token == GOOD for a in seen)
+    assert len(seen) == 6 and all(a.token == GOOD for a in seen)
