@@ -44,9 +44,9 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from media.webrtc import taps
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
-from media.webrtc.gso import GsoSender
+from media.webrtc.gso import GsoSender, Run, plan
 from media.webrtc.ice import datagram_route
-from media.webrtc.rtpout import Extensions, RtpOut, Rtx
+from media.webrtc.rtpout import Extensions, RtpOut, Rtx, UnitImage
 from media.webrtc.srtp import PacketBuffer, Sealer
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ RoomTrack = VideoPacketTrack | AudioPacketTrack
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MAX_IMAGES = 64  # unit images kept between two passes of the room's loop (a few units, each kind of viewer)
 
 
 class RoomSender:
@@ -64,6 +65,7 @@ class RoomSender:
         self._viewers: dict[ViewerStream, None] = {}
         self.buffer = PacketBuffer()
         """Where each viewer's packets are written, protected and sent from, one at a time."""
+        self._images: dict[tuple[int, int, bytes, int], tuple[UnitImage, list[Run]]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -88,11 +90,25 @@ class RoomSender:
             viewer.track.reader.wake_with(None)
             self._wakeup.set()  # the loop ends when no viewer is left
 
+    def image(self, payloads: list[bytes], block: bytes, gap: int) -> tuple[UnitImage, list[Run]]:
+        """The unit's packets with blank headers for ``block`` and ``gap``, and their GSO sends,
+        made once for all the viewers that send it in one pass of the room's loop (the block
+        holds the send time, the same for all of them; a viewer's headers differ)."""
+        key = (id(payloads[0]), len(payloads), block, gap)  # the entry holds payloads[0]: no id reuse
+        entry = self._images.get(key)
+        if entry is None or entry[0].payloads[0] is not payloads[0]:
+            if len(self._images) >= MAX_IMAGES:
+                self._images.clear()
+            image = UnitImage(payloads, block, gap)
+            entry = self._images[key] = (image, plan([length + gap for _, length in image.spans]))
+        return entry
+
     async def _run(self) -> None:
         try:
             while self._viewers:
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                self._images.clear()
                 now = clock.current_ntp_time()
                 for viewer in tuple(self._viewers):
                     viewer.pump(now)
@@ -185,11 +201,17 @@ class ViewerStream:
         session = taps.srtp_session(transport)
         if sealer is None or sealer.session is not session:
             sealer = self._sealer = Sealer(session)
-        buffer = self.room.buffer
+        sent = stream.take(payloads, timestamp, ntp_time)
         gap = sealer.trailer
-        spans = stream.write(buffer.reserve(stream.space(payloads, gap)), payloads, timestamp, ntp_time, gap)
+        image, sends = self.room.image(payloads, sent.block, gap)
+        buffer = self.room.buffer
+        buffer.reserve(len(image.data))[:len(image.data)] = image.data
+        stream.write_headers(buffer.view, image.spans, sent)
+        sizes = sealer.seal(buffer, image.spans)
+        if sealer.trailer != gap:  # the session's first unit: its trailer was not known yet
+            sends = plan(sizes)
         try:
-            out.send_packed(buffer.view, sealer.seal(buffer, spans), address)
+            out.send_plan(buffer.view, sends, address)
         except OSError as exc:
             raise ConnectionError(str(exc)) from exc
         taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)

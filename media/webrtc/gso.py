@@ -58,6 +58,21 @@ def runs(sizes: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+Run = tuple[int, int, int, int]
+"""One GSO send: offset and length in the buffer, segment size, packets."""
+
+
+def plan(sizes: Sequence[int]) -> list[Run]:
+    """The :func:`runs` of packets of ``sizes`` lying back to back, as :data:`Run` sends."""
+    out = []
+    offset = 0
+    for start, end in runs(sizes):
+        length = sum(sizes[start:end])
+        out.append((offset, length, sizes[start], end - start))
+        offset += length
+    return out
+
+
 def _segment_option(size: int) -> bytes:
     return _SEGMENTS[size] if size < len(_SEGMENTS) else struct.pack("@H", size)
 
@@ -98,38 +113,39 @@ class GsoSender:
     def send_packed(self, view: memoryview, sizes: Sequence[int], address: tuple[str, int]) -> None:
         """:meth:`send` for packets of ``sizes`` that lie back to back in ``view`` from its start
         (a reused buffer: nothing of it is kept once this returns)."""
-        if len(sizes) == 1 or not state.enabled:
-            self._copies(view, sizes, address)
+        self.send_plan(view, plan(sizes), address)
+
+    def send_plan(self, view: memoryview, sends: Sequence[Run], address: tuple[str, int]) -> None:
+        """:meth:`send_packed` with the packets' :func:`plan` made already (the same for every
+        viewer sent the same unit)."""
+        if len(sends) == 1 and sends[0][3] == 1 or not state.enabled:  # audio: no dup needed
+            self._copies(view, sends, address)
             return
         sock = self._sock or self._dup()
         if sock is None:
-            self._copies(view, sizes, address)
+            self._copies(view, sends, address)
             return
-        at = 0
-        for start, end in runs(sizes):
-            segment = sizes[start]
-            length = sum(sizes[start:end]) if end - start > 1 else segment
-            run = view[at:at + length]
-            at += length
+        for run in sends:
+            offset, length, segment, count = run
             try:
-                if end - start == 1:
-                    sock.sendto(run, address)
+                if count == 1:
+                    sock.sendto(view[offset:offset + length], address)
                     continue
-                sock.sendmsg([run], [(socket.SOL_UDP, UDP_SEGMENT, _segment_option(segment))], 0, address)
+                sock.sendmsg([view[offset:offset + length]], [(socket.SOL_UDP, UDP_SEGMENT, _segment_option(segment))],
+                             0, address)
                 self.calls += 1
             except BlockingIOError:  # the socket buffer is full: let asyncio queue them
-                self._copies(run, sizes[start:end], address)
+                self._copies(view, [run], address)
             except OSError as exc:
                 if exc.errno not in _REFUSED:
                     raise
                 state.enabled = False
-                self._copies(run, sizes[start:end], address)
+                self._copies(view, [run], address)
 
-    def _copies(self, view: memoryview, sizes: Sequence[int], address: tuple[str, int]) -> None:
-        at = 0
-        for size in sizes:
-            self.transport.sendto(bytes(view[at:at + size]), address)
-            at += size
+    def _copies(self, view: memoryview, sends: Sequence[Run], address: tuple[str, int]) -> None:
+        for offset, length, segment, _count in sends:
+            for at in range(offset, offset + length, segment):
+                self.transport.sendto(bytes(view[at:min(at + segment, offset + length)]), address)
 
     def _dup(self) -> socket.socket | None:
         """Our own socket object on the transport's socket (made on the first run to send)."""

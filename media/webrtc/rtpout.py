@@ -17,6 +17,7 @@ origin are given (aiortc draws them at random).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -71,9 +72,9 @@ def abs_send_time(ntp_time: int) -> int:
 class RtpOut:
     """One viewer's outgoing RTP stream of one track; see the module docstring.
 
-    The history keeps, for each of the last :data:`HISTORY` sequence numbers, the access unit
-    it was sent in (its shared payloads, RTP timestamp and extension block), not a copy of the
-    packet: a NACKed packet is written again from it, byte for byte."""
+    The history keeps the last :data:`HISTORY` access units as sent (their shared payloads, RTP
+    timestamp and extension block), not copies of the packets: a NACKed packet among the last
+    :data:`HISTORY` sent is written again from its unit, byte for byte."""
 
     def __init__(self, *, ssrc: int, payload_type: int, sequence_number: int, timestamp_origin: int,
                  mid: str | None = None, extensions: Extensions = Extensions(),
@@ -86,11 +87,12 @@ class RtpOut:
         self.timestamp_origin = timestamp_origin
         self._sequence_number = sequence_number & 0xFFFF
         self._rtx_sequence_number = rtx_sequence_number & 0xFFFF
-        self._history: list[_Sent | None] = [None] * HISTORY
+        self._history: deque[Sent] = deque(maxlen=HISTORY)
         self.packet_count = 0
         self.octet_count = 0
         self.rtp_timestamp = 0
         self._block_parts = _block_parts(extensions, mid)
+        self._first = _VERSION | (_EXTENSION if self._block_parts[0] else 0)
 
     @property
     def sequence_number(self) -> int:
@@ -100,79 +102,55 @@ class RtpOut:
     def packets(self, payloads: Sequence[bytes], timestamp: int, ntp_time: int) -> list[bytes]:
         """The packets of one access unit (``timestamp`` counted from this stream's origin, at
         ``ntp_time``), remembered for retransmission and counted for Sender Reports."""
-        sent = self._sent(payloads, timestamp, ntp_time)
-        first = _VERSION | (_EXTENSION if sent.block else 0)
+        sent = self.take(payloads, timestamp, ntp_time)
         last = len(payloads) - 1
         pack = _FIXED.pack
-        return [pack(first, self.payload_type | (0x80 if i == last else 0), (sent.sequence_number + i) & 0xFFFF,
+        return [pack(self._first, self.payload_type | (0x80 if i == last else 0), (sent.sequence_number + i) & 0xFFFF,
                      sent.rtp_timestamp, self.ssrc) + sent.block + payload
                 for i, payload in enumerate(payloads)]
 
-    def write(self, buffer: memoryview, payloads: Sequence[bytes], timestamp: int, ntp_time: int,
-              gap: int) -> list[tuple[int, int]]:
-        """The packets of :meth:`packets`, written into ``buffer`` (writable bytes, at least
-        :meth:`space` long) from its start instead, each followed by ``gap`` unused bytes (room
-        for an SRTP trailer); returns each packet's (start, length)."""
-        sent = self._sent(payloads, timestamp, ntp_time)
-        block = sent.block
-        first = _VERSION | (_EXTENSION if block else 0)
-        header = 12 + len(block)
-        marked = len(payloads) - 1
+    def take(self, payloads: Sequence[bytes], timestamp: int, ntp_time: int) -> Sent:
+        """What :meth:`packets` notes, without the packets: the unit's sequence numbers,
+        timestamp and extension block, for :meth:`write_headers` over a :class:`UnitImage`."""
+        head, tail = self._block_parts
+        block = head + abs_send_time(ntp_time).to_bytes(3, "big") + tail if self.extensions.abs_send_time_id else head
+        rtp_timestamp = (self.timestamp_origin + timestamp) & 0xFFFFFFFF
+        sent = Sent(self._sequence_number, rtp_timestamp, block, payloads)
+        self._history.append(sent)
+        self._sequence_number = (self._sequence_number + len(payloads)) & 0xFFFF
+        self.packet_count += len(payloads)
+        self.octet_count += sum(map(len, payloads))
+        self.rtp_timestamp = rtp_timestamp
+        return sent
+
+    def write_headers(self, buffer: memoryview, spans: Sequence[tuple[int, int]], sent: Sent) -> None:
+        """Write the fixed RTP headers of ``sent`` (from :meth:`take`) into ``buffer`` at each
+        of ``spans``' starts: a copy of the unit's :class:`UnitImage` made for ``sent.block``
+        becomes this stream's packets, as :meth:`packets` makes them."""
+        pack_into = _FIXED.pack_into
+        first = self._first
+        payload_type = self.payload_type
         seq = sent.sequence_number
         rtp_timestamp = sent.rtp_timestamp
         ssrc = self.ssrc
-        payload_type = self.payload_type
-        pack_into = _FIXED.pack_into
-        spans = []
-        start = 0
-        for i, payload in enumerate(payloads):
-            pack_into(buffer, start, first, payload_type | (0x80 if i == marked else 0), seq, rtp_timestamp, ssrc)
-            body = start + header
-            buffer[start + 12:body] = block
-            end = body + len(payload)
-            buffer[body:end] = payload
-            spans.append((start, end - start))
+        for start, _ in spans:
+            pack_into(buffer, start, first, payload_type, seq, rtp_timestamp, ssrc)
             seq = (seq + 1) & 0xFFFF
-            start = end + gap
-        return spans
-
-    def space(self, payloads: Sequence[bytes], gap: int) -> int:
-        """The bytes :meth:`write` needs for ``payloads``."""
-        return sum(map(len, payloads)) + len(payloads) * (12 + self._block_length + gap)
-
-    @property
-    def _block_length(self) -> int:
-        return len(self._block_parts[0]) + len(self._block_parts[1]) + (3 if self.extensions.abs_send_time_id else 0)
-
-    def _sent(self, payloads: Sequence[bytes], timestamp: int, ntp_time: int) -> _Sent:
-        """Take the sequence numbers of one unit: note it in the history and the counts."""
-        head, tail = self._block_parts
-        if self.extensions.abs_send_time_id:
-            block = head + abs_send_time(ntp_time).to_bytes(3, "big") + tail
-        else:
-            block = head
-        sent = _Sent(self._sequence_number, (self.timestamp_origin + timestamp) & 0xFFFFFFFF, block, payloads)
-        history = self._history
-        seq = self._sequence_number
-        for _ in payloads:
-            history[seq % HISTORY] = sent
-            seq = (seq + 1) & 0xFFFF
-        self._sequence_number = seq
-        self.packet_count += len(payloads)
-        self.octet_count += sum(map(len, payloads))
-        self.rtp_timestamp = sent.rtp_timestamp
-        return sent
+        buffer[spans[-1][0] + 1] = payload_type | 0x80  # the marker on the unit's last packet
 
     def retransmission(self, sequence_number: int) -> bytes | None:
         """The packet ``sequence_number`` again (as RTX when negotiated), or None when it is no
-        longer (or never was) in the history."""
-        sent = self._history[sequence_number % HISTORY]
-        index = (sequence_number - sent.sequence_number) & 0xFFFF if sent is not None else HISTORY
-        if sent is None or index >= len(sent.payloads) or (self._sequence_number - 1 - sequence_number) & 0xFFFF >= HISTORY:
+        longer (or never was) among the last :data:`HISTORY` sent."""
+        if (self._sequence_number - 1 - sequence_number) & 0xFFFF >= HISTORY:
             return None
-        first = _VERSION | (_EXTENSION if sent.block else 0)
+        for sent in reversed(self._history):
+            index = (sequence_number - sent.sequence_number) & 0xFFFF
+            if index < len(sent.payloads):
+                break
+        else:
+            return None
         marker = 0x80 if index == len(sent.payloads) - 1 else 0
-        packet = (_FIXED.pack(first, marker | self.payload_type, sequence_number, sent.rtp_timestamp, self.ssrc)
+        packet = (_FIXED.pack(self._first, marker | self.payload_type, sequence_number, sent.rtp_timestamp, self.ssrc)
                   + sent.block + sent.payloads[index])
         if self.rtx is None:
             return packet
@@ -183,13 +161,36 @@ class RtpOut:
         return header + packet[12:start] + packet[2:4] + packet[start:]
 
 
-class _Sent(NamedTuple):
+class Sent(NamedTuple):
     """One access unit as a stream sent it: what its history keeps."""
 
     sequence_number: int  # of its first packet
     rtp_timestamp: int
     block: bytes
     payloads: Sequence[bytes]
+
+
+class UnitImage:
+    """One access unit's packets with blank fixed headers: its extension block and payloads,
+    each packet followed by ``gap`` bytes of room (for an SRTP trailer). Every stream of a room
+    that sends the unit with the same block copies it and writes its own headers over it
+    (:meth:`RtpOut.write_headers`): one copy per stream where each packet was put together
+    piece by piece."""
+
+    def __init__(self, payloads: Sequence[bytes], block: bytes, gap: int) -> None:
+        head = bytes(12) + block
+        pad = bytes(gap)
+        self.payloads = payloads
+        self.block = block
+        self.gap = gap
+        self.data = b"".join([head + payload + pad for payload in payloads])
+        self.spans: list[tuple[int, int]] = []
+        """Each packet's (start, length) in :attr:`data`, its gap left out."""
+        start = 0
+        for payload in payloads:
+            length = len(head) + len(payload)
+            self.spans.append((start, length))
+            start += length + gap
 
 
 def _block_parts(extensions: Extensions, mid: str | None) -> tuple[bytes, bytes]:

@@ -3,8 +3,8 @@
 pylibsrtp's ``Session.protect`` takes a packet as ``bytes`` and gives back new ``bytes``: for
 each packet it allocates an ``int *``, copies the packet into the session's own buffer and
 the protected packet out again, around one ``srtp_protect`` of libsrtp. The room's sender
-(:mod:`media.webrtc.fanout`) writes each viewer's packets into one :class:`PacketBuffer`
-anyway (:meth:`media.webrtc.rtpout.RtpOut.write`), so :class:`Sealer` calls ``srtp_protect``
+(:mod:`media.webrtc.fanout`) copies each viewer's packets into one :class:`PacketBuffer`
+anyway (a :class:`media.webrtc.rtpout.UnitImage` with the viewer's headers written over it), so :class:`Sealer` calls ``srtp_protect``
 on them where they lie, with the viewer's session: the same libsrtp context, so the same
 keys, rollover counter and replay list as the session's own ``protect`` (which still does the
 retransmissions, and aiortc's RTCP). The protected packets then lie back to back in the

@@ -9,7 +9,7 @@ import socket
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.webrtc.gso import MAX_BYTES, MAX_SEGMENTS, GsoSender, runs, state
+from media.webrtc.gso import MAX_BYTES, MAX_SEGMENTS, GsoSender, plan, runs, state
 
 
 def test_runs_of_aiortc_fu_a_fragments() -> None:
@@ -68,3 +68,9 @@ async def test_packed_packets_arrive_each_as_sent() -> None:
         sender.close()
         transport.close()
         receiver.close()
+
+
+def test_a_plan_is_the_runs_as_offsets_into_the_packed_packets() -> None:
+    sizes = [1301, 1301, 1300, 1300, 40, 12, 900, 900, 899]
+    assert plan(sizes) == [(0, 3902, 1301, 3), (3902, 1340, 1300, 2), (5242, 12, 12, 1), (5254, 2699, 900, 3)]
+    assert plan([160]) == [(0, 160, 160, 1)]

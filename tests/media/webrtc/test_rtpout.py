@@ -9,7 +9,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.webrtc.rtpout import HISTORY, Extensions, RtpOut, Rtx, abs_send_time
+from media.webrtc.rtpout import HISTORY, Extensions, RtpOut, Rtx, UnitImage, abs_send_time
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AST = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -97,19 +97,21 @@ def test_no_extensions_means_no_extension_bit() -> None:
 
 @given(payloads=st.lists(st.binary(min_size=1, max_size=1200), min_size=1, max_size=8),
        seq=st.integers(0, 0xFFFF), gap=st.integers(0, 16), ids=st.sampled_from([(1, 3), (0, 3), (1, 0), (0, 0), (15, 3)]))
-def test_write_puts_the_same_packets_in_a_buffer_apart_by_the_gap(payloads: list[bytes], seq: int, gap: int,
-                                                                  ids: tuple[int, int]) -> None:
+def test_headers_over_a_unit_image_are_the_same_packets_apart_by_the_gap(payloads: list[bytes], seq: int, gap: int,
+                                                                         ids: tuple[int, int]) -> None:
     def stream() -> RtpOut:
         return RtpOut(ssrc=9, payload_type=96, sequence_number=seq, timestamp_origin=5, mid="0",
                       extensions=Extensions(*ids), rtx=Rtx(97, 10))
 
     written, built = stream(), stream()
-    buffer = memoryview(bytearray(written.space(payloads, gap)))
-    spans = written.write(buffer, payloads, 3000, NTP, gap)
+    sent = written.take(payloads, 3000, NTP)
+    image = UnitImage(payloads, sent.block, gap)
+    buffer = memoryview(bytearray(image.data))
+    written.write_headers(buffer, image.spans, sent)
     packets = built.packets(payloads, 3000, NTP)
-    assert [bytes(buffer[start:start + length]) for start, length in spans] == packets
-    assert [start for start, _ in spans] == [sum(len(p) + gap for p in packets[:i]) for i in range(len(packets))]
-    assert spans[-1][0] + spans[-1][1] + gap == len(buffer)
+    assert [bytes(buffer[start:start + length]) for start, length in image.spans] == packets
+    assert [start for start, _ in image.spans] == [sum(len(p) + gap for p in packets[:i]) for i in range(len(packets))]
+    assert len(image.data) == sum(len(p) + gap for p in packets)
     assert (written.sequence_number, written.packet_count, written.octet_count, written.rtp_timestamp) == (
         built.sequence_number, built.packet_count, built.octet_count, built.rtp_timestamp)
     assert [written.retransmission((seq + i) & 0xFFFF) for i in range(len(payloads))] == [

@@ -11,7 +11,7 @@ import pytest
 from pylibsrtp import Policy, Session
 
 from media.webrtc import srtp
-from media.webrtc.rtpout import Extensions, RtpOut
+from media.webrtc.rtpout import Extensions, RtpOut, UnitImage
 from media.webrtc.srtp import PacketBuffer, PylibsrtpShapeChanged, Sealer, check_pylibsrtp
 
 PROFILES = {  # profile: master key + salt length, trailer
@@ -43,9 +43,11 @@ def test_sealed_packets_are_what_protect_gives_back_to_back(profile: int) -> Non
     units = [[b"\x7c\x85" + bytes(range(200)), b"\x7c\x45" + b"\xaa" * 199], [b"\x65" + b"\x01" * 1000] * 5,
              [b"\x41\x9a"], [b"\x7c\x85" + b"\x02" * 1186] * 8 + [b"\x7c\x45" + b"\x03" * 600]]
     for i, payloads in enumerate(units):
-        gap = sealer.trailer
-        spans = written.write(buffer.reserve(written.space(payloads, gap)), payloads, 3000 * i, NTP, gap)
-        sizes = sealer.seal(buffer, spans)
+        sent = written.take(payloads, 3000 * i, NTP)
+        image = UnitImage(payloads, sent.block, sealer.trailer)
+        buffer.reserve(len(image.data))[:len(image.data)] = image.data
+        written.write_headers(buffer.view, image.spans, sent)
+        sizes = sealer.seal(buffer, image.spans)
         sealed = bytes(buffer.view[:sum(sizes)])
         clear = built.packets(payloads, 3000 * i, NTP)
         expected = [theirs.protect(packet) for packet in clear]
