@@ -31,6 +31,7 @@ else:
     Packet = av.Packet
 
 CACHE_UNITS = 256
+FU_A = 28  # NAL unit type of an FU-A fragment
 H264_TIME_BASE = fractions.Fraction(1, 90_000)
 
 
@@ -56,11 +57,55 @@ class H264Payloads:
             return entry[2]
         data = avcc_to_annexb(unit.payload, length_size, config if unit.keyframe else None)
         payloads, _ = self._packer.pack(_packet(data))
+        payloads = even_fragments(payloads)
         self.made += 1
         self._entries[key] = (unit, config_record, payloads)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
         return payloads
+
+
+def even_fragments(payloads: list[bytes]) -> list[bytes]:
+    """``payloads`` with each NAL unit's FU-A fragments (RFC 6184 section 5.8) cut again into as
+    many pieces, all of one size but the last, which may be shorter.
+
+    aiortc cuts a NAL unit into fragments that differ by at most one byte, the larger first:
+    then a unit's packets form two runs of equal sizes where one would do, and each run is a
+    ``sendmsg`` per viewer (:mod:`media.webrtc.gso`). Same NAL units, same number of packets,
+    none longer than before."""
+    out: list[bytes] = []
+    start = None
+    for i, payload in enumerate(payloads):
+        fragment = len(payload) >= 2 and payload[0] & 0x1F == FU_A
+        if start is not None and (not fragment or payload[1] & 0x80):  # a NAL unit left open: as it came
+            out += payloads[start:i]
+            start = None
+        if not fragment:
+            out.append(payload)
+            continue
+        if payload[1] & 0x80:  # start bit
+            start = i
+        if start is None or not payload[1] & 0x40:  # no end bit yet
+            if start is None:
+                out.append(payload)
+            continue
+        out += _even(payloads[start:i + 1])
+        start = None
+    if start is not None:  # a NAL unit left open: as it came
+        out += payloads[start:]
+    return out
+
+
+def _even(fragments: list[bytes]) -> list[bytes]:
+    count = len(fragments)
+    data = b"".join(f[2:] for f in fragments)
+    size = -(-len(data) // count)
+    pieces = [data[at:at + size] for at in range(0, len(data), size)]
+    if count < 2 or len(pieces) != count:
+        return fragments
+    indicator, nal = fragments[0][0], fragments[0][1] & 0x1F
+    headers = [bytes([indicator, nal | 0x80])] + [bytes([indicator, nal])] * (count - 2) + [bytes([indicator, nal | 0x40])]
+    return [header + piece for header, piece in zip(headers, pieces, strict=True)]
 
 
 def _packet(data: bytes) -> Packet:
