@@ -1,7 +1,8 @@
 """The fan-out hot path alone, in CPU time: ``python -m loadtest.fanout_micro``.
 
-Pushes events from one ``RoomHub`` into ``--sockets`` ``SocketWriter``s whose transports
-only count bytes (no system calls, no network), then lets the flusher run, and reports
+Publishes events through one ``RoomHub`` to ``--sockets`` ``SocketWriter``s whose transports
+only count bytes (no system calls, no network), ``--per-iteration`` at a time, waits for the
+flusher to write them (sleeping through its pace: process CPU time only), and reports
 the server-side Python cost per delivery in process CPU time. Independent of how busy the
 machine is, so it is the number to compare before and after a change to rooms/fanout.py
 or rooms/hub.py. Real sockets add the kernel's cost of one write per socket per flush.
@@ -17,7 +18,7 @@ from typing import Any
 
 from rooms.core import RoomState
 from rooms.events import Event
-from rooms.fanout import SocketWriter
+from rooms.fanout import SocketWriter, ws_frame
 from rooms.history import History
 from rooms.hub import Member, RoomHub
 from rooms.ports import RoomInfo
@@ -57,15 +58,18 @@ async def measure(sockets: int, events: int, per_iteration: int) -> dict[str, fl
         writer.start()
         hub.add(Member(writer, None, False))
     text = "t=0 w=0 c=0 n=0 " + "x" * 48
+    expected = 0  # bytes every socket has had once the events so far are out
     started = time.process_time()
     seq = 0
     while seq < events:
         for _ in range(per_iteration):
             seq += 1
             data = {"id": f"m{seq}", "user": {"name": "fan", "role": "fan"}, "text": text, "ts": 0.0}
-            hub.on_event(Event("chat.message", seq, "e1", data))
-        await asyncio.sleep(0)  # the flusher runs here
-        await asyncio.sleep(0)
+            event = Event("chat.message", seq, "e1", data)
+            expected += len(ws_frame(event.json_text))
+            hub.on_event(event)
+        while transports[-1].written < expected:  # noqa: ASYNC110 - the flusher runs when its pace allows
+            await asyncio.sleep(0.001)  # process CPU time only: waiting costs nothing
     cpu = time.process_time() - started
     deliveries = sockets * events
     assert sum(t.written for t in transports) > 0

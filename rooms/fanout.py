@@ -1,21 +1,32 @@
-"""Per-socket outbound buffers and one batched writer per event loop: the hot path of fan-out.
+"""Per-socket outbound buffers, one batch per room and one batched writer per event loop:
+the hot path of fan-out.
 
 Every socket has a bounded buffer (``buffer`` frames, 512 by default). ``push`` never
 awaits: it appends an already-framed WebSocket frame and marks the socket dirty. Events are
-encoded once per wire format (events.py) and framed once per format (``_framed``: the hub
-pushes one event to every socket in a row, so the last event's frames are kept), so a
+encoded once per wire format (events.py) and framed once per format (``_framed``), so a
 fan-out to ten thousand sockets builds its bytes once, not once per socket.
 
-Writing: the first ``push`` after a flush schedules the next ``_Flusher.flush``, which hands
-each dirty socket's pending frames to its transport in one ``write``: on the next loop
-iteration, or, after a long flush, once the loop has had twice that flush's CPU time for
-everything else (``FLUSH_PACE``). Events published meanwhile therefore share one system call
-per socket, and no task wakes per socket per event. Frames stay one event per WebSocket frame. A socket whose
-transport holds more than ``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its
-own writer task, which waits until the transport drains below ``LOW_WATER`` while new
-frames pile up in the bounded buffer.
+A room's events go through its ``RoomFanout``: a socket "in step" (nothing of its own
+queued, not slow, not closing) holds its share of the room's batch, the events published
+since the last flush, without a copy; publishing costs nothing per in-step socket, and the
+flush joins the batch once per wire format and writes that one bytes object to each of
+them. A socket with frames of its own (the snapshot, an ack, an error), one that joined
+while a batch was pending, a slow one and a closing one are "solo": they take each event
+into their own buffer, after the batch's frames queued before, until a flush has written
+all they held. Either way a socket's frames go out in the order they were queued for it.
 
-Slow consumers: when a socket's buffer is full, the socket is closed with code
+Writing: the first ``push`` or room event after a flush schedules the next
+``_Flusher.flush``, which writes every room's batch and then each dirty socket's pending
+frames, one ``write`` per socket: on the next loop iteration, or, after a long flush, once
+the loop has had twice that flush's CPU time for everything else (``FLUSH_PACE``). Events
+published meanwhile therefore share one system call per socket, and no task wakes per
+socket per event. Frames stay one event per WebSocket frame. A socket whose transport holds
+more than ``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its own writer
+task, which waits until the transport drains below ``LOW_WATER`` while new frames pile up in
+the bounded buffer.
+
+Slow consumers: when a socket's buffer is full (an in-step socket's share of the batch
+counts as queued for it), the socket is closed with code
 ``SLOW_CONSUMER`` (4008) and counted in ``nal_ws_slow_consumer_total``; the pending frames
 are dropped (the client reconnects with ``since``/``epoch`` and recovers from history). The
 publisher and the other sockets never wait for it.
@@ -33,6 +44,7 @@ import contextlib
 import logging
 import time
 import weakref
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from rooms.events import Event
@@ -118,12 +130,20 @@ class _Flusher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.rooms: list[RoomFanout] = []
         self.dirty: list[SocketWriter] = []
         self.scheduled = False
         self.not_before = 0.0
 
+    def mark_room(self, room: RoomFanout) -> None:
+        self.rooms.append(room)
+        self._schedule()
+
     def mark(self, writer: SocketWriter) -> None:
         self.dirty.append(writer)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self.scheduled:
             self.scheduled = True
             wait = self.not_before - time.monotonic()
@@ -135,8 +155,11 @@ class _Flusher:
     def flush(self) -> None:
         started = time.thread_time()
         self.scheduled = False
+        rooms, self.rooms = self.rooms, []
         dirty, self.dirty = self.dirty, []
         frames = 0
+        for room in rooms:  # first: a solo socket rejoins its room's step only once the batch is out
+            frames += room._write_batch()
         for writer in dirty:
             frames += writer._write_batch()
         FRAMES_OUT.inc(frames)
@@ -172,7 +195,7 @@ class SocketWriter:
     a 64-slot block): ten thousand idle sockets hold ten thousand of these."""
 
     __slots__ = ("ws", "transport", "fmt", "buffer", "_slot", "_pending", "_dirty", "_blocked",
-                 "_flusher", "_started", "_close", "_task", "_closer")
+                 "_flusher", "_started", "_close", "_task", "_closer", "_room", "_solo")
 
     def __init__(
         self,
@@ -194,6 +217,9 @@ class SocketWriter:
         self._close: tuple[int, str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._room: RoomFanout | None = None
+        """The room whose batch this socket takes while in step (not ``_solo``)."""
+        self._solo = False
 
     @property
     def closing(self) -> bool:
@@ -210,12 +236,15 @@ class SocketWriter:
             self._task = asyncio.create_task(self._run(), name="room-socket-writer")
 
     def push_event(self, event: Event) -> bool:
-        # The hot path (once per socket per event): ``push`` inlined, the cached frame first.
+        """Queue an event for this socket alone (a solo socket's share of a room event, a
+        recovering socket's missed events): ``push`` inlined, the cached frame first."""
         frame = _last[self._slot] if _last[0] is event else None
         if frame is None:
             frame = _framed(event, self.fmt)
         if self._close is not None:
             return False
+        if not self._solo and self._room is not None:
+            self._room.out_of_step(self)
         pending = self._pending
         if len(pending) >= self.buffer:
             return self._overflow()
@@ -240,13 +269,18 @@ class SocketWriter:
         """Queue one framed message; False (and the socket closing) when it cannot be queued."""
         if self._close is not None:
             return False
+        if not self._solo and self._room is not None:
+            self._room.out_of_step(self)
         if len(self._pending) >= self.buffer:
             return self._overflow()
         self._pending.append(frame)
+        self._mark()
+        return True
+
+    def _mark(self) -> None:
         if not self._dirty and not self._blocked:
             self._dirty = True
             self._flusher.mark(self)
-        return True
 
     def _overflow(self) -> bool:
         SLOW_CONSUMERS.inc()
@@ -257,6 +291,8 @@ class SocketWriter:
     def close_soon(self, code: int, reason: str) -> None:
         """Close after what is already queued (except for a slow consumer, whose queue was dropped)."""
         if self._close is None:
+            if not self._solo and self._room is not None:
+                self._room.out_of_step(self)  # its share of the batch is queued for it
             self._close = (code, reason)
             if code == SLOW_CONSUMER:
                 if self._task is not None:
@@ -305,7 +341,15 @@ class SocketWriter:
         elif n:
             transport.write(b"".join(pending))
             pending.clear()
+        if self._solo:
+            self._rejoin()
         return n
+
+    def _rejoin(self) -> None:
+        """Back in step with the room once all it held is written and no batch is pending."""
+        room = self._room
+        if room is not None and not self._pending and not self._blocked and self._close is None:
+            room.in_step(self)
 
     async def _run(self) -> None:
         """Drain a slow peer, write what piled up meanwhile, close if asked; then end."""
@@ -314,6 +358,8 @@ class SocketWriter:
             FRAMES_OUT.inc(self._write_pending())
             if self._close is not None:
                 await self._close_ws()
+            elif self._solo:
+                self._rejoin()
         except asyncio.CancelledError:
             raise
         except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-write
@@ -347,3 +393,111 @@ class SocketWriter:
     def stop(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+
+class RoomFanout:
+    """One room's sockets on this node and the batch of events published to them since the
+    last flush (the module docstring): ``publish`` costs nothing per in-step socket.
+
+    ``members`` is the hub's own set (each member has a ``writer``), so the room holds no
+    second reference per socket; ``joined``/``left`` are told of each change to it."""
+
+    __slots__ = ("members", "solo", "batch", "limit", "_flusher")
+
+    def __init__(self, members: Collection[_HasWriter]) -> None:
+        self.members = members
+        self.solo: set[SocketWriter] = set()
+        self.batch: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
+        """The batch's frames by writer slot: [1] JSON, [2] MessagePack ([0] unused)."""
+        self.limit = 1 << 30
+        """The smallest buffer of any socket that joined: an in-step socket overflows there."""
+        self._flusher: _Flusher | None = None
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for every socket of the room; ``encodable(event)`` was True."""
+        if not self.members:
+            return
+        batch = self.batch
+        if len(batch[1]) >= self.limit:  # more than a socket may hold: each its own, and its rule
+            for member in list(self.members):
+                if not member.writer._solo:
+                    self.out_of_step(member.writer)
+        for writer in self.solo:
+            writer.push_event(event)
+        if not batch[1]:
+            if self._flusher is None:
+                self._flusher = _flusher()
+            self._flusher.mark_room(self)
+        batch[1].append(_framed(event, WireFormat.JSON))
+        batch[2].append(_framed(event, WireFormat.MSGPACK))
+
+    def joined(self, writer: SocketWriter) -> None:
+        """``writer``'s member was added: in step unless it holds frames of its own or a
+        batch is pending (that batch was published before it joined)."""
+        writer._room = self
+        self.limit = min(self.limit, writer.buffer)
+        if writer._pending or writer._blocked or writer._close is not None or self.batch[1]:
+            writer._solo = True
+            self.solo.add(writer)
+        else:
+            writer._solo = False
+
+    def left(self, writer: SocketWriter) -> None:
+        """``writer``'s member was removed: what was published while it was a member stays
+        queued for it; from now on it takes only its own frames."""
+        if writer._room is not self:
+            return
+        if not writer._solo:
+            self.out_of_step(writer)
+        self.solo.discard(writer)
+        writer._room = None
+        writer._solo = False
+
+    def out_of_step(self, writer: SocketWriter) -> None:
+        """``writer`` goes solo: its share of the batch is copied into its own buffer."""
+        writer._solo = True
+        self.solo.add(writer)
+        frames = self.batch[writer._slot]
+        if frames:
+            writer._pending.extend(frames)
+            writer._mark()
+
+    def in_step(self, writer: SocketWriter) -> None:
+        if not self.batch[1]:
+            writer._solo = False
+            self.solo.discard(writer)
+
+    def _write_batch(self) -> int:
+        """The flusher's turn: the batch, joined once per format, to every in-step socket;
+        a slow one goes solo with its share queued, and its task drains it."""
+        batch = self.batch
+        n = len(batch[1])
+        if not n:
+            return 0
+        self.batch = ([], [], [])
+        data = (b"", b"".join(batch[1]), b"".join(batch[2]))
+        written = 0
+        for member in list(self.members):  # nothing here adds or removes members; a copy all the same
+            writer = member.writer
+            if writer._solo:
+                continue
+            transport = writer.transport
+            if transport is None or transport.is_closing() or writer.ws.closed:
+                continue  # closing: nothing more goes out
+            if transport.get_write_buffer_size() > HIGH_WATER:
+                writer._solo = True
+                self.solo.add(writer)
+                writer._pending.extend(batch[writer._slot])
+                writer._blocked = True
+                writer._kick()
+                continue
+            transport.write(data[writer._slot])
+            written += n
+        return written
+
+
+class _HasWriter(Protocol):
+    """A room member as the fan-out sees it (hub.Member)."""
+
+    @property
+    def writer(self) -> SocketWriter: ...

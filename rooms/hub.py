@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rooms.bus import Recent
 from rooms.core import RoomState
 from rooms.events import Event
-from rooms.fanout import BANNED, NOT_ADMITTED, SocketWriter, encodable
+from rooms.fanout import BANNED, NOT_ADMITTED, RoomFanout, SocketWriter, encodable
 from rooms.history import History
 from rooms.metrics import DELIVERIES, EVENTS, EVENTS_DROPPED
 from rooms.ports import Identity
@@ -57,6 +57,11 @@ class RoomHub:
     idle_since: float = 0.0
     joining: int = 0
     _buffered: list[Event] | None = field(default_factory=list)
+    fanout: RoomFanout = field(init=False, repr=False)
+    """The members' writers as one batch (fanout.py): told of every join and leave."""
+
+    def __post_init__(self) -> None:
+        self.fanout = RoomFanout(self.members)
 
     def load(self, recent: Recent) -> None:
         """Start from the bus's retained history, then from the events buffered meanwhile."""
@@ -81,8 +86,7 @@ class RoomHub:
         if not self._accept(event):
             return
         self._apply(event)
-        for member in self.members:  # push never adds or removes members
-            member.writer.push_event(event)
+        self.fanout.publish(event)  # never adds or removes members
         DELIVERIES.inc(len(self.members))
         self._side_effects(event)
 
@@ -120,16 +124,19 @@ class RoomHub:
 
     def add(self, member: Member) -> None:
         self.members.add(member)
+        self.fanout.joined(member.writer)
         if member.viewer is not None:
             self.viewer_sockets[member.viewer] += 1
         self.presence_dirty = True
 
     def remove(self, member: Member) -> None:
-        if member in self.members and member.viewer is not None:
-            self.viewer_sockets[member.viewer] -= 1
-            if self.viewer_sockets[member.viewer] <= 0:
-                del self.viewer_sockets[member.viewer]
-        self.members.discard(member)
+        if member in self.members:
+            if member.viewer is not None:
+                self.viewer_sockets[member.viewer] -= 1
+                if self.viewer_sockets[member.viewer] <= 0:
+                    del self.viewer_sockets[member.viewer]
+            self.members.discard(member)
+            self.fanout.left(member.writer)
         self.presence_dirty = True
 
     def viewers(self) -> int:
