@@ -189,7 +189,7 @@ class ShowAccess:
             return True, None
         reason = "missing"
         for i, token in enumerate(tokens):
-            known, found = self._grant_now(slug, token)
+            known, found = self._grant_now(slug, token, now)
             if not known:
                 return False, None
             if not isinstance(found, str):
@@ -198,11 +198,11 @@ class ShowAccess:
         DENIED.labels("hls", reason).inc()
         return True, False
 
-    def _grant_now(self, slug: str, token: str) -> tuple[bool, ViewingGrant | str]:
+    def _grant_now(self, slug: str, token: str, now: float) -> tuple[bool, ViewingGrant | str]:
         if not token:
             return True, "missing"
         try:
-            grant = self.tokens.verify(token, self.clock())
+            grant = self.tokens.verify(token, now)
         except BadToken as exc:
             return True, "expired" if "expired" in str(exc) else "forged"
         if grant.room != slug:

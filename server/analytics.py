@@ -75,8 +75,10 @@ SHOW_PEAK = Gauge("nal_show_peak_viewers", "Peak concurrent viewers of the live 
                                           "(largest of them; 0 once they end)")
 
 
+@functools.lru_cache(maxsize=65_536)
 def viewer_key(ticket_key: str) -> tuple[str, int | None]:
-    """The analytics key of a viewing grant's ticket and the user it names, if it does."""
+    """The analytics key of a viewing grant's ticket and the user it names, if it does
+    (computed once per ticket: a player asks for a playlist five times a second)."""
     if ticket_key.startswith("staff-"):
         uid = ticket_key.split("-")[1]
         return f"staff:{uid}", int(uid) if uid.isascii() and uid.isdigit() else None
@@ -150,8 +152,10 @@ class Recorder:
             return
         key, user = None, None
         if asked.token:
-            with contextlib.suppress(BadToken):
+            try:
                 key, user = viewer_key(self.access.tokens.verify(asked.token, self.access.clock()).ticket_id)
+            except BadToken:
+                pass
         if key is None:
             key = client_key_of(asked.remote, asked.user_agent, asked.cookie)
         if self.audience.hls_seen(asked.slug, key, user, asked.arrived):

@@ -37,6 +37,7 @@ up to :data:`STARTUP_WAIT` seconds, then answers 503 with ``Retry-After: 1``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -178,6 +179,7 @@ class _Handler:
 _COUNTERS: dict[tuple[str, int], Counter] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def private(cache: str) -> str:
     """The ``Cache-Control`` of an answer served with a viewing token: ``private``, said once
     (an edge's answer is private already: the origin made it so)."""
