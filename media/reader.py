@@ -132,6 +132,11 @@ class Reader:
         return self._units
 
     @property
+    def ready(self) -> bool:
+        """Whether :meth:`read_nowait` has something to say: an item, or the end."""
+        return bool(self._buffer) or self._ended or self._closed
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

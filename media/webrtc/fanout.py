@@ -111,7 +111,8 @@ class RoomSender:
                 self._images.clear()
                 now = clock.current_ntp_time()
                 for viewer in tuple(self._viewers):
-                    viewer.pump(now)
+                    if viewer.track.reader.ready:  # the others' tracks have nothing (one wake-up for all)
+                        viewer.pump(now)
         finally:
             self._task = None
 

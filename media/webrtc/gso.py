@@ -118,7 +118,11 @@ class GsoSender:
     def send_plan(self, view: memoryview, sends: Sequence[Run], address: tuple[str, int]) -> None:
         """:meth:`send_packed` with the packets' :func:`plan` made already (the same for every
         viewer sent the same unit)."""
-        if len(sends) == 1 and sends[0][3] == 1 or not state.enabled:  # audio: no dup needed
+        if len(sends) == 1 and sends[0][3] == 1:  # audio: one packet, no dup needed
+            offset, length = sends[0][0], sends[0][1]
+            self.transport.sendto(bytes(view[offset:offset + length]), address)
+            return
+        if not state.enabled:
             self._copies(view, sends, address)
             return
         sock = self._sock or self._dup()

@@ -252,3 +252,21 @@ async def test_reader_wakes_when_a_unit_arrives() -> None:
     assert (await asyncio.wait_for(pending, 1)).dts == 0  # type: ignore[union-attr]
     reader.close()
     assert stream.readers == ()
+
+
+async def test_a_reader_is_ready_while_read_nowait_has_an_item_or_the_end() -> None:
+    hub = Hub(reconnect_grace=0)
+    stream = hub.start_publish("room", "a", [VIDEO])
+    reader = stream.add_reader("test")
+    assert reader.ready  # the stream header
+    read_all(stream, reader)
+    assert not reader.ready and reader.read_nowait() is None
+    stream.write(video(0, keyframe=True))
+    assert reader.ready
+    read_all(stream, reader)
+    assert not reader.ready
+    hub.end_publish("room")
+    await asyncio.sleep(0.01)
+    assert reader.ready
+    with pytest.raises(StreamEnded):
+        reader.read_nowait()
