@@ -33,10 +33,11 @@ from aiortc.codecs.h264 import H264Encoder
 from pylibsrtp import Policy, Session
 
 from media.webrtc import payloads as room_payloads
+from media.webrtc.fanout import RoomSender
 from media.webrtc.gso import GsoSender
 from media.webrtc.rtpout import Extensions, RtpOut
 
-IMAGES = hasattr(RtpOut, "take")  # this checkout sends from the room's unit images
+IMAGES = hasattr(RoomSender, "seal")  # this checkout sends from the room's unit images
 
 
 def video_units(count: int) -> list[list[bytes]]:
@@ -87,18 +88,7 @@ def send(room: Any, viewer: Viewer, stream: RtpOut, out: GsoSender, payloads: li
     if not IMAGES:
         out.send([viewer.session.protect(p) for p in stream.packets(payloads, timestamp, ntp_time)], address)
         return
-    from media.webrtc.gso import plan
-
-    sent = stream.take(payloads, timestamp, ntp_time)
-    gap = viewer.sealer.trailer
-    image, sends = room.image(payloads, sent.block, gap)
-    buffer = room.buffer
-    buffer.reserve(len(image.data))[:len(image.data)] = image.data
-    stream.write_headers(buffer.view, image.spans, sent)
-    sizes = viewer.sealer.seal(buffer, image.spans)
-    if viewer.sealer.trailer != gap:
-        sends = plan(sizes)
-    out.send_plan(buffer.view, sends, address)
+    out.send_plan(room.buffer.view, room.seal(stream, viewer.sealer, payloads, timestamp, ntp_time), address)
 
 
 async def measure(viewers: int, seconds: int, rounds: int) -> list[tuple[float, float]]:
@@ -114,8 +104,6 @@ async def measure(viewers: int, seconds: int, rounds: int) -> list[tuple[float, 
     peers = [Viewer(i, t, key) for i, t in enumerate(transports)]
     room: Any = None
     if IMAGES:
-        from media.webrtc.fanout import RoomSender
-
         room = RoomSender()
     units = video_units(30)
     opus = [os.urandom(160) for _ in range(50)]

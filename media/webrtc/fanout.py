@@ -103,6 +103,21 @@ class RoomSender:
             entry = self._images[key] = (image, plan([length + gap for _, length in image.spans]))
         return entry
 
+    def seal(self, stream: RtpOut, sealer: Sealer, payloads: list[bytes], timestamp: int, ntp_time: int) -> list[Run]:
+        """One viewer's packets of a unit, written into :attr:`buffer` from the unit's
+        :meth:`image` with ``stream``'s headers and protected there by ``sealer``; returns the
+        GSO sends that take them from it."""
+        sent = stream.take(payloads, timestamp, ntp_time)
+        gap = sealer.trailer
+        image, sends = self.image(payloads, sent.block, gap)
+        buffer = self.buffer
+        buffer.reserve(len(image.data))[:len(image.data)] = image.data
+        stream.write_headers(buffer.view, image.spans, sent)
+        sizes = sealer.seal(buffer, image.spans)
+        if sealer.trailer != gap:  # the session's first unit: its trailer was not known yet
+            sends = plan(sizes)
+        return sends
+
     async def _run(self) -> None:
         try:
             while self._viewers:
@@ -202,17 +217,9 @@ class ViewerStream:
         session = taps.srtp_session(transport)
         if sealer is None or sealer.session is not session:
             sealer = self._sealer = Sealer(session)
-        sent = stream.take(payloads, timestamp, ntp_time)
-        gap = sealer.trailer
-        image, sends = self.room.image(payloads, sent.block, gap)
-        buffer = self.room.buffer
-        buffer.reserve(len(image.data))[:len(image.data)] = image.data
-        stream.write_headers(buffer.view, image.spans, sent)
-        sizes = sealer.seal(buffer, image.spans)
-        if sealer.trailer != gap:  # the session's first unit: its trailer was not known yet
-            sends = plan(sizes)
+        sends = self.room.seal(stream, sealer, payloads, timestamp, ntp_time)
         try:
-            out.send_plan(buffer.view, sends, address)
+            out.send_plan(self.room.buffer.view, sends, address)
         except OSError as exc:
             raise ConnectionError(str(exc)) from exc
         taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)

@@ -87,28 +87,9 @@ class GsoSender:
         self.calls = 0
 
     def send(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
-        if len(packets) == 1 or not state.enabled:  # audio: always one packet, no dup needed
-            self._one_by_one(packets, address)
-            return
-        sock = self._sock or self._dup()
-        if sock is None:
-            self._one_by_one(packets, address)
-            return
-        for start, end in runs([len(p) for p in packets]):
-            if end - start == 1:
-                self.transport.sendto(packets[start], address)
-                continue
-            segment = struct.pack("@H", len(packets[start]))
-            try:
-                sock.sendmsg(packets[start:end], [(socket.SOL_UDP, UDP_SEGMENT, segment)], 0, address)
-                self.calls += 1
-            except BlockingIOError:  # the socket buffer is full: let asyncio queue them
-                self._one_by_one(packets[start:end], address)
-            except OSError as exc:
-                if exc.errno not in _REFUSED:
-                    raise
-                state.enabled = False
-                self._one_by_one(packets[start:end], address)
+        """Send ``packets`` in as few calls as their :func:`runs` allow (copied together first:
+        :meth:`send_plan` is the path that needs no copy)."""
+        self.send_plan(memoryview(b"".join(packets)), plan([len(packet) for packet in packets]), address)
 
     def send_packed(self, view: memoryview, sizes: Sequence[int], address: tuple[str, int]) -> None:
         """:meth:`send` for packets of ``sizes`` that lie back to back in ``view`` from its start
@@ -161,10 +142,6 @@ class GsoSender:
         except OSError:  # out of file descriptors: this stream sends one packet at a time
             self._dup_failed = True
         return self._sock
-
-    def _one_by_one(self, packets: Sequence[bytes], address: tuple[str, int]) -> None:
-        for packet in packets:
-            self.transport.sendto(packet, address)
 
     def close(self) -> None:
         if self._sock is not None:
