@@ -45,7 +45,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from media.webrtc import taps
 from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.gso import GsoSender, Run, plan
-from media.webrtc.ice import datagram_route
+from media.webrtc.ice import datagram_route, datagram_route_of, selected_pair
 from media.webrtc.rtpout import Extensions, RtpOut, Rtx, UnitImage
 from media.webrtc.srtp import PacketBuffer, Sealer
 
@@ -107,11 +107,13 @@ class RoomSender:
         """One viewer's packets of a unit, written into :attr:`buffer` from the unit's
         :meth:`image` with ``stream``'s headers and protected there by ``sealer``; returns the
         GSO sends that take them from it."""
-        sent = stream.take(payloads, timestamp, ntp_time)
         gap = sealer.trailer
-        image, sends = self.image(payloads, sent.block, gap)
+        image, sends = self.image(payloads, stream.block(ntp_time), gap)
+        sent = stream.take_with(payloads, timestamp, image.block, image.octets)
+        data = image.data
+        size = len(data)
         buffer = self.buffer
-        buffer.reserve(len(image.data))[:len(image.data)] = image.data
+        buffer.reserve(size)[:size] = data
         stream.write_headers(buffer.view, image.spans, sent)
         sizes = sealer.seal(buffer, image.spans)
         if sealer.trailer != gap:  # the session's first unit: its trailer was not known yet
@@ -147,6 +149,9 @@ class ViewerStream:
         self._sealer: Sealer | None = None
         self._transport: RTCDtlsTransport | None = None
         self._connection: Any = None
+        self._pair: Any = None
+        self._address: tuple[str, int] = ("", 0)
+        self._report = taps.SenderReport(sender)
 
     @property
     def batched_sends(self) -> int:
@@ -204,25 +209,40 @@ class ViewerStream:
         if transport is not self._transport:
             self._transport = transport
             self._connection = taps.ice_connection(transport)
-        route = datagram_route(self._connection) if taps.dtls_connected(transport) else None
-        if route is None:
-            raise ConnectionError("the viewer's transport is not connected")
-        sock, address = route
+            self._pair = None
+        pair = selected_pair(self._connection) if taps.dtls_connected(transport) else None
+        if pair is not self._pair:
+            self._route(pair)
         out = self._gso
-        if out is None or out.transport is not sock:
-            if out is not None:
-                out.close()
-            out = self._gso = GsoSender(sock)
+        if out is None:
+            raise ConnectionError("the viewer's transport is not connected")
         sealer = self._sealer
         session = taps.srtp_session(transport)
         if sealer is None or sealer.session is not session:
             sealer = self._sealer = Sealer(session)
-        sends = self.room.seal(stream, sealer, payloads, timestamp, ntp_time)
+        room = self.room
+        sends = room.seal(stream, sealer, payloads, timestamp, ntp_time)
         try:
-            out.send_plan(self.room.buffer.view, sends, address)
+            out.send_plan(room.buffer.view, sends, self._address)
         except OSError as exc:
             raise ConnectionError(str(exc)) from exc
-        taps.note_sent(self.sender, stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)
+        self._report.note(stream.packet_count, stream.octet_count, stream.rtp_timestamp, ntp_time)
+
+    def _route(self, pair: Any) -> None:
+        """Send to ``pair`` (the ICE pair now selected; None: not connected) from now on."""
+        self._pair = pair
+        route = datagram_route_of(pair) if pair is not None else None
+        out = self._gso
+        if route is None:
+            if out is not None:
+                out.close()
+            self._gso = None
+            return
+        sock, self._address = route
+        if out is None or out.transport is not sock:
+            if out is not None:
+                out.close()
+            self._gso = GsoSender(sock)
 
     async def _retransmit(self, sequence_number: int) -> None:
         """Answer a NACK for ``sequence_number`` (dropped silently when it is too old)."""

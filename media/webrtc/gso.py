@@ -26,6 +26,7 @@ MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS in linux/udp.h (Linux 4.18)
 MAX_BYTES = 65_000  # below the 65,507 bytes of a UDP datagram over IPv4
 _REFUSED = {errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO}
 _SEGMENTS = [struct.pack("@H", size) for size in range(2048)]  # UDP_SEGMENT's value by packet size
+_ANCILLARY = [[(socket.SOL_UDP, UDP_SEGMENT, option)] for option in _SEGMENTS]  # sendmsg's, by packet size
 
 
 class _State:
@@ -73,8 +74,9 @@ def plan(sizes: Sequence[int]) -> list[Run]:
     return out
 
 
-def _segment_option(size: int) -> bytes:
-    return _SEGMENTS[size] if size < len(_SEGMENTS) else struct.pack("@H", size)
+def _ancillary(size: int) -> list[tuple[int, int, bytes]]:
+    """The ``UDP_SEGMENT`` control message for segments of ``size`` (made once per size)."""
+    return _ANCILLARY[size] if size < len(_ANCILLARY) else [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("@H", size))]
 
 
 class GsoSender:
@@ -99,10 +101,11 @@ class GsoSender:
     def send_plan(self, view: memoryview, sends: Sequence[Run], address: tuple[str, int]) -> None:
         """:meth:`send_packed` with the packets' :func:`plan` made already (the same for every
         viewer sent the same unit)."""
-        if len(sends) == 1 and sends[0][3] == 1:  # audio: one packet, no dup needed
-            offset, length = sends[0][0], sends[0][1]
-            self.transport.sendto(bytes(view[offset:offset + length]), address)
-            return
+        if len(sends) == 1:
+            offset, length, _, count = sends[0]
+            if count == 1:  # audio: one packet, no dup needed
+                self.transport.sendto(view[offset:offset + length].tobytes(), address)
+                return
         if not state.enabled:
             self._copies(view, sends, address)
             return
@@ -116,8 +119,7 @@ class GsoSender:
                 if count == 1:
                     sock.sendto(view[offset:offset + length], address)
                     continue
-                sock.sendmsg([view[offset:offset + length]], [(socket.SOL_UDP, UDP_SEGMENT, _segment_option(segment))],
-                             0, address)
+                sock.sendmsg([view[offset:offset + length]], _ancillary(segment), 0, address)
                 self.calls += 1
             except BlockingIOError:  # the socket buffer is full: let asyncio queue them
                 self._copies(view, [run], address)

@@ -128,9 +128,18 @@ def check_aioice() -> None:
 def datagram_route(connection: Any) -> tuple[asyncio.DatagramTransport, tuple[str, int]] | None:
     """The socket (transport) and address ``connection`` sends its data to (RTP component),
     or None when it has no selected pair (not connected, or closed)."""
-    pair = connection._nominated.get(1)
-    if pair is None:
-        return None
+    pair = selected_pair(connection)
+    return datagram_route_of(pair) if pair is not None else None
+
+
+def selected_pair(connection: Any) -> Any:
+    """The ICE pair ``connection`` sends its data on (RTP component), or None (not connected,
+    or closed): compared by identity once per unit, its route looked up when it changes."""
+    return connection._nominated.get(1)
+
+
+def datagram_route_of(pair: Any) -> tuple[asyncio.DatagramTransport, tuple[str, int]]:
+    """The socket (transport) and address a selected ``pair`` sends to."""
     return pair.protocol.transport, pair.remote_addr
 
 

@@ -92,6 +92,7 @@ class RtpOut:
         self.octet_count = 0
         self.rtp_timestamp = 0
         self._block_parts = _block_parts(extensions, mid)
+        self._has_abs_send_time = bool(extensions.abs_send_time_id)
         self._first = _VERSION | (_EXTENSION if self._block_parts[0] else 0)
 
     @property
@@ -112,14 +113,23 @@ class RtpOut:
     def take(self, payloads: Sequence[bytes], timestamp: int, ntp_time: int) -> Sent:
         """What :meth:`packets` notes, without the packets: the unit's sequence numbers,
         timestamp and extension block, for :meth:`write_headers` over a :class:`UnitImage`."""
+        return self.take_with(payloads, timestamp, self.block(ntp_time), sum(map(len, payloads)))
+
+    def block(self, ntp_time: int) -> bytes:
+        """The header extension block of a unit sent at ``ntp_time``."""
         head, tail = self._block_parts
-        block = head + abs_send_time(ntp_time).to_bytes(3, "big") + tail if self.extensions.abs_send_time_id else head
+        return head + abs_send_time(ntp_time).to_bytes(3, "big") + tail if self._has_abs_send_time else head
+
+    def take_with(self, payloads: Sequence[bytes], timestamp: int, block: bytes, octets: int) -> Sent:
+        """:meth:`take` with the unit's :meth:`block` and payload bytes (``octets``) known."""
         rtp_timestamp = (self.timestamp_origin + timestamp) & 0xFFFFFFFF
-        sent = Sent(self._sequence_number, rtp_timestamp, block, payloads)
+        sequence_number = self._sequence_number
+        sent = Sent(sequence_number, rtp_timestamp, block, payloads)
         self._history.append(sent)
-        self._sequence_number = (self._sequence_number + len(payloads)) & 0xFFFF
-        self.packet_count += len(payloads)
-        self.octet_count += sum(map(len, payloads))
+        count = len(payloads)
+        self._sequence_number = (sequence_number + count) & 0xFFFF
+        self.packet_count += count
+        self.octet_count += octets
         self.rtp_timestamp = rtp_timestamp
         return sent
 
@@ -184,6 +194,8 @@ class UnitImage:
         self.block = block
         self.gap = gap
         self.data = b"".join([head + payload + pad for payload in payloads])
+        self.octets = sum(map(len, payloads))
+        """The payloads' bytes (what a Sender Report counts)."""
         self.spans: list[tuple[int, int]] = []
         """Each packet's (start, length) in :attr:`data`, its gap left out."""
         start = 0

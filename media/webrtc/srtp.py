@@ -113,10 +113,11 @@ class Sealer:
             status = protect(context, pointer + at, length)
             if status:
                 raise SrtpError(f"srtp_protect failed: status {status}")
-            if length[0] > clear + gap:  # its trailer overwrote the next packet's start
-                raise SrtpError(f"an SRTP trailer of {length[0] - clear} bytes, {gap} expected")
-            sizes.append(length[0])
-            at += length[0]
+            size = length[0]
+            if size > clear + gap:  # its trailer overwrote the next packet's start
+                raise SrtpError(f"an SRTP trailer of {size - clear} bytes, {gap} expected")
+            sizes.append(size)
+            at += size
         if sizes:
             self.trailer = sizes[-1] - spans[-1][1]
         return sizes

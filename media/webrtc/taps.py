@@ -197,6 +197,23 @@ def note_sent(sender: RTCRtpSender, packet_count: int, octet_count: int, rtp_tim
     setattr(sender, _NTP_TIMESTAMP, ntp_timestamp)
 
 
+class SenderReport:
+    """:func:`note_sent` for one sender, once per unit: the four values written straight into
+    the sender's attributes (its ``__dict__``), without a ``setattr`` call each."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self._values = vars(sender)
+
+    def note(self, packet_count: int, octet_count: int, rtp_timestamp: int, ntp_timestamp: int) -> None:
+        values = self._values
+        values[_PACKET_COUNT] = packet_count
+        values[_OCTET_COUNT] = octet_count
+        values[_RTP_TIMESTAMP] = rtp_timestamp
+        values[_NTP_TIMESTAMP] = ntp_timestamp
+
+
 def answer_nacks(sender: RTCRtpSender, retransmit: Retransmit) -> None:
     """Make ``sender`` answer each sequence number a NACK lists with ``retransmit(seq)``."""
     sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
