@@ -109,6 +109,8 @@ class Stream:
         self._tracks: dict[int, Track] = {}
         self._set_tracks(tracks)
         self._readers: list[Reader] = []
+        self._unit_readers: dict[TrackKind, list[Reader]] = {kind: [] for kind in TrackKind}
+        """The readers of each kind's units: every reader but those of another kind's only."""
         self._gop: list[Unit] = []
         self._gop_bytes = 0
         self._supplied = frozenset(derived)
@@ -158,7 +160,7 @@ class Stream:
         self.last_write_at = self._hub.clock()
         self._stats.add(unit)
         self._cache(unit)
-        for reader in self._readers:
+        for reader in self._unit_readers[unit.kind]:
             reader.offer(unit)
         if not self._announced_stats and self._stats.ready:
             self._announced_stats = True
@@ -190,14 +192,18 @@ class Stream:
         kind: str,
         *,
         derived: Codec | None = None,
+        only: TrackKind | None = None,
         max_units: int = DEFAULT_MAX_UNITS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Reader:
         """Attach a reader. It first gets the current :class:`StreamHeader`, then the GOP cache
         (units since the last keyframe, so it can start decoding at once), then live units.
 
-        With ``derived``, the reader gets only the units of that derived track, from now on
-        (no header, no cache), and the stream's bridge for it runs while it is attached."""
+        With ``only``, the reader gets the units of that kind's tracks and no others (a WHEP
+        viewer's video: the publisher's AAC would only be read and dropped, per viewer, about
+        47 times a second), and every header. With ``derived``, the reader gets only the units
+        of that derived track, from now on (no header, no cache), and the stream's bridge for it
+        runs while it is attached."""
         if self.state is StreamState.OFFLINE:
             raise UsageError(f"stream {self.slug!r} is offline")
         if derived is not None:
@@ -207,8 +213,12 @@ class Stream:
         )
         reader.offer(self.header)
         for unit in self._gop:
-            reader.offer(unit)
+            if only is None or unit.kind is only:
+                reader.offer(unit)
         self._readers.append(reader)
+        for unit_kind, readers in self._unit_readers.items():
+            if only is None or unit_kind is only:
+                readers.append(reader)
         metrics.READERS.labels(kind).inc()
         return reader
 
@@ -227,6 +237,9 @@ class Stream:
     def _detach(self, reader: Reader) -> None:
         if reader in self._readers:
             self._readers.remove(reader)
+            for readers in self._unit_readers.values():
+                if reader in readers:
+                    readers.remove(reader)
             metrics.READERS.labels(reader.kind).dec()
 
     def _add_derived_reader(self, kind: str, codec: Codec, max_units: int, max_bytes: int) -> Reader:
@@ -290,6 +303,7 @@ class Stream:
             reader.end()
             metrics.READERS.labels(reader.kind).dec()
         self._readers = []
+        self._unit_readers = {kind: [] for kind in TrackKind}
         self._derived_readers = {}
         for codec in list(self._bridges):
             self._update_bridge(codec)
@@ -533,11 +547,12 @@ class Hub:
         """The stream of ``slug`` while it is live or reconnecting, else None."""
         return self._streams.get(slug)
 
-    def add_reader(self, slug: str, kind: str, *, derived: Codec | None = None, **limits: int) -> Reader:
+    def add_reader(self, slug: str, kind: str, *, derived: Codec | None = None, only: TrackKind | None = None,
+                   **limits: int) -> Reader:
         stream = self._streams.get(slug)
         if stream is None:
             raise UsageError(f"room {slug!r} has no stream")
-        return stream.add_reader(kind, derived=derived, **limits)
+        return stream.add_reader(kind, derived=derived, only=only, **limits)
 
     def on_state_change(self, listener: StateListener) -> Callable[[], None]:
         """Call ``listener(stream)`` on every state change and when the stream's codecs or

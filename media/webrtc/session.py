@@ -47,7 +47,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from media.errors import UsageError
 from media.hub import Hub
 from media.throttle import address_key
-from media.units import Codec
+from media.units import Codec, TrackKind
 from media.webrtc import bridge
 from media.webrtc.config import WebRtcSettings
 from media.webrtc.edge import EdgeRelay, EdgeRelays
@@ -271,7 +271,7 @@ class WebRtc:
         hub = relay.hub if relay else self.hub
         if summary.video_sections:
             try:
-                reader = hub.add_reader(session.slug, "whep", max_units=VIEWER_MAX_UNITS)
+                reader = hub.add_reader(session.slug, "whep", only=TrackKind.VIDEO, max_units=VIEWER_MAX_UNITS)
             except UsageError as exc:
                 raise NotLive(str(exc)) from exc
             ask = self._keyframe_asker(session)

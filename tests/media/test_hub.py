@@ -270,3 +270,24 @@ async def test_a_reader_is_ready_while_read_nowait_has_an_item_or_the_end() -> N
     assert reader.ready
     with pytest.raises(StreamEnded):
         reader.read_nowait()
+
+
+async def test_a_reader_of_one_kind_gets_every_header_and_only_that_kinds_units() -> None:
+    hub = Hub()
+    stream = hub.start_publish("room", "a", [VIDEO, AUDIO])
+    stream.write(video(0, keyframe=True))
+    stream.write(audio(0))
+    only_video = stream.add_reader("whep", only=TrackKind.VIDEO)
+    everything = stream.add_reader("hls")
+    assert only_video.pending == 1 and everything.pending == 2  # the GOP cache, filtered
+    stream.write(audio(1))
+    stream.write(video(1))
+    hub.start_publish("room", "b", [VIDEO, AUDIO], replace=True)
+    items = read_all(stream, only_video)
+    assert [h.session for h in items if isinstance(h, StreamHeader)] == [1, 2]
+    assert [u.kind for u in drain(items)] == [TrackKind.VIDEO, TrackKind.VIDEO]
+    assert len(drain(read_all(stream, everything))) == 4
+    only_video.close()
+    stream.write(video(2))
+    assert only_video.pending == 0 and everything.pending == 1
+    assert stream.readers == (everything,)
