@@ -47,7 +47,7 @@ from media.webrtc.egress import AudioPacketTrack, VideoPacketTrack
 from media.webrtc.gso import GsoSender, Run, plan
 from media.webrtc.ice import datagram_route, datagram_route_of, selected_pair
 from media.webrtc.rtpout import Extensions, RtpOut, Rtx, UnitImage
-from media.webrtc.srtp import PacketBuffer, Sealer
+from media.webrtc.srtp import MAX_TRAILER, PacketBuffer, Sealer
 
 log = logging.getLogger(__name__)
 RoomTrack = VideoPacketTrack | AudioPacketTrack
@@ -107,6 +107,8 @@ class RoomSender:
         """One viewer's packets of a unit, written into :attr:`buffer` from the unit's
         :meth:`image` with ``stream``'s headers and protected there by ``sealer``; returns the
         GSO sends that take them from it."""
+        if len(payloads) == 1:  # an Opus packet: written and protected as it is, no image
+            return self._seal_one(stream, sealer, payloads, timestamp, ntp_time)
         gap = sealer.trailer
         image, sends = self.image(payloads, stream.block(ntp_time), gap)
         sent = stream.take_with(payloads, timestamp, image.block, image.octets)
@@ -119,6 +121,14 @@ class RoomSender:
         if sealer.trailer != gap:  # the session's first unit: its trailer was not known yet
             sends = plan(sizes)
         return sends
+
+    def _seal_one(self, stream: RtpOut, sealer: Sealer, payloads: list[bytes], timestamp: int,
+                  ntp_time: int) -> list[Run]:
+        sent = stream.take_with(payloads, timestamp, stream.block(ntp_time), len(payloads[0]))
+        buffer = self.buffer
+        clear = stream.write_packet(buffer.reserve(12 + len(sent.block) + len(payloads[0]) + MAX_TRAILER), sent)
+        size = sealer.seal_one(buffer, clear)
+        return [(0, size, size, 1)]
 
     async def _run(self) -> None:
         try:

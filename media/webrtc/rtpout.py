@@ -148,6 +148,21 @@ class RtpOut:
             seq = (seq + 1) & 0xFFFF
         buffer[spans[-1][0] + 1] = payload_type | 0x80  # the marker on the unit's last packet
 
+    def write_packet(self, buffer: memoryview, sent: Sent) -> int:
+        """Write the one packet of ``sent`` (a unit of one payload, from :meth:`take`) at the
+        start of ``buffer``, as :meth:`packets` makes it; returns its length. What
+        :meth:`write_headers` over a :class:`UnitImage` does for a unit of one packet (an Opus
+        packet), without the image."""
+        block = sent.block
+        payload = sent.payloads[0]
+        _FIXED.pack_into(buffer, 0, self._first, self.payload_type | 0x80, sent.sequence_number, sent.rtp_timestamp,
+                         self.ssrc)
+        end = 12 + len(block)
+        buffer[12:end] = block
+        size = end + len(payload)
+        buffer[end:size] = payload
+        return size
+
     def retransmission(self, sequence_number: int) -> bytes | None:
         """The packet ``sequence_number`` again (as RTX when negotiated), or None when it is no
         longer (or never was) among the last :data:`HISTORY` sent."""

@@ -36,6 +36,8 @@ except ImportError:  # pragma: no cover - reported by check_pylibsrtp
 
 PROTECT_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 _FIRST_TRAILER = 16  # the longest tag of the profiles aiortc offers (no MKI)
+MAX_TRAILER = 16
+"""The most bytes protection adds to a packet, with any profile aiortc offers (no MKI)."""
 
 
 class PylibsrtpShapeChanged(RuntimeError):
@@ -93,6 +95,18 @@ class Sealer:
         self._length = ffi.new("int *")
         self.trailer = _FIRST_TRAILER
         """The bytes protection adds to a packet: the gap to leave after each."""
+
+    def seal_one(self, buffer: PacketBuffer, clear: int) -> int:
+        """Protect the one clear packet of ``clear`` bytes at the buffer's start (room for
+        :data:`MAX_TRAILER` more after it); returns its protected length."""
+        length = self._length
+        length[0] = clear
+        status = lib.srtp_protect(self._context, buffer.pointer, length)
+        if status:
+            raise SrtpError(f"srtp_protect failed: status {status}")
+        size: int = length[0]
+        self.trailer = size - clear
+        return size
 
     def seal(self, buffer: PacketBuffer, spans: list[tuple[int, int]]) -> list[int]:
         """Protect the clear packets at ``spans`` (start, length: in order, apart by at least

@@ -118,6 +118,23 @@ def test_headers_over_a_unit_image_are_the_same_packets_apart_by_the_gap(payload
         built.retransmission((seq + i) & 0xFFFF) for i in range(len(payloads))]
 
 
+@given(payload=st.binary(min_size=1, max_size=1200), seq=st.integers(0, 0xFFFF),
+       ids=st.sampled_from([(1, 3), (0, 3), (1, 0), (0, 0), (15, 3)]))
+def test_a_unit_of_one_packet_is_written_as_packets_makes_it(payload: bytes, seq: int, ids: tuple[int, int]) -> None:
+    def stream() -> RtpOut:
+        return RtpOut(ssrc=9, payload_type=111, sequence_number=seq, timestamp_origin=5, mid="1",
+                      extensions=Extensions(*ids))
+
+    written, built = stream(), stream()
+    sent = written.take_with([payload], 960, written.block(NTP), len(payload))
+    buffer = memoryview(bytearray(b"\xee" * 1400))
+    size = written.write_packet(buffer, sent)
+    assert [bytes(buffer[:size])] == built.packets([payload], 960, NTP)
+    assert (written.sequence_number, written.packet_count, written.octet_count, written.rtp_timestamp) == (
+        built.sequence_number, built.packet_count, built.octet_count, built.rtp_timestamp)
+    assert written.retransmission(seq) == built.retransmission(seq)
+
+
 def test_a_unit_longer_than_the_history_keeps_its_last_packets_only() -> None:
     out = RtpOut(ssrc=1, payload_type=96, sequence_number=0, timestamp_origin=0)
     sent = out.packets([bytes([i % 256]) for i in range(HISTORY + 2)], 0, NTP)

@@ -61,6 +61,22 @@ def test_sealed_packets_are_what_protect_gives_back_to_back(profile: int) -> Non
     assert len(buffer.data) > 4096
 
 
+@pytest.mark.parametrize("profile", list(PROFILES), ids=["aes128-cm-sha1-80", "aead-aes-128-gcm", "aead-aes-256-gcm"])
+def test_one_packet_sealed_alone_is_what_protect_gives(profile: int) -> None:
+    ours, theirs, receiver = _sessions(profile)
+    sealer = Sealer(ours)
+    buffer = PacketBuffer(size=2048)
+    written, built = _stream(), _stream()
+    for i, payload in enumerate([b"\xfc" + bytes(range(159)), b"\xfc" * 80, b"\x41\x9a" + b"\x05" * 1100]):
+        sent = written.take_with([payload], 960 * i, written.block(NTP), len(payload))
+        clear = written.write_packet(buffer.view, sent)
+        size = sealer.seal_one(buffer, clear)
+        packet = built.packets([payload], 960 * i, NTP)[0]
+        assert bytes(buffer.view[:size]) == theirs.protect(packet)
+        assert receiver.unprotect(bytes(buffer.view[:size])) == packet
+        assert sealer.trailer == PROFILES[profile][1]
+
+
 def test_a_refused_packet_raises() -> None:
     sealer = Sealer(_sessions(Policy.SRTP_PROFILE_AES128_CM_SHA1_80)[0])
     buffer = PacketBuffer(size=64)
