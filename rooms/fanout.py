@@ -1,32 +1,33 @@
-"""Per-socket outbound buffers, one batch per room and one batched writer per event loop:
-the hot path of fan-out.
+"""Per-socket outbound buffers, one log per room written in passes, and one batched writer
+per event loop for the rest: the hot path of fan-out.
 
 Every socket has a bounded buffer (``buffer`` frames, 512 by default). ``push`` never
 awaits: it appends an already-framed WebSocket frame and marks the socket dirty. Events are
 encoded once per wire format (events.py) and framed once per format (``_framed``), so a
 fan-out to ten thousand sockets builds its bytes once, not once per socket.
 
-A room's events go through its ``RoomFanout``: a socket "in step" (nothing of its own
-queued, not slow, not closing) holds its share of the room's batch, the events published
-since the last flush, without a copy; publishing costs nothing per in-step socket, and the
-flush joins the batch once per wire format and writes that one bytes object to each of
-them. A socket with frames of its own (the snapshot, an ack, an error), one that joined
-while a batch was pending, a slow one and a closing one are "solo": they take each event
-into their own buffer, after the batch's frames queued before, until a flush has written
-all they held. Either way a socket's frames go out in the order they were queued for it.
+A room's events go through its ``RoomFanout``, which appends them to the room's log. A
+socket "in step" (nothing of its own queued, not slow, not closing) holds only a cursor into
+that log; publishing costs nothing per in-step socket. The room writes its in-step sockets
+in passes, a chunk of sockets per loop iteration, each socket one ``write`` of the log from
+its cursor on (joined once per cursor and wire format, and the cursors of a pass are few),
+so an event waits about one pass at most (``PASS_PACE``) and the loop reads between chunks. A socket with
+frames of its own (the snapshot, an ack, an error), a slow one and a closing one are
+"solo": they take their share of the log and then each event into their own buffer until a
+flush has written all they held, and rejoin at the log's end. Either way a socket's frames
+go out in the order they were queued for it.
 
-Writing: the first ``push`` or room event after a flush schedules the next
-``_Flusher.flush``, which writes every room's batch and then each dirty socket's pending
-frames, one ``write`` per socket: on the next loop iteration, or, after a long flush, once
-the loop has had twice that flush's CPU time for everything else (``FLUSH_PACE``). Events
-published meanwhile therefore share one system call per socket, and no task wakes per
-socket per event. Frames stay one event per WebSocket frame. A socket whose transport holds
-more than ``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its own writer
-task, which waits until the transport drains below ``LOW_WATER`` while new frames pile up in
-the bounded buffer.
+Writing solo sockets: the first ``push`` after a flush schedules the next
+``_Flusher.flush``, which writes each dirty socket's pending frames, one ``write`` per
+socket: on the next loop iteration, or, after a long flush, once the loop has had twice that
+flush's CPU time for everything else (``FLUSH_PACE``). Frames stay one event per WebSocket
+frame, and no task wakes per socket per event. A socket whose transport holds more than
+``HIGH_WATER`` unsent bytes (the peer reads slowly) is left to its own writer task, which
+waits until the transport drains below ``LOW_WATER`` while new frames pile up in the bounded
+buffer.
 
-Slow consumers: when a socket's buffer is full (an in-step socket's share of the batch
-counts as queued for it), the socket is closed with code
+Slow consumers: when a socket's buffer is full (an in-step socket's unwritten share of the
+log counts as queued for it), the socket is closed with code
 ``SLOW_CONSUMER`` (4008) and counted in ``nal_ws_slow_consumer_total``; the pending frames
 are dropped (the client reconnects with ``since``/``epoch`` and recovers from history). The
 publisher and the other sockets never wait for it.
@@ -115,35 +116,37 @@ def encodable(event: Event) -> bool:
 
 
 FLUSH_PACE = 2.0
-"""After a flush that took ``d`` seconds of CPU, the next one starts ``FLUSH_PACE * d``
-after it ended at the earliest (``MAX_FLUSH_WAIT_S`` at most), so writing takes at most a
-third of the loop's time. CPU time, not wall time: a process that waited for a core during
-a flush did no more work in it."""
+"""After a flush of solo sockets that took ``d`` seconds of CPU, the next one starts
+``FLUSH_PACE * d`` after it ended at the earliest (``MAX_FLUSH_WAIT_S`` at most), so a
+storm of solo sockets (ten thousand snapshots after a restart) takes at most a third of
+the loop's time. CPU time, not wall time: a process that waited for a core during a flush
+did no more work in it."""
 MAX_FLUSH_WAIT_S = 0.05
+PASS_CHUNK = 256
+"""In-step sockets a room writes per loop iteration (a few milliseconds of ``write``s on
+loopback): the loop reads between chunks."""
+PASS_PACE = 1.5
+"""A room's next pass starts ``PASS_PACE`` times the last pass's CPU time after the last one
+started, at the earliest (``PASS_MAX_GAP_S`` at most): events published meanwhile share one
+``write`` per socket, and writing takes at most two thirds of the loop's time unless that
+would hold events longer than ``PASS_MAX_GAP_S``. A pass that took longer follows at once."""
+PASS_MAX_GAP_S = 0.1
 
 
 class _Flusher:
-    """One per event loop: writes every dirty socket's pending frames in one pass, on the
-    next iteration, or when the pace allows (``FLUSH_PACE``): a pass over ten thousand
-    sockets takes milliseconds, and events published meanwhile join the next pass, one
-    ``write`` per socket for all of them, while the loop reads in between."""
+    """One per event loop: writes every dirty solo socket's pending frames in one pass, on
+    the next iteration, or when the pace allows (``FLUSH_PACE``); events queued meanwhile
+    join the next pass, one ``write`` per socket for all of them. Rooms write their in-step
+    sockets themselves (``RoomFanout``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.rooms: list[RoomFanout] = []
         self.dirty: list[SocketWriter] = []
         self.scheduled = False
         self.not_before = 0.0
 
-    def mark_room(self, room: RoomFanout) -> None:
-        self.rooms.append(room)
-        self._schedule()
-
     def mark(self, writer: SocketWriter) -> None:
         self.dirty.append(writer)
-        self._schedule()
-
-    def _schedule(self) -> None:
         if not self.scheduled:
             self.scheduled = True
             wait = self.not_before - time.monotonic()
@@ -155,11 +158,8 @@ class _Flusher:
     def flush(self) -> None:
         started = time.thread_time()
         self.scheduled = False
-        rooms, self.rooms = self.rooms, []
         dirty, self.dirty = self.dirty, []
         frames = 0
-        for room in rooms:  # first: a solo socket rejoins its room's step only once the batch is out
-            frames += room._write_batch()
         for writer in dirty:
             frames += writer._write_batch()
         FRAMES_OUT.inc(frames)
@@ -195,7 +195,7 @@ class SocketWriter:
     a 64-slot block): ten thousand idle sockets hold ten thousand of these."""
 
     __slots__ = ("ws", "transport", "fmt", "buffer", "_slot", "_pending", "_dirty", "_blocked",
-                 "_flusher", "_started", "_close", "_task", "_closer", "_room", "_solo")
+                 "_flusher", "_started", "_close", "_task", "_closer", "_room", "_solo", "_cursor")
 
     def __init__(
         self,
@@ -218,8 +218,10 @@ class SocketWriter:
         self._task: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._room: RoomFanout | None = None
-        """The room whose batch this socket takes while in step (not ``_solo``)."""
+        """The room whose log this socket takes while in step (not ``_solo``)."""
         self._solo = False
+        self._cursor = 0
+        """While in step: the index of the first of the room's frames not written to it."""
 
     @property
     def closing(self) -> bool:
@@ -292,7 +294,7 @@ class SocketWriter:
         """Close after what is already queued (except for a slow consumer, whose queue was dropped)."""
         if self._close is None:
             if not self._solo and self._room is not None:
-                self._room.out_of_step(self)  # its share of the batch is queued for it
+                self._room.out_of_step(self)  # its share of the log is queued for it
             self._close = (code, reason)
             if code == SLOW_CONSUMER:
                 if self._task is not None:
@@ -346,7 +348,7 @@ class SocketWriter:
         return n
 
     def _rejoin(self) -> None:
-        """Back in step with the room once all it held is written and no batch is pending."""
+        """Back in step with the room once all it held is written."""
         room = self._room
         if room is not None and not self._pending and not self._blocked and self._close is None:
             room.in_step(self)
@@ -396,47 +398,73 @@ class SocketWriter:
 
 
 class RoomFanout:
-    """One room's sockets on this node and the batch of events published to them since the
-    last flush (the module docstring): ``publish`` costs nothing per in-step socket.
+    """One room's sockets on this node and the room's log: the events published to them
+    that some in-step socket has not been written yet (the module docstring). ``publish``
+    costs nothing per in-step socket; each in-step socket holds a cursor into the log.
+
+    Passes: the room writes its in-step sockets in member order, ``PASS_CHUNK`` sockets per
+    loop iteration, each one ``write`` of everything from its cursor to the end of the log
+    (the same bytes for every socket at the same cursor, joined once per wire format). An
+    event published during a pass reaches the sockets the pass has not written yet in the
+    same pass, and the others in the next one, which starts when this one ends or when the
+    pace allows (``PASS_PACE``, ``PASS_MAX_GAP_S``): an event waits at most about one pass,
+    and the loop reads between chunks.
 
     ``members`` is the hub's own set (each member has a ``writer``), so the room holds no
     second reference per socket; ``joined``/``left`` are told of each change to it."""
 
-    __slots__ = ("members", "solo", "batch", "limit", "_flusher")
+    __slots__ = ("members", "solo", "log", "base", "limit", "_order", "_pos", "_pass_end",
+                 "_pass_started", "_pass_cpu", "_scheduled", "_joined", "_loop")
 
     def __init__(self, members: Collection[_HasWriter]) -> None:
         self.members = members
         self.solo: set[SocketWriter] = set()
-        self.batch: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
-        """The batch's frames by writer slot: [1] JSON, [2] MessagePack ([0] unused)."""
+        self.log: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
+        """The log's frames by writer slot: [1] JSON, [2] MessagePack ([0] unused)."""
+        self.base = 0
+        """The index of the log's first frame among every frame the room has published."""
         self.limit = 1 << 30
         """The smallest buffer of any socket that joined: an in-step socket overflows there."""
-        self._flusher: _Flusher | None = None
+        self._order: list[_HasWriter] | None = None
+        """The members of the pass under way, in the order it writes them."""
+        self._pos = 0
+        self._pass_end = 0
+        """The end of the log when the pass under way started."""
+        self._pass_started = -1e9
+        self._pass_cpu = 0.0
+        """The CPU time the pass under way (or the last one) has taken so far."""
+        self._scheduled = False
+        self._joined: dict[int, tuple[bytes, bytes, bytes]] = {}
+        """The log from a cursor to its end, joined per format, while the end stays put."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.log[1])
 
     def publish(self, event: Event) -> None:
         """Queue ``event`` for every socket of the room; ``encodable(event)`` was True."""
         if not self.members:
             return
-        batch = self.batch
-        if len(batch[1]) >= self.limit:  # more than a socket may hold: each its own, and its rule
-            for member in list(self.members):
-                if not member.writer._solo:
-                    self.out_of_step(member.writer)
+        log = self.log
+        if len(log[1]) >= self.limit:  # a socket may be this far behind: those that are, their own rule
+            self._lagging_go_solo()
         for writer in self.solo:
             writer.push_event(event)
-        if not batch[1]:
-            if self._flusher is None:
-                self._flusher = _flusher()
-            self._flusher.mark_room(self)
-        batch[1].append(_framed(event, WireFormat.JSON))
-        batch[2].append(_framed(event, WireFormat.MSGPACK))
+        log[1].append(_framed(event, WireFormat.JSON))
+        log[2].append(_framed(event, WireFormat.MSGPACK))
+        if self._joined:
+            self._joined.clear()
+        if not self._scheduled and self._order is None:
+            self._schedule()
 
     def joined(self, writer: SocketWriter) -> None:
-        """``writer``'s member was added: in step unless it holds frames of its own or a
-        batch is pending (that batch was published before it joined)."""
+        """``writer``'s member was added: in step from the end of the log, unless it holds
+        frames of its own (its snapshot, written first)."""
         writer._room = self
         self.limit = min(self.limit, writer.buffer)
-        if writer._pending or writer._blocked or writer._close is not None or self.batch[1]:
+        writer._cursor = self.end
+        if writer._pending or writer._blocked or writer._close is not None:
             writer._solo = True
             self.solo.add(writer)
         else:
@@ -454,45 +482,103 @@ class RoomFanout:
         writer._solo = False
 
     def out_of_step(self, writer: SocketWriter) -> None:
-        """``writer`` goes solo: its share of the batch is copied into its own buffer."""
+        """``writer`` goes solo: its share of the log is copied into its own buffer."""
         writer._solo = True
         self.solo.add(writer)
-        frames = self.batch[writer._slot]
-        if frames:
-            writer._pending.extend(frames)
+        share = self._share(writer)
+        writer._cursor = self.end
+        if share:
+            writer._pending.extend(share)
             writer._mark()
 
     def in_step(self, writer: SocketWriter) -> None:
-        if not self.batch[1]:
-            writer._solo = False
-            self.solo.discard(writer)
+        """Back in step: a solo socket took every event as it was published, so it is
+        at the end of the log."""
+        writer._cursor = self.end
+        writer._solo = False
+        self.solo.discard(writer)
 
-    def _write_batch(self) -> int:
-        """The flusher's turn: the batch, joined once per format, to every in-step socket;
-        a slow one goes solo with its share queued, and its task drains it."""
-        batch = self.batch
-        n = len(batch[1])
-        if not n:
-            return 0
-        self.batch = ([], [], [])
-        data = (b"", b"".join(batch[1]), b"".join(batch[2]))
-        written = 0
-        for member in list(self.members):  # nothing here adds or removes members; a copy all the same
+    def _share(self, writer: SocketWriter) -> list[bytes]:
+        return self.log[writer._slot][max(writer._cursor - self.base, 0):]
+
+    def _lagging_go_solo(self) -> None:
+        """Each in-step socket with a full buffer's worth of the log unwritten goes solo."""
+        behind = self.end - self.limit
+        for member in list(self.members):
             writer = member.writer
-            if writer._solo:
+            if not writer._solo and writer._cursor <= behind:
+                self.out_of_step(writer)
+
+    # --- passes ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self._scheduled = True
+        gap = min(self._pass_cpu * PASS_PACE, PASS_MAX_GAP_S)
+        wait = self._pass_started + gap - time.monotonic()
+        if wait > 0:
+            loop.call_later(wait, self._run_pass)
+        else:
+            loop.call_soon(self._run_pass)
+
+    def _run_pass(self) -> None:
+        """The next ``PASS_CHUNK`` sockets of the pass under way (a new pass if none is)."""
+        self._scheduled = False
+        order = self._order
+        if order is None:
+            if not self.log[1]:
+                return
+            order = self._order = list(self.members)
+            self._pos, self._pass_end, self._pass_started = 0, self.end, time.monotonic()
+            self._pass_cpu = 0.0
+        started = time.thread_time()
+        stop = min(self._pos + PASS_CHUNK, len(order))
+        FRAMES_OUT.inc(self._write(order, self._pos, stop))
+        self._pos = stop
+        self._pass_cpu += time.thread_time() - started
+        if stop < len(order):
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._run_pass)
+            return
+        self._order = None
+        done = self._pass_end - self.base  # every in-step socket is at the pass's end or later
+        if done > 0:
+            del self.log[1][:done], self.log[2][:done]
+            self.base = self._pass_end
+            self._joined.clear()
+        if self.log[1]:
+            self._schedule()
+
+    def _write(self, order: list[_HasWriter], start: int, stop: int) -> int:
+        """Write ``order[start:stop]`` what each lacks; a slow one goes solo with its share
+        queued, and its task drains it. The number of frames written."""
+        end, base, joined = self.end, self.base, self._joined
+        log = self.log
+        written = 0
+        for i in range(start, stop):
+            writer = order[i].writer
+            cursor = writer._cursor
+            if writer._solo or writer._room is not self or cursor >= end:
                 continue
             transport = writer.transport
             if transport is None or transport.is_closing() or writer.ws.closed:
-                continue  # closing: nothing more goes out
+                writer._cursor = end  # closing: nothing more goes out
+                continue
             if transport.get_write_buffer_size() > HIGH_WATER:
-                writer._solo = True
-                self.solo.add(writer)
-                writer._pending.extend(batch[writer._slot])
                 writer._blocked = True
+                self.out_of_step(writer)
                 writer._kick()
                 continue
+            data = joined.get(cursor)
+            if data is None:
+                at = max(cursor - base, 0)
+                data = joined[cursor] = (b"", b"".join(log[1][at:]), b"".join(log[2][at:]))
             transport.write(data[writer._slot])
-            written += n
+            writer._cursor = end
+            written += end - cursor
         return written
 
 

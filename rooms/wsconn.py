@@ -28,7 +28,10 @@ the transport closes, as aiohttp's handler ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
+import weakref
 from math import ceil
 from typing import Any, Protocol
 
@@ -101,10 +104,9 @@ class RoomConnection:
         "_read_paused",
         "_write_paused",
         "_drained",
-        "_hb_when",
-        "_hb_cb",
-        "_pong_cb",
-        "_hb_reset",
+        "_hb_last",
+        "_hb_key",
+        "_ping_at",
         "_waiting_close",
         "_ended",
     )
@@ -147,15 +149,17 @@ class RoomConnection:
         self._read_paused = False
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
-        self._hb_when = heartbeat_when
-        self._hb_cb: asyncio.TimerHandle | None = None
-        self._pong_cb: asyncio.TimerHandle | None = None
-        self._hb_reset: asyncio.Handle | None = None
+        self._hb_last = heartbeat_when - heartbeat
+        """When bytes last came in (loop time): the next ping is due ``heartbeat`` after."""
+        self._hb_key = 0
+        """The heartbeat wheel's slot this socket is filed in; 0 while it is not."""
+        self._ping_at = 0.0
+        """When the ping that awaits an answer went out; 0.0 while none does."""
         self._waiting_close: asyncio.Future[None] | None = None
         self._ended = False
         self.parser = WebSocketReader(self, max_frame, False, True)  # type: ignore[arg-type]
         if heartbeat_when:
-            self._hb_cb = self._loop.call_at(heartbeat_when, self._send_heartbeat)
+            _wheel(self._loop).file(self, heartbeat_when)
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
@@ -163,14 +167,17 @@ class RoomConnection:
         pass
 
     def data_received(self, data: bytes) -> None:
-        if self.heartbeat and self._hb_reset is None and not self.closed:
-            self._hb_reset = self._loop.call_soon(self._flush_heartbeat_reset)
+        if self.heartbeat and not self.closed and not self.closing:
+            self._hb_last = now = self._loop.time()
+            if not self._hb_key:
+                _wheel(self._loop).file(self, _when(now, self.heartbeat))
         self.parser.feed_data(data)
 
     def eof_received(self) -> bool | None:
         return None
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_heartbeat()
         self._release_drain()
         self.parser.feed_eof()
         outer, self.outer = self.outer, None
@@ -376,33 +383,29 @@ class RoomConnection:
         self.close_code = code
         self.transport.close()
 
-    # --- the heartbeat (WebSocketResponse's, timer for timer) ----------------------------
+    # --- the heartbeat (WebSocketResponse's, on the loop's one wheel) ---------------------
 
-    def _flush_heartbeat_reset(self) -> None:
-        self._hb_reset = None
-        if self.closed or self.closing:
-            return
-        self._cancel_pong()
-        self._hb_when = _when(self._loop.time(), self.heartbeat)
-        if self._hb_cb is None:
-            self._hb_cb = self._loop.call_at(self._hb_when, self._send_heartbeat)
-
-    def _send_heartbeat(self) -> None:
-        self._hb_cb = None
-        if self._hb_reset is not None:
-            return  # bytes came in: the reset reschedules
-        now = self._loop.time()
-        if now < self._hb_when:
-            self._hb_cb = self._loop.call_at(self._hb_when, self._send_heartbeat)
-            return
-        self._cancel_pong()
-        self._pong_cb = self._loop.call_at(
-            _when(now, self.heartbeat / 2.0), self._pong_not_received
-        )
+    def _heartbeat_due(self, now: float) -> float:
+        """The wheel's turn (``now`` at least the time this socket was filed for): ping,
+        or close when the ping went unanswered; when to look again, 0.0 for never."""
+        if self.closed or self.closing or self.transport.is_closing():
+            return 0.0
+        if self._ping_at:
+            if self._hb_last < self._ping_at:  # nothing came in since the ping
+                deadline = _when(self._ping_at, self.heartbeat / 2.0)
+                if now < deadline:
+                    return deadline
+                self._pong_not_received()
+                return 0.0
+            self._ping_at = 0.0
+        due = _when(self._hb_last, self.heartbeat)
+        if now < due:
+            return due
+        self._ping_at = now
         self._write(control_frame(WSMsgType.PING))
+        return _when(now, self.heartbeat / 2.0)
 
     def _pong_not_received(self) -> None:
-        self._pong_cb = None
         if self.closed:
             return
         self.closed = True
@@ -420,19 +423,84 @@ class RoomConnection:
             self._task = None
         await self._end()
 
-    def _cancel_pong(self) -> None:
-        if self._pong_cb is not None:
-            self._pong_cb.cancel()
-            self._pong_cb = None
-
     def _cancel_heartbeat(self) -> None:
-        self._cancel_pong()
-        if self._hb_reset is not None:
-            self._hb_reset.cancel()
-            self._hb_reset = None
-        if self._hb_cb is not None:
-            self._hb_cb.cancel()
-            self._hb_cb = None
+        self._ping_at = 0.0
+        if self._hb_key:
+            _wheel(self._loop).drop(self)
+
+
+HEARTBEAT_RESOLUTION_S = 0.05
+"""The heartbeat wheel's slot width: pings and pong deadlines are at most this late."""
+
+
+class _Heartbeats:
+    """Every room socket's heartbeat on one event loop, on one timer: sockets filed in slots
+    by the time they are due (``HEARTBEAT_RESOLUTION_S`` wide), the timer set for the
+    earliest slot. Bytes coming in only note the time; a socket is looked at when its slot
+    comes, and filed again for its next ping or its pong deadline. Ten thousand sockets
+    make no timer, handle or callback object each per ping (which a full garbage
+    collection would traverse once they aged), and a socket that chats makes none at all."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.slots: dict[int, list[RoomConnection]] = {}
+        self.keys: list[int] = []
+        """The slots' keys, a heap."""
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_key = 0
+
+    def file(self, conn: RoomConnection, when: float) -> None:
+        key = max(ceil(when / HEARTBEAT_RESOLUTION_S), 1)
+        conn._hb_key = key
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = []
+            heapq.heappush(self.keys, key)
+            if self.timer is None or key < self.timer_key:
+                self._set_timer(key)
+        slot.append(conn)
+
+    def drop(self, conn: RoomConnection) -> None:
+        slot = self.slots.get(conn._hb_key)
+        conn._hb_key = 0
+        if slot is not None:
+            with contextlib.suppress(ValueError):
+                slot.remove(conn)
+
+    def _set_timer(self, key: int) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_key = key
+        self.timer = self.loop.call_at(key * HEARTBEAT_RESOLUTION_S, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        keys, slots = self.keys, self.slots
+        last = ceil(self.loop.time() / HEARTBEAT_RESOLUTION_S)
+        while keys and keys[0] <= last:
+            key = heapq.heappop(keys)
+            now = max(self.loop.time(), key * HEARTBEAT_RESOLUTION_S)
+            for conn in slots.pop(key, ()):
+                if conn._hb_key != key:
+                    continue
+                conn._hb_key = 0
+                when = conn._heartbeat_due(now)
+                if when and not conn._hb_key:
+                    self.file(conn, when)
+        if keys and self.timer is None:
+            self._set_timer(keys[0])
+
+
+_wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Heartbeats] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _wheel(loop: asyncio.AbstractEventLoop) -> _Heartbeats:
+    wheel = _wheels.get(loop)
+    if wheel is None:
+        wheel = _wheels[loop] = _Heartbeats(loop)
+    return wheel
 
 
 class _EofType(Exception):

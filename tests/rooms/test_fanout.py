@@ -1,8 +1,8 @@
-"""rooms/fanout.py over real sockets: the room's batch and the sockets that go solo.
+"""rooms/fanout.py over real sockets: the room's log, its passes and the sockets that go solo.
 
 Sockets join, chat and get acks while events are published in bursts (the in-process bus
-delivers inside ``publish``, so a burst lands in one batch, or in several when the flusher
-runs between them). Whatever state each socket was in, it must get every event from its
+delivers inside ``publish``, so a burst lands in one pass, or in several when the passes
+run between them). Whatever state each socket was in, it must get every event from its
 snapshot on, each once, in seq order, and its own frames where they were queued.
 """
 
@@ -12,6 +12,9 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from rooms import fanout
 from rooms.protocol import MSGPACK_SUBPROTOCOL
 
 from .test_gateway import MakeClient, frame, make_room
@@ -39,6 +42,19 @@ def _assert_every_event_once_in_order(first_seq: int, frames: list[dict[str, Any
 async def test_each_socket_gets_every_event_once_in_order_from_where_it_joined(
     aiohttp_client: MakeClient,
 ) -> None:
+    await _every_event_once_in_order(aiohttp_client)
+
+
+async def test_the_same_when_each_pass_writes_one_socket_per_loop_iteration(
+    aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events published while a pass is under way reach the sockets it has not written yet
+    in that pass, and the others in the next."""
+    monkeypatch.setattr(fanout, "PASS_CHUNK", 1)
+    await _every_event_once_in_order(aiohttp_client)
+
+
+async def _every_event_once_in_order(aiohttp_client: MakeClient) -> None:
     room = await make_room(aiohttp_client)
     early = [await room.join("fay"), await room.join("hank", protocols=(MSGPACK_SUBPROTOCOL,))]
     start = {id(ws): (await frame(ws))["seq"] for ws in early}

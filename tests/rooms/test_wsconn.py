@@ -118,6 +118,44 @@ async def test_a_socket_that_answers_pings_stays_and_chats(aiohttp_client: MakeC
     assert (await until(ws, "ack"))["id"] == 7
 
 
+async def test_many_sockets_share_the_heartbeat_silent_ones_close_the_rest_stay(
+    aiohttp_client: MakeClient,
+) -> None:
+    """One wheel for every socket of the loop: each is pinged on its own schedule, the
+    ones that never answer are closed, the ones that answer (autoping, while they read)
+    stay and chat."""
+    room = await make_room(aiohttp_client, heartbeat_s=0.3)
+    room.store.users.update({f"fan{i}": 100 + i for i in range(6)})
+    answering = [await room.join(f"fan{i}") for i in range(6)]
+    silent = [await room.join(autoping=False) for _ in range(6)]
+    for ws in [*answering, *silent]:
+        await frame(ws)
+    acks: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in answering]
+
+    async def read(ws: Any, acked: asyncio.Queue[int]) -> None:
+        while (msg := await ws.receive()).type is WSMsgType.TEXT:
+            data = json.loads(msg.data)
+            if data["type"] == "ack":
+                acked.put_nowait(data["id"])
+
+    readers = [asyncio.create_task(read(ws, q)) for ws, q in zip(answering, acks, strict=True)]
+    for ws in silent:
+        while (await ws.receive(timeout=10)).type not in _ENDED:
+            pass
+    hub = room.gateway.hubs["olga"]
+    while len(hub.members) > len(answering):  # noqa: ASYNC110 - the hub has no event to wait on
+        await asyncio.sleep(0.01)
+    for i, (ws, acked) in enumerate(zip(answering, acks, strict=True)):
+        await ws.send_str(json.dumps({"op": "chat.send", "id": i, "text": "still here"}))
+        assert await asyncio.wait_for(acked.get(), 10) == i
+    assert not any(ws.closed or task.done() for ws, task in zip(answering, readers, strict=True))
+    for task in readers:
+        task.cancel()
+
+
+_ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR)
+
+
 async def test_a_client_close_is_answered_and_the_member_leaves(room: Room) -> None:
     open_before = _gauge("nal_ws_sockets_open")
     ws = await room.join("fay")
