@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nice", type=int, default=0,
                    help="scheduling niceness for the server(s) and the generator (negative needs root):"
                         " on a machine shared with other work, -10 keeps the measurement about them")
+    p.add_argument("--sink-nice", type=int, default=0,
+                   help="niceness added to the sink processes (sinks and chatters; the probes stay in this"
+                        " process), e.g. 19: the fans' own machines, not the server's, would carry them;"
+                        " the report says it")
     p.add_argument("--label", default="", help="name for this run in the report")
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     return p
@@ -183,6 +187,8 @@ class Report:
     other_cpu_util: float = 0.0
     """Cores kept busy by every other process during the window (a busy machine skews speed)."""
     connect_errors: dict[str, int] = field(default_factory=dict)
+    sink_nice: int = 0
+    """Niceness added to the sink processes (``--sink-nice``)."""
 
     def text(self) -> str:
         def ms(v: float | None) -> str:
@@ -206,7 +212,8 @@ class Report:
             f"  idle memory: {self.idle_bytes_per_socket / 1024:.1f} KiB per socket",
             f"  generator: {self.generator_cpu_s:.2f} CPU-s ({self.generator_cpu_util:.0%} of a core);"
             f" kernel interrupts (loopback TCP) {self.interrupt_cpu_util:.0%};"
-            f" other processes {self.other_cpu_util:.0%} of a core",
+            f" other processes {self.other_cpu_util:.0%} of a core"
+            + (f"; sink processes at niceness +{self.sink_nice}" if self.sink_nice else ""),
         ])
 
 
@@ -260,6 +267,9 @@ class Run:
             proc = self.ctx.Process(target=worker_main, args=(plan, counters, self.go, self.go_at, self.stop, self.results),
                                     daemon=True)
             proc.start()
+            if self.args.sink_nice and proc.pid is not None:
+                os.setpriority(os.PRIO_PROCESS, proc.pid,
+                               os.getpriority(os.PRIO_PROCESS, proc.pid) + self.args.sink_nice)
             self.workers.append(proc)
             self.counters.append(counters)
 
@@ -291,7 +301,7 @@ class Run:
     async def execute(self) -> Report:
         a = self.args
         room, tokens = await setup(self.urls, a.chatters, a.room)
-        report = Report(a.label, self.urls, room, a.sinks, a.probes, a.chatters)
+        report = Report(a.label, self.urls, room, a.sinks, a.probes, a.chatters, sink_nice=a.sink_nice)
         await asyncio.sleep(0.5)
         baseline = procstat.sample(self.server_pids)
         await self.open_probes(room, 0, a.probes // 2)

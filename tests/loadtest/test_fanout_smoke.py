@@ -46,3 +46,12 @@ def test_server_is_found_by_its_port(server_process: Any, tmp_path: Path) -> Non
 
     srv = server_process()
     assert procstat.pid_listening_on(srv.http_port) == srv.proc.pid
+
+
+def test_sink_processes_can_run_at_a_lower_priority(server_process: Any, tmp_path: Path) -> None:
+    srv = server_process()
+    report = run_fanout(srv.url, tmp_path / "report.json", "--sink-nice", "5")
+
+    assert report["sink_nice"] == 5
+    assert report["connect_failures"] == 0 and report["seq_gaps"] == 0
+    assert report["deliveries_per_s"] > 0.5 * report["expected_deliveries_per_s"]
