@@ -502,12 +502,27 @@ class RoomFanout:
         return self.log[writer._slot][max(writer._cursor - self.base, 0):]
 
     def _lagging_go_solo(self) -> None:
-        """Each in-step socket with a full buffer's worth of the log unwritten goes solo."""
-        behind = self.end - self.limit
+        """Each in-step socket with a full buffer's worth of the log unwritten goes solo;
+        the log then starts at the lowest cursor left, so the next look is a buffer away."""
+        end = self.end
+        behind, low = end - self.limit, end
         for member in list(self.members):
             writer = member.writer
-            if not writer._solo and writer._cursor <= behind:
+            if writer._solo:
+                continue
+            if writer._cursor <= behind:
                 self.out_of_step(writer)
+            elif writer._cursor < low:
+                low = writer._cursor
+        self._trim(low)
+
+    def _trim(self, upto: int) -> None:
+        """Drop the log's frames before ``upto``: every in-step socket is there or later."""
+        n = upto - self.base
+        if n > 0:
+            del self.log[1][:n], self.log[2][:n]
+            self.base = upto
+            self._joined.clear()
 
     # --- passes ----------------------------------------------------------------------------
 
@@ -544,11 +559,7 @@ class RoomFanout:
             self._loop.call_soon(self._run_pass)
             return
         self._order = None
-        done = self._pass_end - self.base  # every in-step socket is at the pass's end or later
-        if done > 0:
-            del self.log[1][:done], self.log[2][:done]
-            self.base = self._pass_end
-            self._joined.clear()
+        self._trim(self._pass_end)  # every in-step socket is at the pass's end or later
         if self.log[1]:
             self._schedule()
 
