@@ -11,11 +11,11 @@ socket "in step" (nothing of its own queued, not slow, not closing) holds only a
 that log; publishing costs nothing per in-step socket. The room writes its in-step sockets
 in passes, a chunk of sockets per loop iteration, each socket one ``write`` of the log from
 its cursor on (joined once per cursor and wire format, and the cursors of a pass are few),
-so an event waits about one pass at most (``PASS_PACE``) and the loop reads between chunks. A socket with
-frames of its own (the snapshot, an ack, an error), a slow one and a closing one are
-"solo": they take their share of the log and then each event into their own buffer until a
-flush has written all they held, and rejoin at the log's end. Either way a socket's frames
-go out in the order they were queued for it.
+so an event waits about one pass at most (``PASS_PACE``) and the loop reads between chunks.
+A socket with frames of its own (the snapshot, an ack, an error), a slow one and a closing
+one are "solo": they take their share of the log and then each event into their own
+buffer until a flush has written all they held, and rejoin at the log's end. Either way a
+socket's frames go out in the order they were queued for it.
 
 Writing solo sockets: the first ``push`` after a flush schedules the next
 ``_Flusher.flush``, which writes each dirty socket's pending frames, one ``write`` per

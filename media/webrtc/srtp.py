@@ -35,9 +35,9 @@ except ImportError:  # pragma: no cover - reported by check_pylibsrtp
     ffi = lib = None
 
 PROTECT_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
-_FIRST_TRAILER = 16  # the longest tag of the profiles aiortc offers (no MKI)
 MAX_TRAILER = 16
-"""The most bytes protection adds to a packet, with any profile aiortc offers (no MKI)."""
+"""The most bytes protection adds to a packet, with any profile aiortc offers (no MKI): the
+gap a session leaves before its first packet tells it its own."""
 
 
 class PylibsrtpShapeChanged(RuntimeError):
@@ -93,7 +93,7 @@ class Sealer:
         self.session = session
         self._context = session._srtp[0]
         self._length = ffi.new("int *")
-        self.trailer = _FIRST_TRAILER
+        self.trailer = MAX_TRAILER
         """The bytes protection adds to a packet: the gap to leave after each."""
 
     def seal_one(self, buffer: PacketBuffer, clear: int) -> int:

@@ -39,22 +39,13 @@ def _assert_every_event_once_in_order(first_seq: int, frames: list[dict[str, Any
     assert noise == list(range(noise[0], BURST)) if noise else True
 
 
+@pytest.mark.parametrize("chunk", [fanout.PASS_CHUNK, 1], ids=["default-chunk", "one-socket-per-chunk"])
 async def test_each_socket_gets_every_event_once_in_order_from_where_it_joined(
-    aiohttp_client: MakeClient,
+    aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    await _every_event_once_in_order(aiohttp_client)
-
-
-async def test_the_same_when_each_pass_writes_one_socket_per_loop_iteration(
-    aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Events published while a pass is under way reach the sockets it has not written yet
-    in that pass, and the others in the next."""
-    monkeypatch.setattr(fanout, "PASS_CHUNK", 1)
-    await _every_event_once_in_order(aiohttp_client)
-
-
-async def _every_event_once_in_order(aiohttp_client: MakeClient) -> None:
+    """With one socket per pass chunk, events published while a pass is under way reach the
+    sockets it has not written yet in that pass, and the others in the next."""
+    monkeypatch.setattr(fanout, "PASS_CHUNK", chunk)
     room = await make_room(aiohttp_client)
     early = [await room.join("fay"), await room.join("hank", protocols=(MSGPACK_SUBPROTOCOL,))]
     start = {id(ws): (await frame(ws))["seq"] for ws in early}
